@@ -1,0 +1,147 @@
+"""Evaluation sets: an n x d template matrix plus a manifest, validated on load.
+
+Templates come from ``.npy`` (an n x d float array) or Parquet (one float column per
+dimension, or a single list column). The manifest (CSV or Parquet) has one row per template,
+in the same order, with columns ``template_id`` and ``subject_id``; an ``image`` column and any
+demographic attribute columns are optional and carried along.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from faceaudit.errors import InputError
+
+REQUIRED_COLUMNS = ("template_id", "subject_id")
+
+
+@dataclass(frozen=True)
+class EvaluationSet:
+    """Templates (float32, C-contiguous, n x d) and their manifest (n rows, same order)."""
+
+    templates: np.ndarray
+    manifest: pd.DataFrame
+    source: str = "in-memory"
+
+    @property
+    def n(self) -> int:
+        return int(self.templates.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.templates.shape[1])
+
+    @property
+    def template_ids(self) -> np.ndarray:
+        return self.manifest["template_id"].to_numpy()
+
+    @property
+    def subject_ids(self) -> np.ndarray:
+        return self.manifest["subject_id"].to_numpy()
+
+    def attribute_columns(self) -> list[str]:
+        """Manifest columns other than the required ones and ``image``."""
+        skip = set(REQUIRED_COLUMNS) | {"image"}
+        return [c for c in self.manifest.columns if c not in skip]
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path, dtype={"template_id": str, "subject_id": str})
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+        raise InputError(f"cannot read table ({exc.__class__.__name__}: {exc})", path) from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read table ({exc})", path) from None
+    raise InputError(f"unsupported manifest format '{suffix}' (use .csv or .parquet)", path)
+
+
+def _read_templates(path: Path) -> np.ndarray:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            array = np.load(path, allow_pickle=False)
+        elif suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+            if frame.shape[1] == 1 and frame.dtypes.iloc[0] == object:
+                array = np.stack(frame.iloc[:, 0].to_numpy())
+            else:
+                array = frame.to_numpy()
+        else:
+            raise InputError(f"unsupported template format '{suffix}' (use .npy or .parquet)", path)
+    except InputError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read templates ({exc})", path) from None
+    if array.ndim != 2:
+        raise InputError(f"templates must be a 2-d n x d array, got shape {array.shape}", path)
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise InputError(f"templates must be real numbers, got dtype {array.dtype}", path)
+    return array
+
+
+def validate(templates: np.ndarray, manifest: pd.DataFrame, *, templates_path: str | Path | None = None,
+             manifest_path: str | Path | None = None) -> EvaluationSet:
+    """Check templates and manifest against each other; return a validated ``EvaluationSet``.
+
+    Raises ``InputError`` naming the file and the problem for: a missing column, empty
+    ``template_id``/``subject_id`` values, duplicate ``template_id``, a row-count mismatch,
+    NaN or infinite values, and all-zero templates (which have no direction).
+    """
+    tpath = templates_path
+    mpath = manifest_path
+    templates = np.asarray(templates)
+    if templates.ndim != 2:
+        raise InputError(f"templates must be a 2-d n x d array, got shape {templates.shape}", tpath)
+    if templates.shape[0] == 0 or templates.shape[1] == 0:
+        raise InputError(f"templates are empty (shape {templates.shape})", tpath)
+    missing = [c for c in REQUIRED_COLUMNS if c not in manifest.columns]
+    if missing:
+        raise InputError(f"missing required column(s) {', '.join(missing)} "
+                         f"(found: {', '.join(map(str, manifest.columns)) or 'none'})", mpath)
+    if len(manifest) != templates.shape[0]:
+        raise InputError(f"manifest has {len(manifest)} rows but templates have {templates.shape[0]}; "
+                         "they must match row for row", mpath)
+    manifest = manifest.reset_index(drop=True).copy()
+    for col in REQUIRED_COLUMNS:
+        if manifest[col].isna().any():
+            row = int(np.flatnonzero(manifest[col].isna().to_numpy())[0])
+            raise InputError(f"empty {col} in row {row + 2 if str(mpath).endswith('.csv') else row}", mpath)
+        manifest[col] = manifest[col].astype(str)
+    dup = manifest["template_id"].duplicated(keep=False)
+    if dup.any():
+        ids = manifest.loc[dup, "template_id"].unique()[:3]
+        raise InputError(f"duplicate template_id ({int(dup.sum())} rows), e.g. {', '.join(ids)}", mpath)
+    templates = np.ascontiguousarray(templates, dtype=np.float32)
+    finite = np.isfinite(templates).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise InputError(f"{bad.size} template(s) contain NaN or infinite values, e.g. row {bad[0]} "
+                         f"(template_id {manifest['template_id'].iloc[bad[0]]})", tpath)
+    zero = ~np.any(templates != 0, axis=1)
+    if zero.any():
+        bad = np.flatnonzero(zero)
+        raise InputError(f"{bad.size} template(s) are all zeros, e.g. row {bad[0]} "
+                         f"(template_id {manifest['template_id'].iloc[bad[0]]})", tpath)
+    return EvaluationSet(templates=templates, manifest=manifest,
+                         source=str(tpath) if tpath is not None else "in-memory")
+
+
+def load_evaluation_set(templates_path: str | Path, manifest_path: str | Path) -> EvaluationSet:
+    """Load and validate templates (``.npy``/Parquet) and manifest (CSV/Parquet)."""
+    tpath, mpath = Path(templates_path), Path(manifest_path)
+    for p, what in ((tpath, "templates"), (mpath, "manifest")):
+        if not p.exists():
+            raise InputError(f"{what} file not found", p)
+        if p.is_dir():
+            raise InputError(f"{what} path is a folder, expected a file", p)
+    templates = _read_templates(tpath)
+    manifest = _read_table(mpath)
+    return validate(templates, manifest, templates_path=tpath, manifest_path=mpath)
