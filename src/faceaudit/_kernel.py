@@ -24,13 +24,27 @@ NEG_EUCLIDEAN = 1
 
 @nb.njit(cache=True, inline="always")
 def _bin_of(bits: np.uint32) -> np.int64:
-    if bits == np.uint32(0x80000000):  # -0.0 == 0.0
-        bits = np.uint32(0)
-    if bits & np.uint32(0x80000000):
-        key = ~bits
-    else:
-        key = bits | np.uint32(0x80000000)
-    return np.int64(key >> np.uint32(HIST_SHIFT))
+    b = np.uint64(bits)
+    if b == np.uint64(0x80000000):  # -0.0 == 0.0 (rare, so a well-predicted branch)
+        b = np.uint64(0)
+    # branch-free, in uint64 so that numba never promotes to a signed type: flip all 32 bits
+    # of negatives, only the sign bit of non-negatives
+    mask = ((b >> np.uint64(31)) * np.uint64(0x7FFFFFFF)) | np.uint64(0x80000000)
+    return np.int64((b ^ mask) >> np.uint64(HIST_SHIFT))
+
+
+@nb.njit(cache=True, inline="always")
+def _insert(top_s, top_u, filled, k, m, u):
+    """Insert subject ``u`` with score ``m`` into the descending top-k list (after equal
+    scores, so earlier subjects win ties); return the new fill count."""
+    pos = filled if filled < k else k - 1
+    while pos > 0 and top_s[pos - 1] < m:
+        top_s[pos] = top_s[pos - 1]
+        top_u[pos] = top_u[pos - 1]
+        pos -= 1
+    top_s[pos] = m
+    top_u[pos] = u
+    return filled + 1 if filled < k else filled
 
 
 @nb.njit(cache=True, parallel=True, fastmath=False)
@@ -53,6 +67,7 @@ def search_block(scores, bits, kind, probe_sqnorm, gallery_sqnorm, mate_subject,
     n_subjects = gallery_start.shape[0] - 1
     n_chunks = hist.shape[0]
     n_thr = thresholds.shape[0]
+    single = gallery_start[n_subjects] == n_subjects
     for c in nb.prange(n_chunks):
         top_s = np.empty(k, dtype=np.float32)
         top_u = np.empty(k, dtype=np.int32)
@@ -67,7 +82,7 @@ def search_block(scores, bits, kind, probe_sqnorm, gallery_sqnorm, mate_subject,
                     row[j] = -np.sqrt(max(d2, np.float32(0.0)))
             brow = bits[r]
             mu = mate_subject[r]
-            mate = -np.inf
+            mate = np.float32(-np.inf)
             if mu >= 0:
                 off = gen_offset[r]
                 for j in range(gallery_start[mu], gallery_start[mu + 1]):
@@ -75,38 +90,47 @@ def search_block(scores, bits, kind, probe_sqnorm, gallery_sqnorm, mate_subject,
                     gen_scores[off + j - gallery_start[mu]] = s
                     if s > mate:
                         mate = s
-            best = -np.inf
+            best = np.float32(-np.inf)
             n_ge = 0
             filled = 0
-            for u in range(n_subjects):
-                if u == mu:
-                    continue
-                m = -np.inf
-                for j in range(gallery_start[u], gallery_start[u + 1]):
-                    s = row[j]
-                    if s > m:
-                        m = s
-                    hist[c, _bin_of(brow[j])] += 1
-                    if n_thr > 0:
-                        g = gallery_group[j]
-                        for t in range(n_thr):
-                            if s >= thresholds[t]:
-                                group_counts[r, g, t] += 1
-                if m > best:
-                    best = m
-                if m >= mate:
-                    n_ge += 1
-                if filled < k or m > top_s[k - 1]:
-                    pos = filled if filled < k else k - 1
-                    while pos > 0 and top_s[pos - 1] < m:
-                        if pos < k:
-                            top_s[pos] = top_s[pos - 1]
-                            top_u[pos] = top_u[pos - 1]
-                        pos -= 1
-                    top_s[pos] = m
-                    top_u[pos] = u
-                    if filled < k:
-                        filled += 1
+            h = hist[c]
+            if single and n_thr == 0:
+                # fast path, one template per subject: column j is subject j; skip the mate
+                skip_lo = mu if mu >= 0 else n_subjects
+                skip_hi = mu + 1 if mu >= 0 else n_subjects
+                for seg in range(2):
+                    a = 0 if seg == 0 else skip_hi
+                    b = skip_lo if seg == 0 else n_subjects
+                    for j in range(a, b):
+                        m = row[j]
+                        h[_bin_of(brow[j])] += 1
+                        if m > best:
+                            best = m
+                        if m >= mate:
+                            n_ge += 1
+                        if filled < k or m > top_s[k - 1]:
+                            filled = _insert(top_s, top_u, filled, k, m, j)
+            else:
+                for u in range(n_subjects):
+                    if u == mu:
+                        continue
+                    m = np.float32(-np.inf)
+                    for j in range(gallery_start[u], gallery_start[u + 1]):
+                        s = row[j]
+                        if s > m:
+                            m = s
+                        h[_bin_of(brow[j])] += 1
+                        if n_thr > 0:
+                            g = gallery_group[j]
+                            for t in range(n_thr):
+                                if s >= thresholds[t]:
+                                    group_counts[r, g, t] += 1
+                    if m > best:
+                        best = m
+                    if m >= mate:
+                        n_ge += 1
+                    if filled < k or m > top_s[k - 1]:
+                        filled = _insert(top_s, top_u, filled, k, m, u)
             best_nonmate[r] = best
             if mu >= 0:
                 mate_score[r] = mate

@@ -110,9 +110,44 @@ def _prepare(templates: np.ndarray, score: str) -> tuple[np.ndarray, np.ndarray]
     return x, sq.astype(np.float32)
 
 
+def matmul_rows(n_gallery: int) -> int:
+    """Rows per BLAS call: a power of two in [8, 512], about 256 MiB of scores per call.
+
+    It depends on the gallery size only, never on the block size or memory budget.
+    """
+    rows = 2 ** int(np.floor(np.log2(max(1.0, 2**28 / (4 * max(n_gallery, 1))))))
+    return int(min(512, max(8, rows)))
+
+
 def block_rows(n_gallery: int, memory_budget: int) -> int:
-    """Probe rows per block so that the float32 score block fits ``memory_budget`` bytes."""
-    return max(1, min(65536, int(memory_budget // (4 * max(n_gallery, 1)))))
+    """Probe rows per block: a multiple of :func:`matmul_rows` whose float32 scores fit
+    ``memory_budget`` bytes (at least one BLAS call's worth)."""
+    tile = matmul_rows(n_gallery)
+    rows = int(memory_budget // (4 * max(n_gallery, 1)))
+    return max(tile, min(65536, rows - rows % tile))
+
+
+def raw_scores(probes: np.ndarray, gallery: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``probes @ gallery.T`` in float32, computed in BLAS calls of exactly
+    :func:`matmul_rows` rows (the last one zero-padded), into ``out`` if given.
+
+    BLAS may round a row differently depending on the shape of the call it is in (small
+    calls take other code paths); calls of one fixed shape make every score independent of
+    the engine's block size.
+    """
+    n = probes.shape[0]
+    if out is None:
+        out = np.empty((n, gallery.shape[0]), dtype=np.float32)
+    tile = matmul_rows(gallery.shape[0])
+    gt = gallery.T
+    full = n - n % tile
+    for start in range(0, full, tile):
+        np.matmul(probes[start:start + tile], gt, out=out[start:start + tile])
+    if full < n:
+        pad = np.zeros((tile, probes.shape[1]), dtype=np.float32)
+        pad[:n - full] = probes[full:]
+        out[full:n] = (pad @ gt)[:n - full]
+    return out
 
 
 def search(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosine", top_k: int = 20,
@@ -173,10 +208,10 @@ def search(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosine",
     hist = np.zeros((n_chunks, _kernel.N_BINS), np.int64)
 
     rows_per_block = block_size or block_rows(gal_rows.size, memory_budget)
+    buffer = np.empty((min(rows_per_block, n_probes), gal_rows.size), dtype=np.float32)
     for start in range(0, n_probes, rows_per_block):
         stop = min(start + rows_per_block, n_probes)
-        block = x[probe_rows[start:stop]] @ gallery.T
-        block = np.ascontiguousarray(block, dtype=np.float32)
+        block = raw_scores(x[probe_rows[start:stop]], gallery, out=buffer[:stop - start])
         _kernel.search_block(
             block, block.view(np.uint32), kind, sq[probe_rows[start:stop]], gallery_sq,
             mate_subject[start:stop], gallery_start, gen_offset[start:stop], thr, ggroup, k,

@@ -61,7 +61,8 @@ class SyntheticTruth:
 
     def fpir(self, threshold: float, gallery_size: int | None = None) -> float:
         n = self.gallery_size if gallery_size is None else gallery_size
-        return float(-np.expm1(n * np.log1p(-self.fmr(threshold))))
+        with np.errstate(divide="ignore"):
+            return float(-np.expm1(n * np.log1p(-self.fmr(threshold))))
 
     def fnir_rank1(self, threshold: float) -> float:
         imp, gen, n = self._impostor(), self._genuine(), self.gallery_size
