@@ -74,7 +74,7 @@ def summary(results: dict) -> str:
         f, m = op["fpir"], op["fnir"]["1"]
         parts.append(
             f"<p>At threshold <b>{fmt_threshold(op['threshold'])}</b> (set so that at most "
-            f"{op['target_fpir']:.2%} of non-mated searches return a candidate), <b>{one_in(f['value'])} searches of "
+            f"{op['target_fpir'] * 100:g}% of non-mated searches return a candidate), <b>{one_in(f['value'])} searches of "
             f"people not in the gallery returned someone anyway</b> ({f['errors']:,} of {f['trials']:,} searches; "
             f"FPIR {fmt_rate(f)}).</p>")
         parts.append(
