@@ -5,9 +5,11 @@ metrics or reports. Everything a metric needs is reduced in this single pass ove
 probe row of ``probe_block @ gallery.T``; nothing is sorted.
 
 Score histogram keys: a float32 score ``s`` is mapped to the unsigned integer ``key(s)`` that
-orders like the float (flip all bits of negatives, set the sign bit of non-negatives); the bin
-is ``key >> HIST_SHIFT``. Bin edges are therefore exact float32 values and "score >= edge"
-is decided exactly by "bin >= edge bin": counts at edges are exact, not approximate.
+orders like the float (negatives: ``2**32 - bits``; non-negatives: ``bits | 2**31``; so -0.0
+and 0.0 share a key); the bin is ``key >> HIST_SHIFT``. Each bin's lowest value is an exact
+float32 (its *edge*) and "score >= edge" is decided exactly by "bin >= edge bin": counts at
+edges are exact, not approximate. Edges include every float32 whose lowest HIST_SHIFT
+mantissa bits are zero, of either sign (e.g. all multiples of 1/64 in [-1, 1]).
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ NEG_EUCLIDEAN = 1
 
 @nb.njit(cache=True, inline="always")
 def _bin_of(bits: np.uint32) -> np.int64:
+    """Histogram bin of a float32 given as its bit pattern (see the module docstring)."""
     b = np.uint64(bits)
-    if b == np.uint64(0x80000000):  # -0.0 == 0.0 (rare, so a well-predicted branch)
-        b = np.uint64(0)
-    # branch-free, in uint64 so that numba never promotes to a signed type: flip all 32 bits
-    # of negatives, only the sign bit of non-negatives
-    mask = ((b >> np.uint64(31)) * np.uint64(0x7FFFFFFF)) | np.uint64(0x80000000)
-    return np.int64((b ^ mask) >> np.uint64(HIST_SHIFT))
+    neg = b >> np.uint64(31)
+    # negatives: two's-complement negation of the bits (so -0.0 lands with +0.0 and values
+    # with zero low mantissa bits, such as -1.0, start their bin); non-negatives: set the
+    # sign bit. Branch-free, in uint64 so that numba never promotes to a signed type.
+    key = ((b ^ (neg * np.uint64(0xFFFFFFFF))) + neg) | ((np.uint64(1) - neg) << np.uint64(31))
+    return np.int64(key >> np.uint64(HIST_SHIFT))
 
 
 @nb.njit(cache=True, inline="always")

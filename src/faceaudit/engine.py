@@ -86,19 +86,19 @@ def hist_edges() -> np.ndarray:
     ``score_bin(score) >= b``. Bins of NaN bit patterns have NaN edges; finite scores never
     fall in them.
     """
-    keys = np.arange(_kernel.N_BINS, dtype=np.uint64) << np.uint64(_kernel.HIST_SHIFT)
-    keys = keys.astype(np.uint32)
-    negative = keys < np.uint32(0x80000000)
-    bits = np.where(negative, ~keys, keys & np.uint32(0x7FFFFFFF))
-    return bits.view(np.float32).copy()
+    keys = (np.arange(_kernel.N_BINS, dtype=np.uint64) << np.uint64(_kernel.HIST_SHIFT))
+    negative = keys < np.uint64(0x80000000)
+    bits = np.where(negative, (np.uint64(2**32) - keys) & np.uint64(0xFFFFFFFF), keys & np.uint64(0x7FFFFFFF))
+    edges = bits.astype(np.uint32).view(np.float32).copy()
+    edges[0] = np.nan  # key 0 is no float; the rest of bin 0 are NaN patterns
+    return edges
 
 
 def score_bin(scores: np.ndarray) -> np.ndarray:
     """Histogram bin of each float32 score (same mapping as the kernel)."""
-    bits = np.asarray(scores, dtype=np.float32).view(np.uint32)
-    bits = np.where(bits == np.uint32(0x80000000), np.uint32(0), bits)  # -0.0 is 0.0
-    keys = np.where(bits & np.uint32(0x80000000), ~bits, bits | np.uint32(0x80000000))
-    return (keys >> np.uint32(_kernel.HIST_SHIFT)).astype(np.int64)
+    bits = np.asarray(scores, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    keys = np.where(bits >= np.uint64(0x80000000), np.uint64(2**32) - bits, bits | np.uint64(0x80000000))
+    return (keys >> np.uint64(_kernel.HIST_SHIFT)).astype(np.int64)
 
 
 def _prepare(templates: np.ndarray, score: str) -> tuple[np.ndarray, np.ndarray]:

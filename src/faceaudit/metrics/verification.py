@@ -42,18 +42,19 @@ class VerificationCurve:
 
 
 def verification_curve(genuine_scores, impostor_hist) -> VerificationCurve:
-    """FMR and FNMR counts at every bin edge that holds a genuine or impostor score.
+    """FMR and FNMR counts at every bin edge that holds a genuine or impostor score, and at
+    the edge just above every impostor bin (the lowest threshold that excludes that bin).
 
-    ``impostor_hist`` is the engine's histogram (length ``N_BINS``). The last threshold is the
-    edge above the highest score, where nothing matches.
+    ``impostor_hist`` is the engine's histogram (length ``N_BINS``).
     """
     genuine = np.sort(np.asarray(genuine_scores, dtype=np.float32))
     hist = np.asarray(impostor_hist, dtype=np.int64)
     edges = hist_edges()
-    used = np.union1d(np.flatnonzero(hist), score_bin(genuine))
+    filled = np.flatnonzero(hist)
+    used = np.union1d(np.union1d(filled, filled + 1), score_bin(genuine))
     if used.size == 0:
         return VerificationCurve(np.empty(0), np.empty(0, np.int64), 0, np.empty(0, np.int64), 0)
-    used = np.append(used, used[-1] + 1)
+    used = np.union1d(used, [used[-1] + 1])
     tail = np.cumsum(hist[::-1])[::-1]  # tail[b] = impostors in bins >= b
     tail = np.append(tail, 0)
     thresholds = edges[used].astype(np.float64)
