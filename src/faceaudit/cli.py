@@ -86,6 +86,7 @@ def audit(
     group_by: List[str] = typer.Option([], help="Demographics: manifest column(s) to group by; 'a*b' for a combination."),
     min_group_size: int = typer.Option(30, help="Demographics: fewer trials than this are shown greyed."),
     scale: bool = typer.Option(False, help="Also measure and extrapolate FPIR against gallery size."),
+    distractors: Optional[Path] = typer.Option(None, help="Scale: extra gallery templates (.npy, n x d) of people never searched for."),
     memory_mb: int = typer.Option(256, help="Memory for one block of scores, MiB."),
     overwrite: bool = typer.Option(False, help="Replace an existing results folder."),
 ) -> None:
@@ -113,9 +114,15 @@ def audit(
         if group_by:
             from faceaudit.demographics import add_demographics
             add_demographics(result, group_by, min_group_size=min_group_size)
-        if scale:
+        if scale or distractors is not None:
             from faceaudit.scale import add_scale
-            add_scale(result)
+            extra = None
+            if distractors is not None:
+                from faceaudit.evalset import _read_templates
+                if not distractors.exists():
+                    raise InputError("distractor file not found", distractors)
+                extra = _read_templates(distractors)
+            add_scale(result, distractors=extra)
         write_results(result, out, overwrite=overwrite)
     except InputError as exc:
         fail(str(exc))
@@ -186,6 +193,24 @@ def embed(
           f"in {summary['seconds']:.0f} s, {summary['from_cache']:,} from cache")
     print(f"wrote {out}/ (templates.npy, manifest.csv, failures.csv, embed.json); next: "
           f"faceaudit audit --evalset {out} --score {'neg_euclidean' if model == 'dlib' else 'cosine'} --out RESULTS")
+
+
+@app.command()
+def explain(
+    results: Path = typer.Option(..., help="A results folder written by faceaudit (scores.npz)."),
+    score: float = typer.Option(..., help="The top candidate's score (same score kind as the audit)."),
+    gallery_size: int = typer.Option(..., help="Number of people in the searched gallery."),
+    prior: float = typer.Option(0.5, help="Chance, before the search, that the person is in the gallery at all."),
+) -> None:
+    """How likely is a top candidate at this score the searched person rather than a look-alike?"""
+    from faceaudit.explain import explain_from_results
+    try:
+        out = explain_from_results(results, score, gallery_size, prior)
+    except InputError as exc:
+        fail(str(exc))
+    lo, hi = out["interval"]
+    print(f"P(top candidate is the person searched for) = {out['p_top_is_mate']:.4f} (95% interval {lo:.4f}-{hi:.4f})")
+    print(out["paragraph"])
 
 
 @app.command()

@@ -1,0 +1,136 @@
+"""Report section: FPIR against gallery size, measured, modelled, validated and extrapolated."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from faceaudit.report import plots
+from faceaudit.report.html import esc, fmt_threshold
+
+COLOURS = ["#2c3e80", "#c0392b", "#1e8449", "#8e44ad", "#d35400"]
+
+
+def _num(v):
+    return np.array([np.nan if x is None or isinstance(x, str) else float(x) for x in v], dtype=float)
+
+
+def growth_plot(scale: dict):
+    fig, ax = plt.subplots(figsize=(6.2, 4.3))
+    rows = scale["measured"]["rows"]
+    for i, model in enumerate(scale["models"]):
+        t = model["threshold"]
+        colour = COLOURS[i % len(COLOURS)]
+        mine = [r for r in rows if np.isclose(r["threshold"], t, rtol=0, atol=1e-7)]
+        n = np.array([r["gallery_size"] for r in mine], float)
+        y = _num([r["fpir"] for r in mine])
+        lo = _num([r["fpir_ci"][0] for r in mine])
+        hi = _num([r["fpir_ci"][1] for r in mine])
+        ax.errorbar(n, y, yerr=[np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)], fmt="o", ms=4, color=colour,
+                    capsize=2, label=f"measured, T={t:.4g}")
+        ind = model["independence"]
+        m_n = np.array(ind["n"], float)
+        keep = m_n <= n.max() * 1.5
+        ax.plot(m_n[keep], _num(ind["fpir"])[keep], "-", color=colour, lw=1, alpha=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("gallery size N (enrolled people)")
+    ax.set_ylabel("FPIR at fixed threshold")
+    ax.set_title("Measured FPIR(N) (dots, 95% CI) and 1-(1-FMR)^N (lines)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def extrapolation_plot(scale: dict):
+    fig, ax = plt.subplots(figsize=(6.2, 4.3))
+    thresholds = sorted({r["threshold"] for r in scale["extrapolation"]})
+    for i, t in enumerate(thresholds):
+        colour = COLOURS[i % len(COLOURS)]
+        rows = [r for r in scale["extrapolation"] if r["threshold"] == t]
+        n = np.array([r["gallery_size"] for r in rows], float)
+        e = _num([r["expected_impostors_above_threshold"] for r in rows])
+        lo = _num([r["expected_lo"] for r in rows])
+        hi = _num([r["expected_hi"] for r in rows])
+        ax.plot(n, e, "o--", color=colour, ms=4, label=f"T={t:.4g} (FMR: {rows[0]['fmr_source']})")
+        ax.fill_between(n, np.maximum(lo, 1e-12), np.maximum(hi, 1e-12), color=colour, alpha=0.15)
+    ax.axhline(1, color="#555", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("gallery size N (EXTRAPOLATED)")
+    ax.set_ylabel("expected non-mates scoring >= T per search")
+    ax.set_title("Extrapolation: look-alikes above threshold per search")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def _pct(v):
+    if v is None:
+        return '<span class="muted">n/a</span>'
+    if v > 0.9995:
+        return "&gt;0.999"
+    return f"{v:.3g}"
+
+
+def render(results: dict) -> str:
+    scale = results["scale"]
+    m = scale["measured"]
+    val_rows = ""
+    notes = []
+    for v in scale["validation"]:
+        def cell(pred, ci, agree):
+            if pred is None:
+                return '<td class="muted">n/a (below tail threshold)</td>'
+            mark = "agrees" if agree else "<b>disagrees</b>"
+            return f"<td>{_pct(pred)} [{_pct(ci[0])}, {_pct(ci[1])}] {mark}</td>"
+        val_rows += (f"<tr><td>{fmt_threshold(v['threshold'])}</td><td>{v['fit_gallery_size']:,} &rarr; {v['predicted_gallery_size']:,}</td>"
+                     f"<td>{_pct(v['measured_fpir'])} [{_pct(v['measured_ci'][0])}, {_pct(v['measured_ci'][1])}]</td>"
+                     + cell(v["independence_prediction"], v["independence_ci"], v["independence_agrees"])
+                     + cell(v["tail_prediction"], v["tail_ci"], v["tail_agrees"]) + "</tr>")
+        if v["independence_agrees"] is False or v["tail_agrees"] is False:
+            notes.append(f"At threshold {v['threshold']:.4g} a model fitted on {v['fit_gallery_size']:,} people "
+                         f"mispredicts the measured FPIR at {v['predicted_gallery_size']:,}: searches are not "
+                         "independent draws (look-alikes, relatives, duplicates, or a few probes that match many "
+                         "people), so treat the extrapolation at this threshold with extra caution.")
+    ext_rows = ""
+    for r in scale["extrapolation"]:
+        ext_rows += (f"<tr><td>{fmt_threshold(r['threshold'])}</td><td>{r['gallery_size']:.0e}</td><td>{esc(r['fmr_source'])}</td>"
+                     f"<td>{_pct(r['fpir'])} [{_pct(r['fpir_lo'])}, {_pct(r['fpir_hi'])}]</td>"
+                     f"<td>{r['expected_impostors_above_threshold']:.3g} [{r['expected_lo']:.3g}, {r['expected_hi']:.3g}]</td></tr>")
+    exp_rows = "".join(
+        f"<tr><td>{fmt_threshold(e['score'])}</td><td>{e['gallery_size']:,}</td><td>{e['prior']:.0%}</td>"
+        f"<td>{e['p_mate']:.3g}</td></tr>" for e in scale.get("explain", []))
+    tf = scale["tail_fit"]
+    assumptions = "".join(f"<li>{esc(a)}</li>" for a in scale["assumptions"])
+    rank1 = ", ".join(f"N={r['gallery_size']:,}: {r['rank1_identification_rate']:.3g}" for r in m["rank1"]
+                      if r["rank1_identification_rate"] is not None)
+    note_html = "".join(f"<p class='warn'>{esc(n)}</p>" for n in notes)
+    return (
+        "<h2>Scale: false positives against gallery size</h2>"
+        f"<p>Nested random galleries of {', '.join(f'{s:,}' for s in m['sizes'])} people "
+        f"({m['n_seeds']} seeds{', with ' + format(m['n_distractors'], ',') + ' distractors' if m['n_distractors'] else ''}); "
+        "thresholds fixed at the audit's operating points. At a fixed threshold every person added to the gallery "
+        "is one more chance for a stranger's search to return someone.</p>"
+        f"<p>Rank-1 identification rate (no threshold) against N: {rank1}.</p>"
+        f'<div class="grid"><figure><img src="{plots.to_data_uri(growth_plot(scale))}" alt="FPIR against gallery size">'
+        "<figcaption>Measured FPIR(N) with 95% intervals; lines: the independence model 1-(1-FMR(T))^N with FMR "
+        "from all impostor comparisons.</figcaption></figure></div>"
+        "<h3>Do the models predict what was measured?</h3>"
+        "<table><tr><th>threshold</th><th>fit on &rarr; predict</th><th>measured FPIR [95% CI]</th>"
+        f"<th>independence model [interval]</th><th>tail model [interval]</th></tr>{val_rows}</table>{note_html}"
+        f"<p>Tail model: generalised Pareto above u = {tf['u']:.4g} ({tf['n_exceed']:,} of {tf['n_total']:,} impostor "
+        f"comparisons), shape {tf['xi']:.3g} [{tf['xi_ci'][0]:.3g}, {tf['xi_ci'][1]:.3g}], scale {tf['sigma']:.3g}; "
+        f"Kolmogorov-Smirnov p = {tf['ks_pvalue']:.3g} (approximate; a small p means the tail model fits poorly).</p>"
+        "<h3>Extrapolation (not measured)</h3>"
+        f'<div class="grid"><figure><img src="{plots.to_data_uri(extrapolation_plot(scale))}" alt="extrapolation">'
+        "<figcaption>EXTRAPOLATED: expected number of non-mates scoring at or above the threshold in one search, "
+        "N &times; FMR(T), with bands from the FMR interval (or the tail model's bootstrap).</figcaption></figure>"
+        f"<div><p><b>Assumptions behind every extrapolated figure:</b></p><ul>{assumptions}</ul></div></div>"
+        "<table><tr><th>threshold</th><th>gallery size</th><th>FMR from</th><th>FPIR (extrapolated) [band]</th>"
+        f"<th>expected look-alikes &ge; T per search [band]</th></tr>{ext_rows}</table>"
+        "<h3>What one search result means</h3>"
+        "<p>Chance that a top candidate at this score is the person searched for rather than a look-alike, when "
+        "before the search it was 50/50 whether the person is in the gallery at all (<code>faceaudit explain</code> "
+        "gives intervals and other priors).</p>"
+        f"<table><tr><th>top score</th><th>gallery size</th><th>prior</th><th>P(top candidate is the person)</th></tr>{exp_rows}</table>")
