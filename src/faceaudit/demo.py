@@ -41,7 +41,7 @@ def truth_checks(audit: Audit, truth: SyntheticTruth, fpir_targets=(0.1, 0.01, 0
     return checks
 
 
-def run_demo(*, seed: int = 0, n_enrolled: int = 2000, n_nonenrolled: int = 4000,
+def run_demo(*, seed: int = 0, n_enrolled: int = 2000, n_nonenrolled: int = 4000, scale: bool = True,
              progress: Callable[[int, int], None] | None = None) -> Audit:
     """The demo audit. One search per non-enrolled subject, so that non-mated searches are
     independent and the binomial intervals of the self-check are honest (two searches of the
@@ -56,4 +56,7 @@ def run_demo(*, seed: int = 0, n_enrolled: int = 2000, n_nonenrolled: int = 4000
                         f"{truth.genuine_b})-1, seed {seed}."),
         "checks": truth_checks(audit, truth),
     }
+    if scale:
+        from faceaudit.scale import add_scale
+        add_scale(audit, n_seeds=3, seed=seed)
     return audit
