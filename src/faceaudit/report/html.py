@@ -57,7 +57,7 @@ def one_in(value: float | None) -> str:
         return "an undefined share of"
     if value == 0:
         return "none of the"
-    return f"1 in {1 / value:,.0f}" if value < 0.5 else f"{value:.0%} of"
+    return f"1 in {1 / value:,.0f}" if value < 0.2 else f"{value:.0%} of"
 
 
 def _figure(uri: str, caption: str) -> str:

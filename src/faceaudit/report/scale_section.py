@@ -89,10 +89,16 @@ def render(results: dict) -> str:
                      + cell(v["independence_prediction"], v["independence_ci"], v["independence_agrees"])
                      + cell(v["tail_prediction"], v["tail_ci"], v["tail_agrees"]) + "</tr>")
         if v["independence_agrees"] is False or v["tail_agrees"] is False:
-            notes.append(f"At threshold {v['threshold']:.4g} a model fitted on {v['fit_gallery_size']:,} people "
-                         f"mispredicts the measured FPIR at {v['predicted_gallery_size']:,}: searches are not "
-                         "independent draws (look-alikes, relatives, duplicates, or a few probes that match many "
-                         "people), so treat the extrapolation at this threshold with extra caution.")
+            pred = v["independence_prediction"] if v["independence_agrees"] is False else v["tail_prediction"]
+            direction = "more" if pred > v["measured_fpir"] else "fewer"
+            consequence = ("so the extrapolated FPIR below is probably too high at this threshold"
+                           if direction == "more" else "so the extrapolated FPIR below is probably too low at this threshold")
+            notes.append(f"At threshold {v['threshold']:.4g}, a model fitted on {v['fit_gallery_size']:,} people predicted "
+                         f"{direction} false positives at {v['predicted_gallery_size']:,} people than were measured "
+                         f"({pred:.3g} against {v['measured_fpir']:.3g}). Searches are not independent draws: some "
+                         "probes attract many high non-mate scores (look-alikes, relatives, duplicates, poor images) "
+                         f"while most attract none, {consequence}. The expected number of look-alikes per search "
+                         "(N x FMR) does not rely on independence and stays valid.")
     ext_rows = ""
     for r in scale["extrapolation"]:
         ext_rows += (f"<tr><td>{fmt_threshold(r['threshold'])}</td><td>{r['gallery_size']:.0e}</td><td>{esc(r['fmr_source'])}</td>"
