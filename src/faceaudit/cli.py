@@ -151,48 +151,9 @@ def _embed_metadata(evalset_dir: Optional[Path]) -> dict:
     return {"model": info.get("model")}
 
 
-@app.command()
-def embed(
-    source: Path = typer.Argument(..., help="A folder of subject sub-folders, or a manifest (.csv/.parquet) with image and subject_id columns."),
-    out: Path = typer.Option(..., help="Output folder: templates.npy, manifest.csv, failures.csv, embed.json."),
-    model: str = typer.Option("dlib", help="dlib (reference: HOG + 5 landmarks + ResNet) or onnx."),
-    upsample: int = typer.Option(1, help="dlib: highest HOG upsampling level tried (0 is fastest)."),
-    jitter: int = typer.Option(0, help="dlib: average over this many jittered crops (dlib's num_jitters)."),
-    onnx_path: Optional[Path] = typer.Option(None, help="onnx: the embedding model file."),
-    input_size: int = typer.Option(112, help="onnx: square input size in pixels."),
-    channel_order: str = typer.Option("RGB", help="onnx: RGB or BGR."),
-    mean: float = typer.Option(127.5, help="onnx: pixel mean subtracted."),
-    std: float = typer.Option(127.5, help="onnx: pixel scale divided by."),
-    layout: str = typer.Option("NCHW", help="onnx: NCHW or NHWC."),
-    workers: int = typer.Option(2, help="Worker processes."),
-    cache: bool = typer.Option(True, help="Use the template cache ($FACEAUDIT_CACHE or ~/.cache/faceaudit)."),
-    overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
-) -> None:
-    """Enrol images: detect, align and embed each face; record every failure to enrol."""
-    from faceaudit.embed import embed_images, items_from_folder, items_from_manifest
-    options: dict = {"upsample": upsample, "jitter": jitter} if model == "dlib" else {
-        "onnx_path": str(onnx_path) if onnx_path else None, "input_size": input_size,
-        "channel_order": channel_order, "mean": mean, "std": std, "layout": layout}
-    try:
-        if source.is_file():
-            items, attrs = items_from_manifest(source)
-        else:
-            items, attrs = items_from_folder(source), []
-        columns = (TextColumn("[bold]embedding"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} images"),
-                   TimeElapsedColumn(), TextColumn("eta"),
-                   TimeRemainingColumn())
-        with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
-            task = bar.add_task("embed", total=len(items))
-            summary = embed_images(items, out, model=model, model_options=options, attributes=attrs,
-                                   workers=workers, cache_dir="default" if cache else None, overwrite=overwrite,
-                                   progress=lambda done, total: bar.update(task, completed=done, total=total))
-    except InputError as exc:
-        fail(str(exc))
-    print(f"enrolled {summary['enrolled']:,} of {summary['images']:,} images "
-          f"(failure to enrol {summary['fte_rate']:.2%}: {summary['failure_reasons'] or 'none'}) "
-          f"in {summary['seconds']:.0f} s, {summary['from_cache']:,} from cache")
-    print(f"wrote {out}/ (templates.npy, manifest.csv, failures.csv, embed.json); next: "
-          f"faceaudit audit --evalset {out} --score {'neg_euclidean' if model == 'dlib' else 'cosine'} --out RESULTS")
+from faceaudit.cli_embed import embed as _embed_command  # noqa: E402
+
+app.command("embed")(_embed_command)
 
 
 @app.command()

@@ -1,26 +1,41 @@
 """The model-adapter interface: what faceaudit needs from a face model.
 
-An adapter turns one RGB image (``H x W x 3`` uint8) into one template, in three steps that
-other models can replace one at a time: ``detect`` (face boxes), ``align`` (a normalised face
-crop from the chosen box), ``embed`` (a 1-d float32 vector). ``name``, ``version`` and
-``options`` go into every result and into the template cache key.
+An adapter turns one RGB image (``H x W x 3`` uint8 array, pixel values 0..255) into one
+template, in three steps that other models can replace one at a time:
+
+* ``detect(image)`` -> list of face boxes (:class:`Box`, pixel coordinates, right/bottom
+  exclusive as dlib's rectangles);
+* ``align(image, box)`` -> an aligned face crop ("chip"), in whatever form ``embed`` takes;
+* ``embed(chip)`` -> a 1-d float32 vector (the template).
+
+``embed_image(image)`` chains the three and returns ``(vector, None)`` or ``(None, reason)``:
+a face that is not found is a *failure to enrol*, reported and counted, never raised.
+``name``, ``version`` and ``options`` go into every result (``embed.json``, the audit's
+``results.json``) and into the template-cache key, so changing any of them re-embeds.
 
 Which face when several are found: the largest box that contains the image centre, else the
-largest box (evaluation images such as LFW are centred on their subject).
+largest box. Evaluation images (LFW, ORL, mugshot-style sets) are centred on their subject,
+and a larger face in the background must not replace the subject; on images with one face
+this is simply "the largest".
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from faceaudit.errors import InputError
 
+FACE_CHOICE = "largest box containing the image centre, else largest box"
+
 
 @dataclass(frozen=True)
 class Box:
+    """A face box in pixels: ``left <= x < right``, ``top <= y < bottom``."""
+
     left: int
     top: int
     right: int
@@ -34,64 +49,89 @@ class Box:
         return self.left <= x <= self.right and self.top <= y <= self.bottom
 
 
-@dataclass(frozen=True)
-class EmbedOutcome:
-    """A template, or ``None`` and the reason enrolment failed."""
+class EmbedOutcome(NamedTuple):
+    """``(template, None)`` on success, ``(None, reason)`` on a failure to enrol."""
 
     template: np.ndarray | None
     failure: str | None = None
 
 
-def choose_face(boxes: list, width: int, height: int):
-    """The largest box containing the image centre, else the largest box."""
+def choose_face(boxes: list[Box], width: int, height: int) -> Box | None:
+    """The largest box containing the image centre, else the largest box; None if no box."""
     if not boxes:
         return None
     central = [b for b in boxes if b.contains(width / 2, height / 2)]
     return max(central or boxes, key=lambda b: b.area)
 
 
+def check_image(image: np.ndarray) -> np.ndarray:
+    """An ``H x W x 3`` uint8 C-contiguous array, or an ``InputError``."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise InputError(f"adapters take H x W x 3 uint8 RGB images, got {image.shape} {image.dtype}")
+    return np.ascontiguousarray(image)
+
+
 class ModelAdapter(ABC):
-    """Detect, align and embed; subclasses set ``name`` and ``version``."""
+    """Detect, align and embed. Subclasses set ``name``, ``version`` and ``kind``.
+
+    ``kind`` and ``init_options`` let worker processes rebuild an equal adapter with
+    ``load_adapter(kind, **init_options)`` (dlib's objects cannot be pickled).
+    """
 
     name: str = "model"
     version: str = "0"
+    kind: str = "model"
 
     @property
-    def options(self) -> dict:
+    def options(self) -> dict[str, Any]:
         """Settings that change the templates (part of the cache key and of every result)."""
         return {}
 
-    def describe(self) -> dict:
+    @property
+    def init_options(self) -> dict[str, Any]:
+        """Keyword arguments that rebuild this adapter through :func:`load_adapter`."""
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        """``{"name", "version", "options"}``: what produced the templates."""
         return {"name": self.name, "version": self.version, "options": self.options}
 
     @abstractmethod
-    def detect(self, image: np.ndarray) -> list:
-        """Face boxes in an RGB uint8 image."""
+    def detect(self, image: np.ndarray) -> list[Box]:
+        """Face boxes in an RGB uint8 image (empty list: no face)."""
 
     @abstractmethod
-    def align(self, image: np.ndarray, box) -> object:
-        """An aligned face (model-specific) from one box."""
+    def align(self, image: np.ndarray, box: Box) -> Any:
+        """An aligned face (model-specific form) from one box."""
 
     @abstractmethod
-    def embed(self, aligned) -> np.ndarray:
+    def embed(self, chip: Any) -> np.ndarray:
         """A 1-d float32 template from an aligned face."""
 
     def embed_image(self, image: np.ndarray) -> EmbedOutcome:
-        """Detect, choose one face, align, embed; a failure is returned, not raised."""
-        boxes = self.detect(image)
-        box = choose_face(boxes, image.shape[1], image.shape[0])
+        """Detect, choose one face (see module docstring), align, embed.
+
+        A missing face or a non-finite template is returned as a failure; a model whose
+        output is not one vector per image raises ``InputError`` (no image can enrol).
+        """
+        image = check_image(image)
+        box = choose_face(self.detect(image), image.shape[1], image.shape[0])
         if box is None:
             return EmbedOutcome(None, "no face found")
         vector = np.asarray(self.embed(self.align(image, box)), dtype=np.float32)
         if vector.ndim != 1 or vector.size == 0:
-            raise InputError(f"model {self.name} returned an output of shape {vector.shape}, not a vector per image")
+            raise InputError(f"model {self.name} returned an output of shape {vector.shape}, "
+                             "expected one vector per image")
         if not np.isfinite(vector).all():
             return EmbedOutcome(None, "model returned NaN or infinite values")
-        return EmbedOutcome(vector)
+        if not np.any(vector != 0):
+            return EmbedOutcome(None, "model returned an all-zero template")
+        return EmbedOutcome(vector, None)
 
 
-def load_adapter(model: str = "dlib", **options) -> ModelAdapter:
-    """``dlib`` (reference) or ``onnx`` (``onnx_path=...`` required)."""
+def load_adapter(model: str = "dlib", **options: Any) -> ModelAdapter:
+    """``dlib`` (the reference model) or ``onnx`` (``onnx_path=...`` required)."""
     if model == "dlib":
         from faceaudit.models.dlib_adapter import DlibAdapter
         return DlibAdapter(**options)

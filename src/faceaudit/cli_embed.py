@@ -1,0 +1,68 @@
+"""``faceaudit embed``: images to templates (registered on the app in :mod:`faceaudit.cli`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from faceaudit.errors import InputError
+
+_console = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    """One line ``error: <file>: <problem>`` on stderr, exit status 2."""
+    _console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=2)
+
+
+def model_options(model: str, *, upsample: int, jitter: int, onnx_path: Optional[Path], input_size: int,
+                  channel_order: str, mean: float, std: float, layout: str) -> dict:
+    """The adapter keyword arguments that apply to ``model`` (others are ignored)."""
+    if model == "dlib":
+        return {"upsample": upsample, "jitter": jitter}
+    if model == "onnx":
+        return {"onnx_path": str(onnx_path) if onnx_path else None, "input_size": input_size,
+                "channel_order": channel_order, "mean": mean, "std": std, "layout": layout, "upsample": upsample}
+    raise InputError(f"unknown model '{model}' (choose dlib or onnx)")
+
+
+def embed(
+    source: Path = typer.Argument(..., help="A folder of subject sub-folders, or a manifest (.csv/.parquet) "
+                                            "with image and subject_id columns (other columns are carried through)."),
+    out: Path = typer.Option(..., help="Output folder: templates.npy, manifest.csv, failures.csv, embed.json."),
+    model: str = typer.Option("dlib", help="dlib (reference: HOG + 5 landmarks + ResNet, 128-d) or onnx."),
+    upsample: int = typer.Option(1, help="HOG detector: highest upsampling level tried (0 is fastest; "
+                                         "2 finds faces down to about 20 px)."),
+    jitter: int = typer.Option(0, help="dlib: average over this many jittered crops (dlib's num_jitters; ~N times slower)."),
+    onnx_path: Optional[Path] = typer.Option(None, help="onnx: the embedding model file."),
+    input_size: int = typer.Option(112, help="onnx: square input size in pixels."),
+    channel_order: str = typer.Option("RGB", help="onnx: RGB or BGR."),
+    mean: float = typer.Option(127.5, help="onnx: subtracted from each pixel value (0..255)."),
+    std: float = typer.Option(127.5, help="onnx: then divided by this."),
+    layout: str = typer.Option("NCHW", help="onnx: NCHW or NHWC."),
+    workers: int = typer.Option(2, min=1, help="Worker processes."),
+    cache: bool = typer.Option(True, help="Reuse and store templates in the cache ($FACEAUDIT_CACHE or ~/.cache/faceaudit)."),
+    cache_dir: Optional[Path] = typer.Option(None, help="Cache folder (overrides $FACEAUDIT_CACHE)."),
+    overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
+) -> None:
+    """Enrol images: detect, align and embed each face; record every failure to enrol."""
+    from faceaudit.embed import DEFAULT, embed_images
+    try:
+        options = model_options(model, upsample=upsample, jitter=jitter, onnx_path=onnx_path, input_size=input_size,
+                                channel_order=channel_order, mean=mean, std=std, layout=layout)
+        summary = embed_images(source, model, out, model_options=options, workers=workers,
+                               cache_dir=(cache_dir or DEFAULT) if cache else None, overwrite=overwrite)
+    except InputError as exc:
+        _fail(str(exc))
+    reasons = ", ".join(f"{k}: {v}" for k, v in summary["failure_reasons"].items()) or "none"
+    print(f"enrolled {summary['enrolled']:,} of {summary['images']:,} images; "
+          f"failure to enrol (FTE) {summary['fte_rate']:.2%} ({summary['failed']:,}; {reasons})")
+    print(f"{summary['seconds']:.1f} s, {summary['from_cache']:,} from cache, {summary['embedded']:,} embedded "
+          f"with {summary['model']['name']} ({summary['model']['version']})")
+    score = "neg_euclidean" if model == "dlib" else "cosine"
+    print(f"wrote {out}/ (templates.npy, manifest.csv, failures.csv, embed.json); next: "
+          f"faceaudit audit --evalset {out} --score {score} --out RESULTS")
