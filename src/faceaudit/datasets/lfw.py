@@ -52,6 +52,8 @@ def read_pairs(path: str | Path) -> Pairs:
         raise InputError(f"expected {n_folds * 2 * per} pairs, found {len(rows)}", path)
     left, right, same = [], [], []
     for i, parts in enumerate(rows):
+        if not all(x.isdigit() for x in parts[1:len(parts) - 1:2] + parts[-1:]):
+            raise InputError(f"line {i + 2}: image numbers must be whole numbers ({' '.join(parts)})", path)
         if len(parts) == 3:
             left.append(image_name(parts[0], parts[1]))
             right.append(image_name(parts[0], parts[2]))
@@ -79,34 +81,52 @@ def pair_distances(pairs: Pairs, templates: np.ndarray, template_ids) -> np.ndar
 
 
 def accuracy_at(distance: np.ndarray, same: np.ndarray, threshold: float) -> float:
-    """Share of pairs classified right with "same person if distance < threshold".
+    """Share of pairs classified right by dlib's rule "same person if distance < threshold".
 
-    (In faceaudit's convention, score = -distance and a match is score >= T; dlib's
-    "distance < 0.6" is score > -0.6.) A pair with a missing template counts as wrong.
+    In faceaudit's convention (score = -distance, match if score >= T) this is T = -threshold
+    with the tie at exactly ``threshold`` going to "different". A pair with a missing template
+    (NaN distance) counts as wrong.
     """
+    distance, same = np.asarray(distance, float), np.asarray(same, bool)
     predicted = distance < threshold
     return float(np.mean(np.where(np.isnan(distance), False, predicted == same)))
 
 
 def best_threshold(distance: np.ndarray, same: np.ndarray) -> float:
-    """The threshold maximising accuracy (midpoint between neighbouring distinct distances;
-    lowest on ties)."""
-    d = np.unique(distance[np.isfinite(distance)])
+    """The distance threshold maximising :func:`accuracy_at` on these pairs.
+
+    Candidates: midpoints between neighbouring distinct distances, and just below the
+    smallest / above the largest; on ties, the lowest candidate wins.
+    """
+    distance, same = np.asarray(distance, float), np.asarray(same, bool)
+    ok = np.isfinite(distance)
+    d = np.unique(distance[ok])
+    if d.size == 0:
+        raise ValueError("no pair has two templates")
     candidates = np.concatenate([[d[0] - 1e-6], (d[:-1] + d[1:]) / 2, [d[-1] + 1e-6]])
-    scores = [accuracy_at(distance, same, t) for t in candidates]
-    return float(candidates[int(np.argmax(scores))])
+    pos, neg = np.sort(distance[ok & same]), np.sort(distance[ok & ~same])
+    right = np.searchsorted(pos, candidates, "left") + (neg.size - np.searchsorted(neg, candidates, "left"))
+    return float(candidates[int(np.argmax(right))])
 
 
 def ten_fold_accuracy(distance: np.ndarray, same: np.ndarray, fold: np.ndarray, *,
-                      fixed_threshold: float | None = None) -> dict:
-    """Per-fold accuracy; with ``fixed_threshold`` None, each fold's threshold is chosen on
-    the other nine (the standard unrestricted protocol)."""
+                      fixed_threshold: float | None = None, exclude_missing: bool = False) -> dict:
+    """Per-fold accuracy, mean and sample std (ddof 1) over the folds.
+
+    ``fixed_threshold``: dlib's rule at that distance (0.6 for dlib's model); None: each fold's
+    threshold is the one maximising accuracy on the other nine folds (the standard protocol).
+    ``exclude_missing``: drop pairs with a missing template instead of counting them wrong.
+    """
+    distance, same, fold = np.asarray(distance, float), np.asarray(same, bool), np.asarray(fold)
+    if exclude_missing:
+        keep = np.isfinite(distance)
+        distance, same, fold = distance[keep], same[keep], fold[keep]
     accs, thresholds = [], []
     for f in np.unique(fold):
         test = fold == f
         t = fixed_threshold if fixed_threshold is not None else best_threshold(distance[~test], same[~test])
-        thresholds.append(t)
+        thresholds.append(float(t))
         accs.append(accuracy_at(distance[test], same[test], t))
     accs = np.array(accs)
     return {"per_fold": accs.tolist(), "mean": float(accs.mean()), "std": float(accs.std(ddof=1)),
-            "thresholds": thresholds}
+            "thresholds": thresholds, "pairs": int(distance.size)}
