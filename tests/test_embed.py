@@ -124,6 +124,7 @@ def test_onnx_adapter_embeds_and_rejects_non_vector_output(tmp_path, monkeypatch
     result = _embed(root, "--out", tmp_path / "emb_bad", "--model", "onnx", "--onnx-path", bad,
                     "--input-size", 32, "--workers", 1)
     assert result.exit_code == 2 and "expected one vector per image" in result.output, result.output
+    assert result.output.count("error:") == 1 and "bad.onnx: ONNX model output has shape (1, 3, 32, 32)" in result.output
     assert not (tmp_path / "emb_bad").exists()
 
 

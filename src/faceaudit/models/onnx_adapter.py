@@ -127,7 +127,10 @@ class OnnxAdapter(ModelAdapter):
         except Exception as exc:  # noqa: BLE001 - shape/type mismatches from onnxruntime
             raise InputError(f"ONNX model rejects a {self.layout} 1x{self.input_size}x{self.input_size}x3 "
                              f"float32 input ({str(exc).splitlines()[0][:200]})", path) from None
-        vector_output(out)
+        try:
+            vector_output(out)
+        except InputError as exc:
+            raise InputError(exc.problem, path) from None
 
     @property
     def options(self) -> dict[str, Any]:
