@@ -32,7 +32,7 @@ def _bin_of(bits: np.uint32) -> np.int64:
     # negatives: two's-complement negation of the bits (so -0.0 lands with +0.0 and values
     # with zero low mantissa bits, such as -1.0, start their bin); non-negatives: set the
     # sign bit. Branch-free, in uint64 so that numba never promotes to a signed type.
-    key = ((b ^ (neg * np.uint64(0xFFFFFFFF))) + neg) | ((np.uint64(1) - neg) << np.uint64(31))
+    key = (b ^ ((neg * np.uint64(0x7FFFFFFF)) | np.uint64(0x80000000))) + neg
     return np.int64(key >> np.uint64(HIST_SHIFT))
 
 
