@@ -84,7 +84,8 @@ def audit(
     failures: Optional[Path] = typer.Option(None, help="failures.csv from `faceaudit embed` (failure to enrol)."),
     fta_as_miss: bool = typer.Option(True, help="Count failed searches as misses (ISO/IEC 19795-1 generalised rates)."),
     group_by: List[str] = typer.Option([], help="Demographics: manifest column(s) to group by; 'a*b' for a combination."),
-    min_group_size: int = typer.Option(30, help="Demographics: fewer trials than this are shown greyed."),
+    min_group_size: int = typer.Option(30, help="Demographics: groups with fewer searches than this are shown greyed."),
+    caveat: List[str] = typer.Option([], help="Demographics: COLUMN=TEXT, printed next to every figure from that column (e.g. classifier-derived labels)."),
     scale: bool = typer.Option(False, help="Also measure and extrapolate FPIR against gallery size."),
     distractors: Optional[Path] = typer.Option(None, help="Scale: extra gallery templates (.npy, n x d) of people never searched for."),
     memory_mb: int = typer.Option(256, help="Memory for one block of scores, MiB."),
@@ -113,7 +114,13 @@ def audit(
                                progress=progress, metadata=metadata)
         if group_by:
             from faceaudit.demographics import add_demographics
-            add_demographics(result, group_by, min_group_size=min_group_size)
+            caveats = {}
+            for item in caveat:
+                column, sep, text = item.partition("=")
+                if not sep or not column.strip() or not text.strip():
+                    raise InputError(f"--caveat must be COLUMN=TEXT, got '{item}'")
+                caveats[column.strip()] = text.strip()
+            add_demographics(result, group_by, min_group_size=min_group_size, caveats=caveats)
         if scale or distractors is not None:
             from faceaudit.scale import add_scale
             extra = None

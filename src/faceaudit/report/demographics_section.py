@@ -1,0 +1,146 @@
+"""Report section: who bears the errors (ISO/IEC 19795-10 demographic differentials)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import LogNorm
+
+from faceaudit.report import plots
+from faceaudit.report.html import esc, fmt_threshold
+
+LABELS = {"fmr": "FMR (impostor comparisons matched)", "fnmr": "FNMR (genuine comparisons rejected)",
+          "fpir": "FPIR (non-mated searches returning someone)", "fnir": "FNIR rank 1 (mated searches missed)"}
+
+
+def heatmap(analysis: dict):
+    groups = analysis["groups"]
+    rate = np.array([[np.nan if v is None else v for v in row] for row in analysis["cross_fmr"]["rate"]], float)
+    n = len(groups)
+    fig, ax = plt.subplots(figsize=(min(2.2 + 0.9 * n, 9), min(1.8 + 0.7 * n, 8)))
+    positive = rate[np.isfinite(rate) & (rate > 0)]
+    floor = positive.min() / 2 if positive.size else 1e-9
+    shown = np.where(np.isfinite(rate), np.maximum(rate, floor), np.nan)
+    top = np.nanmax(shown) if np.isfinite(shown).any() else 1.0
+    im = ax.imshow(shown, cmap="magma_r", norm=LogNorm(vmin=floor, vmax=max(top, floor * 10)))
+    for i in range(n):
+        for j in range(n):
+            v = rate[i, j]
+            text = "n/a" if not np.isfinite(v) else ("0" if v == 0 else f"{v:.1e}")
+            ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                    color="white" if np.isfinite(v) and v > 0 and np.log(max(v, floor)) > (np.log(floor) + np.log(top)) / 2 else "black")
+    ax.set_xticks(range(n), groups, rotation=35, ha="right", fontsize=8)
+    ax.set_yticks(range(n), groups, fontsize=8)
+    ax.set_xlabel("gallery (enrolled) group")
+    ax.set_ylabel("probe group")
+    ax.set_title("FMR by probe group x gallery group", fontsize=10)
+    fig.colorbar(im, ax=ax, shrink=0.8, label="FMR (log scale)")
+    return fig
+
+
+def bars(analysis: dict, min_size: int):
+    measures = [m for m in ("fnir", "fpir", "fmr", "fnmr") if analysis["rates"].get(m)]
+    fig, axes = plt.subplots(1, len(measures), figsize=(3.4 * len(measures), 0.9 + 0.32 * len(analysis["groups"])),
+                             squeeze=False)
+    ranked = set(analysis.get("ranked_groups", analysis["groups"]))
+    for ax, m in zip(axes[0], measures):
+        entries = analysis["rates"][m]
+        names = list(entries)
+        vals = np.array([entries[g]["value"] or 0 for g in names], float)
+        lo = np.array([entries[g]["ci"][0] if entries[g]["ci"][0] is not None else np.nan for g in names], float)
+        hi = np.array([entries[g]["ci"][1] if entries[g]["ci"][1] is not None else np.nan for g in names], float)
+        grey = [entries[g]["too_few"] or g not in ranked for g in names]
+        colours = ["#cccccc" if g else "#2c3e80" for g in grey]
+        y = np.arange(len(names))
+        ax.barh(y, vals, color=colours)
+        err = np.vstack([np.clip(vals - lo, 0, None), np.clip(hi - vals, 0, None)])
+        ax.errorbar(vals, y, xerr=np.nan_to_num(err), fmt="none", ecolor="#333", capsize=2, lw=0.8)
+        ax.set_yticks(y, names, fontsize=7)
+        ax.set_title(LABELS[m].replace(" (", "\n("), fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.invert_yaxis()
+    fig.suptitle(f"Per group at one threshold; bars: 95% subject-bootstrap CI; grey: fewer than {min_size} "
+                 "searches or unranked label", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _cell(entry: dict | None) -> str:
+    if not entry:
+        return '<td class="muted">no trials</td>'
+    style = ' style="color:#999"' if entry["too_few"] else ""
+    lo, hi = entry["ci"]
+    ci = f" [{_g(lo, 2)}, {_g(hi, 2)}]" if lo is not None else ""
+    note = f"<br><small>{esc(entry['note'])}</small>" if entry.get("note") else ""
+    few = "<br><small>too few trials</small>" if entry["too_few"] else ""
+    return (f"<td{style}>{entry['value']:.3g}{ci} <span class='muted'>({entry['errors']:,}/{entry['trials']:,})</span>"
+            f"{note}{few}</td>")
+
+
+def _g(value, digits: int = 3) -> str:
+    """A number as text; JSON's "inf" strings and None pass through readably."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, str):
+        return "&infin;" if value == "inf" else esc(value)
+    return f"{value:.{digits}g}"
+
+
+def _threshold_row(t: dict, single: float) -> str:
+    shown = fmt_threshold(t["threshold"]) if t["measurable"] else "not measurable"
+    delta = "" if t["threshold"] is None else f"{t['threshold'] - single:+.4g}"
+    fnmr = "" if t["fnmr"]["value"] is None else f"{t['fnmr']['value']:.3g}"
+    return f"<tr><td>{esc(t['group'])}</td><td>{shown}</td><td>{delta}</td><td>{fnmr}</td></tr>"
+
+
+def render(results: dict) -> str:
+    d = results["demographics"]
+    caveats = d.get("caveats") or {}
+    out = ["<h2>Demographic differentials (ISO/IEC 19795-10)</h2>",
+           f"<p>One threshold for everyone, <b>{fmt_threshold(d['threshold'])}</b> ({esc(d['threshold_rule'])}), "
+           f"as deployed systems use. Intervals: {d['confidence']:.0%} percentile intervals from {d['n_boot']:,} "
+           f"bootstrap resamples of probe subjects (seed {d['seed']}; {esc(d['bootstrap'])}). Groups with fewer than "
+           f"{d['min_group_size']} searches, and missing/unknown/ambiguous labels, are shown greyed and never ranked.</p>"]
+    for a in d["analyses"]:
+        cols = [c.strip() for c in a["spec"].split("*")]
+        cav = [f"<b>{esc(c)}</b>: {esc(caveats[c])}" for c in cols if c in caveats]
+        caveat_html = f"<p class='warn'>Labels: {'; '.join(cav)}. Every figure below inherits this.</p>" if cav else ""
+        rows = ""
+        for g in a["groups"]:
+            size = a["group_sizes"][g]
+            rows += (f"<tr><td>{esc(g)}</td><td>{size['probe_subjects']:,}</td>"
+                     + "".join(_cell(a["rates"][m].get(g)) for m in ("fnir", "fpir", "fmr", "fnmr")) + "</tr>")
+        summ = ""
+        for m in ("fnir", "fpir", "fmr", "fnmr"):
+            s = a["summaries"][m]
+            if s.get("ratio") is None:
+                summ += f"<tr><td>{LABELS[m]}</td><td colspan='3' class='muted'>{esc(s.get('note', 'undefined'))}</td></tr>"
+                continue
+            lo, hi = s["ci"]
+            ci = "" if lo is None else f" [{_g(lo, 3)}, {_g(hi, 3)}]"
+            summ += (f"<tr><td>{LABELS[m]}</td><td>{_g(s['ratio'], 3)}{ci}</td><td>{esc(s['max_group'])}</td>"
+                     f"<td>{esc(s['min_group'])}</td></tr>")
+        extra = ""
+        for key, label in (("inequity_rate", "inequity rate (FMR ratio x FNMR ratio)"),
+                           ("fdr", "FDR (1 = no differential)"), ("garbe", "GARBE (0 = no differential)")):
+            if key in a:
+                lo, hi = a[key]["ci"]
+                ci = "" if lo is None else f" [{_g(lo, 3)}, {_g(hi, 3)}]"
+                extra += f"<tr><td>{label}</td><td colspan='3'>{_g(a[key]['value'], 3)}{ci}</td></tr>"
+        thr = "".join(_threshold_row(t, d["threshold"]) for t in a["group_thresholds"])
+        findings = "".join(f"<li>{esc(f)}</li>" for f in a["findings"]) or "<li>No ranked pair of groups to compare.</li>"
+        out.append(
+            f"<h3>Grouped by {esc(a['spec'])}</h3>{caveat_html}<ul>{findings}</ul>"
+            "<table><tr><th>group</th><th>probe people</th><th>FNIR rank 1</th><th>FPIR</th><th>FMR</th><th>FNMR</th></tr>"
+            f"{rows}</table>"
+            f'<figure><img style="width:100%" src="{plots.to_data_uri(bars(a, d["min_group_size"]))}" alt="per-group rates"></figure>'
+            f'<div class="grid"><figure><img src="{plots.to_data_uri(heatmap(a))}" alt="cross-group FMR">'
+            "<figcaption>Impostor comparisons matched, by the probe's group (rows) and the enrolled person's group "
+            "(columns). Same-group pairs (diagonal) often match more: look-alikes are likelier within a group."
+            "</figcaption></figure><div><p><b>Differential summaries</b> (ranked groups only)</p>"
+            "<table><tr><th>measure</th><th>max/min ratio [95% CI]</th><th>highest</th><th>lowest</th></tr>"
+            f"{summ}{extra}</table>"
+            f"<p><b>Threshold each group would need</b> for the overall FMR ({a['overall_fmr']:.3g}):</p>"
+            "<table><tr><th>probe group</th><th>threshold</th><th>vs the single threshold</th><th>FNMR there</th></tr>"
+            f"{thr}</table></div></div>")
+    return "".join(out)
