@@ -38,6 +38,15 @@ def exact_evalset(n_subjects: int = 30, per_subject: int = 4, dim: int = 16, non
     return validate(x, manifest)
 
 
+def with_options(base: dict, overrides: list) -> list:
+    """CLI arguments: ``base`` flag -> value, with ``overrides`` (flag, value, ...) replacing or
+    adding options."""
+    options = dict(base)
+    for flag, value in zip(overrides[::2], overrides[1::2]):
+        options[flag] = value
+    return [str(x) for kv in options.items() for x in kv]
+
+
 @pytest.fixture
 def tiny_files(tmp_path):
     """A valid templates.npy + manifest.csv on disk, and a helper to write variants."""

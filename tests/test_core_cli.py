@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from conftest import with_options
+
 from faceaudit.cli import app
 
 runner = CliRunner()
@@ -141,14 +143,7 @@ def test_no_nonmated_probes_and_bad_paths(tiny_files, tmp_path):
         (["--templates", tmp_path / "nope.npy"], "not found"),
         (["--manifest", tmp_path / "nope.csv"], "not found"),
     ]:
-        base = {"--templates": t, "--manifest": m}
-        extra = []
-        for flag, value in zip(args[::2], args[1::2]):
-            if flag in base:
-                base[flag] = value
-            else:
-                extra += [flag, value]
-        cmd = ["audit", "--templates", base["--templates"], "--manifest", base["--manifest"], "--out", out, *extra]
+        cmd = ["audit", *with_options({"--templates": t, "--manifest": m, "--out": out}, args)]
         result = run(*cmd)
         assert result.exit_code == 2 and words in result.output, result.output
         assert not out.exists()

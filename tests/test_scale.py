@@ -7,6 +7,7 @@ import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
+from conftest import with_options
 from faceaudit.audit import run_audit, write_results
 from faceaudit.cli import app
 from faceaudit.explain import ScoreModel, explain, posterior
@@ -134,14 +135,7 @@ def test_explain_cli_and_bad_input(tmp_path):
     assert "P(top candidate is the person searched for)" in ok.output
     for args, words in [(["--prior", "1.5"], "prior"), (["--gallery-size", "0"], "gallery size"),
                         (["--score", "7"], "outside the range")]:
-        base = {"--results": str(out), "--score": "0.35", "--gallery-size": "1000"}
-        extra = []
-        for flag, value in zip(args[::2], args[1::2]):
-            if flag in base:
-                base[flag] = value
-            else:
-                extra += [flag, value]
-        cmd = ["explain"] + [x for kv in base.items() for x in kv] + extra
+        cmd = ["explain", *with_options({"--results": out, "--score": 0.35, "--gallery-size": 1000}, args)]
         res = runner.invoke(app, cmd)
         assert res.exit_code == 2 and words in res.output, res.output
     res = runner.invoke(app, ["explain", "--results", str(tmp_path / "nope"), "--score", "0.3", "--gallery-size", "10"])
