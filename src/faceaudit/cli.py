@@ -108,32 +108,43 @@ def audit(
                  generate_protocol(es, enrol_fraction=enrol_fraction, gallery_per_subject=gallery_per_subject, seed=seed))
         fail_table = _read_failures(failures) if failures is not None else None
         metadata = _embed_metadata(evalset)
+        caveats = _parse_caveats(caveat)  # checked before the long work, like every input
+        extra = _read_distractors(distractors) if distractors is not None else None
+        if group_by:
+            from faceaudit.demographics import group_labels
+            for spec in group_by:
+                group_labels(es.manifest, spec)
         with engine_progress() as progress:
             result = run_audit(es, proto, score=score, top_k=top_k, fpir_targets=fpir, thresholds=threshold,
                                failures=fail_table, fta_as_miss=fta_as_miss, memory_budget=memory_mb * 2**20,
                                progress=progress, metadata=metadata)
         if group_by:
             from faceaudit.demographics import add_demographics
-            caveats = {}
-            for item in caveat:
-                column, sep, text = item.partition("=")
-                if not sep or not column.strip() or not text.strip():
-                    raise InputError(f"--caveat must be COLUMN=TEXT, got '{item}'")
-                caveats[column.strip()] = text.strip()
             add_demographics(result, group_by, min_group_size=min_group_size, caveats=caveats)
         if scale or distractors is not None:
             from faceaudit.scale import add_scale
-            extra = None
-            if distractors is not None:
-                from faceaudit.evalset import _read_templates
-                if not distractors.exists():
-                    raise InputError("distractor file not found", distractors)
-                extra = _read_templates(distractors)
             add_scale(result, distractors=extra)
         write_results(result, out, overwrite=overwrite)
     except InputError as exc:
         fail(str(exc))
     _print_summary(result.results, out)
+
+
+def _parse_caveats(items: List[str]) -> dict:
+    caveats = {}
+    for item in items:
+        column, sep, text = item.partition("=")
+        if not sep or not column.strip() or not text.strip():
+            raise InputError(f"--caveat must be COLUMN=TEXT, got '{item}'")
+        caveats[column.strip()] = text.strip()
+    return caveats
+
+
+def _read_distractors(path: Path):
+    from faceaudit.evalset import _read_templates
+    if not path.exists():
+        raise InputError("distractor file not found", path)
+    return _read_templates(path)
 
 
 def _read_failures(path: Path):
