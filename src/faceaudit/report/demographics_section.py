@@ -58,6 +58,8 @@ def bars(analysis: dict, min_size: int):
         ax.set_yticks(y, names, fontsize=7)
         ax.set_title(LABELS[m].replace(" (", "\n("), fontsize=8)
         ax.tick_params(axis="x", labelsize=7)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(3))
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
         ax.invert_yaxis()
     fig.suptitle(f"Per group at one threshold; bars: 95% subject-bootstrap CI; grey: fewer than {min_size} "
                  "searches or unranked label", fontsize=8)
