@@ -174,7 +174,7 @@ def test_library_api_outputs_failures_and_grey_images(tmp_path):
                            progress=lambda done, total: seen.append((done, total)))
     assert seen[-1] == (6, 6)
     out = tmp_path / "out"
-    assert sorted(p.name for p in out.iterdir()) == ["embed.json", "failures.csv", "manifest.csv", "templates.npy"]
+    assert sorted(p.name for p in out.iterdir()) == [".faceaudit-output.json", "embed.json", "failures.csv", "manifest.csv", "templates.npy"]
     manifest, failures = pd.read_csv(out / "manifest.csv"), pd.read_csv(out / "failures.csv")
     templates = np.load(out / "templates.npy")
     assert list(manifest.template_id) == ["ann/1.png", "ann/2.jpg"] and list(manifest.subject_id) == ["ann", "ann"]

@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -33,6 +30,7 @@ from faceaudit.errors import InputError
 from faceaudit.evalset import EvaluationSet
 from faceaudit.metrics import identification as ident
 from faceaudit.metrics import verification as verif
+from faceaudit.outdir import atomic_folder
 from faceaudit.protocol import Protocol
 
 CONVENTIONS = {
@@ -235,11 +233,7 @@ def write_results(audit: Audit, out_dir: str | Path, *, overwrite: bool = False,
                   report: bool = True) -> Path:
     """Write the results folder atomically; return its path."""
     out = Path(out_dir)
-    if out.exists() and not overwrite and any(out.iterdir()):
-        raise InputError("output folder exists and is not empty (use --overwrite)", out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_folder(out, overwrite=overwrite, kind="audit") as tmp:
         res = audit.search
         with open(tmp / "results.json", "w") as fh:
             json.dump(to_json(audit.results), fh, indent=1, allow_nan=False)
@@ -256,14 +250,6 @@ def write_results(audit: Audit, out_dir: str | Path, *, overwrite: bool = False,
         if report:
             from faceaudit.report import write_report
             write_report(to_json(audit.results), tmp / "report.html")
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / "x")
-            shutil.rmtree(old)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

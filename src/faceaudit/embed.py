@@ -33,8 +33,6 @@ import io
 import json
 import multiprocessing as mp
 import os
-import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from faceaudit.errors import InputError
+from faceaudit.outdir import atomic_folder, check_target
 from faceaudit.models.base import ModelAdapter, load_adapter
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".pbm", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
@@ -320,8 +319,7 @@ def embed_images(items: Iterable[ImageItem] | str | Path, adapter: ModelAdapter 
     if not items:
         raise InputError("no images to embed")
     out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise InputError("output folder exists and is not empty (use --overwrite)", out)
+    check_target(out, overwrite=overwrite)  # before the long work: refused folders cost nothing
     model = _resolve_adapter(adapter, model_options)  # fails early and clearly if the model is missing
     info = model.describe()
     cache = TemplateCache(default_cache_dir() if cache_dir == DEFAULT else cache_dir, info)
@@ -355,7 +353,7 @@ def embed_images(items: Iterable[ImageItem] | str | Path, adapter: ModelAdapter 
         _run_pending(model, pending, workers, record)
     elapsed = time.perf_counter() - started
     summary = _summary(info, items, templates, failures, from_cache, len(pending), elapsed, workers)
-    _write_outputs(out, items, templates, failures, list(attributes or []), summary)
+    _write_outputs(out, items, templates, failures, list(attributes or []), summary, overwrite=overwrite)
     return summary
 
 
@@ -374,7 +372,7 @@ def _summary(info: dict, items: list[ImageItem], templates: list, failures: list
 
 
 def _write_outputs(out: Path, items: list[ImageItem], templates: list, failures: list, attrs: list[str],
-                   summary: dict) -> None:
+                   summary: dict, *, overwrite: bool) -> None:
     """Write the four output files into a temporary folder beside ``out``, then rename it."""
     ok = [i for i, t in enumerate(templates) if t is not None]
     bad = [i for i, t in enumerate(templates) if t is None]
@@ -389,21 +387,8 @@ def _write_outputs(out: Path, items: list[ImageItem], templates: list, failures:
 
     dim = summary["dimension"] or 0
     matrix = np.stack([templates[i] for i in ok]).astype(np.float32) if ok else np.zeros((0, dim), np.float32)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_folder(out, overwrite=overwrite, kind="evalset") as tmp:
         np.save(tmp / "templates.npy", matrix)
         table(ok, {}).to_csv(tmp / "manifest.csv", index=False)
         table(bad, {"reason": [failures[i] for i in bad]}).to_csv(tmp / "failures.csv", index=False)
         (tmp / "embed.json").write_text(json.dumps(summary, indent=1))
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

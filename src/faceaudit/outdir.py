@@ -1,0 +1,170 @@
+"""Output folders: written atomically, and only ever replacing a folder faceaudit wrote itself.
+
+The rule (stated in the README):
+
+* Everything is written into a temporary folder beside the target (``.NAME.tmp-XXXX``), which is
+  renamed into place only when complete: a failed or interrupted run leaves no half-written
+  folder.
+* A finished folder carries a marker file, :data:`MARKER`, listing the files faceaudit wrote.
+  An existing target is replaced only if it carries that marker *and* holds nothing beyond what
+  the marker lists (with ``overwrite=True``). An empty folder may be written into. Anything
+  else (a non-empty folder faceaudit did not write, a folder to which the user added files, a
+  file) is refused with one line, with or without ``overwrite``.
+* Temporary folders carry their own marker (:data:`TMP_MARKER`, with the writing process's
+  id); a stale one left by a killed run (its process no longer alive) is removed on the next
+  run into the same place. Nothing else is ever deleted.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from faceaudit.errors import InputError
+
+MARKER = ".faceaudit-output.json"
+TMP_MARKER = ".faceaudit-tmp"
+
+
+def _os_problem(exc: OSError) -> str:
+    reason = exc.strerror or exc.__class__.__name__
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"cannot write here ({reason})"
+    if exc.errno == errno.ENOTDIR:
+        return "cannot write here (a part of the path is a file, not a folder)"
+    if exc.errno == errno.ENOSPC:
+        return "cannot write here (no space left on the device)"
+    return f"cannot write here ({reason})"
+
+
+def written_by_faceaudit(folder: str | Path) -> bool:
+    """True if ``folder`` carries faceaudit's output marker."""
+    return (Path(folder) / MARKER).is_file()
+
+
+def _unexpected_entries(folder: Path) -> list[str]:
+    """Entries of ``folder`` that its marker does not list (everything if the marker is unreadable)."""
+    try:
+        listed = set(json.loads((folder / MARKER).read_text()).get("files", []))
+    except (OSError, ValueError, AttributeError):
+        listed = set()
+    return sorted(p.name for p in folder.iterdir() if p.name != MARKER and p.name not in listed)
+
+
+def check_target(out: str | Path, *, overwrite: bool) -> None:
+    """Raise :class:`InputError` unless ``out`` may be written (see the module rule).
+
+    Called before any long work, so that a refused folder costs the user nothing.
+    """
+    out = Path(out)
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise InputError("output path exists and is not a folder; choose another --out", out)
+    parent = out.parent
+    probe = parent
+    while not probe.exists():  # the first existing ancestor must be a writable folder
+        probe = probe.parent
+    if not probe.is_dir():
+        raise InputError("cannot write here (a part of the path is a file, not a folder)", out)
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError("cannot write here (permission denied)", out)
+    if not out.exists():
+        return
+    try:
+        entries = [p for p in out.iterdir()]
+    except OSError as exc:
+        raise InputError(_os_problem(exc), out) from None
+    if not entries:
+        return
+    if not written_by_faceaudit(out):
+        raise InputError("folder exists, is not empty and was not written by faceaudit; faceaudit "
+                         "never replaces it (choose a new or empty folder)", out)
+    extra = _unexpected_entries(out)
+    if extra:
+        raise InputError(f"folder was written by faceaudit but now also holds {', '.join(extra[:3])}"
+                         f"{' ...' if len(extra) > 3 else ''}; faceaudit will not replace it "
+                         "(move those files, or choose another folder)", out)
+    if not overwrite:
+        raise InputError("folder exists and is not empty; it was written by faceaudit (use --overwrite to replace it)", out)
+    if not os.access(out, os.W_OK | os.X_OK) or not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError("cannot replace this folder (permission denied)", out)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(out: str | Path) -> list[Path]:
+    """Remove temporary folders of earlier, killed runs into ``out`` (only those faceaudit
+    marked as its own, and only if their process is gone); return what was removed."""
+    out = Path(out)
+    removed = []
+    if not out.parent.is_dir():
+        return removed
+    for cand in out.parent.glob(f".{out.name}.tmp-*"):
+        marker = cand / TMP_MARKER
+        if not cand.is_dir() or cand.is_symlink() or not marker.is_file():
+            continue
+        try:
+            pid = int(marker.read_text().strip() or 0)
+        except (OSError, ValueError):
+            continue
+        if pid and _pid_alive(pid) and pid != os.getpid():
+            continue
+        shutil.rmtree(cand, ignore_errors=True)
+        removed.append(cand)
+    return removed
+
+
+@contextmanager
+def atomic_folder(out: str | Path, *, overwrite: bool = False, kind: str = "results") -> Iterator[Path]:
+    """Yield a temporary folder to write into; on success it replaces ``out`` atomically.
+
+    ``out`` is checked first (:func:`check_target`). On any exception, ``KeyboardInterrupt``
+    and SIGTERM (see :mod:`faceaudit.cli`) included, the temporary folder is removed and
+    ``out`` is left as it was. OS errors (permissions, a full disk) become :class:`InputError`.
+    """
+    out = Path(out)
+    check_target(out, overwrite=overwrite)
+    remove_stale_temporaries(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        (tmp / TMP_MARKER).write_text(str(os.getpid()))
+    except OSError as exc:
+        raise InputError(_os_problem(exc), out) from None
+    try:
+        yield tmp
+        (tmp / TMP_MARKER).unlink()
+        files = sorted(p.name for p in tmp.iterdir())
+        (tmp / MARKER).write_text(json.dumps({"written_by": "faceaudit", "kind": kind, "files": files}, indent=1))
+        os.chmod(tmp, 0o755)
+        if out.exists():
+            check_target(out, overwrite=overwrite)  # nothing changed in it meanwhile
+            if any(out.iterdir()):
+                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+                os.replace(out, old / "x")
+                os.replace(tmp, out)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                out.rmdir()
+                os.replace(tmp, out)
+        else:
+            os.replace(tmp, out)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise InputError(_os_problem(exc), out) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
