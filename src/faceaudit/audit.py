@@ -278,9 +278,21 @@ def to_json(value):
 
 
 def load_results(results_dir: str | Path) -> dict:
-    """Read ``results.json`` from a results folder."""
-    path = Path(results_dir) / "results.json"
+    """Read and check ``results.json`` from a results folder (InputError if it is not one)."""
+    folder = Path(results_dir)
+    if not folder.is_dir():
+        raise InputError("results folder not found" if not folder.exists() else
+                         "expected a results folder written by faceaudit, got a file", folder)
+    path = folder / "results.json"
     if not path.exists():
         raise InputError("no results.json here; is this a faceaudit results folder?", results_dir)
-    with open(path) as fh:
-        return json.load(fh)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            results = json.load(fh)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"not valid JSON ({exc.__class__.__name__}: {exc}); is this a faceaudit results.json?", path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror or exc})", path) from None
+    if not isinstance(results, dict) or "faceaudit_version" not in results or "identification" not in results:
+        raise InputError("not a faceaudit results.json (no faceaudit_version / identification entries)", path)
+    return results

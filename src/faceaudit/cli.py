@@ -1,19 +1,34 @@
-"""The ``faceaudit`` command line: a thin layer over the library API."""
+"""The ``faceaudit`` command line: a thin layer over the library API.
+
+Every command runs inside :func:`guarded`: bad input (an :class:`InputError`) prints one line
+``error: FILE: problem`` and exits 2; an unexpected internal error prints one line saying it is
+a bug and where its full traceback was saved, and exits 1. No traceback reaches the terminal.
+SIGTERM is handled like Ctrl-C: the work stops, temporary files are removed, exit 143.
+Progress (one line per phase, with counts, rate and time left) goes to stderr and only when
+stderr is a terminal; results go to stdout.
+"""
 
 from __future__ import annotations
 
+import datetime as _dt
+import functools
+import math
+import os
+import signal
 import sys
-from contextlib import contextmanager
+import tempfile
+import traceback
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Callable, List, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from faceaudit.errors import InputError
+from faceaudit.progress import Phases
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  pretty_exceptions_enable=False,
                   help="Audit face identification (1:N search) systems: FPIR, FNIR, CMC, DET, with intervals.")
 console = Console(stderr=True)
 
@@ -23,51 +38,182 @@ def fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
-@contextmanager
-def engine_progress(label: str = "searching") -> Iterator:
-    """A rich progress bar (rate, ETA) fed by the engine's ``progress(done, total)`` callback."""
-    columns = (TextColumn(f"[bold]{label}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} probes"),
-               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
-        task = bar.add_task(label, total=None)
+def _crash_file() -> Path:
+    """Where an internal error's traceback goes: the cache folder, else the temp folder."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = f"faceaudit-crash-{stamp}-{os.getpid()}.txt"
+    for folder in (Path(os.environ.get("FACEAUDIT_CACHE") or Path.home() / ".cache" / "faceaudit"),
+                   Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / name
+            path.write_text(traceback.format_exc())
+            return path
+        except OSError:
+            continue
+    return Path("(could not be saved)")
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
 
-        yield update
+def report_bug(exc: BaseException) -> None:
+    """One line for an unexpected error; the traceback goes to a file, exit status 1."""
+    path = _crash_file()
+    what = f"{exc.__class__.__name__}: {exc}".splitlines()[0][:300]
+    console.print(f"[bold red]internal error[/] (a bug in faceaudit, not a problem with your input): {what}. "
+                  f"Full traceback saved to {path}; please include it in a bug report.",
+                  highlight=False, soft_wrap=True)
+    raise typer.Exit(code=1)
+
+
+def guarded(command: Callable) -> Callable:
+    """Wrap a command: InputError -> one line, exit 2; any other error -> bug line, exit 1."""
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except InputError as exc:
+            fail(str(exc))
+        except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except MemoryError:
+            fail("out of memory; lower --memory-mb or use a smaller evaluation set")
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            report_bug(exc)
+    return run
+
+
+def command(name: Optional[str] = None) -> Callable:
+    """``@command()``: register a guarded command on the app."""
+    def register(fn: Callable) -> Callable:
+        app.command(name)(guarded(fn))
+        return fn
+    return register
+
+
+def _finite(name: str, values) -> None:
+    for v in values:
+        if not math.isfinite(v):
+            raise InputError(f"{name} must be a finite number, got {v}")
+
+
+def _score_text(value, score: str) -> str:
+    """A threshold in the user's units: a distance for neg_euclidean."""
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if score == "neg_euclidean":
+        return f"distance <= {-value:.4g}"
+    return f"{value:.4g}"
+
+
+def _ci(rate: dict) -> list:
+    return rate.get("ci") or [rate.get("ci_low"), rate.get("ci_high")]
+
+
+def _pct(rate: dict) -> str:
+    """``10.00% (400/4,000) [9.09-10.97]``: value, counts, 95% interval in percent."""
+    if rate is None or rate.get("value") is None:
+        return "undefined (no trials)"
+    lo, hi = _ci(rate)
+    text = f"{rate['value']:.2%} ({rate['errors']:,}/{rate['trials']:,})"
+    if lo is not None and hi is not None:
+        text += f" [{lo * 100:.2f}-{hi * 100:.2f}]"
+    return text
 
 
 def _print_summary(results: dict, out: Path) -> None:
+    """The report's summary as a compact table on stdout, then where the report is."""
+    from rich.table import Table
+    stdout = Console(highlight=False, soft_wrap=False)
+    score = results.get("input", {}).get("score", "cosine")
     ident = results["identification"]
+    table = Table(title="faceaudit summary: rate (errors/trials) [95% interval, %]", title_justify="left",
+                  show_lines=False, box=None, header_style="bold", pad_edge=False)
+    table.add_column("figure", overflow="fold")
+    table.add_column("threshold", overflow="fold")
+    table.add_column("value", overflow="fold")
     for op in ident["operating_points"]:
         if op.get("threshold") is None:
+            table.add_row(f"operating point FPIR <= {op['target_fpir']:g}", "-", "not reachable with these searches")
             continue
-        f, m = op["fpir"], op["fnir"]["1"]
-        print(f"FPIR target {op['target_fpir']:g}: threshold {op['threshold']:.5g}, "
-              f"FPIR {f['value']:.4g} ({f['errors']}/{f['trials']}), FNIR@1 {m['value']:.4g} ({m['errors']}/{m['trials']})")
-    print(f"report: {out / 'report.html'}")
+        table.add_row(f"FPIR (target {op['target_fpir']:g})", _score_text(op["threshold"], score), _pct(op["fpir"]))
+        table.add_row("  FNIR rank 1 there", "", _pct(op["fnir"]["1"]))
+    r1 = ident.get("rank1_identification_rate") or {}
+    if r1.get("rate") is not None:
+        miss = r1["misses"]
+        lo, hi = _ci(miss)
+        hits = miss["trials"] - miss["errors"]
+        ci_text = f" [{(1 - hi) * 100:.2f}-{(1 - lo) * 100:.2f}]" if lo is not None else ""
+        table.add_row("rank-1 hit rate, no threshold", "none", f"{r1['rate']:.2%} ({hits:,}/{miss['trials']:,}){ci_text}")
+    fte = results.get("failure_to_enrol") or {}
+    if fte:
+        table.add_row("failure to enrol", "", f"{fte.get('rate', 0):.2%} ({fte.get('failed', 0):,}/{fte.get('attempts', 0):,})"
+                      + ("; counted as misses" if fte.get("counted_as_misses") and fte.get("failed") else ""))
+    for line in _section_lines(results):
+        table.add_row(*line)
+    stdout.print(table)
+    if "synthetic" in results:
+        checks = results["synthetic"]["checks"]
+        inside = sum(c["inside_ci"] for c in checks)
+        stdout.print(f"synthetic self-check: true rate inside the 95% CI for {inside} of {len(checks)} checks")
+    stdout.print(f"report: {out / 'report.html'}")
 
 
-@app.command()
+def _section_lines(results: dict) -> list:
+    """Rows for the demographics and scale sections, when they ran (read defensively)."""
+    rows = []
+    demo = results.get("demographics")
+    if demo:
+        best = None
+        for analysis in demo.get("analyses", []):
+            for measure, s in (analysis.get("summaries") or {}).items():
+                ratio, ci = s.get("ratio"), s.get("ci") or [None, None]
+                if ratio is None or ci[0] is None or not isinstance(ratio, (int, float)) or not math.isfinite(ratio):
+                    continue
+                if best is None or ci[0] > best[2][0]:
+                    best = (measure, s, ci, analysis.get("spec"))
+        if best is not None:
+            measure, s, ci, spec = best
+            hi = f"{ci[1]:.3g}" if ci[1] is not None and math.isfinite(ci[1]) else "unbounded"
+            rows.append((f"largest differential, {spec}", _score_text(demo.get("threshold"), results.get("input", {}).get("score", "")),
+                         f"{measure.upper()} {s['max_group']} / {s['min_group']}: {s['ratio']:.3g}x [{ci[0]:.3g}, {hi}]"))
+        else:
+            rows.append(("group differentials", "", "no pair of groups measured well enough (see report)"))
+    scale = results.get("scale")
+    if scale:
+        ops = [op for op in results["identification"]["operating_points"] if op.get("threshold") is not None]
+        chosen = min(ops, key=lambda op: abs(math.log(op["target_fpir"] / 0.01)))["threshold"] if ops else None
+        for row in scale.get("extrapolation", []):
+            if row.get("gallery_size") == 10**6 and (chosen is None or row.get("threshold") == chosen):
+                rows.append(("look-alikes per search at N = 1e6", _score_text(row.get("threshold"), results.get("input", {}).get("score", "")),
+                             f"{row['expected_impostors_above_threshold']:.3g} "
+                             f"[{row.get('expected_lo', float('nan')):.3g}-{row.get('expected_hi', float('nan')):.3g}] (model and assumptions: report)"))
+                break
+    return rows
+
+
+@command()
 def demo(out: Path = typer.Option(Path("faceaudit-demo"), help="Results folder to write."),
          seed: int = typer.Option(0, help="Seed of the synthetic population."),
-         overwrite: bool = typer.Option(True, help="Replace an existing results folder.")) -> None:
+         overwrite: bool = typer.Option(True, help="Replace the folder if an earlier faceaudit run wrote it "
+                                                   "(a folder faceaudit did not write is never replaced).")) -> None:
     """Audit a bundled synthetic population with known error rates (a self-check), write a report."""
     from faceaudit.audit import write_results
     from faceaudit.demo import run_demo
-    try:
-        with engine_progress() as progress:
-            audit = run_demo(seed=seed, progress=progress)
-        write_results(audit, out, overwrite=overwrite)
-    except InputError as exc:
-        fail(str(exc))
-    checks = audit.results["synthetic"]["checks"]
-    inside = sum(c["inside_ci"] for c in checks)
-    print(f"synthetic self-check: true rate inside the 95% CI for {inside} of {len(checks)} checks")
+    from faceaudit.outdir import check_target
+    from faceaudit.scale import add_scale
+    check_target(out, overwrite=overwrite)
+    with Phases(console) as phases:
+        with phases.phase("searching", unit="probes") as progress:
+            audit = run_demo(seed=seed, progress=progress, scale=False)
+        with phases.phase("scale", unit="passes") as progress:
+            add_scale(audit, n_seeds=3, seed=seed, progress=progress)
+        with phases.phase("writing results"):
+            write_results(audit, out, overwrite=overwrite)
     _print_summary(audit.results, out)
 
 
-@app.command()
+@command()
 def audit(
     templates: Optional[Path] = typer.Option(None, help="Templates: .npy (n x d) or Parquet."),
     manifest: Optional[Path] = typer.Option(None, help="Manifest: CSV or Parquet with template_id, subject_id."),
@@ -75,58 +221,71 @@ def audit(
     out: Path = typer.Option(..., help="Results folder to write (atomically)."),
     protocol: Optional[Path] = typer.Option(None, help="Explicit protocol file (template_id, role=gallery|probe)."),
     enrol_fraction: float = typer.Option(0.5, help="Generated protocol: share of eligible subjects enrolled."),
-    gallery_per_subject: int = typer.Option(1, help="Generated protocol: gallery templates per enrolled subject."),
+    gallery_per_subject: int = typer.Option(1, min=1, help="Generated protocol: gallery templates per enrolled subject."),
     seed: int = typer.Option(0, help="Generated protocol: seed."),
     score: str = typer.Option("cosine", help="cosine or neg_euclidean (for dlib, whose threshold is a distance)."),
-    top_k: int = typer.Option(20, help="Candidate list length."),
+    top_k: int = typer.Option(20, min=1, help="Candidate list length."),
     fpir: List[float] = typer.Option([0.1, 0.01, 0.001], help="Target FPIR operating points (repeatable)."),
     threshold: List[float] = typer.Option([], help="Also report at these thresholds (repeatable)."),
     failures: Optional[Path] = typer.Option(None, help="failures.csv from `faceaudit embed` (failure to enrol)."),
     fta_as_miss: bool = typer.Option(True, help="Count failed searches as misses (ISO/IEC 19795-1 generalised rates)."),
     group_by: List[str] = typer.Option([], help="Demographics: manifest column(s) to group by; 'a*b' for a combination."),
-    min_group_size: int = typer.Option(30, help="Demographics: groups with fewer searches than this are shown greyed."),
-    caveat: List[str] = typer.Option([], help="Demographics: COLUMN=TEXT, printed next to every figure from that column (e.g. classifier-derived labels)."),
+    min_group_size: int = typer.Option(30, min=1, help="Demographics: groups with fewer searches than this are shown greyed."),
+    caveat: List[str] = typer.Option([], help="Demographics: COLUMN=TEXT, where a column's labels came from, printed next to "
+                                               "every figure from that column (also read from manifest columns caveat_COLUMN)."),
     scale: bool = typer.Option(False, help="Also measure and extrapolate FPIR against gallery size."),
     distractors: Optional[Path] = typer.Option(None, help="Scale: extra gallery templates (.npy, n x d) of people never searched for."),
-    memory_mb: int = typer.Option(256, help="Memory for one block of scores, MiB."),
-    overwrite: bool = typer.Option(False, help="Replace an existing results folder."),
+    memory_mb: int = typer.Option(256, min=1, help="Memory for one block of scores, MiB."),
+    overwrite: bool = typer.Option(False, help="Replace the results folder if an earlier faceaudit run wrote it "
+                                               "(a folder faceaudit did not write is never replaced)."),
 ) -> None:
     """Audit templates against a protocol and write results.json, Parquet tables and report.html."""
     from faceaudit.audit import run_audit, write_results
     from faceaudit.evalset import load_evaluation_set
+    from faceaudit.outdir import check_target
     from faceaudit.protocol import generate_protocol, load_protocol
-    try:
-        if evalset is not None:
-            templates = templates or evalset / "templates.npy"
-            manifest = manifest or evalset / "manifest.csv"
-            if failures is None and (evalset / "failures.csv").exists():
-                failures = evalset / "failures.csv"
-        if templates is None or manifest is None:
-            raise InputError("give --evalset DIR, or both --templates and --manifest")
-        es = load_evaluation_set(templates, manifest)
-        proto = (load_protocol(es, protocol) if protocol is not None else
-                 generate_protocol(es, enrol_fraction=enrol_fraction, gallery_per_subject=gallery_per_subject, seed=seed))
-        fail_table = _read_failures(failures) if failures is not None else None
-        metadata = _embed_metadata(evalset)
-        caveats = _parse_caveats(caveat)  # checked before the long work, like every input
-        extra = _read_distractors(distractors) if distractors is not None else None
-        if group_by:
-            from faceaudit.demographics import group_labels
-            for spec in group_by:
-                group_labels(es.manifest, spec)
-        with engine_progress() as progress:
+    _finite("--threshold", threshold)
+    _finite("--fpir", fpir)
+    _finite("--enrol-fraction", [enrol_fraction])
+    if evalset is not None:
+        if not evalset.is_dir():
+            raise InputError("evaluation set folder not found" if not evalset.exists() else
+                             "--evalset must be a folder written by `faceaudit embed`", evalset)
+        templates = templates or evalset / "templates.npy"
+        manifest = manifest or evalset / "manifest.csv"
+        if failures is None and (evalset / "failures.csv").exists():
+            failures = evalset / "failures.csv"
+    if templates is None or manifest is None:
+        raise InputError("give --evalset DIR, or both --templates and --manifest")
+    check_target(out, overwrite=overwrite)  # before the long work: a refused folder costs nothing
+    with Phases(console) as phases:
+        with phases.phase("loading templates and manifest"):
+            es = load_evaluation_set(templates, manifest)
+        with phases.phase("checking the protocol"):
+            proto = (load_protocol(es, protocol) if protocol is not None else
+                     generate_protocol(es, enrol_fraction=enrol_fraction, gallery_per_subject=gallery_per_subject, seed=seed))
+            fail_table = _read_failures(failures) if failures is not None else None
+            metadata = _embed_metadata(evalset)
+            caveats = _parse_caveats(caveat)  # checked before the long work, like every input
+            extra = _read_distractors(distractors) if distractors is not None else None
+            if group_by:
+                from faceaudit.demographics import group_labels
+                for spec in group_by:
+                    group_labels(es.manifest, spec)
+        with phases.phase("searching", unit="probes") as progress:
             result = run_audit(es, proto, score=score, top_k=top_k, fpir_targets=fpir, thresholds=threshold,
                                failures=fail_table, fta_as_miss=fta_as_miss, memory_budget=memory_mb * 2**20,
                                progress=progress, metadata=metadata)
         if group_by:
             from faceaudit.demographics import add_demographics
-            add_demographics(result, group_by, min_group_size=min_group_size, caveats=caveats)
+            with phases.phase("demographics", unit="passes") as progress:
+                add_demographics(result, group_by, min_group_size=min_group_size, caveats=caveats, progress=progress)
         if scale or distractors is not None:
             from faceaudit.scale import add_scale
-            add_scale(result, distractors=extra)
-        write_results(result, out, overwrite=overwrite)
-    except InputError as exc:
-        fail(str(exc))
+            with phases.phase("scale", unit="passes") as progress:
+                add_scale(result, distractors=extra, progress=progress)
+        with phases.phase("writing results"):
+            write_results(result, out, overwrite=overwrite)
     _print_summary(result.results, out)
 
 
@@ -164,17 +323,19 @@ def _embed_metadata(evalset_dir: Optional[Path]) -> dict:
     import json
     if evalset_dir is None or not (evalset_dir / "embed.json").exists():
         return {}
-    with open(evalset_dir / "embed.json") as fh:
-        info = json.load(fh)
-    return {"model": info.get("model")}
+    try:
+        info = json.loads((evalset_dir / "embed.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read embed.json ({exc})", evalset_dir / "embed.json") from None
+    return {"model": info.get("model")} if isinstance(info, dict) else {}
 
 
 from faceaudit.cli_embed import embed as _embed_command  # noqa: E402
 
-app.command("embed")(_embed_command)
+app.command("embed")(guarded(_embed_command))
 
 
-@app.command()
+@command()
 def explain(
     results: Path = typer.Option(..., help="A results folder written by faceaudit (scores.npz)."),
     score: float = typer.Option(..., help="The top candidate's score (same score kind as the audit)."),
@@ -183,34 +344,50 @@ def explain(
 ) -> None:
     """How likely is a top candidate at this score the searched person rather than a look-alike?"""
     from faceaudit.explain import explain_from_results
-    try:
-        out = explain_from_results(results, score, gallery_size, prior)
-    except InputError as exc:
-        fail(str(exc))
+    _finite("--score", [score])
+    out = explain_from_results(results, score, gallery_size, prior)
     lo, hi = out["interval"]
     print(f"P(top candidate is the person searched for) = {out['p_top_is_mate']:.4f} (95% interval {lo:.4f}-{hi:.4f})")
     print(out["paragraph"])
 
 
-@app.command()
+@command()
 def report(results_dir: Path = typer.Argument(..., help="A results folder written by faceaudit.")) -> None:
     """Re-render report.html from a results folder's results.json."""
     from faceaudit.audit import load_results
+    from faceaudit.outdir import write_file_into
     from faceaudit.report import write_report
-    try:
-        path = write_report(load_results(results_dir), results_dir / "report.html")
-    except InputError as exc:
-        fail(str(exc))
+    results = load_results(results_dir)
+    with Phases(console) as phases, phases.phase("rendering report"):
+        try:
+            path = write_file_into(results_dir, "report.html", lambda p: write_report(results, p))
+        except (KeyError, TypeError, IndexError, ValueError) as exc:
+            raise InputError(f"results.json is incomplete or from another faceaudit version "
+                             f"({exc.__class__.__name__}: {exc}); re-run the audit", Path(results_dir) / "results.json") from None
     print(f"report: {path}")
 
 
+def _terminate(signum, frame) -> None:  # noqa: ARG001
+    raise KeyboardInterrupt("terminated")
+
+
 def main() -> None:
-    """Console entry point."""
+    """Console entry point: SIGTERM like Ctrl-C, and no traceback ever reaches the user."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
-    except KeyboardInterrupt:
-        console.print("interrupted")
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        terminated = str(exc) == "terminated"
+        console.print("terminated; nothing was written" if terminated else "interrupted; nothing was written")
+        sys.exit(143 if terminated else 130)
+    except InputError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except Exception as exc:  # noqa: BLE001
+        try:
+            report_bug(exc)
+        except typer.Exit as stop:
+            sys.exit(stop.exit_code)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ are reported, greyed, never ranked or used in a summary. Labels come from manife
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -130,7 +130,8 @@ def _finding(measure: str, s: dict, rates: dict | None = None) -> str | None:
             f"{s['min_group']}{ci}.")
 
 
-def _group_thresholds(audit: Audit, codes: np.ndarray, groups, target_fmr: float, score: str) -> list[dict]:
+def _group_thresholds(audit: Audit, codes: np.ndarray, groups, target_fmr: float, score: str,
+                      tick: Callable[[], None] | None = None) -> list[dict]:
     """Per probe group: the lowest threshold giving at most the overall FMR, and FNMR there."""
     out = []
     subjects_mated = codes[audit.protocol.mated]
@@ -141,6 +142,8 @@ def _group_thresholds(audit: Audit, codes: np.ndarray, groups, target_fmr: float
         if mated.size + nonmated.size == 0:
             continue
         res = search(audit.evalset, Protocol(audit.protocol.gallery, mated, nonmated), score=score, top_k=1)
+        if tick is not None:
+            tick()
         curve = verif.verification_curve(res.genuine_scores, res.impostor_hist)
         point = verif.fnmr_at_fmr(curve, target_fmr)
         out.append({"group": str(name), "threshold": point.threshold, "measurable": point.measurable,
@@ -149,21 +152,29 @@ def _group_thresholds(audit: Audit, codes: np.ndarray, groups, target_fmr: float
 
 
 def analyse(audit: Audit, spec: str, threshold: float, *, min_group_size: int, n_boot: int, seed: int,
-            confidence: float, alpha: float) -> dict:
+            confidence: float, alpha: float, tick: Callable[[], None] | None = None) -> dict:
     es, proto, res = audit.evalset, audit.protocol, audit.search
     labels = group_labels(es.manifest, spec)
     groups, codes = diff.encode(labels)
     n_groups = groups.size
     score = audit.results["input"]["score"]
     res2 = search(es, proto, score=score, top_k=1, thresholds=[threshold], gallery_groups=codes)
+    if tick is not None:
+        tick()
+    # the engine sizes its per-group counts by the gallery's groups: a group present only among
+    # probes (nobody enrolled) gets zero columns here, so every group has a row and a column
+    g_counts = np.zeros((res2.n_probes, n_groups), np.int64)
+    g_comps = np.zeros((res2.n_probes, n_groups), np.int64)
+    g_counts[:, :res2.group_counts.shape[1]] = res2.group_counts[:, :, 0]
+    g_comps[:, :res2.group_comparisons.shape[1]] = res2.group_comparisons
     probe_group = codes[res.probe_rows]
     subj_names, probe_subject = np.unique(res.probe_subjects, return_inverse=True)
     n_subj = subj_names.size
     mated = res.is_mated
     t32 = np.float32(threshold)
     # per-probe counts
-    fm = res2.group_counts[:, :, 0].sum(1).astype(float)
-    fm_n = res2.group_comparisons.sum(1).astype(float)
+    fm = g_counts.sum(1).astype(float)
+    fm_n = g_comps.sum(1).astype(float)
     fnm = np.bincount(res.genuine_probe, weights=(res.genuine_scores < t32), minlength=res.n_probes)
     fnm_n = np.bincount(res.genuine_probe, minlength=res.n_probes).astype(float)
     fp = (~mated & (res.best_nonmate >= t32)).astype(float)
@@ -198,8 +209,8 @@ def analyse(audit: Audit, spec: str, threshold: float, *, min_group_size: int, n
             "garbe": {"value": float(diff.garbe(f, n, alpha)), "ci": _interval(diff.garbe(fb, nb, alpha), confidence), "alpha": alpha},
         }
     # cross-group FMR: probe group x gallery group
-    cross_e = _subject_table(probe_subject, probe_group, res2.group_counts[:, :, 0].astype(float), n_subj, n_groups).sum(0)
-    cross_t = _subject_table(probe_subject, probe_group, res2.group_comparisons.astype(float), n_subj, n_groups).sum(0)
+    cross_e = _subject_table(probe_subject, probe_group, g_counts.astype(float), n_subj, n_groups).sum(0)
+    cross_t = _subject_table(probe_subject, probe_group, g_comps.astype(float), n_subj, n_groups).sum(0)
     overall_fmr = float(fm.sum() / fm_n.sum()) if fm_n.sum() else None
     findings = [f for m in MEASURES if (f := _finding(m, summaries[m], rates[m]))]
     return {
@@ -212,16 +223,42 @@ def analyse(audit: Audit, spec: str, threshold: float, *, min_group_size: int, n
         "cross_fmr": {"errors": cross_e.astype(int).tolist(), "trials": cross_t.astype(int).tolist(),
                       "rate": [[(e / t) if t else None for e, t in zip(er, tr)] for er, tr in zip(cross_e, cross_t)]},
         "overall_fmr": overall_fmr,
-        "group_thresholds": _group_thresholds(audit, codes, groups, overall_fmr, score) if overall_fmr else [],
+        "group_thresholds": _group_thresholds(audit, codes, groups, overall_fmr, score, tick) if overall_fmr else [],
         "findings": findings,
     }
+
+
+def label_provenance(manifest, columns: Sequence[str], caveats: dict | None = None) -> dict:
+    """Where each grouping column's labels came from: ``--caveat`` text, else the manifest's
+    ``caveat_<column>`` column (its distinct values), else None (not stated)."""
+    out = {}
+    for c in columns:
+        text = (caveats or {}).get(c)
+        if text is None and f"caveat_{c}" in manifest.columns:
+            values = [str(v) for v in manifest[f"caveat_{c}"].dropna().unique() if str(v).strip()]
+            text = "; ".join(values) or None
+        out[c] = text
+    return out
+
+
+def provenance_line(provenance: dict) -> str:
+    """One sentence on where a grouping's labels came from, neutral where it is not stated."""
+    parts = []
+    for c, text in provenance.items():
+        parts.append(f"'{c}': {text}" if text else f"where the labels in column '{c}' came from is not stated")
+    return "Labels: " + "; ".join(parts) + ". Every figure from these labels inherits this."
 
 
 def add_demographics(audit: Audit, group_by: Sequence[str], *, min_group_size: int = 30,
                      operating_fpir: float = 0.01, threshold: float | None = None, n_boot: int = 1000,
                      seed: int = 0, confidence: float = 0.95, alpha: float = 0.5,
-                     caveats: dict | None = None) -> dict:
-    """Compute the demographic section (see module docstring); store ``results["demographics"]``."""
+                     caveats: dict | None = None, progress: Callable[[int, int], None] | None = None) -> dict:
+    """Compute the demographic section (see module docstring); store ``results["demographics"]``.
+
+    ``caveats``: COLUMN -> where its labels came from (overrides a manifest ``caveat_COLUMN``
+    column); it is stored with every analysis that uses the column. ``progress(done, total)``
+    is called after each engine pass.
+    """
     if not group_by:
         raise InputError("give at least one manifest column to group by")
     res = audit.search
@@ -230,13 +267,29 @@ def add_demographics(audit: Audit, group_by: Sequence[str], *, min_group_size: i
         threshold, how = op.threshold, f"lowest threshold with FPIR <= {operating_fpir:g} over everyone"
     else:
         how = "given"
-    columns = {c.strip() for spec in group_by for c in spec.split("*")}
-    used_caveats = {c: t for c, t in (caveats or {}).items() if c in columns}
+    manifest = audit.evalset.manifest
+    columns = sorted({c.strip() for spec in group_by for c in spec.split("*")})
+    provenance = label_provenance(manifest, columns, caveats)
+    total = sum(1 + np.unique(group_labels(manifest, spec)).size for spec in group_by)
+    done = [0]
+
+    def tick() -> None:
+        done[0] += 1
+        if progress is not None:
+            progress(min(done[0], total), total)
+
+    analyses = []
+    for spec in group_by:
+        a = analyse(audit, spec, threshold, min_group_size=min_group_size, n_boot=n_boot, seed=seed,
+                    confidence=confidence, alpha=alpha, tick=tick)
+        cols = [c.strip() for c in spec.split("*")]
+        a["label_provenance"] = {c: provenance[c] for c in cols}
+        a["label_provenance_text"] = provenance_line(a["label_provenance"])
+        analyses.append(a)
     demo = {"threshold": threshold, "threshold_rule": how, "operating_fpir": operating_fpir,
             "min_group_size": min_group_size, "n_boot": n_boot, "seed": seed, "confidence": confidence,
             "bootstrap": "probe subjects resampled with replacement; gallery fixed; percentile intervals",
-            "caveats": used_caveats,
-            "analyses": [analyse(audit, spec, threshold, min_group_size=min_group_size, n_boot=n_boot, seed=seed,
-                                 confidence=confidence, alpha=alpha) for spec in group_by]}
+            "caveats": {c: t for c, t in provenance.items() if t},
+            "analyses": analyses}
     audit.results["demographics"] = demo
     return demo

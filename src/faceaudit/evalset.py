@@ -63,10 +63,30 @@ def _read_table(path: Path) -> pd.DataFrame:
     raise InputError(f"unsupported manifest format '{suffix}' (use .csv or .parquet)", path)
 
 
+def _check_npy_header(path: Path) -> None:
+    """A ``.npy`` file starts with NumPy's magic bytes and declares a numeric dtype."""
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+        if head != b"\x93NUMPY":
+            kind = "the file is empty" if not head else "not a NumPy .npy file (no .npy header)"
+            raise InputError(f"cannot read templates: {kind}; save them with numpy.save, or use Parquet", path)
+        fh.seek(0)
+        try:
+            version = np.lib.format.read_magic(fh)
+            _, _, dtype = (np.lib.format.read_array_header_1_0(fh) if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0(fh))
+        except ValueError as exc:
+            raise InputError(f"cannot read templates: damaged .npy header ({exc})", path) from None
+    if dtype.hasobject:
+        raise InputError("cannot read templates: the file holds Python objects (pickled data), and faceaudit "
+                         "never unpickles a file; save a plain float array", path)
+
+
 def _read_templates(path: Path) -> np.ndarray:
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
+            _check_npy_header(path)
             array = np.load(path, allow_pickle=False)
         elif suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)

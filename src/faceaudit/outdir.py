@@ -168,3 +168,35 @@ def atomic_folder(out: str | Path, *, overwrite: bool = False, kind: str = "resu
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def write_file_into(folder: str | Path, name: str, writer) -> Path:
+    """Write (or rewrite) one file ``name`` inside an existing output folder, atomically.
+
+    An existing file is replaced only if the folder carries faceaudit's marker (so a file of the
+    user's is never overwritten); the marker then lists the file. ``writer(path)`` writes to a
+    temporary path beside the target.
+    """
+    folder = Path(folder)
+    target = folder / name
+    marked = written_by_faceaudit(folder)
+    if target.exists() and not marked:
+        raise InputError(f"{name} exists in a folder faceaudit did not write; it will not be replaced", folder)
+    tmp = folder / f".{name}.tmp-{os.getpid()}"
+    try:
+        writer(tmp)
+        os.replace(tmp, target)
+        if marked:
+            info = json.loads((folder / MARKER).read_text())
+            if name not in info.get("files", []):
+                info["files"] = sorted([*info.get("files", []), name])
+                marker_tmp = folder / f".{MARKER}.tmp-{os.getpid()}"
+                marker_tmp.write_text(json.dumps(info, indent=1))
+                os.replace(marker_tmp, folder / MARKER)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(_os_problem(exc), target) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target

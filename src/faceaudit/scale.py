@@ -25,7 +25,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -80,8 +80,10 @@ def default_sizes(n_max: int, n_sizes: int = 8, n_min: int = 25) -> list[int]:
 
 def measure_growth(evalset: EvaluationSet, protocol: Protocol, thresholds: Sequence[float], *,
                    score: str = "cosine", sizes: Sequence[int] | None = None, n_seeds: int = 5,
-                   distractors: np.ndarray | None = None, seed: int = 0) -> dict:
-    """FPIR, FNIR and rank-1 rate at each threshold for nested galleries (see module doc)."""
+                   distractors: np.ndarray | None = None, seed: int = 0,
+                   progress: Callable[[int, int], None] | None = None) -> dict:
+    """FPIR, FNIR and rank-1 rate at each threshold for nested galleries (see module doc).
+    ``progress(done, total)`` is called after each gallery pass."""
     es, distractor_rows = _augment(evalset, distractors)
     subjects = es.subject_ids
     gallery_rows = np.concatenate([protocol.gallery, distractor_rows])
@@ -117,6 +119,8 @@ def measure_growth(evalset: EvaluationSet, protocol: Protocol, thresholds: Seque
             n_templates[s, j] = gal.size
             if s == 0:
                 hists[size] = res.impostor_hist
+            if progress is not None:
+                progress(s * len(sizes) + j + 1, n_seeds * len(sizes))
     n_nonmated = protocol.nonmated.size
     rows = []
     for j, size in enumerate(sizes):
@@ -148,7 +152,8 @@ def _fmr_exact(hist: np.ndarray, threshold: float) -> tuple[int, int]:
 
 def add_scale(audit: Audit, *, thresholds: Sequence[float] | None = None, sizes: Sequence[int] | None = None,
               n_seeds: int = 5, distractors: np.ndarray | None = None, seed: int = 0,
-              extrapolate_to: Sequence[float] = EXTRAPOLATION_SIZES) -> dict:
+              extrapolate_to: Sequence[float] = EXTRAPOLATION_SIZES,
+              progress: Callable[[int, int], None] | None = None) -> dict:
     """Measure, model, validate and extrapolate FPIR(N); store ``audit.results["scale"]``."""
     if thresholds is None:
         thresholds = [op["threshold"] for op in audit.results["identification"]["operating_points"]
@@ -156,7 +161,7 @@ def add_scale(audit: Audit, *, thresholds: Sequence[float] | None = None, sizes:
     thresholds = [float(t) for t in thresholds]
     score = audit.results["input"]["score"]
     growth = measure_growth(audit.evalset, audit.protocol, thresholds, score=score, sizes=sizes,
-                            n_seeds=n_seeds, distractors=distractors, seed=seed)
+                            n_seeds=n_seeds, distractors=distractors, seed=seed, progress=progress)
     hists = growth.pop("_hists")
     per_size_templates = growth.pop("_templates_per_size")
     sizes = growth["sizes"]

@@ -105,8 +105,11 @@ def render(results: dict) -> str:
            f"{d['min_group_size']} searches, and missing/unknown/ambiguous labels, are shown greyed and never ranked.</p>"]
     for a in d["analyses"]:
         cols = [c.strip() for c in a["spec"].split("*")]
-        cav = [f"<b>{esc(c)}</b>: {esc(caveats[c])}" for c in cols if c in caveats]
-        caveat_html = f"<p class='warn'>Labels: {'; '.join(cav)}. Every figure below inherits this.</p>" if cav else ""
+        prov = a.get("label_provenance") or {c: caveats.get(c) for c in cols}
+        cav = [f"<b>{esc(c)}</b>: {esc(t)}" if t else f"where the labels in column <b>{esc(c)}</b> came from is not stated"
+               for c, t in prov.items()]
+        caveat_html = (f"<p class='{'warn' if any(prov.values()) else 'muted'}'>Labels: {'; '.join(cav)}. "
+                       "Every figure below inherits this.</p>")
         rows = ""
         for g in a["groups"]:
             size = a["group_sizes"][g]
