@@ -64,6 +64,16 @@ def report_bug(exc: BaseException) -> None:
     raise typer.Exit(code=1)
 
 
+_SIGNAL = {"received": None}
+
+
+def stopped() -> None:
+    """Ctrl-C or SIGTERM: every temporary file is already gone; say so, exit 130 or 143."""
+    terminated = _SIGNAL["received"] == signal.SIGTERM
+    console.print(f"{'terminated' if terminated else 'interrupted'}; nothing was written", highlight=False)
+    raise typer.Exit(code=143 if terminated else 130)
+
+
 def guarded(command: Callable) -> Callable:
     """Wrap a command: InputError -> one line, exit 2; any other error -> bug line, exit 1."""
     @functools.wraps(command)
@@ -72,7 +82,9 @@ def guarded(command: Callable) -> Callable:
             return command(*args, **kwargs)
         except InputError as exc:
             fail(str(exc))
-        except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
+        except KeyboardInterrupt:
+            stopped()
+        except (typer.Exit, typer.Abort, SystemExit):
             raise
         except MemoryError:
             fail("out of memory; lower --memory-mb or use a smaller evaluation set")
@@ -367,19 +379,22 @@ def report(results_dir: Path = typer.Argument(..., help="A results folder writte
     print(f"report: {path}")
 
 
-def _terminate(signum, frame) -> None:  # noqa: ARG001
-    raise KeyboardInterrupt("terminated")
+def _on_signal(signum, frame) -> None:  # noqa: ARG001
+    _SIGNAL["received"] = signum
+    raise KeyboardInterrupt
 
 
 def main() -> None:
     """Console entry point: SIGTERM like Ctrl-C, and no traceback ever reaches the user."""
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
     try:
         app()
-    except KeyboardInterrupt as exc:
-        terminated = str(exc) == "terminated"
-        console.print("terminated; nothing was written" if terminated else "interrupted; nothing was written")
-        sys.exit(143 if terminated else 130)
+    except KeyboardInterrupt:
+        try:
+            stopped()
+        except typer.Exit as stop:
+            sys.exit(stop.exit_code)
     except InputError as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
