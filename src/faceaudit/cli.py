@@ -180,13 +180,15 @@ def _section_lines(results: dict) -> list:
         for analysis in demo.get("analyses", []):
             for measure, s in (analysis.get("summaries") or {}).items():
                 ratio, ci = s.get("ratio"), s.get("ci") or [None, None]
-                if ratio is None or ci[0] is None or not isinstance(ratio, (int, float)) or not math.isfinite(ratio):
+                # well measured: a finite ratio whose interval is bounded on both sides
+                if (not isinstance(ratio, (int, float)) or not math.isfinite(ratio) or ci[0] is None or ci[1] is None
+                        or not all(isinstance(c, (int, float)) and math.isfinite(c) for c in ci)):
                     continue
                 if best is None or ci[0] > best[2][0]:
                     best = (measure, s, ci, analysis.get("spec"))
         if best is not None:
             measure, s, ci, spec = best
-            hi = f"{ci[1]:.3g}" if ci[1] is not None and math.isfinite(ci[1]) else "unbounded"
+            hi = f"{ci[1]:.3g}"
             rows.append((f"largest differential, {spec}", _score_text(demo.get("threshold"), results.get("input", {}).get("score", "")),
                          f"{measure.upper()} {s['max_group']} / {s['min_group']}: {s['ratio']:.3g}x [{ci[0]:.3g}, {hi}]"))
         else:
