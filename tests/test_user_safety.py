@@ -253,15 +253,21 @@ SLOW_WRITER = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_signal_while_writing_leaves_nothing(tmp_path, files, sig, code):
-    t, m = files
-    out = tmp_path / "out"
+def start_slow_writer(tmp_path, t, m, out):
+    """``faceaudit audit`` in a subprocess, paused while writing its results (temporary folder present)."""
     script = tmp_path / "slow.py"
     script.write_text(SLOW_WRITER)
     proc = subprocess.Popen([sys.executable, str(script), str(t), str(m), str(out)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "WRITING"
+    return proc
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_while_writing_leaves_nothing(tmp_path, files, sig, code):
+    t, m = files
+    out = tmp_path / "out"
+    proc = start_slow_writer(tmp_path, t, m, out)
     assert list(tmp_path.glob(".out.tmp-*"))  # the temporary folder exists now
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
@@ -273,11 +279,7 @@ def test_signal_while_writing_leaves_nothing(tmp_path, files, sig, code):
 def test_stale_temporaries_of_a_killed_run_are_removed_next_time(tmp_path, files):
     t, m = files
     out = tmp_path / "out"
-    script = tmp_path / "slow.py"
-    script.write_text(SLOW_WRITER)
-    proc = subprocess.Popen([sys.executable, str(script), str(t), str(m), str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "WRITING"
+    proc = start_slow_writer(tmp_path, t, m, out)
     proc.kill()  # SIGKILL: no chance to clean up
     proc.wait(timeout=30)
     stale = list(tmp_path.glob(".out.tmp-*"))
