@@ -1,39 +1,275 @@
-"""The engine's hot loop: one fused pass over a block of raw similarity scores.
+"""The engine's hot loop: reference scores, the BLAS screen's error bound, and one fused pass.
 
-Isolated here so that another backend (GPU, distributed) can replace it without touching
-metrics or reports. Everything a metric needs is reduced in this single pass over each
-probe row of ``probe_block @ gallery.T``; nothing is sorted.
+**Reference score.** The score of a pair is defined by the stored float32 vectors alone, in a way
+that does not depend on the order of any sum, so every machine and every implementation that
+computes it correctly gets the same float32:
 
-Score histogram keys: a float32 score ``s`` is mapped to the unsigned integer ``key(s)`` that
-orders like the float (negatives: ``2**32 - bits``; non-negatives: ``bits | 2**31``; so -0.0
-and 0.0 share a key); the bin is ``key >> HIST_SHIFT``. Each bin's lowest value is an exact
-float32 (its *edge*) and "score >= edge" is decided exactly by "bin >= edge bin": counts at
-edges are exact, not approximate. Edges include every float32 whose lowest HIST_SHIFT
-mantissa bits are zero, of either sign (e.g. all multiples of 1/64 in [-1, 1]).
+* ``cosine``: each template ``x`` is normalised once to ``u = RN32(x / n)`` with
+  ``n = sqrt(sum_k x_k^2)`` computed in float64 in index order (IEEE operations, no fused
+  multiply-add: the same everywhere). The score is ``RN32(sum_k u_pk * u_gk)``, the exact real
+  dot product rounded once to the nearest float32 (ties to even), clamped to [-1, 1]; two
+  templates with identical ``u`` score exactly 1.0.
+* ``neg_euclidean``: ``-RN32(sqrt(sum_k (p_k - g_k)^2))``, the exact real distance rounded once.
+
+It is computed in two tiers: a float64 dot product in any order (vectorised), whose error is at
+most ``(d + 2) 2^-52 |p||g|`` (products of float32 are exact in float64); when the float32
+rounding of its whole error interval is one value, that value is the reference. Otherwise
+(rare: the float64 value lies within about 1e-14 of a float32 rounding boundary) an exact
+computation decides: the exact products summed as a floating-point expansion
+(Shewchuk's error-free two-sum), compared exactly with the rounding boundaries.
+
+**Screen.** The block's scores come from BLAS (float32 ``probes @ gallery.T``), which rounds
+differently on every machine. Its error bound is derived in ``docs/engine.md`` (:func:`cosine_bound`,
+:func:`euclid_bound`); any decision the screen cannot take with certainty (a histogram bin, a
+comparison with the mate's score, a threshold, the top-K boundary) is taken on reference scores,
+and every reported score is a reference score.
+
+Score histogram keys: see :mod:`faceaudit.counts` (bins with exact float32 lower edges).
 """
 
 from __future__ import annotations
 
+import math
+
 import numba as nb
 import numpy as np
 
-HIST_SHIFT = 12
-N_BINS = 1 << (32 - HIST_SHIFT)
+from faceaudit.counts import HIST_SHIFT, N_BINS
 
 COSINE = 0
 NEG_EUCLIDEAN = 1
+U32 = 2.0**-24  # float32 unit roundoff
+TINY = 2.0**-120
+
+
+def cosine_bound(d: int) -> float:
+    """Bound on |BLAS float32 dot of normalised templates - reference cosine| (docs/engine.md)."""
+    gamma = d * U32 / (1 - d * U32)
+    return (gamma * (1 + 2**-22) + d * 2.0**-126 + 2.0**-21) * 1.01
+
+
+def euclid_bound(d: int, sq_p: np.ndarray, sq_g_max: float) -> np.ndarray:
+    """Per probe: bound E on |screen squared distance - exact squared distance| (docs/engine.md)."""
+    gamma = d * U32 / (1 - d * U32)
+    return (gamma + 5 * U32) * (np.asarray(sq_p, np.float64) + sq_g_max) * 1.01 + d * 2.0**-126
+
+
+@nb.njit(cache=True)
+def normalise_rows(x, rows, out):
+    """``out[i] = RN32(x[rows[i]] / n)``, ``n`` = float64 norm summed in index order."""
+    d = x.shape[1]
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        s = 0.0
+        for k in range(d):
+            v = np.float64(x[r, k])
+            s += v * v
+        n = math.sqrt(s)
+        for k in range(d):
+            out[i, k] = np.float32(np.float64(x[r, k]) / n)
+
+
+@nb.njit(cache=True)
+def sq_norms(x, rows, out):
+    """``out[i] = sum_k x[rows[i], k]^2`` in float64, index order."""
+    d = x.shape[1]
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        s = 0.0
+        for k in range(d):
+            v = np.float64(x[r, k])
+            s += v * v
+        out[i] = s
+
+
+@nb.njit(cache=True, inline="always")
+def _bin_of32(fb, ub, s):
+    """Histogram bin of a float32 value, bit-cast through the 1-element buffers fb/ub."""
+    fb[0] = s
+    return _bin_of(ub[0])
 
 
 @nb.njit(cache=True, inline="always")
 def _bin_of(bits: np.uint32) -> np.int64:
-    """Histogram bin of a float32 given as its bit pattern (see the module docstring)."""
     b = np.uint64(bits)
     neg = b >> np.uint64(31)
-    # negatives: two's-complement negation of the bits (so -0.0 lands with +0.0 and values
-    # with zero low mantissa bits, such as -1.0, start their bin); non-negatives: set the
-    # sign bit. Branch-free, in uint64 so that numba never promotes to a signed type.
     key = (b ^ ((neg * np.uint64(0x7FFFFFFF)) | np.uint64(0x80000000))) + neg
     return np.int64(key >> np.uint64(HIST_SHIFT))
+
+
+# ---- exact arithmetic (rare path) --------------------------------------------------------
+
+@nb.njit(cache=True, inline="always")
+def _two_sum(a, b):
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@nb.njit(cache=True)
+def _grow(e, n, b):
+    """Add ``b`` to the nonoverlapping expansion ``e[:n]`` (Shewchuk); return the new length."""
+    q = b
+    for i in range(n):
+        q, h = _two_sum(q, e[i])
+        e[i] = h
+    e[n] = q
+    return n + 1
+
+
+@nb.njit(cache=True)
+def _sign_minus(e, n, m, tmp):
+    """Sign of (exact sum of e[:n]) - m."""
+    for i in range(n):
+        tmp[i] = e[i]
+    n2 = _grow(tmp, n, -m)
+    for i in range(n2 - 1, -1, -1):
+        if tmp[i] > 0:
+            return 1
+        if tmp[i] < 0:
+            return -1
+    return 0
+
+
+@nb.njit(cache=True)
+def _odd32(c):
+    return (np.array([c], dtype=np.float32).view(np.uint32)[0] & np.uint32(1)) == 1
+
+
+@nb.njit(cache=True)
+def _exact_cosine(p, g, approx):
+    """RN32 of the exact dot product of float32 vectors ``p`` and ``g``."""
+    d = p.shape[0]
+    e = np.zeros(d + 2)
+    tmp = np.zeros(d + 3)
+    n = 0
+    for k in range(d):
+        n = _grow(e, n, np.float64(p[k]) * np.float64(g[k]))
+    c = np.float32(approx)
+    while True:
+        up = np.float32(np.nextafter(c, np.float32(np.inf)))
+        s = _sign_minus(e, n, (np.float64(c) + np.float64(up)) * 0.5, tmp)
+        if s > 0 or (s == 0 and _odd32(c)):
+            c = up
+            continue
+        down = np.float32(np.nextafter(c, np.float32(-np.inf)))
+        s = _sign_minus(e, n, (np.float64(c) + np.float64(down)) * 0.5, tmp)
+        if s < 0 or (s == 0 and _odd32(c)):
+            c = down
+            continue
+        return c
+
+
+@nb.njit(cache=True)
+def _exact_distance(p, g, approx):
+    """RN32 of the exact Euclidean distance of float32 vectors ``p`` and ``g``."""
+    d = p.shape[0]
+    e = np.zeros(3 * d + 2)
+    tmp = np.zeros(3 * d + 3)
+    n = 0
+    for k in range(d):
+        a = np.float64(p[k])
+        b = np.float64(g[k])
+        n = _grow(e, n, a * a)
+        n = _grow(e, n, b * b)
+        n = _grow(e, n, -2.0 * (a * b))
+    c = np.float32(approx)
+    while True:
+        up = np.float32(np.nextafter(c, np.float32(np.inf)))
+        m = (np.float64(c) + np.float64(up)) * 0.5
+        s = _sign_minus(e, n, m * m, tmp)
+        if s > 0 or (s == 0 and _odd32(c)):
+            c = up
+            continue
+        if c > 0:
+            down = np.float32(np.nextafter(c, np.float32(-np.inf)))
+            m = (np.float64(c) + np.float64(down)) * 0.5
+            s = _sign_minus(e, n, m * m, tmp)
+            if s < 0 or (s == 0 and _odd32(c)):
+                c = down
+                continue
+        return c
+
+
+# ---- reference score (fast tier + exact tier) ----------------------------------------------
+
+@nb.njit(cache=True, fastmath={"reassoc", "contract"})
+def _dot64(p, g):
+    acc = 0.0
+    for k in range(p.shape[0]):
+        acc += np.float64(p[k]) * np.float64(g[k])
+    return acc
+
+
+@nb.njit(cache=True, fastmath={"reassoc", "contract"})
+def _dist64(p, g):
+    acc = 0.0
+    for k in range(p.shape[0]):
+        t = np.float64(p[k]) - np.float64(g[k])
+        acc += t * t
+    return acc
+
+
+@nb.njit(cache=True)
+def reference(kind, p, g):
+    """Reference score of one pair (see the module docstring). Returns (score, exact_tier_used)."""
+    d = p.shape[0]
+    if kind == COSINE:
+        v = _dot64(p, g)
+        err = (d + 2) * 2.0**-52 * 1.0001 + 2.0**-1000
+        lo = np.float32(v - err)
+        hi = np.float32(v + err)
+        tier = 0
+        if lo == hi:
+            c = lo
+        else:
+            c = _exact_cosine(p, g, v)
+            tier = 1
+        if c >= np.float32(1.0) - np.float32(2.0**-20):
+            same = True
+            for k in range(d):
+                if p[k] != g[k]:
+                    same = False
+                    break
+            if same:
+                return np.float32(1.0), tier
+        if c > np.float32(1.0):
+            c = np.float32(1.0)
+        elif c < np.float32(-1.0):
+            c = np.float32(-1.0)
+        return c, tier
+    v = _dist64(p, g)
+    eps = (d + 6) * 2.0**-53
+    r = math.sqrt(v)
+    lo = np.float32(r * (1.0 - 2.0 * eps))
+    hi = np.float32(r * (1.0 + 2.0 * eps))
+    if lo == hi:
+        return -lo, 0
+    return -_exact_distance(p, g, r), 1
+
+
+@nb.njit(cache=True, parallel=True)
+def reference_pairs(kind, P, G, pi, gi, out):
+    """Reference scores of pairs (P[pi[i]], G[gi[i]]) into ``out`` (for tests and tools)."""
+    for i in nb.prange(pi.shape[0]):
+        out[i] = reference(kind, P[pi[i]], G[gi[i]])[0]
+
+
+@nb.njit(cache=True, parallel=True)
+def genuine_block(kind, P, G, mate_subject, gallery_start, gen_offset, gen_scores, mate_score):
+    """Reference scores of every probe row vs its mate's gallery templates; mate = their max."""
+    for r in nb.prange(P.shape[0]):
+        mu = mate_subject[r]
+        if mu < 0:
+            continue
+        m = np.float32(-np.inf)
+        off = gen_offset[r]
+        for j in range(gallery_start[mu], gallery_start[mu + 1]):
+            s = reference(kind, P[r], G[j])[0]
+            gen_scores[off + j - gallery_start[mu]] = s
+            if s > m:
+                m = s
+        mate_score[r] = m
 
 
 @nb.njit(cache=True, inline="always")
@@ -50,106 +286,167 @@ def _insert(top_s, top_u, filled, k, m, u):
     return filled + 1 if filled < k else filled
 
 
-@nb.njit(cache=True, parallel=True, fastmath=False)
-def search_block(scores, bits, kind, probe_sqnorm, gallery_sqnorm, mate_subject, gallery_start,
-                 gen_offset, thresholds, gallery_group, k,
-                 best_nonmate, mate_score, n_nonmate_ge_mate, cand_subject, cand_score,
-                 gen_scores, group_counts, hist):
-    """Reduce one block of raw scores (rows = probes, columns = gallery sorted by subject).
+@nb.njit(cache=True, inline="always")
+def _delta(kind, s, beta, e_row, sqrt_e):
+    """Screen error bound for a screen score ``s`` (float64), padded for float32 rounding of s +- delta."""
+    if kind == COSINE:
+        dlt = beta
+    else:
+        a = abs(s)
+        dlt = sqrt_e
+        if a > 0.0:
+            q = e_row / a * 1.01
+            if q < dlt:
+                dlt = q
+        dlt = dlt + 2.2 * U32 * a
+    return dlt * (1.0 + 2.0**-20) + 2.0**-22 * abs(s) + TINY
 
-    ``scores`` holds dot products on entry; for ``kind == NEG_EUCLIDEAN`` it is turned in place
-    into ``-sqrt(max(|p|^2 + |g|^2 - 2 p.g, 0))``. ``bits`` is ``scores.view(uint32)``.
-    A subject's score is the max over its gallery templates. For each row (probe) it writes:
-    the best non-mate subject score, the mate subject score, the number of non-mate subjects
-    scoring ``>=`` the mate (ties count against the mate), the top-``k`` candidates with the
-    mate inserted at its tie-pessimistic rank, the exact genuine template scores, and (if
-    ``thresholds`` is non-empty) per gallery group the impostor comparisons ``>= T``.
-    Impostor template scores are added to ``hist[chunk]``.
+
+@nb.njit(cache=True)
+def _ref_cached(kind, p, G, j, row, known, touched, nt, counter):
+    if known[j] == 0:
+        v, _ = reference(kind, p, G[j])
+        row[j] = v
+        known[j] = 1
+        touched[nt] = j
+        nt += 1
+        counter[0] += 1
+    return row[j], nt
+
+
+@nb.njit(cache=True, parallel=True)
+def search_block(scores, kind, P, G, probe_sq, gallery_sq, beta, e_rows, mate_subject, mate_score,
+                 gallery_start, subject_offset, thresholds, gallery_group, k,
+                 best_out, n_ge_out, top_subject, top_score, group_counts, hist, scratch_f, scratch_i,
+                 scratch_b, recomputed):
+    """Reduce one block of BLAS screen scores against one gallery shard.
+
+    Rows are probes; columns are the shard's gallery templates sorted by subject
+    (``gallery_start``: subject boundaries within the shard; ``subject_offset``: global index
+    of the shard's first subject). ``scores`` holds float32 dot products on entry (turned in
+    place into distances for NEG_EUCLIDEAN, and reference scores where computed). Writes per
+    row: the best non-mate subject reference score, the number of non-mate subjects whose
+    reference score is ``>=`` ``mate_score`` (global mate index ``mate_subject``, -1 if none),
+    the top-``k`` non-mates by reference score (ties: lower subject index first), per gallery
+    group the impostor comparisons ``>= thresholds``, and the reference impostor histogram
+    (``hist[thread]``). Scratch arrays are per thread.
     """
     n_rows = scores.shape[0]
     n_subjects = gallery_start.shape[0] - 1
-    n_chunks = hist.shape[0]
     n_thr = thresholds.shape[0]
-    single = gallery_start[n_subjects] == n_subjects
-    for c in nb.prange(n_chunks):
-        top_s = np.empty(k, dtype=np.float32)
-        top_u = np.empty(k, dtype=np.int32)
-        lo = (n_rows * c) // n_chunks
-        hi = (n_rows * (c + 1)) // n_chunks
-        for r in range(lo, hi):
-            row = scores[r]
-            if kind == NEG_EUCLIDEAN:
-                pn = probe_sqnorm[r]
-                for j in range(row.shape[0]):
-                    d2 = pn + gallery_sqnorm[j] - np.float32(2.0) * row[j]
-                    row[j] = -np.sqrt(max(d2, np.float32(0.0)))
-            brow = bits[r]
-            mu = mate_subject[r]
-            mate = np.float32(-np.inf)
-            if mu >= 0:
-                off = gen_offset[r]
-                for j in range(gallery_start[mu], gallery_start[mu + 1]):
-                    s = row[j]
-                    gen_scores[off + j - gallery_start[mu]] = s
-                    if s > mate:
-                        mate = s
-            best = np.float32(-np.inf)
-            n_ge = 0
-            filled = 0
-            h = hist[c]
-            if single and n_thr == 0:
-                # fast path, one template per subject: column j is subject j; skip the mate
-                skip_lo = mu if mu >= 0 else n_subjects
-                skip_hi = mu + 1 if mu >= 0 else n_subjects
-                for seg in range(2):
-                    a = 0 if seg == 0 else skip_hi
-                    b = skip_lo if seg == 0 else n_subjects
-                    for j in range(a, b):
-                        m = row[j]
-                        h[_bin_of(brow[j])] += 1
-                        if m > best:
-                            best = m
-                        if m >= mate:
-                            n_ge += 1
-                        if filled < k or m > top_s[k - 1]:
-                            filled = _insert(top_s, top_u, filled, k, m, j)
-            else:
-                for u in range(n_subjects):
-                    if u == mu:
-                        continue
-                    m = np.float32(-np.inf)
-                    for j in range(gallery_start[u], gallery_start[u + 1]):
-                        s = row[j]
-                        if s > m:
-                            m = s
-                        h[_bin_of(brow[j])] += 1
-                        if n_thr > 0:
-                            g = gallery_group[j]
-                            for t in range(n_thr):
-                                if s >= thresholds[t]:
-                                    group_counts[r, g, t] += 1
-                    if m > best:
-                        best = m
-                    if m >= mate:
-                        n_ge += 1
-                    if filled < k or m > top_s[k - 1]:
-                        filled = _insert(top_s, top_u, filled, k, m, u)
-            best_nonmate[r] = best
-            if mu >= 0:
-                mate_score[r] = mate
-                n_nonmate_ge_mate[r] = n_ge
-            # candidate list: non-mates in order, mate inserted at rank n_ge + 1 (1-based)
-            out = 0
-            src = 0
-            while out < k:
-                if mu >= 0 and out == n_ge:
-                    cand_subject[r, out] = mu
-                    cand_score[r, out] = mate
-                elif src < filled:
-                    cand_subject[r, out] = top_u[src]
-                    cand_score[r, out] = top_s[src]
-                    src += 1
+    for r in nb.prange(n_rows):
+        tid = nb.get_thread_id()
+        h = hist[tid]
+        lower = scratch_f[tid, 0]
+        upper = scratch_f[tid, 1]
+        known = scratch_b[tid]
+        touched = scratch_i[tid]
+        counter = recomputed[tid]
+        nt = 0
+        fb = np.empty(1, np.float32)
+        ub = fb.view(np.uint32)
+        row = scores[r]
+        p = P[r]
+        if kind == NEG_EUCLIDEAN:
+            pn = probe_sq[r]
+            for j in range(row.shape[0]):
+                d2 = pn + gallery_sq[j] - np.float32(2.0) * row[j]
+                row[j] = -np.sqrt(max(d2, np.float32(0.0)))
+        e_row = e_rows[r]
+        sqrt_e = math.sqrt(e_row)
+        mu = mate_subject[r] - subject_offset
+        mate = np.float64(mate_score[r])
+        has_mate = mate_subject[r] >= 0
+        # top-k of the screen's lower bounds: its k-th value bounds the reference top-k from below
+        top_lo = np.full(k, -np.inf)
+        filled_lo = 0
+        for u in range(n_subjects):
+            if u == mu:
+                continue
+            lo_u = -np.inf
+            hi_u = -np.inf
+            for j in range(gallery_start[u], gallery_start[u + 1]):
+                s = np.float64(row[j])
+                dl = _delta(kind, s, beta, e_row, sqrt_e)
+                a = s - dl
+                b = s + dl
+                if _bin_of32(fb, ub, np.float32(a)) == _bin_of32(fb, ub, np.float32(b)):
+                    h[_bin_of32(fb, ub, row[j])] += 1
                 else:
-                    cand_subject[r, out] = -1
-                    cand_score[r, out] = np.nan
-                out += 1
+                    v, nt = _ref_cached(kind, p, G, j, row, known, touched, nt, counter)
+                    h[_bin_of32(fb, ub, v)] += 1
+                if n_thr > 0:
+                    gg = gallery_group[j]
+                    for t in range(n_thr):
+                        tt = np.float64(thresholds[t])
+                        if a >= tt:
+                            group_counts[r, gg, t] += 1
+                        elif b >= tt:
+                            v, nt = _ref_cached(kind, p, G, j, row, known, touched, nt, counter)
+                            if v >= thresholds[t]:
+                                group_counts[r, gg, t] += 1
+                if known[j]:
+                    a = np.float64(row[j])
+                    b = a
+                if a > lo_u:
+                    lo_u = a
+                if b > hi_u:
+                    hi_u = b
+            lower[u] = lo_u
+            upper[u] = hi_u
+            if filled_lo < k or lo_u > top_lo[k - 1]:
+                pos = filled_lo if filled_lo < k else k - 1
+                while pos > 0 and top_lo[pos - 1] < lo_u:
+                    top_lo[pos] = top_lo[pos - 1]
+                    pos -= 1
+                top_lo[pos] = lo_u
+                if filled_lo < k:
+                    filled_lo += 1
+        kth = top_lo[k - 1] if filled_lo == k else -np.inf
+        # second pass over subjects: reference scores where the bounds cannot decide
+        ts = top_score[r]
+        tu = top_subject[r]
+        filled = 0
+        n_ge = 0
+        for u in range(n_subjects):
+            if u == mu:
+                continue
+            need_top = upper[u] >= kth
+            ge_sure = has_mate and lower[u] >= mate
+            need_rank = has_mate and (not ge_sure) and upper[u] >= mate
+            if need_top or need_rank:
+                m = np.float32(-np.inf)
+                for j in range(gallery_start[u], gallery_start[u + 1]):
+                    v, nt = _ref_cached(kind, p, G, j, row, known, touched, nt, counter)
+                    if v > m:
+                        m = v
+                if need_rank and m >= mate_score[r]:
+                    n_ge += 1
+                if need_top and (filled < k or m > ts[k - 1]):
+                    filled = _insert(ts, tu, filled, k, m, u + subject_offset)
+            if ge_sure:
+                n_ge += 1
+        for i in range(filled, k):
+            ts[i] = np.nan
+            tu[i] = -1
+        best_out[r] = ts[0] if filled > 0 else np.float32(-np.inf)
+        n_ge_out[r] = n_ge
+        for i in range(nt):
+            known[touched[i]] = 0
+
+
+@nb.njit(cache=True)
+def assemble_candidates(top_u, top_s, mate_subject, mate_score, n_ge, cand_u, cand_s):
+    """Candidate lists: the non-mates in order with the mate inserted at rank ``n_ge + 1``."""
+    k = top_u.shape[1]
+    for r in range(top_u.shape[0]):
+        mu = mate_subject[r]
+        src = 0
+        for out in range(k):
+            if mu >= 0 and out == n_ge[r]:
+                cand_u[r, out] = mu
+                cand_s[r, out] = mate_score[r]
+            else:
+                cand_u[r, out] = top_u[r, src]
+                cand_s[r, out] = top_s[r, src]
+                src += 1

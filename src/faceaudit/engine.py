@@ -20,13 +20,15 @@ size (tested), memory does not grow with the number of comparisons.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import mmap
 from typing import Callable
 
 import numba
 import numpy as np
 
 from faceaudit import _kernel
+from faceaudit.counts import (N_BINS, SearchResult, ShardResult, hist_edges, merge_gallery_shards,  # noqa: F401
+                              merge_probe_splits, score_bin)
 from faceaudit.errors import InputError
 from faceaudit.evalset import EvaluationSet
 from faceaudit.protocol import Protocol
@@ -35,79 +37,50 @@ SCORE_KINDS = {"cosine": _kernel.COSINE, "neg_euclidean": _kernel.NEG_EUCLIDEAN}
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
 
 
-@dataclass
-class SearchResult:
-    """Counts from one engine pass. Probe order: ``protocol.probes`` (mated first).
-
-    Arrays per probe (length ``n_probes``): ``best_nonmate`` (float32), ``mate_score`` (float32,
-    NaN for non-mated probes), ``mate_rank`` (int64, 1-based, 0 for non-mated), ``is_mated``.
-    ``candidates_subject``/``candidates_score``: n_probes x K (subject index into
-    ``gallery_subjects``, -1 and NaN where the gallery has fewer than K subjects).
-    ``genuine_scores``: every genuine comparison, float32; ``genuine_probe``: its probe row.
-    ``impostor_hist``: counts per exact float32 bin (``n_impostor`` in all).
-    ``group_counts``: n_probes x n_groups x n_thresholds impostor comparisons ``>= T``
-    (empty unless thresholds and gallery groups were given); ``group_comparisons``:
-    n_probes x n_groups impostor comparisons in all.
-    """
-
-    score: str
-    probe_rows: np.ndarray
-    is_mated: np.ndarray
-    probe_subjects: np.ndarray
-    gallery_subjects: np.ndarray
-    best_nonmate: np.ndarray
-    mate_score: np.ndarray
-    mate_rank: np.ndarray
-    candidates_subject: np.ndarray
-    candidates_score: np.ndarray
-    genuine_scores: np.ndarray
-    genuine_probe: np.ndarray
-    impostor_hist: np.ndarray
-    n_impostor: int
-    n_comparisons: int
-    thresholds: np.ndarray = field(default_factory=lambda: np.empty(0, np.float32))
-    group_counts: np.ndarray | None = None
-    group_comparisons: np.ndarray | None = None
-
-    @property
-    def n_probes(self) -> int:
-        return int(self.probe_rows.size)
-
-    @property
-    def gallery_size(self) -> int:
-        """Number of enrolled subjects (the N of 1:N)."""
-        return int(self.gallery_subjects.size)
-
-
-def hist_edges() -> np.ndarray:
-    """Lower edge (float32) of every histogram bin, in increasing order of score.
-
-    The edge of bin ``b`` is the smallest float32 in it, so ``score >= edges[b]`` exactly when
-    ``score_bin(score) >= b``. Bins of NaN bit patterns have NaN edges; finite scores never
-    fall in them.
-    """
-    keys = (np.arange(_kernel.N_BINS, dtype=np.uint64) << np.uint64(_kernel.HIST_SHIFT))
-    negative = keys < np.uint64(0x80000000)
-    bits = np.where(negative, (np.uint64(2**32) - keys) & np.uint64(0xFFFFFFFF), keys & np.uint64(0x7FFFFFFF))
-    edges = bits.astype(np.uint32).view(np.float32).copy()
-    edges[0] = np.nan  # key 0 is no float; the rest of bin 0 are NaN patterns
-    return edges
-
-
-def score_bin(scores: np.ndarray) -> np.ndarray:
-    """Histogram bin of each float32 score (same mapping as the kernel)."""
-    bits = np.asarray(scores, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    keys = np.where(bits >= np.uint64(0x80000000), np.uint64(2**32) - bits, bits | np.uint64(0x80000000))
-    return (keys >> np.uint64(_kernel.HIST_SHIFT)).astype(np.int64)
+def _gather(x: np.ndarray, rows: np.ndarray, score: str) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``x`` as the engine scores them: normalised (cosine, see :mod:`faceaudit._kernel`)
+    or as they are (neg_euclidean), one float32 copy; and their squared norms (float64)."""
+    x = np.asarray(x)  # a memory map reads through, no copy of the whole matrix
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    out = np.empty((rows.size, x.shape[1]), dtype=np.float32)
+    sq = np.empty(rows.size, dtype=np.float64)
+    if score == "cosine":
+        _kernel.normalise_rows(x, rows, out)
+        sq[:] = 1.0
+    else:
+        np.take(x, rows, axis=0, out=out)
+        _kernel.sq_norms(x, rows, sq)
+    return out, sq
 
 
 def _prepare(templates: np.ndarray, score: str) -> tuple[np.ndarray, np.ndarray]:
-    x = np.ascontiguousarray(templates, dtype=np.float32)
-    if score == "cosine":
-        norms = np.linalg.norm(x, axis=1, keepdims=True)
-        x = np.ascontiguousarray(x / norms, dtype=np.float32)
-    sq = np.einsum("ij,ij->i", x, x, dtype=np.float32)
-    return x, sq.astype(np.float32)
+    """All rows of ``templates`` as the engine scores them, with float32 squared norms."""
+    out, sq = _gather(templates, np.arange(templates.shape[0]), score)
+    return out, sq.astype(np.float32)
+
+
+def reference_scores(evalset: EvaluationSet, probe_rows, gallery_rows, score: str = "cosine") -> np.ndarray:
+    """Reference score (see :mod:`faceaudit._kernel`) of each pair ``(probe_rows[i], gallery_rows[i])``."""
+    pi, gi = np.asarray(probe_rows, np.int64).ravel(), np.asarray(gallery_rows, np.int64).ravel()
+    P, _ = _gather(evalset.templates, pi, score)
+    G, _ = _gather(evalset.templates, gi, score)
+    out = np.empty(pi.size, np.float32)
+    idx = np.arange(pi.size)
+    _kernel.reference_pairs(SCORE_KINDS[score], P, G, idx, idx, out)
+    return out
+
+
+def _drop_pages(x: np.ndarray) -> None:
+    """Let the OS drop a memory map's pages from this process (they stay in the page cache)."""
+    base = x
+    while base is not None and not isinstance(base, np.memmap):
+        base = getattr(base, "base", None)
+    mm = getattr(base, "_mmap", None)
+    if mm is not None and hasattr(mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        try:
+            mm.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):
+            pass
 
 
 def matmul_rows(n_gallery: int) -> int:
@@ -119,11 +92,18 @@ def matmul_rows(n_gallery: int) -> int:
     return int(min(512, max(8, rows)))
 
 
-def block_rows(n_gallery: int, memory_budget: int) -> int:
-    """Probe rows per block: a multiple of :func:`matmul_rows` whose float32 scores fit
-    ``memory_budget`` bytes (at least one BLAS call's worth)."""
+def engine_overhead(n_gallery: int, n_subjects: int, dim: int, n_threads: int | None = None) -> int:
+    """Bytes the engine holds besides the block of scores: the gallery copy (float32), the
+    per-thread histograms and scratch (subject bounds, recomputation marks)."""
+    t = n_threads or numba.get_num_threads()
+    return int(4 * n_gallery * dim + 16 * n_gallery + t * (8 * N_BINS + 16 * n_subjects + 5 * n_gallery + 64))
+
+
+def block_rows(n_gallery: int, memory_budget: int, overhead: int = 0) -> int:
+    """Probe rows per block: a multiple of :func:`matmul_rows` whose float32 scores fit what is
+    left of ``memory_budget`` bytes after ``overhead`` (at least one BLAS call's worth)."""
     tile = matmul_rows(n_gallery)
-    rows = int(memory_budget // (4 * max(n_gallery, 1)))
+    rows = int((memory_budget - overhead) // (4 * max(n_gallery, 1)))
     return max(tile, min(65536, rows - rows % tile))
 
 
@@ -150,52 +130,111 @@ def raw_scores(probes: np.ndarray, gallery: np.ndarray, out: np.ndarray | None =
     return out
 
 
+class _Gallery:
+    """The gallery as the engine scores it: templates sorted by subject, with subject bounds."""
+
+    def __init__(self, evalset: EvaluationSet, rows: np.ndarray, score: str,
+                 gallery_groups: np.ndarray | None):
+        subjects = evalset.subject_ids
+        self.subject_ids, codes = np.unique(subjects[rows], return_inverse=True)
+        order = np.argsort(codes, kind="stable")
+        self.rows, codes = rows[order], codes[order]
+        self.start = np.searchsorted(codes, np.arange(self.subject_ids.size + 1)).astype(np.int64)
+        self.vectors, sq = _gather(evalset.templates, self.rows, score)
+        _drop_pages(evalset.templates)
+        self.sq32 = sq.astype(np.float32)
+        self.sq_max = float(sq.max()) if sq.size else 0.0
+        if gallery_groups is not None:
+            self.groups = np.ascontiguousarray(np.asarray(gallery_groups)[self.rows], dtype=np.int32)
+        else:
+            self.groups = np.zeros(self.rows.size, dtype=np.int32)
+
+    def shard(self, lo: int, hi: int) -> "_Gallery":
+        """Subjects ``lo:hi`` as a gallery of their own (subject indices stay global)."""
+        g = object.__new__(_Gallery)
+        a, b = self.start[lo], self.start[hi]
+        g.subject_ids, g.rows = self.subject_ids, self.rows[a:b]
+        g.start = self.start[lo:hi + 1] - a
+        g.vectors, g.sq32, g.sq_max, g.groups = self.vectors[a:b], self.sq32[a:b], self.sq_max, self.groups[a:b]
+        g.offset = lo
+        return g
+
+    offset = 0
+
+
+def _scratch(n_gallery: int, n_subjects: int):
+    t = numba.get_num_threads()
+    return (np.zeros((t, _kernel.N_BINS), np.int64), np.empty((t, 2, max(n_subjects, 1))),
+            np.empty((t, max(n_gallery, 1)), np.int32), np.zeros((t, max(n_gallery, 1)), np.uint8),
+            np.zeros((t, 1), np.int64))
+
+
+def _shard_pass(kind: int, score: str, gal: _Gallery, P: np.ndarray, psq: np.ndarray, mate_subject: np.ndarray,
+                mate_score: np.ndarray, thr: np.ndarray, n_groups: int, k: int, buffer: np.ndarray,
+                work=None) -> ShardResult:
+    """Screen one probe block against one gallery shard and reduce it (reference scores)."""
+    n = P.shape[0]
+    n_g = gal.rows.size
+    d = P.shape[1]
+    hist, sf, si, sb, rec = work if work is not None else _scratch(n_g, gal.start.size - 1)
+    hist[:] = 0
+    rec[:] = 0
+    best = np.empty(n, np.float32)
+    n_ge = np.zeros(n, np.int64)
+    top_u = np.empty((n, k), np.int32)
+    top_s = np.empty((n, k), np.float32)
+    gcounts = np.zeros((n, max(n_groups, 1) if thr.size else 1, max(thr.size, 1)), np.int64)
+    e_rows = (_kernel.euclid_bound(d, psq, gal.sq_max) if kind == _kernel.NEG_EUCLIDEAN
+              else np.zeros(n, np.float64))
+    block = raw_scores(P, gal.vectors, out=buffer.reshape(-1)[:n * n_g].reshape(n, n_g)) if n_g else np.empty((n, 0), np.float32)
+    mate_k = np.where(mate_subject >= 0, mate_score, -np.inf).astype(np.float32)
+    _kernel.search_block(block, kind, P, gal.vectors, psq.astype(np.float32), gal.sq32,
+                         _kernel.cosine_bound(d), e_rows, mate_subject, mate_k, gal.start,
+                         gal.offset, thr, gal.groups, k, best, n_ge, top_u, top_s, gcounts,
+                         hist, sf, si, sb, rec)
+    return ShardResult(best=best, n_ge=n_ge, top_subject=top_u, top_score=top_s, hist=hist.sum(axis=0),
+                       group_counts=gcounts, n_recomputed=int(rec.sum()))
+
+
 def search(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosine", top_k: int = 20,
            memory_budget: int = DEFAULT_MEMORY_BUDGET, block_size: int | None = None,
            thresholds: np.ndarray | None = None, gallery_groups: np.ndarray | None = None,
-           progress: Callable[[int, int], None] | None = None) -> SearchResult:
+           progress: Callable[[int, int], None] | None = None,
+           gallery_shards: int = 1) -> SearchResult:
     """Search every probe of ``protocol`` against its gallery; return the counts.
 
-    ``block_size`` (probe rows per block) overrides ``memory_budget`` (bytes for one block of
-    scores). ``gallery_groups``: an int group code per *evaluation-set row* (only gallery rows
-    are read); with ``thresholds`` it yields ``group_counts``. ``progress(done, total)`` is
-    called after each block with probe counts.
+    ``block_size`` (probe rows per block) overrides ``memory_budget`` (bytes for everything
+    the engine holds: the gallery copy, one block of scores, per-thread histograms and scratch;
+    at least one BLAS call's worth of rows is used whatever the budget). ``gallery_groups``: an
+    int group code per *evaluation-set row* (only gallery rows are read); with ``thresholds`` it
+    yields ``group_counts``. ``progress(done, total)`` is called after each block with probe
+    counts. ``gallery_shards`` > 1 splits the gallery by subject and merges the shards'
+    summaries (:func:`faceaudit.counts.merge_gallery_shards`), as a distributed backend would;
+    the result is identical.
     """
     if score not in SCORE_KINDS:
         raise InputError(f"unknown score '{score}' (choose from {', '.join(SCORE_KINDS)})")
     if top_k < 1:
         raise InputError(f"top_k must be at least 1, got {top_k}")
-    subjects = evalset.subject_ids
-    gal_rows = protocol.gallery
-    gal_subject_ids, gal_codes = np.unique(subjects[gal_rows], return_inverse=True)
-    order = np.argsort(gal_codes, kind="stable")
-    gal_rows, gal_codes = gal_rows[order], gal_codes[order]
-    gallery_start = np.searchsorted(gal_codes, np.arange(gal_subject_ids.size + 1)).astype(np.int64)
-
-    probe_rows = protocol.probes
-    n_mated = protocol.mated.size
-    code_of = {s: i for i, s in enumerate(gal_subject_ids)}
-    mate_subject = np.full(probe_rows.size, -1, dtype=np.int32)
-    mate_subject[:n_mated] = [code_of[s] for s in subjects[protocol.mated]]
-    mate_n = np.where(mate_subject >= 0,
-                      gallery_start[mate_subject + 1] - gallery_start[np.maximum(mate_subject, 0)], 0)
-    gen_offset = np.concatenate([[0], np.cumsum(mate_n)]).astype(np.int64)
-
-    x, sq = _prepare(evalset.templates, score)
-    gallery = np.ascontiguousarray(x[gal_rows])
-    gallery_sq = np.ascontiguousarray(sq[gal_rows])
-    kind = SCORE_KINDS[score]
-
     thr = np.asarray([] if thresholds is None else thresholds, dtype=np.float32).ravel()
     if thr.size and gallery_groups is None:
         raise InputError("thresholds need gallery_groups")
-    if gallery_groups is not None:
-        ggroup = np.ascontiguousarray(np.asarray(gallery_groups)[gal_rows], dtype=np.int32)
-        n_groups = int(ggroup.max()) + 1 if ggroup.size else 0
-    else:
-        ggroup = np.zeros(gal_rows.size, dtype=np.int32)
-        n_groups = 0
+    kind = SCORE_KINDS[score]
+    subjects = evalset.subject_ids
+    gal = _Gallery(evalset, protocol.gallery, score, gallery_groups)
+    n_subjects = gal.subject_ids.size
+    n_g = gal.rows.size
+    n_groups = int(gal.groups.max()) + 1 if (gallery_groups is not None and n_g) else 0
+
+    probe_rows = protocol.probes
     n_probes = probe_rows.size
+    n_mated = protocol.mated.size
+    mate_subject = np.full(n_probes, -1, dtype=np.int32)
+    mate_subject[:n_mated] = np.searchsorted(gal.subject_ids, subjects[protocol.mated])
+    safe = np.maximum(mate_subject, 0)
+    mate_n = np.where(mate_subject >= 0, gal.start[safe + 1] - gal.start[safe], 0)
+    gen_offset = np.concatenate([[0], np.cumsum(mate_n)]).astype(np.int64)
+
     k = int(top_k)
     best = np.empty(n_probes, np.float32)
     mate = np.full(n_probes, np.nan, np.float32)
@@ -204,41 +243,50 @@ def search(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosine",
     cand_s = np.empty((n_probes, k), np.float32)
     gen = np.empty(int(gen_offset[-1]), np.float32)
     gcounts = np.zeros((n_probes, max(n_groups, 1) if thr.size else 1, max(thr.size, 1)), np.int64)
-    n_chunks = max(1, numba.get_num_threads())
-    hist = np.zeros((n_chunks, _kernel.N_BINS), np.int64)
+    hist = np.zeros(_kernel.N_BINS, np.int64)
+    n_recomputed = 0
 
-    rows_per_block = block_size or block_rows(gal_rows.size, memory_budget)
-    buffer = np.empty((min(rows_per_block, n_probes), gal_rows.size), dtype=np.float32)
+    bounds = np.linspace(0, n_subjects, max(1, int(gallery_shards)) + 1).round().astype(int)
+    shards = [gal.shard(a, b) for a, b in zip(bounds[:-1], bounds[1:])] if gallery_shards > 1 else [gal]
+    dim = evalset.templates.shape[1]
+    rows_per_block = block_size or block_rows(n_g, memory_budget, engine_overhead(n_g, n_subjects, dim))
+    rows_per_block = max(1, min(rows_per_block, n_probes))
+    buffer = np.empty((rows_per_block, n_g), dtype=np.float32)
+    work = _scratch(n_g, n_subjects)
     for start in range(0, n_probes, rows_per_block):
         stop = min(start + rows_per_block, n_probes)
-        block = raw_scores(x[probe_rows[start:stop]], gallery, out=buffer[:stop - start])
-        _kernel.search_block(
-            block, block.view(np.uint32), kind, sq[probe_rows[start:stop]], gallery_sq,
-            mate_subject[start:stop], gallery_start, gen_offset[start:stop], thr, ggroup, k,
-            best[start:stop], mate[start:stop], n_ge[start:stop], cand_u[start:stop],
-            cand_s[start:stop], gen, gcounts[start:stop], hist)
+        P, psq = _gather(evalset.templates, probe_rows[start:stop], score)
+        blk = slice(start, stop)
+        _kernel.genuine_block(kind, P, gal.vectors, mate_subject[blk], gal.start, gen_offset[blk], gen, mate[blk])
+        parts = [_shard_pass(kind, score, sh, P, psq, mate_subject[blk], mate[blk], thr, n_groups, k, buffer, work)
+                 for sh in shards]
+        merged = merge_gallery_shards(parts) if len(parts) > 1 else parts[0]
+        best[blk], n_ge[blk] = merged.best, merged.n_ge
+        _kernel.assemble_candidates(merged.top_subject, merged.top_score, mate_subject[blk], mate[blk],
+                                    merged.n_ge, cand_u[blk], cand_s[blk])
+        hist += merged.hist
+        gcounts[blk] = merged.group_counts
+        n_recomputed += merged.n_recomputed
         if progress is not None:
             progress(stop, n_probes)
+    del buffer, work
 
-    impostor_hist = hist.sum(axis=0)
-    n_impostor = int(impostor_hist.sum())
+    n_impostor = int(hist.sum())
     rank = np.where(mate_subject >= 0, n_ge + 1, 0)
     group_counts = group_comparisons = None
     if n_groups:
-        per_group = np.bincount(ggroup, minlength=n_groups)
+        per_group = np.bincount(gal.groups, minlength=n_groups)
         group_comparisons = np.tile(per_group, (n_probes, 1)).astype(np.int64)
-        if n_mated:
-            mated_rows = np.arange(n_mated)
-            mate_groups = [ggroup[gallery_start[u]:gallery_start[u + 1]] for u in mate_subject[:n_mated]]
-            for r, groups in zip(mated_rows, mate_groups):
-                np.subtract.at(group_comparisons[r], groups, 1)
+        for r in range(n_mated):
+            u = mate_subject[r]
+            np.subtract.at(group_comparisons[r], gal.groups[gal.start[u]:gal.start[u + 1]], 1)
         group_counts = gcounts if thr.size else None
     return SearchResult(
         score=score, probe_rows=probe_rows, is_mated=mate_subject >= 0,
-        probe_subjects=subjects[probe_rows], gallery_subjects=gal_subject_ids,
+        probe_subjects=subjects[probe_rows], gallery_subjects=gal.subject_ids,
         best_nonmate=best, mate_score=mate, mate_rank=rank.astype(np.int64),
         candidates_subject=cand_u, candidates_score=cand_s,
         genuine_scores=gen, genuine_probe=np.repeat(np.arange(n_probes), mate_n),
-        impostor_hist=impostor_hist, n_impostor=n_impostor,
-        n_comparisons=int(n_probes * gal_rows.size), thresholds=thr,
-        group_counts=group_counts, group_comparisons=group_comparisons)
+        impostor_hist=hist, n_impostor=n_impostor,
+        n_comparisons=int(n_probes * n_g), thresholds=thr,
+        group_counts=group_counts, group_comparisons=group_comparisons, n_recomputed=n_recomputed)

@@ -1,0 +1,154 @@
+"""The engine's output (:class:`SearchResult`), its histogram bin convention, and merging.
+
+Everything an engine pass produces is a per-probe record or a sum: per-probe arrays are
+concatenated when the probes are split across workers; the impostor histogram, the impostor
+counts and the comparison counts add up. :func:`merge_probe_splits` combines results computed on
+disjoint probe blocks; :func:`merge_gallery_shards` combines per-shard partial results
+(:class:`ShardResult`) computed on disjoint gallery shards: best non-mate by max, counts by
+addition, top-K lists by merging, ranks by adding the per-shard counts of non-mates scoring
+``>=`` the mate. Both reproduce a single pass bit for bit, because every reported score is a
+reference score (see :mod:`faceaudit._kernel`) that does not depend on how the work was split.
+
+Histogram convention: a float32 score ``s`` is mapped to the unsigned integer ``key(s)`` that
+orders like the float (negatives: ``2**32 - bits``; non-negatives: ``bits | 2**31``; so -0.0
+and 0.0 share a key); the bin is ``key >> HIST_SHIFT``. Each bin's lowest value is an exact
+float32 (its *edge*) and ``score >= edge`` is decided exactly by ``bin >= edge bin``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+HIST_SHIFT = 12
+N_BINS = 1 << (32 - HIST_SHIFT)
+
+
+@dataclass
+class SearchResult:
+    """Counts from one engine pass. Probe order: ``protocol.probes`` (mated first).
+
+    Arrays per probe (length ``n_probes``): ``best_nonmate`` (float32), ``mate_score`` (float32,
+    NaN for non-mated probes), ``mate_rank`` (int64, 1-based, 0 for non-mated), ``is_mated``.
+    ``candidates_subject``/``candidates_score``: n_probes x K (subject index into
+    ``gallery_subjects``, -1 and NaN where the gallery has fewer than K subjects).
+    ``genuine_scores``: every genuine comparison, float32; ``genuine_probe``: its probe row.
+    ``impostor_hist``: counts per exact float32 bin (``n_impostor`` in all).
+    ``group_counts``: n_probes x n_groups x n_thresholds impostor comparisons ``>= T``
+    (empty unless thresholds and gallery groups were given); ``group_comparisons``:
+    n_probes x n_groups impostor comparisons in all. Every score is a reference score.
+    ``n_recomputed``: comparisons the BLAS screen could not decide, recomputed (diagnostic).
+    """
+
+    score: str
+    probe_rows: np.ndarray
+    is_mated: np.ndarray
+    probe_subjects: np.ndarray
+    gallery_subjects: np.ndarray
+    best_nonmate: np.ndarray
+    mate_score: np.ndarray
+    mate_rank: np.ndarray
+    candidates_subject: np.ndarray
+    candidates_score: np.ndarray
+    genuine_scores: np.ndarray
+    genuine_probe: np.ndarray
+    impostor_hist: np.ndarray
+    n_impostor: int
+    n_comparisons: int
+    thresholds: np.ndarray = field(default_factory=lambda: np.empty(0, np.float32))
+    group_counts: np.ndarray | None = None
+    group_comparisons: np.ndarray | None = None
+    n_recomputed: int = 0
+
+    @property
+    def n_probes(self) -> int:
+        return int(self.probe_rows.size)
+
+    @property
+    def gallery_size(self) -> int:
+        """Number of enrolled subjects (the N of 1:N)."""
+        return int(self.gallery_subjects.size)
+
+
+def hist_edges() -> np.ndarray:
+    """Lower edge (float32) of every histogram bin, in increasing order of score.
+
+    The edge of bin ``b`` is the smallest float32 in it, so ``score >= edges[b]`` exactly when
+    ``score_bin(score) >= b``. Bins of NaN bit patterns have NaN edges; finite scores never
+    fall in them.
+    """
+    keys = (np.arange(N_BINS, dtype=np.uint64) << np.uint64(HIST_SHIFT))
+    negative = keys < np.uint64(0x80000000)
+    bits = np.where(negative, (np.uint64(2**32) - keys) & np.uint64(0xFFFFFFFF), keys & np.uint64(0x7FFFFFFF))
+    edges = bits.astype(np.uint32).view(np.float32).copy()
+    edges[0] = np.nan  # key 0 is no float; the rest of bin 0 are NaN patterns
+    return edges
+
+
+def score_bin(scores: np.ndarray) -> np.ndarray:
+    """Histogram bin of each float32 score (same mapping as the kernel)."""
+    bits = np.asarray(scores, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    keys = np.where(bits >= np.uint64(0x80000000), np.uint64(2**32) - bits, bits | np.uint64(0x80000000))
+    return (keys >> np.uint64(HIST_SHIFT)).astype(np.int64)
+
+
+_PER_PROBE = ("probe_rows", "is_mated", "probe_subjects", "best_nonmate", "mate_score", "mate_rank",
+              "candidates_subject", "candidates_score")
+
+
+def merge_probe_splits(parts: list[SearchResult]) -> SearchResult:
+    """One result from results over consecutive, disjoint probe blocks (same gallery).
+
+    Per-probe arrays are concatenated, genuine scores concatenated (their probe index shifted),
+    histograms and counts added.
+    """
+    if not parts:
+        raise ValueError("nothing to merge")
+    first = parts[0]
+    cat = {name: np.concatenate([getattr(p, name) for p in parts]) for name in _PER_PROBE}
+    offsets = np.cumsum([0] + [p.n_probes for p in parts[:-1]])
+    gen_probe = np.concatenate([p.genuine_probe + o for p, o in zip(parts, offsets)])
+    gc = None if first.group_counts is None else np.concatenate([p.group_counts for p in parts])
+    gcomp = None if first.group_comparisons is None else np.concatenate([p.group_comparisons for p in parts])
+    return replace(first, **cat, genuine_scores=np.concatenate([p.genuine_scores for p in parts]),
+                   genuine_probe=gen_probe, impostor_hist=np.sum([p.impostor_hist for p in parts], axis=0),
+                   n_impostor=sum(p.n_impostor for p in parts), n_comparisons=sum(p.n_comparisons for p in parts),
+                   group_counts=gc, group_comparisons=gcomp, n_recomputed=sum(p.n_recomputed for p in parts))
+
+
+@dataclass
+class ShardResult:
+    """What one gallery shard contributes for a set of probes (subject indices are global).
+
+    ``n_ge``: non-mate subjects of the shard scoring ``>=`` the probe's mate score (which every
+    shard is given, computed from the mate's templates); ``best``: the shard's best non-mate
+    score (-inf if none); ``top_subject``/``top_score``: the shard's top-K non-mates, ties by
+    subject index; ``hist``/``group_counts``/``n_recomputed``: sums over the shard.
+    """
+
+    best: np.ndarray
+    n_ge: np.ndarray
+    top_subject: np.ndarray
+    top_score: np.ndarray
+    hist: np.ndarray
+    group_counts: np.ndarray
+    n_recomputed: int = 0
+
+
+def merge_gallery_shards(shards: list[ShardResult]) -> ShardResult:
+    """Combine gallery shards: max, sums, and the top-K of the union of top-K lists."""
+    best = np.maximum.reduce([s.best for s in shards])
+    n_ge = np.sum([s.n_ge for s in shards], axis=0)
+    k = shards[0].top_subject.shape[1]
+    subj = np.concatenate([s.top_subject for s in shards], axis=1)
+    score = np.concatenate([s.top_score for s in shards], axis=1)
+    # order: score descending, then subject ascending; empty slots (-1, NaN) last
+    key_score = np.where(subj >= 0, -score.astype(np.float64), np.inf)
+    key_subj = np.where(subj >= 0, subj, np.iinfo(np.int32).max)
+    order = np.lexsort((key_subj, key_score), axis=1)[:, :k]
+    return ShardResult(best=best, n_ge=n_ge, top_subject=np.take_along_axis(subj, order, 1),
+                       top_score=np.take_along_axis(score, order, 1),
+                       hist=np.sum([s.hist for s in shards], axis=0),
+                       group_counts=np.sum([s.group_counts for s in shards], axis=0),
+                       n_recomputed=sum(s.n_recomputed for s in shards))
