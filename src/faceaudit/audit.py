@@ -201,6 +201,8 @@ def run_audit(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosin
         "verification": _verification(res, fmr_targets),
         "distributions": _distributions(res),
     }
+    from faceaudit.explain import calibration_check  # explain's answers against this audit's own searches
+    results["explain_calibration"] = calibration_check(res, n_gallery_templates=int(protocol.gallery.size))
     return Audit(evalset, protocol, res, results, failures)
 
 

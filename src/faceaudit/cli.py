@@ -187,8 +187,7 @@ def explain(
         out = explain_from_results(results, score, gallery_size, prior)
     except InputError as exc:
         fail(str(exc))
-    lo, hi = out["interval"]
-    print(f"P(top candidate is the person searched for) = {out['p_top_is_mate']:.4f} (95% interval {lo:.4f}-{hi:.4f})")
+    print(out["headline"])
     print(out["paragraph"])
 
 

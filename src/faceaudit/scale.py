@@ -225,11 +225,12 @@ def add_scale(audit: Audit, *, thresholds: Sequence[float] | None = None, sizes:
 def explain_table(audit: Audit, thresholds: Sequence[float], tail) -> list[dict]:
     """The explain calculator at the operating thresholds, for a few gallery sizes, prior 0.5."""
     from faceaudit.explain import ScoreModel, explain
-    model = ScoreModel.from_search(audit.search, tail=tail)
+    model = ScoreModel.from_search(audit.search, tail=tail, n_gallery_templates=int(audit.protocol.gallery.size))
     rows = []
     for t in thresholds:
         for n in (audit.search.gallery_size, 10**6, 10**9):
-            out = explain(model, float(t), n, prior=0.5, n_boot=0)
+            out = explain(model, float(t), n, prior=0.5, n_boot=40)
             rows.append({"score": float(t), "gallery_size": n, "prior": 0.5,
-                         "p_mate": out["p_top_is_mate"]})
+                         "p_mate": out["p_top_is_mate"], "interval": out["interval"],
+                         "not_supported_because": out["not_supported_because"]})
     return rows
