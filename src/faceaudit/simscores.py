@@ -130,3 +130,42 @@ POPULATIONS = [
     ScorePopulation("heavy", "normal", d=0.03), ScorePopulation("bounded", "two_point", 0.05, 0.1),
     ScorePopulation("bounded", "normal", d=0.03),
 ]
+
+
+def extrapolation_study(populations=POPULATIONS, seeds=(0,), n_gallery: int = 1000, n_nonmated: int = 2000,
+                        fpir_targets=(0.1, 0.01, 0.001), n_out=(1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10),
+                        n_sizes: int = 6) -> list[dict]:
+    """Coverage of :func:`faceaudit.scale.extrapolation_band` against exact FPIR(N): one row per
+    (population, seed, threshold, N)."""
+    from faceaudit.metrics.identification import threshold_at_fpir
+    from faceaudit.metrics.intervals import clopper_pearson
+    from faceaudit.metrics.tail import fit_tail
+    from faceaudit.scale import extrapolation_band
+
+    rows = []
+    for pop in populations:
+        for seed in seeds:
+            rng = np.random.default_rng(seed)
+            nm = (pop._base().rvs(size=(n_nonmated, n_gallery), random_state=rng)
+                  + pop.draw_offsets(n_nonmated, rng)[:, None]).astype(np.float32)
+            hist = np.bincount(score_bin(nm.ravel()), minlength=hist_edges().size)
+            tail = fit_tail(hist, n_boot=20, seed=seed)
+            sizes = sorted({int(round(v)) for v in np.geomspace(25, n_gallery, n_sizes)})
+            best_at = {m: nm[:, :m].max(1) for m in sizes}
+            for target in fpir_targets:
+                t = threshold_at_fpir(best_at[n_gallery], target).threshold
+                if t is None or not np.isfinite(t):
+                    continue
+                k, n = int((nm >= np.float32(t)).sum()), nm.size
+                fp = np.array([(best_at[m] >= np.float32(t)).sum() for m in sizes])
+                lo = np.array([clopper_pearson(int(c), n_nonmated)[0] for c in fp])
+                band = extrapolation_band(n_out, fmr_k=k, fmr_n=n, measured_templates=sizes, measured_fp=fp,
+                                          measured_lo=lo, n_searches=n_nonmated, tail=tail, threshold=t)
+                truth = pop.fpir([t], n_out)[0]
+                for b, true in zip(band, truth):
+                    rows.append({"population": pop.name, "seed": seed, "target": target, "threshold": float(t),
+                                 "n": b["gallery_size"], "truth": float(true), "lo": b["fpir_lo"], "hi": b["fpir_hi"],
+                                 "point": b["fpir"], "estimable": b["estimable"],
+                                 "covered": bool(b["fpir_lo"] <= true <= b["fpir_hi"]),
+                                 "point_within_2x": None if b["fpir"] is None else bool(b["fpir"] / 2 <= true <= 2 * b["fpir"])})
+    return rows
