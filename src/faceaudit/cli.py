@@ -88,6 +88,7 @@ def audit(
     caveat: List[str] = typer.Option([], help="Demographics: COLUMN=TEXT, printed next to every figure from that column (e.g. classifier-derived labels)."),
     scale: bool = typer.Option(False, help="Also measure and extrapolate FPIR against gallery size."),
     distractors: Optional[Path] = typer.Option(None, help="Scale: extra gallery templates (.npy, n x d) of people never searched for."),
+    claimed_gallery_size: Optional[float] = typer.Option(None, help="A gallery size someone claims to search (e.g. 1e10): expected look-alikes per search there, in the summary."),
     memory_mb: int = typer.Option(256, help="Memory for one block of scores, MiB."),
     overwrite: bool = typer.Option(False, help="Replace an existing results folder."),
 ) -> None:
@@ -123,7 +124,10 @@ def audit(
             add_demographics(result, group_by, min_group_size=min_group_size, caveats=caveats)
         if scale or distractors is not None:
             from faceaudit.scale import add_scale
-            add_scale(result, distractors=extra)
+            add_scale(result, distractors=extra, claimed_gallery_size=claimed_gallery_size)
+        if claimed_gallery_size is not None:
+            from faceaudit.scale import add_claimed_gallery_size
+            add_claimed_gallery_size(result, claimed_gallery_size)
         write_results(result, out, overwrite=overwrite)
     except InputError as exc:
         fail(str(exc))

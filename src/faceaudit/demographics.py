@@ -291,6 +291,17 @@ def analyse(audit: Audit, spec: str, threshold: float, *, min_group_size: int, n
     cross_t = _subject_table(probe_subject, probe_group, res2.group_comparisons.astype(float), n_subj, n_groups).sum(0)
     overall_fmr = float(fm.sum() / fm_n.sum()) if fm_n.sum() else None
     findings = [f for m in MEASURES for f in _finding(m, summaries[m], rates[m])]
+    headline = None
+    for m in MEASURES:
+        s_m = summaries[m]
+        for c, how in ((s_m.get("extreme_pair"), "highest against lowest group"),
+                       (s_m.get("strongest_versus_reference"), f"against the reference group {s_m.get('reference_group')}, "
+                                                               "the group with the most people")):
+            if c and c["at_least"] is not None and c["at_least"] > 1:
+                strength = float(np.log(c["at_least"]))
+                if headline is None or strength > headline["strength"]:
+                    headline = {"measure": m, "strength": strength, "at_least": c["at_least"],
+                                "sentence": f"Grouped by {spec}: " + _contrast_sentence(m, c, how)}
     return {
         "spec": spec, "groups": [str(g) for g in groups],
         "group_sizes": {str(groups[g]): {"templates": int((codes == g).sum()),
@@ -302,7 +313,7 @@ def analyse(audit: Audit, spec: str, threshold: float, *, min_group_size: int, n
                       "rate": [[(e / t) if t else None for e, t in zip(er, tr)] for er, tr in zip(cross_e, cross_t)]},
         "overall_fmr": overall_fmr,
         "group_thresholds": _group_thresholds(audit, codes, groups, overall_fmr, score) if overall_fmr else [],
-        "findings": findings,
+        "findings": findings, "headline": headline,
     }
 
 

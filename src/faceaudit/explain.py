@@ -147,7 +147,7 @@ class HeterogeneityData:
     (censored at the list length K) and the negative-binomial log-likelihood table, so that
     theta(s) can be refitted for any resampling weights in one matrix product."""
 
-    def __init__(self, topk: np.ndarray, hazard, m: float, n_grid: int = 16, min_exceed: int = 10):
+    def __init__(self, topk: np.ndarray, hazard, m: float, n_grid: int = 16, min_exceed: int = 10, grid=None):
         topk = np.asarray(topk, float)
         if topk.ndim == 1:
             topk = topk[:, None]
@@ -159,9 +159,12 @@ class HeterogeneityData:
         if pooled.size < min_exceed or best.size < 20:
             self.grid = np.empty(0)
             return
-        lo = float(np.quantile(best, 0.3))
-        hi = float(pooled[-min_exceed])
-        self.grid = np.unique(np.linspace(lo, max(hi, lo), n_grid))
+        if grid is None:
+            lo = float(np.quantile(best, 0.3))
+            hi = float(pooled[-min_exceed])
+            self.grid = np.unique(np.linspace(lo, max(hi, lo), n_grid))
+        else:
+            self.grid = np.atleast_1d(np.asarray(grid, float))
         counts = (topk[:, None, :] >= self.grid[None, :, None]).sum(-1)  # n x G; K = censored
         onehot = np.zeros((self.n, self.grid.size, self.k + 1))
         np.put_along_axis(onehot, counts[..., None], 1.0, axis=-1)
@@ -323,6 +326,24 @@ class ScoreModel:
     def score_range(self) -> tuple[float, float]:
         edges, _ = self._edges_counts()
         return float(min(edges.min(), self.genuine.min())), float(max(edges.max(), self.genuine.max()))
+
+
+def theta_at(model: "ScoreModel", threshold: float, n_boot: int = 200, seed: int = 0,
+             confidence: float = 0.95) -> tuple[float, list[float]] | None:
+    """theta (Gamma propensity variance) at one score from the searches' candidate lists, with a
+    bootstrap interval over searches (people searched). None without candidate lists."""
+    rows = model.nonmated_topk if model.nonmated_topk is not None else model.best_nonmate
+    if rows is None or not model.gallery_size:
+        return None
+    het = HeterogeneityData(rows, model.hazard, model.gallery_size * model.per_subject, grid=[threshold])
+    if het.grid.size == 0:
+        return None
+    point = float(het.fit().values[0])
+    rng = np.random.default_rng(seed)
+    w = rng.multinomial(het.n, np.full(het.n, 1 / het.n), size=n_boot).astype(float)
+    draws = np.array([c.values[0] for c in het.fit(w)])
+    a = (1 - confidence) / 2
+    return point, [float(np.quantile(draws, a)), float(np.quantile(draws, 1 - a))]
 
 
 def _topk_from_folder(path: Path) -> np.ndarray | None:
@@ -576,3 +597,26 @@ def explain_from_results(results_dir: str | Path, score: float, gallery_size: in
     if results_json.exists():
         out["audited"] = json.loads(results_json.read_text()).get("input", {})
     return out
+
+
+def lookalikes(res, thresholds, sizes=(1e6,), *, n_gallery_templates: int | None = None,
+               confidence: float = 0.95) -> list[dict]:
+    """Expected number of non-mates scoring at or above each threshold in one search of a gallery
+    of N people: N x (templates per person) x FMR(T), FMR from the exact impostor counts
+    (Clopper-Pearson band). Needs no independence assumption (linearity of expectation); it does
+    assume the enrolled people resemble the audit's."""
+    hist = np.asarray(res.impostor_hist)
+    above = np.cumsum(hist[::-1])[::-1]
+    n = int(above[0])
+    per = (n_gallery_templates / res.gallery_size) if n_gallery_templates and res.gallery_size else 1.0
+    rows = []
+    for t in thresholds:
+        if t is None or not np.isfinite(t) or n == 0:
+            continue
+        k = int(above[int(score_bin(np.float32([t]))[0])])
+        lo, hi = clopper_pearson(k, n, confidence)
+        for size in sizes:
+            rows.append({"threshold": float(t), "gallery_size": float(size), "fmr": k / n, "fmr_count": k,
+                         "comparisons": n, "expected": size * per * k / n, "expected_ci": [size * per * lo, size * per * hi],
+                         "templates_per_person": per})
+    return rows

@@ -43,9 +43,11 @@ EXTRAPOLATION_SIZES = (1e6, 1e7, 1e8, 1e9, 1e10)
 ASSUMPTIONS = [
     "The people searched for and the people in the gallery resemble those of this audit "
     "(age, image quality, demographics, capture conditions).",
-    "A search's non-mate scores are independent draws from the audited impostor distribution; "
-    "look-alikes, twins, relatives and duplicate enrolments break this.",
-    "Beyond the highest measured impostor scores, the fitted generalised Pareto tail holds.",
+    "Upper band: given the probe, its non-mate scores are independent draws (look-alikes may concentrate on some "
+    "probes, which only lowers FPIR); twins, relatives and duplicate enrolments of the same person break this.",
+    "Lower band and figure: the probes' propensity to attract look-alikes varies as a Gamma law, fitted to the "
+    "measured growth of FPIR with gallery size; FPIR never falls as the gallery grows.",
+    "Expected look-alikes per search (N x FMR) assume only that enrolled people resemble the audit's.",
     "The threshold stays fixed as the gallery grows.",
 ]
 
@@ -89,7 +91,7 @@ def fit_growth_theta(n_templates, fp_counts, n_searches: int, hazard: float, con
 
 def extrapolation_band(n_out, *, fmr_k: int, fmr_n: int, measured_templates, measured_fp, measured_lo,
                        n_searches: int, tail=None, threshold: float | None = None,
-                       confidence: float = 0.95) -> list[dict]:
+                       confidence: float = 0.95, theta_fit: tuple | None = None) -> list[dict]:
     """FPIR(N) at each N of ``n_out`` (gallery templates), with a band built to hold.
 
     * upper: 1 - (1 - FMR_hi)^N, FMR_hi the upper Clopper-Pearson bound of the impostor count.
@@ -108,7 +110,10 @@ def extrapolation_band(n_out, *, fmr_k: int, fmr_n: int, measured_templates, mea
     else:
         q_hat, source = float(tail.fmr(threshold)), "tail model"
     H_hat, H_lo = -np.log1p(-q_hat), -np.log1p(-lo_q)
-    theta, theta_ci = fit_growth_theta(measured_templates, measured_fp, n_searches, H_hat)
+    if theta_fit is not None:  # from the searches' candidate lists (more evidence than the growth curve)
+        theta, theta_ci = theta_fit
+    else:
+        theta, theta_ci = fit_growth_theta(measured_templates, measured_fp, n_searches, H_hat)
     floor = float(np.max(measured_lo)) if len(measured_lo) else 0.0
     n_max_measured = float(np.max(measured_templates)) if len(measured_templates) else 0.0
     rows = []
@@ -161,8 +166,11 @@ def default_sizes(n_max: int, n_sizes: int = 8, n_min: int = 25) -> list[int]:
 
 def measure_growth(evalset: EvaluationSet, protocol: Protocol, thresholds: Sequence[float], *,
                    score: str = "cosine", sizes: Sequence[int] | None = None, n_seeds: int = 5,
-                   distractors: np.ndarray | None = None, seed: int = 0) -> dict:
-    """FPIR, FNIR and rank-1 rate at each threshold for nested galleries (see module doc)."""
+                   distractors: np.ndarray | None = None, seed: int = 0,
+                   fpir_targets: Sequence[float] = (0.01,)) -> dict:
+    """FPIR, FNIR and rank-1 rate at each threshold for nested galleries (see module doc); also
+    FNIR (rank 1) at fixed FPIR targets, the threshold re-set in every gallery (as NIST FRTE reports)."""
+    from faceaudit.metrics.identification import threshold_at_fpir
     es, distractor_rows = _augment(evalset, distractors)
     subjects = es.subject_ids
     gallery_rows = np.concatenate([protocol.gallery, distractor_rows])
@@ -176,6 +184,8 @@ def measure_growth(evalset: EvaluationSet, protocol: Protocol, thresholds: Seque
     rank1 = np.zeros((n_seeds, len(sizes)))
     n_mated = np.zeros((n_seeds, len(sizes)), dtype=np.int64)
     n_templates = np.zeros((n_seeds, len(sizes)), dtype=np.int64)
+    targets = [float(x) for x in fpir_targets]
+    miss_at = np.zeros((n_seeds, len(sizes), len(targets)))
     hists = {}
     for s in range(n_seeds):
         order = rng.permutation(n_units)
@@ -194,6 +204,9 @@ def measure_growth(evalset: EvaluationSet, protocol: Protocol, thresholds: Seque
             ms, mr = res.mate_score[~nm], res.mate_rank[~nm]
             miss[s, j] = ((ms[:, None] < thr[None, :]) | (mr[:, None] > 1)).sum(0)
             rank1[s, j] = (mr == 1).sum()
+            for i, target in enumerate(targets):
+                op = threshold_at_fpir(best, target).threshold
+                miss_at[s, j, i] = ((ms < np.float32(op)) | (mr > 1)).sum() if op is not None else np.nan
             n_mated[s, j] = ms.size
             n_templates[s, j] = gal.size
             if s == 0:
@@ -215,8 +228,25 @@ def measure_growth(evalset: EvaluationSet, protocol: Protocol, thresholds: Seque
     rank1_rows = [{"gallery_size": size, "rank1_identification_rate":
                    float(rank1[:, j].sum() / n_mated[:, j].sum()) if n_mated[:, j].sum() else None}
                   for j, size in enumerate(sizes)]
+    at_fpir = []
+    for j, size in enumerate(sizes):
+        m_total = n_mated[:, j].sum()
+        for i, target in enumerate(targets):
+            k = miss_at[:, j, i].sum()
+            if not m_total or not np.isfinite(k):
+                continue
+            m_n = int(round(n_mated[:, j].mean()))
+            r = rate(int(round(k / n_seeds)), m_n)
+            at_fpir.append({"gallery_size": size, "target_fpir": target, "fnir_rank1": float(k / m_total),
+                            "ci": [r.ci_low, r.ci_high], "n_mated": m_n})
+    for row, j in zip(rank1_rows, range(len(sizes))):
+        m_n = int(round(n_mated[:, j].mean()))
+        if m_n:
+            r = rate(int(round((n_mated[:, j].sum() - rank1[:, j].sum()) / n_seeds)), m_n)
+            row["rank1_miss_rate"] = 1 - row["rank1_identification_rate"]
+            row["rank1_miss_ci"] = [r.ci_low, r.ci_high]
     return {"sizes": sizes, "n_seeds": n_seeds, "n_distractors": int(distractor_rows.size), "rows": rows,
-            "rank1": rank1_rows, "_hists": hists, "_templates_per_size": n_templates[0].tolist()}
+            "rank1": rank1_rows, "fnir_at_fpir": at_fpir, "_hists": hists, "_templates_per_size": n_templates[0].tolist()}
 
 
 def _fmr_exact(hist: np.ndarray, threshold: float) -> tuple[int, int]:
@@ -244,8 +274,9 @@ def add_scale(audit: Audit, *, thresholds: Sequence[float] | None = None, sizes:
                       if op.get("threshold") is not None and np.isfinite(op["threshold"])]
     thresholds = [float(t) for t in thresholds]
     score = audit.results["input"]["score"]
+    targets = [op["target_fpir"] for op in audit.results["identification"]["operating_points"]]
     growth = measure_growth(audit.evalset, audit.protocol, thresholds, score=score, sizes=sizes,
-                            n_seeds=n_seeds, distractors=distractors, seed=seed)
+                            n_seeds=n_seeds, distractors=distractors, seed=seed, fpir_targets=targets)
     hists = growth.pop("_hists")
     per_size_templates = growth.pop("_templates_per_size")
     sizes = growth["sizes"]
@@ -333,6 +364,20 @@ def add_scale(audit: Audit, *, thresholds: Sequence[float] | None = None, sizes:
              "explain": explain_table(audit, thresholds, tail_full)}
     audit.results["scale"] = scale
     return scale
+
+
+def add_claimed_gallery_size(audit: Audit, claimed_gallery_size: float | None) -> None:
+    """Expected look-alikes per search at 1e6 and at a claimed gallery size, in ``results["lookalikes"]``."""
+    if claimed_gallery_size is None:
+        return
+    if not claimed_gallery_size >= 1:
+        from faceaudit.errors import InputError
+        raise InputError(f"claimed gallery size must be at least 1, got {claimed_gallery_size:g}")
+    from faceaudit.explain import lookalikes
+    thresholds = [op["threshold"] for op in audit.results["identification"]["operating_points"]]
+    audit.results["lookalikes"] = lookalikes(audit.search, thresholds, sorted({1e6, float(claimed_gallery_size)}),
+                                             n_gallery_templates=int(audit.protocol.gallery.size))
+    audit.results["input"]["claimed_gallery_size"] = float(claimed_gallery_size)
 
 
 def explain_table(audit: Audit, thresholds: Sequence[float], tail) -> list[dict]:

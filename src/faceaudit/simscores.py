@@ -134,7 +134,7 @@ POPULATIONS = [
 
 def extrapolation_study(populations=POPULATIONS, seeds=(0,), n_gallery: int = 1000, n_nonmated: int = 2000,
                         fpir_targets=(0.1, 0.01, 0.001), n_out=(1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10),
-                        n_sizes: int = 6) -> list[dict]:
+                        n_sizes: int = 6, candidate_lists: bool = False, top_k: int = 20) -> list[dict]:
     """Coverage of :func:`faceaudit.scale.extrapolation_band` against exact FPIR(N): one row per
     (population, seed, threshold, N)."""
     from faceaudit.metrics.identification import threshold_at_fpir
@@ -152,6 +152,11 @@ def extrapolation_study(populations=POPULATIONS, seeds=(0,), n_gallery: int = 10
             tail = fit_tail(hist, n_boot=20, seed=seed)
             sizes = sorted({int(round(v)) for v in np.geomspace(25, n_gallery, n_sizes)})
             best_at = {m: nm[:, :m].max(1) for m in sizes}
+            model = None
+            if candidate_lists:
+                from faceaudit.explain import ScoreModel
+                topk = -np.sort(-nm, axis=1)[:, :top_k]
+                model = ScoreModel(np.zeros(2), hist, tail, best_at[n_gallery].astype(float), n_gallery, 1.0, topk)
             for target in fpir_targets:
                 t = threshold_at_fpir(best_at[n_gallery], target).threshold
                 if t is None or not np.isfinite(t):
@@ -159,8 +164,13 @@ def extrapolation_study(populations=POPULATIONS, seeds=(0,), n_gallery: int = 10
                 k, n = int((nm >= np.float32(t)).sum()), nm.size
                 fp = np.array([(best_at[m] >= np.float32(t)).sum() for m in sizes])
                 lo = np.array([clopper_pearson(int(c), n_nonmated)[0] for c in fp])
+                theta_fit = None
+                if model is not None:
+                    from faceaudit.explain import theta_at
+                    theta_fit = theta_at(model, t, n_boot=100, seed=seed)
                 band = extrapolation_band(n_out, fmr_k=k, fmr_n=n, measured_templates=sizes, measured_fp=fp,
-                                          measured_lo=lo, n_searches=n_nonmated, tail=tail, threshold=t)
+                                          measured_lo=lo, n_searches=n_nonmated, tail=tail, threshold=t,
+                                          theta_fit=theta_fit)
                 truth = pop.fpir([t], n_out)[0]
                 for b, true in zip(band, truth):
                     rows.append({"population": pop.name, "seed": seed, "target": target, "threshold": float(t),
