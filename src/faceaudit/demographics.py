@@ -183,7 +183,7 @@ def _summary(rates_point: np.ndarray, rates_boot: np.ndarray, eligible: np.ndarr
     def strength(c):
         if c["at_least"] is not None and c["at_least"] > 1:
             return np.log(c["at_least"])
-        if c["at_most"] is not None and c["at_most"] < 1:
+        if c["at_most"] is not None and 0 < c["at_most"] < 1:
             return -np.log(c["at_most"])
         return 0.0
 

@@ -489,8 +489,11 @@ def headline(out: dict) -> str:
 
 def paragraph(out: dict) -> str:
     p, (lo, hi) = out["p_top_is_mate"], out["interval"]
-    head = (f"Suppose a search of a gallery of {out['gallery_size']:,} people returns a top candidate with score "
-            f"{out['score']:.4g}, and that before the search there was a {out['prior']:.0%} chance that the person "
+    if out.get("score_kind") == "neg_euclidean":
+        shown = f"at distance {-out['score']:.4g} (score {out['score']:.4g})"
+    else:
+        shown = f"with score {out['score']:.4g}"
+    head = (f"Suppose a search of a gallery of {out['gallery_size']:,} people returns a top candidate {shown}, and that before the search there was a {out['prior']:.0%} chance that the person "
             "searched for is in the gallery at all. ")
     if p is not None:
         rng = f" (95% interval {lo:.1%} to {hi:.1%})" if lo is not None else ""
@@ -513,8 +516,9 @@ def paragraph(out: dict) -> str:
                     "interval covers everything from evenly spread look-alikes to the strongest concentration seen. ")
     assumptions = " ".join(f"({i}) {a}" for i, a in enumerate(out["assumptions"], 1))
     return (head + body +
-            f"In a gallery this size, on average about {exp_txt} people who are not the person would score at least "
-            "this high in a single search. " + het_txt +
+            f"In a gallery this size, on average about {exp_txt} people who are not the person would "
+            + ("be at least this close" if out.get("score_kind") == "neg_euclidean" else "score at least this high")
+            + " in a single search. " + het_txt +
             f"The figure rests on these assumptions: {assumptions} "
             "A score alone is not proof of identity: it says how often this system produces such a score for the "
             "right person compared with a stranger.")
@@ -596,6 +600,8 @@ def explain_from_results(results_dir: str | Path, score: float, gallery_size: in
     results_json = path / "results.json"
     if results_json.exists():
         out["audited"] = json.loads(results_json.read_text()).get("input", {})
+        out["score_kind"] = out["audited"].get("score")
+        out["paragraph"] = paragraph(out)
     return out
 
 
@@ -604,7 +610,9 @@ def lookalikes(res, thresholds, sizes=(1e6,), *, n_gallery_templates: int | None
     """Expected number of non-mates scoring at or above each threshold in one search of a gallery
     of N people: N x (templates per person) x FMR(T), FMR from the exact impostor counts
     (Clopper-Pearson band). Needs no independence assumption (linearity of expectation); it does
-    assume the enrolled people resemble the audit's."""
+    assume the enrolled people resemble the audit's. Impostor counts are exact at the engine's
+    histogram edges; T is taken down to the edge at or below it (at most one 2^-11-relative bin
+    more), reported as ``counted_from_edge``."""
     hist = np.asarray(res.impostor_hist)
     above = np.cumsum(hist[::-1])[::-1]
     n = int(above[0])
@@ -613,10 +621,11 @@ def lookalikes(res, thresholds, sizes=(1e6,), *, n_gallery_templates: int | None
     for t in thresholds:
         if t is None or not np.isfinite(t) or n == 0:
             continue
-        k = int(above[int(score_bin(np.float32([t]))[0])])
+        b = int(score_bin(np.float32([t]))[0])
+        k = int(above[b])
         lo, hi = clopper_pearson(k, n, confidence)
         for size in sizes:
             rows.append({"threshold": float(t), "gallery_size": float(size), "fmr": k / n, "fmr_count": k,
                          "comparisons": n, "expected": size * per * k / n, "expected_ci": [size * per * lo, size * per * hi],
-                         "templates_per_person": per})
+                         "templates_per_person": per, "counted_from_edge": float(hist_edges()[b])})
     return rows
