@@ -59,6 +59,7 @@ from faceaudit.metrics.tail import TailFit, fit_tail
 MAX_KDE_POINTS = 20_000
 MAX_WIDTH_FOR_POINT = 0.5
 MAX_CARRY_DISAGREEMENT = 0.1
+MAX_CARRY_ODDS_RATIO = 2.0
 THETA_MAX = 200.0
 
 ASSUMPTIONS = [
@@ -75,8 +76,11 @@ ASSUMPTIONS = [
 
 
 # ----------------------------------------------------------------------------- model pieces
-def _log_best_of(m, H, h, theta):
-    """log G_M and log g_M for M comparisons per search (arrays broadcast; theta may vary)."""
+def _log_best_of(m, H, h, theta, slope=0.0):
+    """log G_M and log g_M for M comparisons per search (arrays broadcast; theta may vary).
+
+    ``slope`` is d theta / ds where theta depends on the score: g_M = dG_M/ds then has a second
+    term, dG_M/dtheta * slope."""
     m = np.asarray(m, float)
     theta = np.asarray(theta, float)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -84,11 +88,15 @@ def _log_best_of(m, H, h, theta):
         th = np.where(small, 1.0, theta)
         x = np.log1p(th * m * H)
         logG = np.where(small, -m * H, -x / th)
-        logg = np.log(m * h) + np.where(small, -m * H, -(1 / th + 1) * x)
+        base = m * h * np.exp(np.where(small, -m * H, -(1 / th + 1) * x))
+        # d log G / d theta = log(1 + theta M H) / theta^2 - M H / (theta (1 + theta M H))
+        dlogG = np.where(small, (m * H) ** 2 / 2, x / th**2 - m * H / (th * (1 + th * m * H)))
+        g = base + np.exp(logG) * dlogG * np.asarray(slope, float)
+        logg = np.log(np.maximum(g, 1e-300))
     return logG, logg
 
 
-def posterior_terms(f_g, F_g, F_i, f_i, n, prior, theta=0.0, per_subject=1.0, scores=None):
+def posterior_terms(f_g, F_g, F_i, f_i, n, prior, theta=0.0, per_subject=1.0, scores=None, slope=0.0):
     """P(top is the mate | S) from the densities and distributions at S (arrays allowed).
 
     ``theta``: a number (Gamma heterogeneity with that variance; 0 = independence) or a fitted
@@ -101,8 +109,8 @@ def posterior_terms(f_g, F_g, F_i, f_i, n, prior, theta=0.0, per_subject=1.0, sc
             logG1, logg1 = theta.log_best_of((n - 1) * per_subject, scores, H, h)
             _, logg0 = theta.log_best_of(n * per_subject, scores, H, h)
         else:
-            logG1, logg1 = _log_best_of((n - 1) * per_subject, H, h, theta)
-            _, logg0 = _log_best_of(n * per_subject, H, h, theta)
+            logG1, logg1 = _log_best_of((n - 1) * per_subject, H, h, theta, slope)
+            _, logg0 = _log_best_of(n * per_subject, H, h, theta, slope)
         terms = np.stack(np.broadcast_arrays(np.log(prior) + np.log(f_g) + logG1,
                                              np.log(prior) + np.log(F_g) + logg1,
                                              np.log(1 - prior) + logg0))
@@ -141,13 +149,33 @@ class ThetaCurve:
             return np.zeros_like(np.asarray(s, float))
         return np.interp(np.asarray(s, float), self.grid, self.values)
 
+    def slope(self, s) -> np.ndarray:
+        """d theta / ds of the piecewise-linear curve (0 outside the fitted grid)."""
+        s = np.asarray(s, float)
+        if self.grid.size < 2:
+            return np.zeros_like(s)
+        d = np.diff(self.values) / np.diff(self.grid)
+        i = np.clip(np.searchsorted(self.grid, s, side="right") - 1, 0, d.size - 1)
+        inside = (s >= self.grid[0]) & (s <= self.grid[-1])
+        return np.where(inside, d[i], 0.0)
+
+
+def _smooth(values: np.ndarray) -> np.ndarray:
+    """Running median of three on log(1 + theta): removes single-point jumps of the per-score fit."""
+    if values.size < 3:
+        return values
+    x = np.log1p(values)
+    padded = np.concatenate([[x[0]], x, [x[-1]]])
+    med = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
+    return np.expm1(med)
+
 
 class HeterogeneityData:
     """Per-search exceedance counts of the non-mated searches' candidate lists on a score grid
     (censored at the list length K) and the negative-binomial log-likelihood table, so that
     theta(s) can be refitted for any resampling weights in one matrix product."""
 
-    def __init__(self, topk: np.ndarray, hazard, m: float, n_grid: int = 16, min_exceed: int = 10, grid=None):
+    def __init__(self, topk: np.ndarray, hazard, m: float, n_grid: int = 16, min_exceed: int = 40, grid=None):
         topk = np.asarray(topk, float)
         if topk.ndim == 1:
             topk = topk[:, None]
@@ -189,7 +217,7 @@ class HeterogeneityData:
         w = np.ones((1, self.n)) if weights is None else np.atleast_2d(weights)
         hist = (w @ self.onehot).reshape(len(w), self.grid.size, self.k + 1)
         ll = np.einsum("bgc,gtc->bgt", hist, self.table)
-        curves = [ThetaCurve(self.grid, THETA_GRID[np.argmax(row, axis=1)]) for row in ll]
+        curves = [ThetaCurve(self.grid, _smooth(THETA_GRID[np.argmax(row, axis=1)])) for row in ll]
         return curves[0] if weights is None else curves
 
 
@@ -387,7 +415,8 @@ def posterior_curve(model: ScoreModel, scores, gallery_size: int, prior: float, 
     f_g, F_g = _genuine_terms(model.genuine if genuine is None else genuine, scores, kde_limit)
     f_i, F_i = model.impostor_pdf(scores), model.impostor_cdf(scores)
     th = theta(scores) if callable(theta) else theta
-    return posterior_terms(f_g, F_g, F_i, f_i, gallery_size, prior, th, model.per_subject)
+    slope = theta.slope(scores) if callable(theta) else 0.0
+    return posterior_terms(f_g, F_g, F_i, f_i, gallery_size, prior, th, model.per_subject, slope=slope)
 
 
 # ----------------------------------------------------------------------------- explain
@@ -410,10 +439,11 @@ def explain(model: ScoreModel | str | Path, score: float, gallery_size: int, *, 
     f_g, F_g = _genuine_terms(model.genuine, score)
     f_i, F_i = float(model.impostor_pdf(score)), float(model.impostor_cdf(score))
 
-    def post(fg, Fg, Fi, fi, th):
-        return float(np.ravel(posterior_terms(fg, Fg, Fi, fi, gallery_size, prior, th, model.per_subject, score))[0])
+    def post(fg, Fg, Fi, fi, th, slope=0.0):
+        return float(np.ravel(posterior_terms(fg, Fg, Fi, fi, gallery_size, prior, th, model.per_subject, score,
+                                              slope))[0])
 
-    p = post(f_g, F_g, F_i, f_i, theta)
+    p = post(f_g, F_g, F_i, f_i, theta, float(curve.slope(score)))
     p_ind = post(f_g, F_g, F_i, f_i, 0.0)
     interval, theta_ci = [None, None], [None, None]
     in_tail = model.tail is not None and score >= model.tail.u
@@ -427,13 +457,14 @@ def explain(model: ScoreModel | str | Path, score: float, gallery_size: int, *, 
             g = rng.choice(model.genuine, model.genuine.size, replace=True)
             bf_g, bF_g = _genuine_terms(g, score, 5000)
             bt = float(boot_curves[b](score))
+            bslope = float(boot_curves[b].slope(score))
             thetas.append(bt)
             bf_i, bF_i = f_i, F_i
             if in_tail:
                 xi, sig = model.tail.boot_xi[b % model.tail.boot_xi.size], model.tail.boot_sigma[b % model.tail.boot_sigma.size]
                 bf_i = float(model.tail.n_exceed / model.tail.n_total * stats.genpareto.pdf(score - model.tail.u, xi, 0, sig))
                 bF_i = float(1 - model.tail.fmr(score, xi, sig))
-            draws.append(post(bf_g, bF_g, bF_i, bf_i, bt))
+            draws.append(post(bf_g, bF_g, bF_i, bf_i, bt, bslope))
         interval = [float(np.nanquantile(draws, a)), float(np.nanquantile(draws, 1 - a))]
         theta_ci = [float(np.quantile(thetas, a)), float(np.quantile(thetas, 1 - a))]
     if beyond_theta:
@@ -445,7 +476,12 @@ def explain(model: ScoreModel | str | Path, score: float, gallery_size: int, *, 
                     max([v for v in [interval[1], *ends] if v is not None])]
     reasons = []
     n0 = model.gallery_size
-    if n0 and gallery_size != n0 and abs(p - p_ind) > MAX_CARRY_DISAGREEMENT:
+    def logit(x):
+        x = min(max(x, 1e-12), 1 - 1e-12)
+        return np.log(x / (1 - x))
+
+    if n0 and gallery_size != n0 and (abs(p - p_ind) > MAX_CARRY_DISAGREEMENT
+                                      or abs(logit(p) - logit(p_ind)) > np.log(MAX_CARRY_ODDS_RATIO)):
         # carried to another gallery size, the answer depends on how look-alikes concentrate on
         # probes beyond what the audit can see: bracket it by independence and the fitted model
         interval = [min(v for v in (interval[0], p, p_ind) if v is not None),
