@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from faceaudit.audit import run_audit, write_results
+from faceaudit.audit import run_audit
 from faceaudit.cli import app
 from faceaudit.explain import lookalikes
 from faceaudit.report import html as rhtml
