@@ -114,6 +114,9 @@ def _identification(res: SearchResult, fpir_targets, thresholds, top_k: int,
         operating.append(entry)
     curve = ident.identification_curve(best, mate_score, mate_rank, rank=1)
     keep = _thin(curve.thresholds.size)
+    from faceaudit.metrics.intervals import clopper_pearson
+    fnir_ci = np.array([clopper_pearson(int(m), curve.n_mated) if curve.n_mated else (np.nan, np.nan)
+                        for m in curve.misses[keep]]).reshape(-1, 2)
     cmc = ident.cmc(mate_rank, top_k)
     return {
         "n_nonmated_searches": int(best.size), "n_mated_searches": int(mate_score.size),
@@ -126,6 +129,7 @@ def _identification(res: SearchResult, fpir_targets, thresholds, top_k: int,
                 "misses": [ident.fnir(mate_score, mate_rank, -np.inf, rank=r).to_dict() for r in (1, top_k)]},
         "curve": {"threshold": curve.thresholds[keep].tolist(), "fpir": curve.fpir[keep].tolist(),
                   "fnir_rank1": curve.fnir[keep].tolist(),
+                  "fnir_rank1_ci_low": fnir_ci[:, 0].tolist(), "fnir_rank1_ci_high": fnir_ci[:, 1].tolist(),
                   "note": "thinned to at most ~600 of the distinct observed scores"},
     }
 
@@ -201,6 +205,10 @@ def run_audit(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosin
         "verification": _verification(res, fmr_targets),
         "distributions": _distributions(res),
     }
+    from faceaudit.explain import calibration_check, lookalikes  # explain checked on this audit's own searches
+    results["explain_calibration"] = calibration_check(res, n_gallery_templates=int(protocol.gallery.size))
+    results["lookalikes"] = lookalikes(res, [op["threshold"] for op in results["identification"]["operating_points"]],
+                                       n_gallery_templates=int(protocol.gallery.size))
     return Audit(evalset, protocol, res, results, failures)
 
 

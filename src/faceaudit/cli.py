@@ -249,6 +249,7 @@ def audit(
                                                "every figure from that column (also read from manifest columns caveat_COLUMN)."),
     scale: bool = typer.Option(False, help="Also measure and extrapolate FPIR against gallery size."),
     distractors: Optional[Path] = typer.Option(None, help="Scale: extra gallery templates (.npy, n x d) of people never searched for."),
+    claimed_gallery_size: Optional[float] = typer.Option(None, help="A gallery size someone claims to search (e.g. 1e10): expected look-alikes per search there, in the summary."),
     memory_mb: int = typer.Option(256, min=1, help="Memory for one block of scores, MiB."),
     overwrite: bool = typer.Option(False, help="Replace the results folder if an earlier faceaudit run wrote it "
                                                "(a folder faceaudit did not write is never replaced)."),
@@ -297,7 +298,10 @@ def audit(
         if scale or distractors is not None:
             from faceaudit.scale import add_scale
             with phases.phase("scale", unit="passes") as progress:
-                add_scale(result, distractors=extra, progress=progress)
+                add_scale(result, distractors=extra, claimed_gallery_size=claimed_gallery_size, progress=progress)
+        if claimed_gallery_size is not None:
+            from faceaudit.scale import add_claimed_gallery_size
+            add_claimed_gallery_size(result, claimed_gallery_size)
         with phases.phase("writing results"):
             write_results(result, out, overwrite=overwrite)
     _print_summary(result.results, out)
@@ -360,8 +364,7 @@ def explain(
     from faceaudit.explain import explain_from_results
     _finite("--score", [score])
     out = explain_from_results(results, score, gallery_size, prior)
-    lo, hi = out["interval"]
-    print(f"P(top candidate is the person searched for) = {out['p_top_is_mate']:.4f} (95% interval {lo:.4f}-{hi:.4f})")
+    print(out["headline"])
     print(out["paragraph"])
 
 

@@ -29,11 +29,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from faceaudit.audit import Audit
 from faceaudit.engine import search
 from faceaudit.evalset import EvaluationSet
-from faceaudit.metrics.intervals import rate
+from faceaudit.metrics.intervals import clopper_pearson, rate
 from faceaudit.metrics.tail import fit_tail
 from faceaudit.protocol import Protocol
 
@@ -42,9 +43,11 @@ EXTRAPOLATION_SIZES = (1e6, 1e7, 1e8, 1e9, 1e10)
 ASSUMPTIONS = [
     "The people searched for and the people in the gallery resemble those of this audit "
     "(age, image quality, demographics, capture conditions).",
-    "A search's non-mate scores are independent draws from the audited impostor distribution; "
-    "look-alikes, twins, relatives and duplicate enrolments break this.",
-    "Beyond the highest measured impostor scores, the fitted generalised Pareto tail holds.",
+    "Upper band: given the probe, its non-mate scores are independent draws (look-alikes may concentrate on some "
+    "probes, which only lowers FPIR); twins, relatives and duplicate enrolments of the same person break this.",
+    "Lower band and figure: the probes' propensity to attract look-alikes varies as a Gamma law, fitted to the "
+    "measured growth of FPIR with gallery size; FPIR never falls as the gallery grows.",
+    "Expected look-alikes per search (N x FMR) assume only that enrolled people resemble the audit's.",
     "The threshold stays fixed as the gallery grows.",
 ]
 
@@ -54,6 +57,89 @@ def fpir_independent(fmr, n) -> np.ndarray:
     fmr = np.asarray(fmr, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         return -np.expm1(np.asarray(n, dtype=float) * np.log1p(-np.clip(fmr, 0, 1)))
+
+
+RATIO_FOR_ESTIMATE = 10.0
+SIZE_EVIDENCE = 1.0  # how many sizes worth of independent evidence the nested galleries count as
+GAMMA_THETAS = np.concatenate([[0.0], np.geomspace(1e-3, 1e3, 121)])
+
+
+def _gamma_fpir(theta, n, hazard) -> np.ndarray:
+    """FPIR(N) = 1 - (1 + theta N H)^(-1/theta) (Gamma look-alike propensity; theta 0: independence)."""
+    theta = np.asarray(theta, float)
+    x = np.asarray(n, float) * hazard
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        th = np.where(theta > 0, theta, 1.0)
+        out = np.where(theta > 0, -np.expm1(-np.log1p(th * x) / th), -np.expm1(-x))
+    return out
+
+
+def fit_growth_theta(n_templates, fp_counts, n_searches: int, hazard: float, confidence: float = 0.95):
+    """theta of the Gamma propensity model from measured FPIR at nested gallery sizes, with a
+    profile-likelihood interval. The sizes share probes, so the log-likelihood is divided by the
+    number of sizes (as if one size's worth of evidence)."""
+    n_templates = np.asarray(n_templates, float)
+    c = np.asarray(fp_counts, float)
+    if hazard <= 0 or n_searches == 0:
+        return None, [None, None]
+    p = np.clip(_gamma_fpir(GAMMA_THETAS[:, None], n_templates[None, :], hazard), 1e-300, 1 - 1e-15)
+    ll = (c * np.log(p) + (n_searches - c) * np.log1p(-p)).sum(1) / max(len(c), 1) * SIZE_EVIDENCE
+    best = int(np.argmax(ll))
+    keep = ll >= ll[best] - stats.chi2.ppf(confidence, 1) / 2
+    return float(GAMMA_THETAS[best]), [float(GAMMA_THETAS[keep].min()), float(GAMMA_THETAS[keep].max())]
+
+
+def extrapolation_band(n_out, *, fmr_k: int, fmr_n: int, measured_templates, measured_fp, measured_lo,
+                       n_searches: int, tail=None, threshold: float | None = None,
+                       confidence: float = 0.95, theta_fit: tuple | None = None) -> list[dict]:
+    """FPIR(N) at each N of ``n_out`` (gallery templates), with a band built to hold.
+
+    * upper: 1 - (1 - FMR_hi)^N, FMR_hi the upper Clopper-Pearson bound of the impostor count.
+      Whatever the heterogeneity across probes, FPIR is at most this (Jensen: 1 - (1 - x)^N is
+      concave in x, and FMR is the probes' average).
+    * lower: the larger of the measured lower bound at the largest measured gallery (FPIR never
+      falls as a nested gallery grows) and the Gamma-propensity model at its most heterogeneous
+      plausible theta and FMR_lo.
+    * point: the Gamma-propensity model at the fitted theta (FMR from the counts, or from the tail
+      model where fewer than 10 impostor comparisons reach T), only where the band is narrow
+      enough (upper <= 10 x lower); elsewhere "not estimable" and only the bounds are given.
+    """
+    lo_q, hi_q = clopper_pearson(fmr_k, fmr_n, confidence)
+    if fmr_k >= 10 or tail is None or threshold is None or threshold < tail.u:
+        q_hat, source = fmr_k / fmr_n, "empirical"
+    else:
+        q_hat, source = float(tail.fmr(threshold)), "tail model"
+    H_hat, H_lo = -np.log1p(-q_hat), -np.log1p(-lo_q)
+    if theta_fit is not None:  # from the searches' candidate lists (more evidence than the growth curve)
+        theta, theta_ci = theta_fit
+    else:
+        theta, theta_ci = fit_growth_theta(measured_templates, measured_fp, n_searches, H_hat)
+    floor = float(np.max(measured_lo)) if len(measured_lo) else 0.0
+    n_max_measured = float(np.max(measured_templates)) if len(measured_templates) else 0.0
+    rows = []
+    for n in np.asarray(n_out, float):
+        upper = float(fpir_independent(hi_q, n))
+        model_lo = float(_gamma_fpir(theta_ci[1], n, H_lo)) if theta_ci[1] is not None else 0.0
+        lower = max(floor if n >= n_max_measured else 0.0, model_lo)
+        upper = max(upper, lower)
+        point = float(_gamma_fpir(theta, n, H_hat)) if theta is not None and q_hat > 0 else None
+        if point is not None:
+            point = min(max(point, lower), upper)
+        estimable = bool(point is not None and lower > 0 and upper <= RATIO_FOR_ESTIMATE * lower)
+        rows.append({"gallery_size": float(n), "fpir": point if estimable else None, "model_value": point,
+                     "fpir_lo": lower, "fpir_hi": upper, "estimable": estimable, "fmr_source": source,
+                     "fmr": q_hat, "fmr_ci": [lo_q, hi_q], "theta": theta, "theta_ci": theta_ci})
+    return rows
+
+
+def not_estimable_beyond(rows: list[dict]) -> float | None:
+    """The largest N up to which every row is estimable (None when all are, 0 when none is)."""
+    last = 0.0
+    for r in sorted(rows, key=lambda r: r["gallery_size"]):
+        if not r["estimable"]:
+            return last
+        last = r["gallery_size"]
+    return None
 
 
 def _augment(evalset: EvaluationSet, distractors: np.ndarray | None) -> tuple[EvaluationSet, np.ndarray]:
@@ -81,9 +167,12 @@ def default_sizes(n_max: int, n_sizes: int = 8, n_min: int = 25) -> list[int]:
 def measure_growth(evalset: EvaluationSet, protocol: Protocol, thresholds: Sequence[float], *,
                    score: str = "cosine", sizes: Sequence[int] | None = None, n_seeds: int = 5,
                    distractors: np.ndarray | None = None, seed: int = 0,
+                   fpir_targets: Sequence[float] = (0.01,),
                    progress: Callable[[int, int], None] | None = None) -> dict:
-    """FPIR, FNIR and rank-1 rate at each threshold for nested galleries (see module doc).
+    """FPIR, FNIR and rank-1 rate at each threshold for nested galleries (see module doc); also
+    FNIR (rank 1) at fixed FPIR targets, the threshold re-set in every gallery (as NIST FRTE reports).
     ``progress(done, total)`` is called after each gallery pass."""
+    from faceaudit.metrics.identification import threshold_at_fpir
     es, distractor_rows = _augment(evalset, distractors)
     subjects = es.subject_ids
     gallery_rows = np.concatenate([protocol.gallery, distractor_rows])
@@ -97,6 +186,8 @@ def measure_growth(evalset: EvaluationSet, protocol: Protocol, thresholds: Seque
     rank1 = np.zeros((n_seeds, len(sizes)))
     n_mated = np.zeros((n_seeds, len(sizes)), dtype=np.int64)
     n_templates = np.zeros((n_seeds, len(sizes)), dtype=np.int64)
+    targets = [float(x) for x in fpir_targets]
+    miss_at = np.zeros((n_seeds, len(sizes), len(targets)))
     hists = {}
     for s in range(n_seeds):
         order = rng.permutation(n_units)
@@ -115,6 +206,9 @@ def measure_growth(evalset: EvaluationSet, protocol: Protocol, thresholds: Seque
             ms, mr = res.mate_score[~nm], res.mate_rank[~nm]
             miss[s, j] = ((ms[:, None] < thr[None, :]) | (mr[:, None] > 1)).sum(0)
             rank1[s, j] = (mr == 1).sum()
+            for i, target in enumerate(targets):
+                op = threshold_at_fpir(best, target).threshold
+                miss_at[s, j, i] = ((ms < np.float32(op)) | (mr > 1)).sum() if op is not None else np.nan
             n_mated[s, j] = ms.size
             n_templates[s, j] = gal.size
             if s == 0:
@@ -138,8 +232,25 @@ def measure_growth(evalset: EvaluationSet, protocol: Protocol, thresholds: Seque
     rank1_rows = [{"gallery_size": size, "rank1_identification_rate":
                    float(rank1[:, j].sum() / n_mated[:, j].sum()) if n_mated[:, j].sum() else None}
                   for j, size in enumerate(sizes)]
+    at_fpir = []
+    for j, size in enumerate(sizes):
+        m_total = n_mated[:, j].sum()
+        for i, target in enumerate(targets):
+            k = miss_at[:, j, i].sum()
+            if not m_total or not np.isfinite(k):
+                continue
+            m_n = int(round(n_mated[:, j].mean()))
+            r = rate(int(round(k / n_seeds)), m_n)
+            at_fpir.append({"gallery_size": size, "target_fpir": target, "fnir_rank1": float(k / m_total),
+                            "ci": [r.ci_low, r.ci_high], "n_mated": m_n})
+    for row, j in zip(rank1_rows, range(len(sizes))):
+        m_n = int(round(n_mated[:, j].mean()))
+        if m_n:
+            r = rate(int(round((n_mated[:, j].sum() - rank1[:, j].sum()) / n_seeds)), m_n)
+            row["rank1_miss_rate"] = 1 - row["rank1_identification_rate"]
+            row["rank1_miss_ci"] = [r.ci_low, r.ci_high]
     return {"sizes": sizes, "n_seeds": n_seeds, "n_distractors": int(distractor_rows.size), "rows": rows,
-            "rank1": rank1_rows, "_hists": hists, "_templates_per_size": n_templates[0].tolist()}
+            "rank1": rank1_rows, "fnir_at_fpir": at_fpir, "_hists": hists, "_templates_per_size": n_templates[0].tolist()}
 
 
 def _fmr_exact(hist: np.ndarray, threshold: float) -> tuple[int, int]:
@@ -152,16 +263,27 @@ def _fmr_exact(hist: np.ndarray, threshold: float) -> tuple[int, int]:
 
 def add_scale(audit: Audit, *, thresholds: Sequence[float] | None = None, sizes: Sequence[int] | None = None,
               n_seeds: int = 5, distractors: np.ndarray | None = None, seed: int = 0,
-              extrapolate_to: Sequence[float] = EXTRAPOLATION_SIZES,
+              extrapolate_to: Sequence[float] = EXTRAPOLATION_SIZES, claimed_gallery_size: float | None = None,
               progress: Callable[[int, int], None] | None = None) -> dict:
-    """Measure, model, validate and extrapolate FPIR(N); store ``audit.results["scale"]``."""
+    """Measure, model, validate and extrapolate FPIR(N); store ``audit.results["scale"]``.
+
+    ``claimed_gallery_size``: a gallery size someone claims to search (e.g. a vendor's 10
+    billion); it is added to the extrapolated sizes and to the report's summary.
+    ``progress(done, total)`` is called after each gallery pass."""
+    if claimed_gallery_size is not None:
+        if not claimed_gallery_size >= 1:
+            from faceaudit.errors import InputError
+            raise InputError(f"claimed gallery size must be at least 1, got {claimed_gallery_size:g}")
+        extrapolate_to = sorted(set(float(x) for x in extrapolate_to) | {float(claimed_gallery_size)})
     if thresholds is None:
         thresholds = [op["threshold"] for op in audit.results["identification"]["operating_points"]
                       if op.get("threshold") is not None and np.isfinite(op["threshold"])]
     thresholds = [float(t) for t in thresholds]
     score = audit.results["input"]["score"]
+    targets = [op["target_fpir"] for op in audit.results["identification"]["operating_points"]]
     growth = measure_growth(audit.evalset, audit.protocol, thresholds, score=score, sizes=sizes,
-                            n_seeds=n_seeds, distractors=distractors, seed=seed, progress=progress)
+                            n_seeds=n_seeds, distractors=distractors, seed=seed, fpir_targets=targets,
+                            progress=progress)
     hists = growth.pop("_hists")
     per_size_templates = growth.pop("_templates_per_size")
     sizes = growth["sizes"]
@@ -190,51 +312,90 @@ def add_scale(audit: Audit, *, thresholds: Sequence[float] | None = None, sizes:
                             float(fpir_independent(band[1][0], n_largest_templates))]
         lo, hi = measured["fpir_ci"]
 
-        def agrees(ci):  # prediction interval and measured interval overlap
-            return None if ci is None else bool(ci[0] <= hi and lo <= ci[1])
+        def verdict(pred):
+            """From intervals: 'agrees' only for a non-zero prediction inside the measured interval."""
+            if pred is None:
+                return None
+            if pred <= 0:
+                return "not checkable (prediction 0)"
+            if lo <= pred <= hi:
+                return "agrees"
+            return "over-predicts" if pred > hi else "under-predicts"
 
+        mine = [r for r in growth["rows"] if r["threshold"] == np.float32(t)]
+        fit_rows = [r for r in mine if r["gallery_size"] <= fit_size]
+        band_small = extrapolation_band([n_largest_templates], fmr_k=k_small, fmr_n=n_small,
+                                        measured_templates=[r["gallery_templates"] for r in fit_rows],
+                                        measured_fp=[r["fpir"] * r["n_nonmated"] for r in fit_rows],
+                                        measured_lo=[r["fpir_ci"][0] for r in fit_rows], n_searches=fit_rows[0]["n_nonmated"],
+                                        tail=tail_fit_small, threshold=t)[0] if fit_rows and n_small else None
+        v_ind, v_tail = verdict(pred_ind), verdict(pred_tail)
         validation.append({
             "threshold": t, "fit_gallery_size": fit_size, "predicted_gallery_size": largest,
             "measured_fpir": measured["fpir"], "measured_ci": [lo, hi],
             "independence_prediction": pred_ind, "independence_ci": pred_ind_ci,
-            "independence_agrees": agrees(pred_ind_ci),
-            "tail_prediction": pred_tail, "tail_ci": pred_tail_ci, "tail_agrees": agrees(pred_tail_ci)})
+            "independence_verdict": v_ind, "independence_agrees": None if v_ind is None else v_ind == "agrees",
+            "tail_prediction": pred_tail, "tail_ci": pred_tail_ci,
+            "tail_verdict": v_tail, "tail_agrees": None if v_tail is None else v_tail == "agrees",
+            "band": None if band_small is None else [band_small["fpir_lo"], band_small["fpir_hi"]],
+            "band_holds": None if band_small is None else bool(band_small["fpir_lo"] <= hi and lo <= band_small["fpir_hi"])})
         curve_n = np.unique(np.concatenate([np.geomspace(1, max(extrapolate_to), 60), sizes]))
         models.append({"threshold": t, "fmr": fmr_rate.to_dict(),
                        "independence": {"n": curve_n.tolist(), "fpir": fpir_independent(fmr_rate.value, curve_n).tolist(),
                                         "fpir_lo": fpir_independent(fmr_rate.ci_low, curve_n).tolist(),
                                         "fpir_hi": fpir_independent(fmr_rate.ci_high, curve_n).tolist()}})
-        # FMR for extrapolation: empirical where at least 10 impostors reach T, else the tail model
-        if k >= 10 or t < tail_full.u:
-            source, fmr, fmr_lo, fmr_hi = "empirical", fmr_rate.value, fmr_rate.ci_low, fmr_rate.ci_high
-        else:
-            source = "tail model"
-            fmr = float(tail_full.fmr(t))
-            band = tail_full.fmr_band([t])
-            fmr_lo, fmr_hi = float(band[0][0]), float(band[1][0])
-        for big in extrapolate_to:
-            extrapolation.append({"threshold": t, "gallery_size": big, "fmr_source": source, "fmr": fmr,
-                                  "fpir": float(fpir_independent(fmr, big)),
-                                  "fpir_lo": float(fpir_independent(fmr_lo, big)),
-                                  "fpir_hi": float(fpir_independent(fmr_hi, big)),
-                                  "expected_impostors_above_threshold": big * fmr,
-                                  "expected_lo": big * fmr_lo, "expected_hi": big * fmr_hi})
+        per = n_full_templates / max(audit.search.gallery_size + growth["n_distractors"], 1)
+        band = extrapolation_band([big * per for big in extrapolate_to], fmr_k=k, fmr_n=n,
+                                  measured_templates=[r["gallery_templates"] for r in mine],
+                                  measured_fp=[r["fpir"] * r["n_nonmated"] for r in mine],
+                                  measured_lo=[r["fpir_ci"][0] for r in mine], n_searches=mine[0]["n_nonmated"],
+                                  tail=tail_full, threshold=t)
+        beyond = not_estimable_beyond(band)
+        for big, b in zip(extrapolate_to, band):
+            fmr, (fmr_lo, fmr_hi) = b["fmr"], b["fmr_ci"]
+            extrapolation.append({"threshold": t, "gallery_size": big, "fmr_source": b["fmr_source"], "fmr": fmr,
+                                  "fpir": b["fpir"], "fpir_model": b["model_value"], "estimable": b["estimable"],
+                                  "fpir_lo": b["fpir_lo"], "fpir_hi": b["fpir_hi"],
+                                  "not_estimable_beyond": None if beyond is None else beyond / per,
+                                  "theta": b["theta"], "theta_ci": b["theta_ci"],
+                                  "expected_impostors_above_threshold": big * per * fmr,
+                                  "expected_lo": big * per * fmr_lo, "expected_hi": big * per * fmr_hi})
     scale = {"measured": growth, "models": models, "validation": validation, "extrapolation": extrapolation,
              "tail_fit": tail_full.to_dict(), "tail_fit_small": {**tail_fit_small.to_dict(), "gallery_size": fit_size},
              "gallery_templates": n_full_templates, "assumptions": ASSUMPTIONS,
+             "claimed_gallery_size": claimed_gallery_size,
+             "band_rule": ("upper: 1-(1-FMR_hi)^N (FPIR can be no higher whatever the heterogeneity); lower: the "
+                           "larger of the measured lower bound at the largest gallery and the Gamma-propensity model at "
+                           "its most heterogeneous plausible theta; a figure only where upper <= 10 x lower, else "
+                           "'not estimable' with the bounds"),
              "explain": explain_table(audit, thresholds, tail_full)}
     audit.results["scale"] = scale
     return scale
 
 
+def add_claimed_gallery_size(audit: Audit, claimed_gallery_size: float | None) -> None:
+    """Expected look-alikes per search at 1e6 and at a claimed gallery size, in ``results["lookalikes"]``."""
+    if claimed_gallery_size is None:
+        return
+    if not claimed_gallery_size >= 1:
+        from faceaudit.errors import InputError
+        raise InputError(f"claimed gallery size must be at least 1, got {claimed_gallery_size:g}")
+    from faceaudit.explain import lookalikes
+    thresholds = [op["threshold"] for op in audit.results["identification"]["operating_points"]]
+    audit.results["lookalikes"] = lookalikes(audit.search, thresholds, sorted({1e6, float(claimed_gallery_size)}),
+                                             n_gallery_templates=int(audit.protocol.gallery.size))
+    audit.results["input"]["claimed_gallery_size"] = float(claimed_gallery_size)
+
+
 def explain_table(audit: Audit, thresholds: Sequence[float], tail) -> list[dict]:
     """The explain calculator at the operating thresholds, for a few gallery sizes, prior 0.5."""
     from faceaudit.explain import ScoreModel, explain
-    model = ScoreModel.from_search(audit.search, tail=tail)
+    model = ScoreModel.from_search(audit.search, tail=tail, n_gallery_templates=int(audit.protocol.gallery.size))
     rows = []
     for t in thresholds:
         for n in (audit.search.gallery_size, 10**6, 10**9):
-            out = explain(model, float(t), n, prior=0.5, n_boot=0)
+            out = explain(model, float(t), n, prior=0.5, n_boot=40)
             rows.append({"score": float(t), "gallery_size": n, "prior": 0.5,
-                         "p_mate": out["p_top_is_mate"]})
+                         "p_mate": out["p_top_is_mate"], "interval": out["interval"],
+                         "not_supported_because": out["not_supported_because"]})
     return rows

@@ -107,7 +107,7 @@ def fit_tail(impostor_hist: np.ndarray | None = None, *, scores: np.ndarray | No
     x = np.maximum(x, 0.0)
     xi, _, sigma = stats.genpareto.fit(x, floc=0)
     ks = float(stats.kstest(x, stats.genpareto(xi, loc=0, scale=sigma).cdf).pvalue)
-    m = min(x.size, 5000)
+    m = min(x.size, 2000)
     boot = []
     for _ in range(n_boot):
         sample = stats.genpareto.rvs(xi, loc=0, scale=sigma, size=m, random_state=rng)

@@ -17,33 +17,44 @@ def heatmap(analysis: dict):
     groups = analysis["groups"]
     rate = np.array([[np.nan if v is None else v for v in row] for row in analysis["cross_fmr"]["rate"]], float)
     n = len(groups)
-    fig, ax = plt.subplots(figsize=(min(2.2 + 0.9 * n, 9), min(1.8 + 0.7 * n, 8)))
+    fig, ax = plt.subplots(figsize=(min(3.0 + 1.3 * n, 10), min(2.4 + 1.0 * n, 9)))
     positive = rate[np.isfinite(rate) & (rate > 0)]
     floor = positive.min() / 2 if positive.size else 1e-9
     shown = np.where(np.isfinite(rate), np.maximum(rate, floor), np.nan)
     top = np.nanmax(shown) if np.isfinite(shown).any() else 1.0
     im = ax.imshow(shown, cmap="magma_r", norm=LogNorm(vmin=floor, vmax=max(top, floor * 10)))
+    errors = np.array(analysis["cross_fmr"]["errors"], float)
+    trials = np.array(analysis["cross_fmr"]["trials"], float)
+
+    def short(x):
+        return f"{x:,.0f}" if x < 1e4 else (f"{x / 1e3:,.0f}k" if x < 1e7 else f"{x / 1e6:,.0f}M")
+
     for i in range(n):
         for j in range(n):
             v = rate[i, j]
             text = "n/a" if not np.isfinite(v) else ("0" if v == 0 else f"{v:.1e}")
-            ax.text(j, i, text, ha="center", va="center", fontsize=7,
+            if trials[i, j] > 0:
+                text += f"\n{short(errors[i, j])}/{short(trials[i, j])}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=9 if n <= 5 else 8,
                     color="white" if np.isfinite(v) and v > 0 and np.log(max(v, floor)) > (np.log(floor) + np.log(top)) / 2 else "black")
-    ax.set_xticks(range(n), groups, rotation=35, ha="right", fontsize=8)
-    ax.set_yticks(range(n), groups, fontsize=8)
+    ax.set_xticks(range(n), groups, rotation=35, ha="right", fontsize=10)
+    ax.set_yticks(range(n), groups, fontsize=10)
     ax.set_xlabel("gallery (enrolled) group")
     ax.set_ylabel("probe group")
-    ax.set_title("FMR by probe group x gallery group", fontsize=10)
+    ax.set_title("FMR by probe group x gallery group\n(cells: rate, matched/compared)", fontsize=11)
     fig.colorbar(im, ax=ax, shrink=0.8, label="FMR (log scale)")
     return fig
 
 
 def bars(analysis: dict, min_size: int):
     measures = [m for m in ("fnir", "fpir", "fmr", "fnmr") if analysis["rates"].get(m)]
-    fig, axes = plt.subplots(1, len(measures), figsize=(3.4 * len(measures), 0.9 + 0.32 * len(analysis["groups"])),
+    n_rows = (len(measures) + 1) // 2
+    fig, axes = plt.subplots(n_rows, 2, figsize=(10.0, n_rows * (1.4 + 0.42 * len(analysis["groups"]))),
                              squeeze=False)
+    for ax in axes.ravel()[len(measures):]:
+        ax.axis("off")
     ranked = set(analysis.get("ranked_groups", analysis["groups"]))
-    for ax, m in zip(axes[0], measures):
+    for ax, m in zip(axes.ravel(), measures):
         entries = analysis["rates"][m]
         names = list(entries)
         vals = np.array([entries[g]["value"] or 0 for g in names], float)
@@ -55,14 +66,14 @@ def bars(analysis: dict, min_size: int):
         ax.barh(y, vals, color=colours)
         err = np.vstack([np.clip(vals - lo, 0, None), np.clip(hi - vals, 0, None)])
         ax.errorbar(vals, y, xerr=np.nan_to_num(err), fmt="none", ecolor="#333", capsize=2, lw=0.8)
-        ax.set_yticks(y, names, fontsize=7)
-        ax.set_title(LABELS[m].replace(" (", "\n("), fontsize=8)
-        ax.tick_params(axis="x", labelsize=7)
+        ax.set_yticks(y, names, fontsize=10)
+        ax.set_title(LABELS[m], fontsize=11)
+        ax.tick_params(axis="x", labelsize=9)
         ax.xaxis.set_major_locator(plt.MaxNLocator(3))
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
         ax.invert_yaxis()
     fig.suptitle(f"Per group at one threshold; bars: 95% subject-bootstrap CI; grey: fewer than {min_size} "
-                 "searches or unranked label", fontsize=8)
+                 "searches or unranked label", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -75,7 +86,11 @@ def _cell(entry: dict | None) -> str:
     ci = f" [{_g(lo, 2)}, {_g(hi, 2)}]" if lo is not None else ""
     note = f"<br><small>{esc(entry['note'])}</small>" if entry.get("note") else ""
     few = "<br><small>too few trials</small>" if entry["too_few"] else ""
-    return (f"<td{style}>{entry['value']:.3g}{ci} <span class='muted'>({entry['errors']:,}/{entry['trials']:,})</span>"
+    if entry.get("unit") == "person":
+        counts = f"({entry['trials']:,} people)"
+    else:
+        counts = f"({entry['errors']:,}/{entry['trials']:,})"
+    return (f"<td{style}>{entry['value']:.3g}{ci} <span class='muted'>{counts}</span>"
             f"{note}{few}</td>")
 
 
@@ -84,8 +99,20 @@ def _g(value, digits: int = 3) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, str):
-        return "&infin;" if value == "inf" else esc(value)
+        return "unbounded" if value == "inf" else esc(value)
     return f"{value:.{digits}g}"
+
+
+def _ratio_text(c: dict) -> str:
+    """A contrast without infinity: ratio [CI], or "at least x" with the reason, or not measurable."""
+    if not c["measurable"]:
+        return f"<span class='muted'>{esc(c['note'])}</span>"
+    lo, hi = c["ci"]
+    if c["ratio"] is None:
+        bound = f"at least {_g(c['at_least'], 3)}" if c["at_least"] else "no bound"
+        return f"{bound}<br><small>{esc(c['note'])}</small>"
+    ci = f" [{_g(lo, 3)}, {_g(hi, 3) if hi is not None else 'unbounded'}]" if lo is not None else ""
+    return f"{_g(c['ratio'], 3)}{ci}"
 
 
 def _threshold_row(t: dict, single: float) -> str:
@@ -118,20 +145,22 @@ def render(results: dict) -> str:
         summ = ""
         for m in ("fnir", "fpir", "fmr", "fnmr"):
             s = a["summaries"][m]
-            if s.get("ratio") is None:
-                summ += f"<tr><td>{LABELS[m]}</td><td colspan='3' class='muted'>{esc(s.get('note', 'undefined'))}</td></tr>"
+            c = s.get("extreme_pair")
+            if not c:
+                summ += f"<tr><td>{LABELS[m]}</td><td colspan='4' class='muted'>{esc(s.get('note', 'undefined'))}</td></tr>"
                 continue
-            lo, hi = s["ci"]
-            ci = "" if lo is None else f" [{_g(lo, 3)}, {_g(hi, 3)}]"
-            summ += (f"<tr><td>{LABELS[m]}</td><td>{_g(s['ratio'], 3)}{ci}</td><td>{esc(s['max_group'])}</td>"
-                     f"<td>{esc(s['min_group'])}</td></tr>")
+            ref = s.get("strongest_versus_reference")
+            summ += (f"<tr><td>{LABELS[m]}</td><td>{_ratio_text(c)}</td><td>{esc(c['group'])} / {esc(c['versus'])}</td>"
+                     f"<td>{_ratio_text(ref) if ref else '<span class=muted>n/a</span>'}</td>"
+                     f"<td>{esc(ref['group']) + ' / ' + esc(ref['versus']) if ref else ''}</td></tr>")
         extra = ""
         for key, label in (("inequity_rate", "inequity rate (FMR ratio x FNMR ratio)"),
                            ("fdr", "FDR (1 = no differential)"), ("garbe", "GARBE (0 = no differential)")):
             if key in a:
                 lo, hi = a[key]["ci"]
                 ci = "" if lo is None else f" [{_g(lo, 3)}, {_g(hi, 3)}]"
-                extra += f"<tr><td>{label}</td><td colspan='3'>{_g(a[key]['value'], 3)}{ci}</td></tr>"
+                value = _g(a[key]["value"], 3) if a[key]["value"] is not None else f"<span class='muted'>{esc(a[key].get('note', 'not measurable'))}</span>"
+                extra += f"<tr><td>{label}</td><td colspan='4'>{value}{ci}</td></tr>"
         thr = "".join(_threshold_row(t, d["threshold"]) for t in a["group_thresholds"])
         findings = "".join(f"<li>{esc(f)}</li>" for f in a["findings"]) or "<li>No ranked pair of groups to compare.</li>"
         out.append(
@@ -143,7 +172,8 @@ def render(results: dict) -> str:
             "<figcaption>Impostor comparisons matched, by the probe's group (rows) and the enrolled person's group "
             "(columns). Same-group pairs (diagonal) often match more: look-alikes are likelier within a group."
             "</figcaption></figure><div><p><b>Differential summaries</b> (ranked groups only)</p>"
-            "<table><tr><th>measure</th><th>max/min ratio [95% CI]</th><th>highest</th><th>lowest</th></tr>"
+            f"<table><tr><th>measure</th><th>highest / lowest [95% CI]</th><th>groups</th><th>largest against the reference "
+            f"group [95% CI]</th><th>groups</th></tr>"
             f"{summ}{extra}</table>"
             f"<p><b>Threshold each group would need</b> for the overall FMR ({a['overall_fmr']:.3g}):</p>"
             "<table><tr><th>probe group</th><th>threshold</th><th>vs the single threshold</th><th>FNMR there</th></tr>"

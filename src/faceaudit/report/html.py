@@ -24,7 +24,7 @@ h1{font-size:1.7em;margin-bottom:0.1em} h2{border-bottom:2px solid #ddd;padding-
 .sub{color:#666;margin-top:0} .summary{background:#f4f6fb;border-left:5px solid #2c3e80;padding:12px 18px;
 font-size:1.08em} .summary p{margin:0.5em 0} .warn{background:#fff6e5;border-left:5px solid #e67e22;
 padding:8px 14px} table{border-collapse:collapse;margin:10px 0;font-size:0.92em}
-th,td{border:1px solid #ddd;padding:4px 9px;text-align:right} th{background:#f2f2f2}
+th,td{border:1px solid #ddd;padding:4px 9px;text-align:right;vertical-align:top} th{background:#f2f2f2}
 td:first-child,th:first-child{text-align:left} .grid{display:flex;flex-wrap:wrap;gap:12px}
 .grid figure{margin:0;flex:1 1 460px} .grid img{width:100%;max-width:520px}
 figcaption{font-size:0.85em;color:#555} .muted{color:#999} code{background:#f2f2f2;padding:0 3px}
@@ -44,47 +44,140 @@ def fmt_rate(r: dict | None, digits: int = 3) -> str:
             f"{r['ci_high']:.{digits}g}] ({r['errors']}/{r['trials']})</span>")
 
 
+UNITS = {"score": "cosine"}  # set by render_report: how scores are shown to the reader
+
+
 def fmt_threshold(t) -> str:
+    """A score in the user's units: a distance for ``neg_euclidean`` (score -0.43 = distance 0.43)."""
     if t is None:
         return '<span class="muted">undefined</span>'
     if isinstance(t, str):
         return esc(t)
+    if UNITS["score"] == "neg_euclidean" and t == t and abs(t) != float("inf"):
+        return f"distance {-t:.4g}"
     return f"{t:.6g}"
 
 
+def threshold_rule() -> str:
+    return ("a match is a distance at or below the threshold" if UNITS["score"] == "neg_euclidean"
+            else "a match is a score at or above the threshold")
+
+
 def one_in(value: float | None) -> str:
+    """``about 1 in 100`` (two significant figures), or a percentage for common events."""
     if value is None:
         return "an undefined share of"
     if value == 0:
         return "none of the"
-    return f"1 in {1 / value:,.0f}" if value < 0.2 else f"{value:.0%} of"
+    if value < 0.2:
+        inv = float(f"{1 / value:.2g}")
+        return f"about 1 in {inv:,.0f}"
+    return f"{value:.0%} of"
 
 
 def _figure(uri: str, caption: str) -> str:
     return f'<figure><img src="{uri}" alt="{esc(caption)}"><figcaption>{esc(caption)}</figcaption></figure>'
 
 
+def _fmt_count(x: float) -> str:
+    return f"{x:,.0f}" if x >= 10 else (f"{x:.2g}" if x >= 0.01 else f"{x:.1e}")
+
+
 def summary(results: dict) -> str:
+    """The report card: the strongest finding of every section that ran."""
     ident = results["identification"]
     proto = results["protocol"]
     ops = [op for op in ident["operating_points"] if op.get("threshold") is not None]
     parts = []
+    op = None
     if ops:
         op = ops[len(ops) // 2] if len(ops) > 1 else ops[0]
         f, m = op["fpir"], op["fnir"]["1"]
         parts.append(
-            f"<p>At threshold <b>{fmt_threshold(op['threshold'])}</b> (set so that at most "
-            f"{op['target_fpir'] * 100:g}% of non-mated searches return a candidate), <b>{one_in(f['value'])} searches of "
-            f"people not in the gallery returned someone anyway</b> ({f['errors']:,} of {f['trials']:,} searches; "
-            f"FPIR {fmt_rate(f)}).</p>")
-        parts.append(
-            f"<p>At the same threshold, <b>{one_in(m['value'])} searches of people who were in the gallery "
-            f"did not return them as the top candidate</b> ({m['errors']:,} of {m['trials']:,}; FNIR at rank 1 "
-            f"{fmt_rate(m)}).</p>")
-    parts.append(f"<p>Gallery: {proto['gallery_size']:,} enrolled people; {ident['n_mated_searches']:,} searches of "
-                 f"enrolled people and {ident['n_nonmated_searches']:,} of people not enrolled. "
-                 "Brackets give 95% confidence intervals and counts.</p>")
+            f"<p><b>Operating point.</b> At threshold <b>{fmt_threshold(op['threshold'])}</b> ({threshold_rule()}; set so "
+            f"that at most {op['target_fpir'] * 100:g}% of non-mated searches return a candidate), <b>{one_in(f['value'])} searches "
+            f"of people not in the gallery returned someone anyway</b> ({f['errors']:,} of {f['trials']:,}; FPIR {fmt_rate(f)}). "
+            f"At the same threshold, <b>{one_in(m['value'])} searches of people who were in the gallery did not return "
+            f"them as the top candidate</b> ({m['errors']:,} of {m['trials']:,}; FNIR at rank 1 {fmt_rate(m)}).</p>")
+    r1 = ident["rank1_identification_rate"]
+    if r1.get("rate") is not None:
+        miss = r1["misses"]
+        text = (f"<p><b>Rank-1 identification with no threshold.</b> The top candidate was the right person in "
+                f"<b>{r1['rate']:.1%}</b> of searches of enrolled people (misses {fmt_rate(miss)}).")
+        if op is not None and op["fnir"]["1"].get("value") is not None and miss.get("value") is not None:
+            gap = op["fnir"]["1"]["value"] - miss["value"]
+            text += (f" The miss rate at the operating threshold is higher ({op['fnir']['1']['value']:.1%} against "
+                     f"{miss['value']:.1%}) because of the threshold, not the ranking: in {gap:.1%} of these searches the right "
+                     "person was ranked first but scored below the threshold, so a system set to avoid false positives "
+                     "returns no one for them.")
+        parts.append(text + "</p>")
+    demo = results.get("demographics")
+    if demo:
+        best = max((a.get("headline") for a in demo["analyses"] if a.get("headline")),
+                   key=lambda h: h["strength"], default=None)
+        if best:
+            parts.append(f"<p><b>Largest well-measured group differential.</b> {esc(best['sentence'])}</p>")
+        else:
+            parts.append("<p><b>Group differentials.</b> No differential between ranked groups is clear from these data "
+                         "(every interval includes equal rates, or too few people); see the demographics section.</p>")
+    looks = results.get("lookalikes") or []
+    if op is not None and looks:
+        mine = [r for r in looks if r["threshold"] == op["threshold"]]
+        claimed = results["input"].get("claimed_gallery_size")
+        bits = []
+        for r in mine:
+            lo, hi = r["expected_ci"]
+            label = f"{r['gallery_size']:,.0f} people" + (" (the claimed gallery size)" if claimed and r["gallery_size"] == claimed else "")
+            bits.append(f"in a gallery of {label}, about <b>{_fmt_count(r['expected'])}</b> "
+                        f"(95% interval {_fmt_count(lo)} to {_fmt_count(hi)})")
+        if bits:
+            parts.append("<p><b>Look-alikes at scale.</b> Expected number of people who are not the person searched for "
+                         f"and still reach the operating threshold, in every single search: {'; '.join(bits)}. This "
+                         "is an average over searches (some searches have many, most none) and assumes the enrolled people "
+                         "resemble this audit's.</p>")
+    scale = results.get("scale")
+    if scale and op is not None:
+        rows = [r for r in scale["extrapolation"] if r["threshold"] == op["threshold"]]
+        if rows:
+            beyond = rows[0].get("not_estimable_beyond")
+            big = [r for r in rows if r["gallery_size"] == 1e6] or rows[:1]
+            r = big[0]
+            where = ("estimable up to every size shown" if beyond is None else
+                     f"not estimable as one figure beyond {beyond:,.0f} people" if beyond else "not estimable as one figure at any size shown")
+            parts.append(f"<p><b>Gallery size.</b> At {r['gallery_size']:,.0f} enrolled people the share of searches of "
+                         f"absent people returning someone is between {r['fpir_lo']:.3g} and {r['fpir_hi']:.3g} (95% band; "
+                         f"extrapolated, {where}).</p>")
+    cal = results.get("explain_calibration")
+    if cal and cal.get("bins"):
+        parts.append(f"<p><b>What one result means.</b> <code>faceaudit explain</code>'s chance that a top candidate is the "
+                     f"person matched this audit's own searches in {cal['bins_overlapping']} of {len(cal['bins'])} score bins "
+                     f"(intervals overlap; independence of look-alikes would match {cal['bins_independence_inside']}).</p>")
+    parts.append(f"<p class='sub'>Gallery: {proto['gallery_size']:,} enrolled people; {ident['n_mated_searches']:,} searches "
+                 f"of enrolled people and {ident['n_nonmated_searches']:,} of people not enrolled. Brackets give 95% "
+                 "confidence intervals and counts.</p>")
     return '<div class="summary">' + "".join(parts) + "</div>"
+
+
+def calibration_section(results: dict) -> str:
+    cal = results.get("explain_calibration")
+    if not cal or not cal.get("bins"):
+        return ""
+    rows = "".join(
+        f"<tr><td>{fmt_threshold(b['score_low'])} to {fmt_threshold(b['score_high'])}</td><td>{b['searches']:,}</td>"
+        f"<td>{b['observed']:.3f} <span class='muted'>[{b['observed_ci'][0]:.3f}, {b['observed_ci'][1]:.3f}] "
+        f"({b['top_was_mate']}/{b['searches']})</span></td>"
+        f"<td>{b['explain']:.3f} <span class='muted'>[{b['explain_ci'][0]:.3f}, {b['explain_ci'][1]:.3f}]</span></td>"
+        f"<td>{'yes' if b['overlap'] else '<b>no</b>'}</td><td>{b['independence_model']:.3f}</td></tr>"
+        for b in cal["bins"])
+    return ("<h2>Does the case-level calculator hold on this audit?</h2>"
+            f"<p>This audit's own searches, binned by their top score: how often the top candidate was the person, "
+            f"against what <code>faceaudit explain</code> says at this gallery size ({cal['gallery_size']:,} people) "
+            f"with a prior equal to the audit's share of searches of enrolled people ({cal['prior']:.0%}). "
+            f"{esc(cal['rule'])}; {esc(cal['note'])}. The last column is what the model would say if look-alike "
+            "scores were independent across the gallery.</p>"
+            f"<table><tr><th>top score</th><th>searches</th><th>top was the person [95% CI]</th><th>explain [95% CI]"
+            f"</th><th>overlap</th><th>independence model</th></tr>{rows}</table>"
+            f'<div class="grid">{_figure(plots.to_data_uri(plots.calibration(cal, UNITS["score"])), "Observed share of searches whose top candidate was the person (dots, 95% CI) against explain (band) and the independence model (dashed), by top score.")}</div>')
 
 
 def _synthetic_note(results: dict) -> str:
@@ -117,10 +210,10 @@ def identification_section(results: dict) -> str:
         rows += f"<tr><td>{label}</td><td>{fmt_threshold(op['threshold'])}</td><td>{fmt_rate(op['fpir'])}</td>{cells}</tr>"
     r1 = ident["rank1_identification_rate"]
     figs = "".join([
-        _figure(plots.to_data_uri(plots.det_identification(ident)), "Identification DET: FNIR (rank 1) against FPIR as the threshold varies; dots: operating points."),
-        _figure(plots.to_data_uri(plots.rates_vs_threshold(ident)), "FPIR and FNIR (rank 1) against threshold; dotted: operating thresholds."),
+        _figure(plots.to_data_uri(plots.det_identification(ident)), "Identification DET (log-log): FNIR (rank 1) against FPIR as the threshold varies, shaded: 95% interval of FNIR; dots: operating points (on the curve)."),
+        _figure(plots.to_data_uri(plots.rates_vs_threshold(ident, UNITS["score"])), "FPIR and FNIR (rank 1) against threshold; dotted: operating thresholds."),
         _figure(plots.to_data_uri(plots.cmc(ident)), "CMC: share of mated searches with the mate within rank r (no threshold)."),
-        _figure(plots.to_data_uri(plots.score_distributions(results["distributions"])), "Genuine and impostor score distributions, and each non-mated search's best score (what FPIR thresholds)."),
+        _figure(plots.to_data_uri(plots.score_distributions(results["distributions"], UNITS["score"])), "Genuine and impostor score distributions, and each non-mated search's best score (what FPIR thresholds)."),
     ])
     rate = r1["rate"]
     return (
@@ -178,8 +271,9 @@ def setup_section(results: dict) -> str:
 
 def render_report(results: dict) -> str:
     """The report as one HTML string."""
+    UNITS["score"] = results.get("input", {}).get("score", "cosine")
     sections = [summary(results), _synthetic_note(results), fte_section(results),
-                identification_section(results), verification_section(results)]
+                identification_section(results), verification_section(results), calibration_section(results)]
     for key, module, func in EXTRA_SECTIONS:
         if results.get(key):
             sections.append(getattr(importlib.import_module(module), func)(results))

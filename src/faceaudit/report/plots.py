@@ -10,6 +10,20 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9,
+                     "xtick.labelsize": 9, "ytick.labelsize": 9})
+
+
+def to_user(scores, units: str = "cosine"):
+    """Scores as the reader knows them: distances for neg_euclidean (score -0.43 = distance 0.43)."""
+    x = np.asarray(scores, dtype=float)
+    return -x if units == "neg_euclidean" else x
+
+
+def score_label(units: str = "cosine") -> str:
+    return "distance (a match is a distance <= threshold)" if units == "neg_euclidean" else "score (a match is a score >= threshold)"
 
 COLOURS = {"fnir": "#c0392b", "fpir": "#2c3e80", "genuine": "#1e8449", "impostor": "#7f8c8d",
            "best": "#c0392b", "op": "#555555"}
@@ -32,63 +46,111 @@ def _floor_log(values: np.ndarray, floor: float) -> np.ndarray:
 
 
 def det_identification(ident: dict):
+    """Log-log DET. Operating points are merged into the curve by threshold, so that each dot lies
+    exactly on the drawn line; the band is the pointwise 95% Clopper-Pearson interval of FNIR."""
     curve = ident["curve"]
+    t = _num(curve["threshold"])
     fpir, fnir = _num(curve["fpir"]), _num(curve["fnir_rank1"])
-    fig, ax = plt.subplots(figsize=(5.2, 4))
-    ok = fpir > 0
-    ax.plot(fpir[ok], fnir[ok], color=COLOURS["fnir"], lw=1.8, drawstyle="steps-post")
-    for op in ident["operating_points"]:
-        if op.get("threshold") is None or op["fpir"]["value"] in (None, 0):
-            continue
-        ax.plot(op["fpir"]["value"], op["fnir"]["1"]["value"], "o", color=COLOURS["op"], ms=5)
-        ax.annotate(f"FPIR target {op['target_fpir']:g}", (op["fpir"]["value"], op["fnir"]["1"]["value"]),
-                    textcoords="offset points", xytext=(6, 4), fontsize=8)
+    lo = _num(curve.get("fnir_rank1_ci_low", curve["fnir_rank1"]))
+    hi = _num(curve.get("fnir_rank1_ci_high", curve["fnir_rank1"]))
+    ops = [op for op in ident["operating_points"]
+           if op.get("threshold") is not None and op["fpir"].get("value") not in (None, 0)
+           and isinstance(op["threshold"], (int, float))]
+    for op in ops:
+        f1 = op["fnir"]["1"]
+        t = np.append(t, op["threshold"])
+        fpir = np.append(fpir, op["fpir"]["value"])
+        fnir = np.append(fnir, f1["value"])
+        lo = np.append(lo, f1.get("ci_low", f1["value"]))
+        hi = np.append(hi, f1.get("ci_high", f1["value"]))
+    order = np.argsort(t, kind="stable")
+    t, fpir, fnir, lo, hi = t[order], fpir[order], fnir[order], lo[order], hi[order]
+    floor_y = 0.5 / max(ident.get("n_mated_searches", 1), 1)
+    ok = (fpir > 0) & np.isfinite(fnir)
+    fig, ax = plt.subplots(figsize=(5.4, 4.2))
+    ax.fill_between(fpir[ok], np.maximum(lo[ok], floor_y), np.maximum(hi[ok], floor_y), color=COLOURS["fnir"],
+                    alpha=0.18, lw=0, label="95% interval (FNIR)")
+    ax.plot(fpir[ok], np.maximum(fnir[ok], floor_y), color=COLOURS["fnir"], lw=1.8, label="FNIR at rank 1")
+    for op in ops:
+        x, y = op["fpir"]["value"], max(op["fnir"]["1"]["value"], floor_y)
+        ax.plot(x, y, "o", color=COLOURS["op"], ms=6, zorder=5)
+        ax.annotate(f"FPIR target {op['target_fpir']:g}", (x, y), textcoords="offset points", xytext=(6, 6), fontsize=9)
     ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.set_xlabel("FPIR (share of non-mated searches returning someone)")
     ax.set_ylabel("FNIR at rank 1 (share of mated searches missed)")
     ax.set_title("Identification DET (threshold varies)")
     ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower left")
     return fig
 
 
 def cmc(ident: dict):
     ranks = np.array(ident["cmc"]["rank"])
     rate = _num(ident["cmc"]["identification_rate"])
-    fig, ax = plt.subplots(figsize=(5.2, 4))
+    fig, ax = plt.subplots(figsize=(5.4, 4.2))
     ax.plot(ranks, rate, "o-", color=COLOURS["fpir"], ms=3)
     ax.set_xlabel("rank")
-    ax.set_ylabel("identification rate (mate within rank, no threshold)")
-    ax.set_title("CMC")
+    ax.set_ylabel("identification rate (mate within rank)")
+    ax.set_title("CMC (no threshold)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     lo = np.nanmin(rate) if np.isfinite(rate).any() else 0
     ax.set_ylim(max(0, lo - 0.05), 1.0)
     ax.grid(True, alpha=0.3)
     return fig
 
 
-def rates_vs_threshold(ident: dict):
+def rates_vs_threshold(ident: dict, units: str = "cosine"):
     curve = ident["curve"]
-    t = _num(curve["threshold"])
-    fig, ax = plt.subplots(figsize=(5.2, 4))
-    ax.plot(t, _num(curve["fpir"]), color=COLOURS["fpir"], label="FPIR(T)", drawstyle="steps-post")
-    ax.plot(t, _num(curve["fnir_rank1"]), color=COLOURS["fnir"], label="FNIR(rank 1, T)", drawstyle="steps-post")
+    t = to_user(_num(curve["threshold"]), units)
+    fig, ax = plt.subplots(figsize=(5.4, 4.2))
+    step = "steps-pre" if units == "neg_euclidean" else "steps-post"
+    ax.plot(t, _num(curve["fpir"]), color=COLOURS["fpir"], label="FPIR(T)", drawstyle=step)
+    ax.plot(t, _num(curve["fnir_rank1"]), color=COLOURS["fnir"], label="FNIR(rank 1, T)", drawstyle=step)
     for op in ident["operating_points"]:
         thr = op.get("threshold")
         if isinstance(thr, (int, float)) and np.isfinite(thr):
-            ax.axvline(thr, color=COLOURS["op"], lw=0.8, ls=":")
+            ax.axvline(float(to_user([thr], units)[0]), color=COLOURS["op"], lw=0.8, ls=":")
     ax.set_yscale("log")
-    ax.set_xlabel("threshold T (score >= T is a match)")
+    ax.set_xlabel("threshold T, " + score_label(units))
     ax.set_ylabel("error rate")
     ax.set_title("FPIR and FNIR against threshold")
-    ax.legend(fontsize=8)
+    ax.legend(loc="best")
     ax.grid(True, which="both", alpha=0.3)
     return fig
 
 
-def score_distributions(dist: dict):
-    edges = np.array(dist["edges"])
+def calibration(cal: dict, units: str = "cosine"):
+    bins = cal["bins"]
+    mid = to_user([(b["score_low"] + b["score_high"]) / 2 for b in bins], units)
+    obs = np.array([b["observed"] for b in bins])
+    olo = np.array([b["observed_ci"][0] for b in bins])
+    ohi = np.array([b["observed_ci"][1] for b in bins])
+    ex = np.array([b["explain"] for b in bins])
+    elo = np.array([np.nan if b["explain_ci"][0] is None else b["explain_ci"][0] for b in bins])
+    ehi = np.array([np.nan if b["explain_ci"][1] is None else b["explain_ci"][1] for b in bins])
+    ind = np.array([b["independence_model"] for b in bins])
+    order = np.argsort(mid)
+    fig, ax = plt.subplots(figsize=(5.4, 4.2))
+    ax.fill_between(mid[order], elo[order], ehi[order], color=COLOURS["fpir"], alpha=0.2, lw=0)
+    ax.plot(mid[order], ex[order], "-", color=COLOURS["fpir"], label="explain (95% band)")
+    ax.plot(mid[order], ind[order], "--", color=COLOURS["impostor"], label="if look-alikes were independent")
+    ax.errorbar(mid, obs, yerr=[np.clip(obs - olo, 0, None), np.clip(ohi - obs, 0, None)], fmt="o",
+                color=COLOURS["fnir"], ms=5, capsize=3, label="observed (95% CI)")
+    ax.set_xlabel("top candidate's " + score_label(units).split(" (")[0] + " (bin middle)")
+    ax.set_ylabel("share whose top candidate was the person")
+    ax.set_title(f"Calibration at the audited gallery ({cal['gallery_size']:,} people)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best")
+    return fig
+
+
+def score_distributions(dist: dict, units: str = "cosine"):
+    edges = to_user(np.array(dist["edges"]), units)
     centres = (edges[:-1] + edges[1:]) / 2
-    width = np.diff(edges)
-    fig, ax = plt.subplots(figsize=(5.2, 4))
+    width = np.abs(np.diff(edges))
+    fig, ax = plt.subplots(figsize=(5.4, 4.6))
     for key, label, colour in (("impostor", "impostor comparisons", COLOURS["impostor"]),
                                ("best_nonmate", "best non-mate per non-mated search", COLOURS["best"]),
                                ("genuine", "genuine comparisons", COLOURS["genuine"])):
@@ -97,10 +159,11 @@ def score_distributions(dist: dict):
             continue
         density = counts / counts.sum() / width
         ax.plot(centres, density, color=colour, label=label, drawstyle="steps-mid")
-    ax.set_xlabel("score")
+    ax.set_xlabel(score_label(units))
     ax.set_ylabel("density")
     ax.set_title("Score distributions")
-    ax.legend(fontsize=8)
+    # legend below the axes: it never covers a peak
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     ax.grid(True, alpha=0.3)
     return fig
 

@@ -11,6 +11,11 @@ from faceaudit.report.html import esc, fmt_threshold
 COLOURS = ["#2c3e80", "#c0392b", "#1e8449", "#8e44ad", "#d35400"]
 
 
+def _thr(t: float) -> str:
+    from faceaudit.report.html import UNITS
+    return f"distance {-t:.4g}" if UNITS["score"] == "neg_euclidean" else f"T={t:.4g}"
+
+
 def _num(v):
     return np.array([np.nan if x is None or isinstance(x, str) else float(x) for x in v], dtype=float)
 
@@ -27,7 +32,7 @@ def growth_plot(scale: dict):
         lo = _num([r["fpir_ci"][0] for r in mine])
         hi = _num([r["fpir_ci"][1] for r in mine])
         ax.errorbar(n, y, yerr=[np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)], fmt="o", ms=4, color=colour,
-                    capsize=2, label=f"measured, T={t:.4g}")
+                    capsize=2, label=f"measured, {_thr(t)}")
         ind = model["independence"]
         m_n = np.array(ind["n"], float)
         keep = m_n <= n.max() * 1.5
@@ -38,7 +43,7 @@ def growth_plot(scale: dict):
     ax.set_ylabel("FPIR at fixed threshold")
     ax.set_title("Measured FPIR(N) (dots, 95% CI) and 1-(1-FMR)^N (lines)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
     return fig
 
 
@@ -52,7 +57,7 @@ def extrapolation_plot(scale: dict):
         e = _num([r["expected_impostors_above_threshold"] for r in rows])
         lo = _num([r["expected_lo"] for r in rows])
         hi = _num([r["expected_hi"] for r in rows])
-        ax.plot(n, e, "o--", color=colour, ms=4, label=f"T={t:.4g} (FMR: {rows[0]['fmr_source']})")
+        ax.plot(n, e, "o--", color=colour, ms=4, label=f"{_thr(t)} (FMR: {rows[0]['fmr_source']})")
         ax.fill_between(n, np.maximum(lo, 1e-12), np.maximum(hi, 1e-12), color=colour, alpha=0.15)
     ax.axhline(1, color="#555", lw=0.8, ls=":")
     ax.set_xscale("log")
@@ -61,7 +66,46 @@ def extrapolation_plot(scale: dict):
     ax.set_ylabel("expected non-mates scoring >= T per search")
     ax.set_title("Extrapolation: look-alikes above threshold per search")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
+    return fig
+
+
+def report_card_plots(scale: dict):
+    """NIST-FRTE-style: FNIR (rank 1) at fixed FPIR against gallery size, and the rank-1 miss rate
+    (no threshold) against gallery size, each with 95% intervals."""
+    m = scale["measured"]
+    fig, axes = plt.subplots(1, 2, figsize=(10.4, 4.2))
+    ax = axes[0]
+    targets = sorted({r["target_fpir"] for r in m.get("fnir_at_fpir", [])}, reverse=True)
+    for i, target in enumerate(targets):
+        rows = [r for r in m["fnir_at_fpir"] if r["target_fpir"] == target]
+        n = np.array([r["gallery_size"] for r in rows], float)
+        y = np.array([r["fnir_rank1"] for r in rows], float)
+        lo = _num([r["ci"][0] for r in rows])
+        hi = _num([r["ci"][1] for r in rows])
+        ax.errorbar(n, y, yerr=[np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)], fmt="o-", ms=4, capsize=2,
+                    color=COLOURS[i % len(COLOURS)], label=f"FPIR = {target:g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("gallery size N (enrolled people)")
+    ax.set_ylabel("FNIR at rank 1 (mated searches missed)")
+    ax.set_title("FNIR at fixed FPIR (threshold re-set at each N)")
+    ax.grid(True, which="both", alpha=0.3)
+    if targets:
+        ax.legend(loc="best")
+    ax = axes[1]
+    rows = [r for r in m["rank1"] if r.get("rank1_miss_rate") is not None]
+    n = np.array([r["gallery_size"] for r in rows], float)
+    y = np.array([r["rank1_miss_rate"] for r in rows], float)
+    lo = _num([r["rank1_miss_ci"][0] for r in rows])
+    hi = _num([r["rank1_miss_ci"][1] for r in rows])
+    ax.errorbar(n, y, yerr=[np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)], fmt="o-", ms=4, capsize=2,
+                color=COLOURS[1])
+    ax.set_xscale("log")
+    ax.set_xlabel("gallery size N (enrolled people)")
+    ax.set_ylabel("rank-1 miss rate (no threshold)")
+    ax.set_title("Rank-1 miss rate against gallery size")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
     return fig
 
 
@@ -79,34 +123,59 @@ def render(results: dict) -> str:
     val_rows = ""
     notes = []
     for v in scale["validation"]:
-        def cell(pred, ci, agree):
+        def cell(pred, ci, verdict):
             if pred is None:
                 return '<td class="muted">n/a (below tail threshold)</td>'
-            mark = "agrees" if agree else "<b>disagrees</b>"
+            mark = "agrees" if verdict == "agrees" else f"<b>{esc(verdict)}</b>"
             return f"<td>{_pct(pred)} [{_pct(ci[0])}, {_pct(ci[1])}] {mark}</td>"
         val_rows += (f"<tr><td>{fmt_threshold(v['threshold'])}</td><td>{v['fit_gallery_size']:,} &rarr; {v['predicted_gallery_size']:,}</td>"
                      f"<td>{_pct(v['measured_fpir'])} [{_pct(v['measured_ci'][0])}, {_pct(v['measured_ci'][1])}]</td>"
-                     + cell(v["independence_prediction"], v["independence_ci"], v["independence_agrees"])
-                     + cell(v["tail_prediction"], v["tail_ci"], v["tail_agrees"]) + "</tr>")
-        if v["independence_agrees"] is False or v["tail_agrees"] is False:
-            pred = v["independence_prediction"] if v["independence_agrees"] is False else v["tail_prediction"]
-            direction = "more" if pred > v["measured_fpir"] else "fewer"
+                     + cell(v["independence_prediction"], v["independence_ci"], v.get("independence_verdict"))
+                     + cell(v["tail_prediction"], v["tail_ci"], v.get("tail_verdict"))
+                     + ("<td class='muted'>n/a</td>" if v.get("band") is None else
+                        f"<td>[{_pct(v['band'][0])}, {_pct(v['band'][1])}] {'holds' if v['band_holds'] else '<b>misses</b>'}</td>")
+                     + "</tr>")
+        bad = [(v[f"{k}_prediction"], v.get(f"{k}_verdict")) for k in ("independence", "tail")
+               if v.get(f"{k}_verdict") in ("over-predicts", "under-predicts")]
+        if bad:
+            pred = bad[0][0]
+            direction = "more" if bad[0][1] == "over-predicts" else "fewer"
             consequence = ("so the extrapolated FPIR below is probably too high at this threshold"
                            if direction == "more" else "so the extrapolated FPIR below is probably too low at this threshold")
             notes.append(f"At threshold {v['threshold']:.4g}, a model fitted on {v['fit_gallery_size']:,} people predicted "
                          f"{direction} false positives at {v['predicted_gallery_size']:,} people than were measured "
-                         f"({pred:.3g} against {v['measured_fpir']:.3g}). Searches are not independent draws: some "
-                         "probes attract many high non-mate scores (look-alikes, relatives, duplicates, poor images) "
-                         f"while most attract none, {consequence}. The expected number of look-alikes per search "
-                         "(N x FMR) does not rely on independence and stays valid.")
+                         f"({pred:.3g} against {v['measured_fpir']:.3g}, outside the measured interval "
+                         f"{_pct(v['measured_ci'][0])} to {_pct(v['measured_ci'][1])}). A likely cause, when it persists "
+                         "across thresholds: searches are not independent draws; some probes attract many high non-mate "
+                         "scores (look-alikes, relatives, duplicates, poor images) while most attract none, "
+                         f"{consequence}. With few false positives it can also be chance. faceaudit's band does not rely "
+                         "on independence, nor does the expected number of look-alikes per search (N x FMR).")
     ext_rows = ""
+    claimed = scale.get("claimed_gallery_size")
     for r in scale["extrapolation"]:
-        ext_rows += (f"<tr><td>{fmt_threshold(r['threshold'])}</td><td>{r['gallery_size']:.0e}</td><td>{esc(r['fmr_source'])}</td>"
-                     f"<td>{_pct(r['fpir'])} [{_pct(r['fpir_lo'])}, {_pct(r['fpir_hi'])}]</td>"
+        fp = (f"{_pct(r['fpir'])} [{_pct(r['fpir_lo'])}, {_pct(r['fpir_hi'])}]" if r["fpir"] is not None else
+              f"<span class='muted'>not estimable; between {_pct(r['fpir_lo'])} and {_pct(r['fpir_hi'])}</span>")
+        size = f"{r['gallery_size']:.0e}" + (" (claimed)" if claimed and r["gallery_size"] == claimed else "")
+        ext_rows += (f"<tr><td>{fmt_threshold(r['threshold'])}</td><td>{size}</td><td>{esc(r['fmr_source'])}</td>"
+                     f"<td>{fp}</td>"
                      f"<td>{r['expected_impostors_above_threshold']:.3g} [{r['expected_lo']:.3g}, {r['expected_hi']:.3g}]</td></tr>")
+    beyond_txt = []
+    for t in sorted({r["threshold"] for r in scale["extrapolation"]}):
+        b = next(r for r in scale["extrapolation"] if r["threshold"] == t).get("not_estimable_beyond", None)
+        if b is not None:
+            beyond_txt.append(f"At threshold {fmt_threshold(t)}, FPIR is not estimable as one figure beyond N = {b:,.0f}"
+                              if b else f"At threshold {fmt_threshold(t)}, FPIR is not estimable as one figure at any size shown")
+
+    def _p(e):
+        if e["p_mate"] is not None:
+            return f"{e['p_mate']:.3g}" + (f" [{e['interval'][0]:.3g}, {e['interval'][1]:.3g}]" if e.get("interval") and e["interval"][0] is not None else "")
+        lo, hi = (e.get("interval") or [None, None])
+        return ("<span class='muted'>not estimable" + (f": between {lo:.3g} and {hi:.3g}" if lo is not None else "")
+                + "</span>")
+
     exp_rows = "".join(
         f"<tr><td>{fmt_threshold(e['score'])}</td><td>{e['gallery_size']:,}</td><td>{e['prior']:.0%}</td>"
-        f"<td>{e['p_mate']:.3g}</td></tr>" for e in scale.get("explain", []))
+        f"<td>{_p(e)}</td></tr>" for e in scale.get("explain", []))
     tf = scale["tail_fit"]
     assumptions = "".join(f"<li>{esc(a)}</li>" for a in scale["assumptions"])
     rank1 = ", ".join(f"N={r['gallery_size']:,}: {r['rank1_identification_rate']:.3g}" for r in m["rank1"]
@@ -119,12 +188,16 @@ def render(results: dict) -> str:
         "thresholds fixed at the audit's operating points. At a fixed threshold every person added to the gallery "
         "is one more chance for a stranger's search to return someone.</p>"
         f"<p>Rank-1 identification rate (no threshold) against N: {rank1}.</p>"
+        f'<figure><img style="width:100%" src="{plots.to_data_uri(report_card_plots(scale))}" alt="FNIR at fixed FPIR and rank-1 miss rate against gallery size">'
+        "<figcaption>Left: FNIR at rank 1 at fixed FPIR, the threshold re-set in every gallery (as NIST FRTE reports). "
+        "Right: rank-1 miss rate with no threshold. Means over seeds; 95% Clopper-Pearson intervals.</figcaption></figure>"
         f'<div class="grid"><figure><img src="{plots.to_data_uri(growth_plot(scale))}" alt="FPIR against gallery size">'
         "<figcaption>Measured FPIR(N) with 95% intervals; lines: the independence model 1-(1-FMR(T))^N with FMR "
         "from all impostor comparisons.</figcaption></figure></div>"
         "<h3>Do the models predict what was measured?</h3>"
         "<table><tr><th>threshold</th><th>fit on &rarr; predict</th><th>measured FPIR [95% CI]</th>"
-        f"<th>independence model [interval]</th><th>tail model [interval]</th></tr>{val_rows}</table>{note_html}"
+        "<th>independence model [interval]</th><th>tail model [interval]</th><th>faceaudit's band (fitted on the small gallery)</th></tr>"
+        f"{val_rows}</table>{note_html}"
         f"<p>Tail model: generalised Pareto above u = {tf['u']:.4g} ({tf['n_exceed']:,} of {tf['n_total']:,} impostor "
         f"comparisons), shape {tf['xi']:.3g} [{tf['xi_ci'][0]:.3g}, {tf['xi_ci'][1]:.3g}], scale {tf['sigma']:.3g}; "
         f"Kolmogorov-Smirnov p = {tf['ks_pvalue']:.3g} (approximate; a small p means the tail model fits poorly).</p>"
@@ -133,6 +206,7 @@ def render(results: dict) -> str:
         "<figcaption>EXTRAPOLATED: expected number of non-mates scoring at or above the threshold in one search, "
         "N &times; FMR(T), with bands from the FMR interval (or the tail model's bootstrap).</figcaption></figure>"
         f"<div><p><b>Assumptions behind every extrapolated figure:</b></p><ul>{assumptions}</ul></div></div>"
+        f"<p>Band rule: {esc(scale.get('band_rule', ''))}. {esc('; '.join(beyond_txt)) + '.' if beyond_txt else ''}</p>"
         "<table><tr><th>threshold</th><th>gallery size</th><th>FMR from</th><th>FPIR (extrapolated) [band]</th>"
         f"<th>expected look-alikes &ge; T per search [band]</th></tr>{ext_rows}</table>"
         "<h3>What one search result means</h3>"
