@@ -49,7 +49,7 @@ def test_demo_in_a_terminal(tmp_path, columns):
     assert_clean(status, text, progress_words=("searching", "probes", "eta", "done searching", "done scale",
                                                "done writing results"))
     assert "FPIR (target 0.01)" in text and "rank-1 hit rate, no threshold" in text
-    assert "look-alikes per search" in text
+    assert "look-alikes per search, 1 million" in text
     assert (tmp_path / "faceaudit-demo" / "report.html").is_file()
     # run again: the demo replaces its own earlier folder, never anything else
     status, text = run_in_pty(["demo"], tmp_path, columns=columns)
@@ -77,9 +77,9 @@ def test_audit_with_every_phase_in_a_terminal(tmp_path, evalset_files):
                                                "done searching", "done demographics", "done scale",
                                                "done writing results"))
     for row in ("FPIR (target 0.1)", "FNIR rank 1 there", "rank-1 hit rate", "failure to enrol",
-                "look-alikes per search", "report:"):
+                "look-alikes per search, 1 million", "report:"):
         assert row in text, row
-    assert ("largest differential, sex" in text) or ("group differentials" in text)
+    assert "largest group differential" in text
     results = json.loads((out / "results.json").read_text())
     assert results["demographics"]["analyses"][0]["label_provenance"] == {"sex": "self-reported at collection"}
 

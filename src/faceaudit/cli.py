@@ -171,38 +171,41 @@ def _print_summary(results: dict, out: Path) -> None:
     stdout.print(f"report: {out / 'report.html'}")
 
 
+def _people(n: float) -> str:
+    """A gallery size in words: ``1 million``, ``10 billion``, ``835``."""
+    for size, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million")):
+        if n >= size and (n / size) == int(n / size):
+            return f"{int(n / size):,} {word}"
+    return f"{n:,.0f}"
+
+
 def _section_lines(results: dict) -> list:
-    """Rows for the demographics and scale sections, when they ran (read defensively)."""
+    """Rows for the demographics and scale findings, as the report's summary states them."""
     rows = []
+    score = results.get("input", {}).get("score", "")
+    ops = [op for op in results["identification"]["operating_points"] if op.get("threshold") is not None]
+    op = min(ops, key=lambda o: abs(math.log(o["target_fpir"] / 0.01))) if ops else None
     demo = results.get("demographics")
     if demo:
-        best = None
-        for analysis in demo.get("analyses", []):
-            for measure, s in (analysis.get("summaries") or {}).items():
-                ratio, ci = s.get("ratio"), s.get("ci") or [None, None]
-                # well measured: a finite ratio whose interval is bounded on both sides
-                if (not isinstance(ratio, (int, float)) or not math.isfinite(ratio) or ci[0] is None or ci[1] is None
-                        or not all(isinstance(c, (int, float)) and math.isfinite(c) for c in ci)):
-                    continue
-                if best is None or ci[0] > best[2][0]:
-                    best = (measure, s, ci, analysis.get("spec"))
-        if best is not None:
-            measure, s, ci, spec = best
-            hi = f"{ci[1]:.3g}"
-            rows.append((f"largest differential, {spec}", _score_text(demo.get("threshold"), results.get("input", {}).get("score", "")),
-                         f"{measure.upper()} {s['max_group']} / {s['min_group']}: {s['ratio']:.3g}x [{ci[0]:.3g}, {hi}]"))
-        else:
-            rows.append(("group differentials", "", "no pair of groups measured well enough (see report)"))
+        heads = [a["headline"] for a in demo.get("analyses", []) if a.get("headline")]
+        best = max(heads, key=lambda h: h["strength"], default=None)
+        rows.append(("largest group differential", _score_text(demo.get("threshold"), score),
+                     best["sentence"] if best else "none clear from these data (see the report)"))
+    seen = set()
+    if op is not None:
+        for r in results.get("lookalikes") or []:
+            if r["threshold"] == op["threshold"] and ("look", r["gallery_size"]) not in seen:
+                seen.add(("look", r["gallery_size"]))
+                lo, hi = r["expected_ci"]
+                rows.append((f"look-alikes per search, {_people(r['gallery_size'])}", _score_text(op["threshold"], score),
+                             f"{r['expected']:.3g} [{lo:.3g}-{hi:.3g}] non-mates at or above it"))
     scale = results.get("scale")
-    if scale:
-        ops = [op for op in results["identification"]["operating_points"] if op.get("threshold") is not None]
-        chosen = min(ops, key=lambda op: abs(math.log(op["target_fpir"] / 0.01)))["threshold"] if ops else None
-        for row in scale.get("extrapolation", []):
-            if row.get("gallery_size") == 10**6 and (chosen is None or row.get("threshold") == chosen):
-                rows.append(("look-alikes per search at N = 1e6", _score_text(row.get("threshold"), results.get("input", {}).get("score", "")),
-                             f"{row['expected_impostors_above_threshold']:.3g} "
-                             f"[{row.get('expected_lo', float('nan')):.3g}-{row.get('expected_hi', float('nan')):.3g}] (model and assumptions: report)"))
-                break
+    if scale and op is not None:
+        for r in scale.get("extrapolation", []):
+            if r.get("threshold") == op["threshold"] and r.get("gallery_size") == 1e6 and "fpir" not in seen:
+                seen.add("fpir")
+                rows.append(("FPIR, 1 million (extrapolated)", _score_text(op["threshold"], score),
+                             f"{r['fpir_lo']:.3g} to {r['fpir_hi']:.3g} (95% band; assumptions in the report)"))
     return rows
 
 
