@@ -173,9 +173,9 @@ def calibration_section(results: dict) -> str:
             f"<p>This audit's own searches, binned by their top score: how often the top candidate was the person, "
             f"against what <code>faceaudit explain</code> says at this gallery size ({cal['gallery_size']:,} people) "
             f"with a prior equal to the audit's share of searches of enrolled people ({cal['prior']:.0%}). "
-            f"{esc(cal['rule'])}; {esc(cal['note'])}. The last column is what the model would say if look-alike "
+            f"{esc(cal['rule'][:1].upper() + cal['rule'][1:])}; {esc(cal['note'])}. The last column is what the model would say if look-alike "
             "scores were independent across the gallery.</p>"
-            f"<table><tr><th>top score</th><th>searches</th><th>top was the person [95% CI]</th><th>explain [95% CI]"
+            f"<table><tr><th>top candidate's {'distance' if UNITS['score'] == 'neg_euclidean' else 'score'}</th><th>searches</th><th>top was the person [95% CI]</th><th>explain [95% CI]"
             f"</th><th>overlap</th><th>independence model</th></tr>{rows}</table>"
             f'<div class="grid">{_figure(plots.to_data_uri(plots.calibration(cal, UNITS["score"])), "Observed share of searches whose top candidate was the person (dots, 95% CI) against explain (band) and the independence model (dashed), by top score.")}</div>')
 

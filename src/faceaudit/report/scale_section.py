@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 import numpy as np
 
 from faceaudit.report import plots
@@ -86,6 +87,7 @@ def report_card_plots(scale: dict):
         ax.errorbar(n, y, yerr=[np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)], fmt="o-", ms=4, capsize=2,
                     color=COLOURS[i % len(COLOURS)], label=f"FPIR = {target:g}")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("gallery size N (enrolled people)")
     ax.set_ylabel("FNIR at rank 1 (mated searches missed)")
     ax.set_title("FNIR at fixed FPIR (threshold re-set at each N)")
@@ -101,6 +103,7 @@ def report_card_plots(scale: dict):
     ax.errorbar(n, y, yerr=[np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)], fmt="o-", ms=4, capsize=2,
                 color=COLOURS[1])
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("gallery size N (enrolled people)")
     ax.set_ylabel("rank-1 miss rate (no threshold)")
     ax.set_title("Rank-1 miss rate against gallery size")
@@ -142,7 +145,7 @@ def render(results: dict) -> str:
             direction = "more" if bad[0][1] == "over-predicts" else "fewer"
             consequence = ("so the extrapolated FPIR below is probably too high at this threshold"
                            if direction == "more" else "so the extrapolated FPIR below is probably too low at this threshold")
-            notes.append(f"At threshold {v['threshold']:.4g}, a model fitted on {v['fit_gallery_size']:,} people predicted "
+            notes.append(f"At threshold {fmt_threshold(v['threshold'])}, a model fitted on {v['fit_gallery_size']:,} people predicted "
                          f"{direction} false positives at {v['predicted_gallery_size']:,} people than were measured "
                          f"({pred:.3g} against {v['measured_fpir']:.3g}, outside the measured interval "
                          f"{_pct(v['measured_ci'][0])} to {_pct(v['measured_ci'][1])}). A likely cause, when it persists "
@@ -198,7 +201,7 @@ def render(results: dict) -> str:
         "<table><tr><th>threshold</th><th>fit on &rarr; predict</th><th>measured FPIR [95% CI]</th>"
         "<th>independence model [interval]</th><th>tail model [interval]</th><th>faceaudit's band (fitted on the small gallery)</th></tr>"
         f"{val_rows}</table>{note_html}"
-        f"<p>Tail model: generalised Pareto above u = {tf['u']:.4g} ({tf['n_exceed']:,} of {tf['n_total']:,} impostor "
+        f"<p>Tail model: generalised Pareto beyond u = {fmt_threshold(tf['u'])} ({tf['n_exceed']:,} of {tf['n_total']:,} impostor "
         f"comparisons), shape {tf['xi']:.3g} [{tf['xi_ci'][0]:.3g}, {tf['xi_ci'][1]:.3g}], scale {tf['sigma']:.3g}; "
         f"Kolmogorov-Smirnov p = {tf['ks_pvalue']:.3g} (approximate; a small p means the tail model fits poorly).</p>"
         "<h3>Extrapolation (not measured)</h3>"
