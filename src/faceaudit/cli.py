@@ -204,6 +204,13 @@ def report(results_dir: Path = typer.Argument(..., help="A results folder writte
     print(f"report: {path}")
 
 
+from faceaudit.cli_blackbox import audit_lists as _audit_lists, import_lists as _import_lists, query as _query  # noqa: E402
+
+app.command("import-lists")(_import_lists)
+app.command("audit-lists")(_audit_lists)
+app.command("query")(_query)
+
+
 def main() -> None:
     """Console entry point."""
     try:

@@ -38,7 +38,7 @@ def det_identification(ident: dict):
     ok = fpir > 0
     ax.plot(fpir[ok], fnir[ok], color=COLOURS["fnir"], lw=1.8, drawstyle="steps-post")
     for op in ident["operating_points"]:
-        if op.get("threshold") is None or op["fpir"]["value"] in (None, 0):
+        if op.get("threshold") is None or op["fpir"]["value"] in (None, 0) or op["fnir"]["1"].get("value") is None:
             continue
         ax.plot(op["fpir"]["value"], op["fnir"]["1"]["value"], "o", color=COLOURS["op"], ms=5)
         ax.annotate(f"FPIR target {op['target_fpir']:g}", (op["fpir"]["value"], op["fnir"]["1"]["value"]),
