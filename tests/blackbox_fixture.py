@@ -94,8 +94,10 @@ class SearchService:
                 with service.lock:
                     queue = service.faults.get(sid)
                     fault = queue.pop(0) if queue else None
-                if fault == "timeout":
+                if fault == "timeout":  # answer too late: the client has given up and will ask again
                     time.sleep(service.timeout_sleep)
+                    self.close_connection = True
+                    return
                 elif fault in ("429", "500", "503", "400"):
                     return self._send(int(fault), b'{"message": "injected"}', {"Retry-After": "0"} if fault == "429" else None)
                 elif fault == "drop":
