@@ -322,3 +322,24 @@ def test_written_folder_is_atomic_and_marked(tmp_path, population):
     assert (out / ".faceaudit-output.json").is_file() and (out / "lists.parquet").is_file()
     with pytest.raises(InputError, match="use --overwrite"):
         write_blackbox_results(bb, out, report=False)
+
+
+def test_demographics_from_lists_equal_the_template_audit_for_fpir_and_fnir(population):
+    from faceaudit.blackbox.groups import add_demographics_from_lists
+    from faceaudit.demographics import add_demographics
+    es, proto, audit = population
+    rng = np.random.default_rng(1)
+    subjects = es.manifest.subject_id.unique()
+    label = dict(zip(subjects, rng.choice(["a", "b", "c"], subjects.size)))
+    man = es.manifest.assign(group=es.manifest.subject_id.map(label))
+    es2 = type(es)(es.templates, man, es.source)
+    ref = run_audit(es2, proto, top_k=20)
+    ref_demo = add_demographics(ref, ["group"], n_boot=200)
+    bb = audit_lists(engine_lists(es, proto, audit, 20, None), man, es.template_ids[proto.gallery])
+    demo = add_demographics_from_lists(bb, ["group"], n_boot=200)
+    assert demo["threshold"] == ref_demo["threshold"]
+    a, b = ref_demo["analyses"][0], demo["analyses"][0]
+    for m in ("fpir", "fnir"):
+        assert b["rates"][m] == a["rates"][m]
+        assert b["summaries"][m] == a["summaries"][m]
+    assert b["rates"]["fmr"] == {} and "not measurable" in b["summaries"]["fmr"]["note"]
