@@ -210,3 +210,19 @@ header = "Authorization"
 env = "FIXTURE_TOKEN"
 prefix = "Bearer "
 """
+
+
+if __name__ == "__main__":  # a local service for the worked example in docs/blackbox.md (127.0.0.1 only)
+    import argparse
+
+    parser = argparse.ArgumentParser(description="test search service on 127.0.0.1 (faceaudit's engine)")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN'")
+    args = parser.parse_args()
+    service = SearchService(token=args.token)
+    print(f"serving on {service.start(args.port)} (Ctrl-C to stop)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        service.stop()

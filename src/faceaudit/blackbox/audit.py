@@ -45,6 +45,9 @@ BLACKBOX_CONVENTIONS = {
                         "empty; a mated search is a miss at rank R when its mate is not listed within rank R",
     "subject_lists": "a list of gallery templates is read as a list of subjects: a subject's score is its best "
                      "listed template's score, its position its first appearance",
+    "list_trust": "the audit trusts that the system returned, in rank order, every candidate at or above its "
+                  "threshold up to the list length; a mate at the very end of a full list may have unlisted "
+                  "non-mates tied with it, so its true rank may be worse (ties go against the mate)",
 }
 
 
