@@ -85,6 +85,8 @@ class SearchService:
                     body = json.loads(raw)
                 except ValueError:
                     return self._send(400, b'{"message": "bad json"}')
+                if self.path.startswith("/redirect"):
+                    return self._send(302, b"", {"Location": "http://127.0.0.2:9/elsewhere"})
                 if self.path == "/enrol":
                     with service.lock:
                         service.gallery[body["template_id"]] = np.asarray(body["template"], np.float32)

@@ -244,3 +244,31 @@ def test_one_endpoint_only_and_credentials_from_the_environment(setup, tmp_path,
         query(folder, adapter_file(tmp_path, NIST_ADAPTER, L=3), "http://127.0.0.1:9", tmp_path / "o")
     with pytest.raises(InputError, match="must not carry"):
         query(folder, adapter_file(tmp_path, NIST_ADAPTER, L=3), "http://user:pw@127.0.0.1:9", tmp_path / "o")
+
+
+def test_redirects_refused_journal_of_another_run_refused_partial_line_dropped(setup, tmp_path, token):
+    es, proto, audit, folder = setup
+    service = SearchService(token=TOKEN)
+    endpoint = service.start()
+    try:
+        redirect = tmp_path / "r.toml"
+        redirect.write_text(NIST_ADAPTER.format(L=3).replace('path = "/nist/search"', 'path = "/redirect/search"'))
+        with pytest.raises(InputError, match="HTTP 302; not retried"):
+            query(folder, redirect, endpoint, tmp_path / "r", enrol=False)
+        assert not any(r["path"] == "/elsewhere" for r in service.requests)
+        out = tmp_path / "ok"
+        adapter = adapter_file(tmp_path, NIST_ADAPTER, L=3)
+        query(folder, adapter, endpoint, out)
+        journal = tmp_path / "ok.journal.jsonl"
+        with open(journal, "a") as fh:
+            fh.write('{"kind": "search", "search_id": "t0')  # killed mid-write
+        n_requests = len(service.requests)
+        summary = query(folder, adapter, endpoint, tmp_path / "ok2", journal_path=journal)
+        assert summary["requests_this_run"] == 0 and len(service.requests) == n_requests
+        assert journal.read_text().endswith("\n")
+        other = tmp_path / "other.toml"
+        other.write_text(NIST_ADAPTER.format(L=4))
+        with pytest.raises(InputError, match="belongs to another run"):
+            query(folder, other, endpoint, tmp_path / "ok3", journal_path=journal)
+    finally:
+        service.stop()

@@ -23,12 +23,16 @@ JSON Lines, one search per line: ``{"search_id", "probe_id", "request": {...}, "
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from faceaudit.blackbox.schema import CandidateLists, records_to_lists
 from faceaudit.errors import InputError
+
+try:  # Python >= 3.11
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 
 @dataclass(frozen=True)

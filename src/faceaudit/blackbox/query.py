@@ -42,7 +42,6 @@ import ssl
 import sys
 import threading
 import time
-import tomllib
 import urllib.error
 import urllib.request
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -57,6 +56,11 @@ import pandas as pd
 from faceaudit.blackbox.adapters import ResponseSpec, get_path, parse_response, spec_from_table
 from faceaudit.blackbox.schema import lists_to_records, records_to_lists, write_lists
 from faceaudit.errors import InputError
+
+try:  # Python >= 3.11
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 from faceaudit.outdir import atomic_folder
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
