@@ -272,3 +272,17 @@ def test_redirects_refused_journal_of_another_run_refused_partial_line_dropped(s
             query(folder, other, endpoint, tmp_path / "ok3", journal_path=journal)
     finally:
         service.stop()
+
+
+def test_one_run_per_journal(tmp_path):
+    from faceaudit.blackbox.query import Journal
+    header = {"kind": "run", "endpoint": "http://127.0.0.1:1"}
+    first = Journal(tmp_path / "j.jsonl", header)
+    try:
+        with pytest.raises(InputError, match="another faceaudit query is using this journal"):
+            Journal(tmp_path / "j.jsonl", header)
+    finally:
+        first.close()
+    again = Journal(tmp_path / "j.jsonl", header)
+    assert again.entries == [header]
+    again.close()

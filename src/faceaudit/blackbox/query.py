@@ -216,33 +216,43 @@ class Journal:
         self.path = path
         self.lock = threading.Lock()
         self.entries = []
-        if path.exists():
-            data = path.read_bytes()
-            cut = data.rfind(b"\n") + 1
-            if cut < len(data):  # a partial last line from a killed run: drop it
-                with open(path, "r+b") as fh:
-                    fh.truncate(cut)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                data = data[:cut]
-            for i, line in enumerate(data.decode("utf-8").splitlines()):
-                try:
-                    self.entries.append(json.loads(line))
-                except ValueError:
-                    raise InputError(f"line {i + 1}: the journal is damaged (not JSON); move it away to start "
-                                     "afresh", path) from None
-            if self.entries:
-                old = self.entries[0]
-                for key in ("endpoint", "adapter_sha256", "manifest_sha256", "protocol_sha256"):
-                    if old.get(key) != header.get(key):
-                        raise InputError(f"this journal belongs to another run ({key} differs: "
-                                         f"{old.get(key)} vs {header.get(key)}); use another --journal or --out", path)
-        self.fh = open(path, "a", encoding="utf-8")
-        if not self.entries:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = open(path, "a+b")
+        try:  # one run per journal at a time
+            import fcntl
+            fcntl.flock(self.fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # pragma: no cover - not POSIX
+            pass
+        except OSError:
+            self.fh.close()
+            raise InputError("another faceaudit query is using this journal right now", path) from None
+        self.fh.seek(0)
+        data = self.fh.read()
+        cut = data.rfind(b"\n") + 1
+        if cut < len(data):  # a partial last line from a killed run: drop it
+            self.fh.truncate(cut)
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
+            data = data[:cut]
+        for i, line in enumerate(data.decode("utf-8", errors="replace").splitlines()):
+            try:
+                self.entries.append(json.loads(line))
+            except ValueError:
+                self.fh.close()
+                raise InputError(f"line {i + 1}: the journal is damaged (not JSON); move it away to start "
+                                 "afresh", path) from None
+        if self.entries:
+            old = self.entries[0]
+            for key in ("endpoint", "adapter_sha256", "manifest_sha256", "protocol_sha256"):
+                if old.get(key) != header.get(key):
+                    self.fh.close()
+                    raise InputError(f"this journal belongs to another run ({key} differs: "
+                                     f"{old.get(key)} vs {header.get(key)}); use another --journal or --out", path)
+        else:
             self.append(header)
 
     def append(self, entry: dict) -> None:
-        line = json.dumps(entry, allow_nan=False) + "\n"
+        line = (json.dumps(entry, allow_nan=False) + "\n").encode("utf-8")
         with self.lock:
             self.fh.write(line)
             self.fh.flush()
@@ -429,7 +439,13 @@ def run_query(adapter: Adapter, endpoint: str, manifest_path, protocol_path, out
     header = {"kind": "run", "endpoint": endpoint, "adapter": adapter.name, "adapter_sha256": adapter.sha256,
               "manifest_sha256": _sha256_file(manifest_path), "protocol_sha256": _sha256_file(protocol_path),
               "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    journal = Journal(journal_path, header)
+    journal_path.parent.mkdir(parents=True, exist_ok=True)
+    client = Client(cfg, adapter, log_path)  # checks the credentials first
+    try:
+        journal = Journal(journal_path, header)
+    except InputError:
+        client.close()
+        raise
     done_enrol = {e["template_id"]: e.get("system_id") for e in journal.entries if e.get("kind") == "enrol"}
     done_search = {e["search_id"]: e["record"] for e in journal.entries if e.get("kind") == "search"}
     todo_enrol = [g for g in gallery if g not in done_enrol] if (enrol and adapter.enrol) else []
@@ -438,7 +454,6 @@ def run_query(adapter: Adapter, endpoint: str, manifest_path, protocol_path, out
     announce(f"sending to {parts.scheme}://{parts.netloc} only ({endpoint}): {len(todo_enrol):,} enrolment(s) and "
              f"{len(todo_search):,} search(es)" + (f"; {len(done_search):,} searches already in the journal "
                                                    f"{journal_path}" if done_search else ""))
-    client = Client(cfg, adapter, log_path)
 
     def values(row: int) -> dict:
         v = {"template_id": manifest["template_id"].iloc[row], "probe_id": manifest["template_id"].iloc[row],
