@@ -135,9 +135,12 @@ def query(
         config = QueryConfig(endpoint, concurrency=concurrency, rate=rate, timeout_s=timeout,
                              max_attempts=max_attempts, backoff_s=backoff,
                              ca_bundle=None if ca_bundle is None else str(ca_bundle))
-        summary = run_query(spec, endpoint, manifest, protocol, out, templates_path=templates, images_root=images_root,
-                            journal_path=journal, enrol=enrol, overwrite=overwrite, config=config,
-                            announce=lambda line: _console.print(line, highlight=False, soft_wrap=True))
+        from faceaudit.cli import engine_progress
+        with engine_progress("querying") as progress:
+            summary = run_query(spec, endpoint, manifest, protocol, out, templates_path=templates,
+                                images_root=images_root, journal_path=journal, enrol=enrol, overwrite=overwrite,
+                                config=config, progress=progress,
+                                announce=lambda line: _console.print(line, highlight=False, soft_wrap=True))
     except InputError as exc:
         _fail(str(exc))
     print(f"{summary['searches']:,} searches collected ({summary['requests_this_run']:,} requests this run, "
