@@ -265,7 +265,7 @@ def test_import_responses_with_id_map_and_unknown_threshold(tmp_path):
 
 def _files(tmp_path, es, proto, lists):
     man = tmp_path / "manifest.csv"
-    es.manifest.to_csv(man, index=False)
+    es.manifest.assign(site=np.where(np.arange(es.n) % 2, "north", "south")).to_csv(man, index=False)
     pro = tmp_path / "protocol.csv"
     roles = pd.DataFrame({"template_id": es.template_ids[np.concatenate([proto.gallery, proto.probes])],
                           "role": ["gallery"] * proto.gallery.size + ["probe"] * proto.probes.size})
@@ -279,7 +279,7 @@ def test_audit_lists_command_in_a_terminal(tmp_path, population):
     man, pro, path = _files(tmp_path, es, proto, engine_lists(es, proto, audit, 10, 0.65))
     out = tmp_path / "results"
     cmd = (f"{sys.executable} -m faceaudit.cli audit-lists --lists {path} --manifest {man} --protocol {pro} "
-           f"--out {out} --threshold 0.7")
+           f"--out {out} --threshold 0.7 --group-by site --scale")
     done = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "FPIR target 0.1: not measurable" in done.stdout and "at the system's own threshold" in done.stdout
@@ -292,6 +292,9 @@ def test_audit_lists_command_in_a_terminal(tmp_path, population):
     html = (out / "report.html").read_text()
     assert "what the candidate lists show" in html and "not measurable from the lists" in html
     assert "Verification</h2><p class='muted'>Not measurable" in html
+    assert "Demographic differentials from the lists" in html and "Scale from the lists" in html
+    assert results["demographics_from_lists"]["analyses"][0]["groups"] == ["north", "south"]
+    assert results["scale_from_lists"]["models"]
     # bad input: one line, exit 2, nothing written
     bad = tmp_path / "bad.csv"
     bad.write_text(GOOD.replace("s1,p1,2,g1,0.8,", "s1,p1,2,g1,0.95,"))
