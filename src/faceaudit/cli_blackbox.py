@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 import typer
 from rich.console import Console
@@ -18,6 +19,21 @@ _console = Console(stderr=True)
 def _fail(message: str) -> None:
     _console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
+
+
+@contextmanager
+def _progress(label: str) -> Iterator:
+    """A progress bar (count, rate, ETA) fed by ``progress(done, total)``; silent when not a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    columns = (TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("eta"), TimeRemainingColumn())
+    with Progress(*columns, console=_console, transient=True, disable=not _console.is_terminal) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
 
 
 def _write_file_atomically(path: Path, overwrite: bool, writer) -> None:
@@ -135,8 +151,7 @@ def query(
         config = QueryConfig(endpoint, concurrency=concurrency, rate=rate, timeout_s=timeout,
                              max_attempts=max_attempts, backoff_s=backoff,
                              ca_bundle=None if ca_bundle is None else str(ca_bundle))
-        from faceaudit.cli import engine_progress
-        with engine_progress("querying") as progress:
+        with _progress("querying") as progress:
             summary = run_query(spec, endpoint, manifest, protocol, out, templates_path=templates,
                                 images_root=images_root, journal_path=journal, enrol=enrol, overwrite=overwrite,
                                 config=config, progress=progress,

@@ -521,6 +521,8 @@ def run_query(adapter: Adapter, endpoint: str, manifest_path, protocol_path, out
         done_search[pid] = record
 
     def run_all(func, items, total_done: int, total: int) -> None:
+        if progress:
+            progress(total_done, total)
         if not items:
             return
         done = [total_done]
