@@ -346,3 +346,18 @@ def test_demographics_from_lists_equal_the_template_audit_for_fpir_and_fnir(popu
         assert b["rates"][m] == a["rates"][m]
         assert b["summaries"][m] == a["summaries"][m]
     assert b["rates"]["fmr"] == {} and "not measurable" in b["summaries"]["fmr"]["note"]
+
+
+def test_system_decisions_give_their_own_operating_point():
+    man = pd.DataFrame({"template_id": ["g1", "g2", "p1", "p2", "p3", "p4"], "subject_id": ["A", "B", "A", "B", "C", "D"]})
+    recs = [{"search_id": "s1", "probe_id": "p1", "list_length": 2, "candidates": [
+                {"candidate_id": "g1", "score": 0.9, "decision": True}, {"candidate_id": "g2", "score": 0.4, "decision": False}]},
+            {"search_id": "s2", "probe_id": "p2", "list_length": 2, "candidates": [
+                {"candidate_id": "g1", "score": 0.7, "decision": True}, {"candidate_id": "g2", "score": 0.6, "decision": False}]},
+            {"search_id": "s3", "probe_id": "p3", "list_length": 2, "candidates": [
+                {"candidate_id": "g2", "score": 0.8, "decision": True}]},
+            {"search_id": "s4", "probe_id": "p4", "list_length": 2, "candidates": [
+                {"candidate_id": "g2", "score": 0.5, "decision": False}]}]
+    point = audit_lists(records_to_lists(recs), man, ["g1", "g2"]).results["identification"]["at_system_decision"]
+    assert (point["fpir"]["errors"], point["fpir"]["trials"]) == (1, 2)   # s3 declared a match for a stranger
+    assert (point["fnir"]["errors"], point["fnir"]["trials"]) == (1, 2)   # s2's mate (B) not declared

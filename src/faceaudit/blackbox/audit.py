@@ -110,6 +110,19 @@ def _system_point(obs: ObservedSearches, ranks: list[int]) -> dict | None:
             "fpir": fp.to_dict(), "fnir": fnir}
 
 
+def _decision_point(obs: ObservedSearches) -> dict | None:
+    """FPIR and FNIR by the system's own match decisions (where it gave them)."""
+    if not obs.has_decisions:
+        return None
+    nm, m = ~obs.is_mated, obs.is_mated
+    return {"system_decision": True,
+            "fpir": rate(int(np.count_nonzero(obs.decided_any[nm])), int(nm.sum())).to_dict(),
+            "fnir": rate(int(np.count_nonzero(~obs.mate_decided[m])), int(m.sum())).to_dict(),
+            "note": "a non-mated search is a false positive when the system declared any candidate a match; a mated "
+                    "search is a miss when it did not declare the mate a match; a candidate not returned counts as "
+                    "not declared"}
+
+
 def identification_from_lists(obs: ObservedSearches, *, fpir_targets: Sequence[float] = DEFAULT_FPIR_TARGETS,
                               thresholds: Sequence[float] = ()) -> dict:
     """The ``identification`` results block, from observed counts (see the module docstring)."""
@@ -188,6 +201,9 @@ def identification_from_lists(obs: ObservedSearches, *, fpir_targets: Sequence[f
     sys_point = _system_point(obs, ranks)
     if sys_point:
         out["at_system_threshold"] = sys_point
+    decision = _decision_point(obs)
+    if decision:
+        out["at_system_decision"] = decision
     return out
 
 

@@ -72,6 +72,9 @@ class ObservedSearches:
     threshold_applied: np.ndarray
     rank_only: bool
     systems: list
+    has_decisions: bool = False
+    decided_any: np.ndarray | None = None
+    mate_decided: np.ndarray | None = None
 
     @property
     def n_probes(self) -> int:
@@ -239,6 +242,9 @@ def observe(lists: CandidateLists, manifest: pd.DataFrame, gallery_ids) -> Obser
         if cid not in gallery_ids:
             raise InputError(f"search {search_ids[sid_row]}: candidate {cid} is not a gallery template of the protocol", src)
     cscore = c["score"].to_numpy(np.float64)
+    cdecision = c["decision"].to_numpy(object)
+    has_decisions = bool(len(c)) and any(d is not None and d is not pd.NA for d in cdecision)
+    decided = np.array([bool(d) if d is not None and d is not pd.NA else False for d in cdecision], bool)
     rank_only = bool(len(c)) and bool(np.isnan(cscore).all())
     length = s["list_length"].to_numpy(np.int64)
     thr = s["threshold"].to_numpy(np.float64) if s["threshold"].notna().any() else np.full(n, np.nan)
@@ -262,8 +268,14 @@ def observe(lists: CandidateLists, manifest: pd.DataFrame, gallery_ids) -> Obser
     strict = np.ones(n, bool)
     code_of = {u: i for i, u in enumerate(gallery_subjects)}
     starts = np.searchsorted(csearch, np.arange(n + 1))
+    decided_any = np.zeros(n, bool)
+    mate_decided = np.zeros(n, bool)
     for i in range(n):
         lo, hi = starts[i], starts[i + 1]
+        if has_decisions:
+            decided_any[i] = decided[lo:hi].any()
+            mate_decided[i] = bool(is_mated[i]) and any(decided[j] and subj_of[cids[j]] == probe_subjects[i]
+                                                         for j in range(lo, hi))
         seen, subj_scores = [], []
         for j in range(lo, hi):
             u = subj_of[cids[j]]
@@ -304,4 +316,5 @@ def observe(lists: CandidateLists, manifest: pd.DataFrame, gallery_ids) -> Obser
         best_nonmate=best, mate_score=mate_score, mate_rank=mate_rank, mate_listed=mate_listed,
         candidates_subject=cand_u, candidates_score=cand_s, list_length=length, n_returned=n_returned,
         n_listed=n_listed, unseen_bound=bound, unseen_strict=strict, threshold=thr, threshold_applied=applied,
-        rank_only=rank_only, systems=sorted(set(systems.tolist())))
+        rank_only=rank_only, systems=sorted(set(systems.tolist())), has_decisions=has_decisions,
+        decided_any=decided_any, mate_decided=mate_decided)

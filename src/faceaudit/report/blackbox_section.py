@@ -87,6 +87,15 @@ def _groups(results: dict) -> str:
     return "".join(out)
 
 
+def _decision_point(ident: dict) -> str:
+    p = ident.get("at_system_decision")
+    if not p:
+        return ""
+    return ("<h3>By the system's own match decisions</h3>"
+            f"<p>{esc(p['note'])}.</p><table><tr><th>FPIR</th><th>FNIR</th></tr>"
+            f"<tr><td>{fmt_rate(p['fpir'])}</td><td>{fmt_rate(p['fnir'])}</td></tr></table>")
+
+
 def render(results: dict) -> str:
     bb = results["blackbox"]
     ident = results["identification"]
@@ -118,5 +127,5 @@ def render(results: dict) -> str:
             "its scores. A list of length L cut at the system's threshold t shows FPIR(T) only for T &ge; t and "
             "FNIR(R, T) only for R &le; L or T &ge; t; every figure outside that is marked <i>not measurable</i> "
             "(hover for the reason), never estimated.</p>"
-            f"<table>{rows}</table>" + _system_point(ident)
+            f"<table>{rows}</table>" + _system_point(ident) + _decision_point(ident)
             + f"<h3>Not measurable from candidate lists</h3><ul>{nm}</ul>" + _groups(results) + _scale(results))
