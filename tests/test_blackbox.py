@@ -67,6 +67,8 @@ def same_where_defined(a: dict, b: dict, *, scale: float = 1.0) -> dict:
         n["equal"] += 1
         for r in ib["ranks"]:
             fb = ob["fnir"][str(r)]
+            if str(r) not in oa["fnir"]:
+                continue
             if fb.get("not_measurable"):
                 n["not_measurable"] += 1
                 continue
@@ -74,6 +76,8 @@ def same_where_defined(a: dict, b: dict, *, scale: float = 1.0) -> dict:
             n["equal"] += 1
     for pa, pb in zip(ia["at_thresholds"], ib["at_thresholds"]):
         for key in ["fpir"] + [f"fnir{r}" for r in ib["ranks"]]:
+            if key != "fpir" and key[4:] not in pa["fnir"]:
+                continue
             fa = pa["fpir"] if key == "fpir" else pa["fnir"][key[4:]]
             fb = pb["fpir"] if key == "fpir" else pb["fnir"][key[4:]]
             if fb.get("not_measurable"):
@@ -361,3 +365,17 @@ def test_system_decisions_give_their_own_operating_point():
     point = audit_lists(records_to_lists(recs), man, ["g1", "g2"]).results["identification"]["at_system_decision"]
     assert (point["fpir"]["errors"], point["fpir"]["trials"]) == (1, 2)   # s3 declared a match for a stranger
     assert (point["fnir"]["errors"], point["fnir"]["trials"]) == (1, 2)   # s2's mate (B) not declared
+
+
+@pytest.mark.parametrize("gallery_per_subject", [1, 2])
+@pytest.mark.parametrize("L,t", [(20, None), (5, None), (3, 0.25), (5, 0.5), (1, None)])
+def test_same_figures_with_ties_everywhere(gallery_per_subject, L, t):
+    """Scores that are multiples of 1/4 (ties abound, duplicate templates): still the template audit's figures."""
+    from conftest import exact_evalset
+    from faceaudit.protocol import generate_protocol
+    es = exact_evalset(n_subjects=40, per_subject=3, duplicates=3)
+    proto = generate_protocol(es, enrol_fraction=0.5, seed=0, gallery_per_subject=gallery_per_subject)
+    audit = run_audit(es, proto, top_k=20, thresholds=[0.25, 0.5])
+    bb = audit_lists(engine_lists(es, proto, audit, L, t), es.manifest, es.template_ids[proto.gallery],
+                     thresholds=[0.25, 0.5])
+    assert same_where_defined(audit.results, bb.results)["equal"] >= 11
