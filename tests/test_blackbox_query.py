@@ -286,3 +286,30 @@ def test_one_run_per_journal(tmp_path):
     again = Journal(tmp_path / "j.jsonl", header)
     assert again.entries == [header]
     again.close()
+
+
+def test_ctrl_c_stops_sending_at_once(setup, tmp_path):
+    es, proto, audit, folder = setup
+    service = SearchService()
+    endpoint = service.start()
+    adapter = tmp_path / "a.toml"
+    adapter.write_text(NIST_ADAPTER.format(L=5).replace('[auth]\nheader = "Authorization"\nenv = "FIXTURE_TOKEN"\nprefix = "Bearer "\n', ""))
+    journal = tmp_path / "c.journal.jsonl"
+    cmd = [sys.executable, "-m", "faceaudit.cli", "query", "--endpoint", endpoint, "--adapter", str(adapter),
+           "--manifest", str(folder / "manifest.csv"), "--protocol", str(folder / "protocol.csv"),
+           "--templates", str(folder / "templates.npy"), "--out", str(tmp_path / "c"), "--rate", "40"]
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while len(_journal_searches(journal)) < 10 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+        time.sleep(0.5)
+        sent = len(service.requests)
+        time.sleep(1.0)
+        assert len(service.requests) == sent  # nothing more is sent after the run stopped
+    finally:
+        service.stop()
+    assert proc.returncode == 130
+    assert len(_journal_searches(journal)) < proto.probes.size and not (tmp_path / "c").exists()

@@ -537,7 +537,13 @@ def run_query(adapter: Adapter, endpoint: str, manifest_path, protocol_path, out
 
         with ThreadPoolExecutor(max_workers=max(1, cfg.concurrency)) as pool:
             futures = [pool.submit(task, item) for item in items]
-            finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            try:
+                finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            except BaseException:  # Ctrl-C, SIGTERM: send nothing more; finished work is in the journal
+                client.stop.set()
+                for f in futures:
+                    f.cancel()
+                raise
             failed = [f for f in finished if f.exception() is not None]
             if failed:
                 client.stop.set()
