@@ -70,7 +70,8 @@ _SIGNAL = {"received": None}
 def stopped() -> None:
     """Ctrl-C or SIGTERM: every temporary file is already gone; say so, exit 130 or 143."""
     terminated = _SIGNAL["received"] == signal.SIGTERM
-    console.print(f"{'terminated' if terminated else 'interrupted'}; nothing was written", highlight=False)
+    console.print(f"{'terminated' if terminated else 'interrupted'}; nothing was written (no results folder, no "
+                  "temporary files; a query's journal is kept so that the same command resumes)", highlight=False)
     raise typer.Exit(code=143 if terminated else 130)
 
 
@@ -385,6 +386,13 @@ def report(results_dir: Path = typer.Argument(..., help="A results folder writte
             raise InputError(f"results.json is incomplete or from another faceaudit version "
                              f"({exc.__class__.__name__}: {exc}); re-run the audit", Path(results_dir) / "results.json") from None
     print(f"report: {path}")
+
+
+from faceaudit.cli_blackbox import audit_lists as _audit_lists, import_lists as _import_lists, query as _query  # noqa: E402
+
+app.command("import-lists")(guarded(_import_lists))
+app.command("audit-lists")(guarded(_audit_lists))
+app.command("query")(guarded(_query))
 
 
 def _on_signal(signum, frame) -> None:  # noqa: ARG001

@@ -15,6 +15,7 @@ from faceaudit.report import plots
 EXTRA_SECTIONS = [
     ("demographics", "faceaudit.report.demographics_section", "render"),
     ("scale", "faceaudit.report.scale_section", "render"),
+    ("blackbox", "faceaudit.report.blackbox_section", "render"),
 ]
 
 CSS = """
@@ -37,7 +38,9 @@ def esc(value) -> str:
 
 
 def fmt_rate(r: dict | None, digits: int = 3) -> str:
-    """``0.0123 [0.0100, 0.0150] (123/10000)``, or ``undefined (0 trials)``."""
+    """``0.0123 [0.0100, 0.0150] (123/10000)``, or ``undefined (0 trials)``, or why it is not measurable."""
+    if r and r.get("not_measurable"):
+        return f'<span class="muted" title="{esc(r["not_measurable"])}">not measurable from the lists</span>'
     if not r or r.get("trials", 0) == 0 or r.get("value") is None:
         return '<span class="muted">undefined (0 trials)</span>'
     return (f"{r['value']:.{digits}g} <span class='muted'>[{r['ci_low']:.{digits}g}, "
@@ -204,7 +207,8 @@ def identification_section(results: dict) -> str:
     for op in ident["operating_points"] + ident.get("at_thresholds", []):
         label = f"FPIR target {op['target_fpir']:g}" if "target_fpir" in op else "given threshold"
         if op.get("threshold") is None:
-            rows += f"<tr><td>{label}</td><td colspan='{len(ranks) + 2}' class='muted'>undefined</td></tr>"
+            why = f"not measurable: {esc(op['not_measurable'])}" if op.get("not_measurable") else "undefined"
+            rows += f"<tr><td>{label}</td><td colspan='{len(ranks) + 2}' class='muted'>{why}</td></tr>"
             continue
         cells = "".join(f"<td>{fmt_rate(op['fnir'][str(r)])}</td>" for r in ranks)
         rows += f"<tr><td>{label}</td><td>{fmt_threshold(op['threshold'])}</td><td>{fmt_rate(op['fpir'])}</td>{cells}</tr>"
@@ -229,6 +233,8 @@ def identification_section(results: dict) -> str:
 
 def verification_section(results: dict) -> str:
     v = results["verification"]
+    if v.get("not_measurable"):
+        return f"<h2>Verification</h2><p class='muted'>Not measurable: {esc(v['not_measurable'])}.</p>"
     rows = ""
     for p in v["fnmr_at_fmr"]:
         if not p["measurable"]:

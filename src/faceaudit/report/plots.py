@@ -55,7 +55,7 @@ def det_identification(ident: dict):
     hi = _num(curve.get("fnir_rank1_ci_high", curve["fnir_rank1"]))
     ops = [op for op in ident["operating_points"]
            if op.get("threshold") is not None and op["fpir"].get("value") not in (None, 0)
-           and isinstance(op["threshold"], (int, float))]
+           and isinstance(op["threshold"], (int, float)) and op["fnir"]["1"].get("value") is not None]
     for op in ops:
         f1 = op["fnir"]["1"]
         t = np.append(t, op["threshold"])

@@ -1,0 +1,104 @@
+"""Demographic differentials from candidate lists: per-group FPIR and FNIR (rank 1) at one threshold.
+
+The same computation as :mod:`faceaudit.demographics` (its helpers: subject-level bootstrap,
+rate entries, max/min summaries, findings) on the observed per-search counts. FMR, FNMR, the
+cross-group FMR matrix and per-group thresholds need every impostor and genuine comparison and
+are reported as not measurable. The threshold is the lowest with FPIR <= ``operating_fpir`` over
+everyone when the lists show it, else the system's own threshold (its decision: a list that is
+not empty), and ``threshold_rule`` says which.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from faceaudit import demographics as demo_
+from faceaudit.errors import InputError
+from faceaudit.metrics import bootstrap as boot_
+from faceaudit.metrics import differentials as diff
+
+NOT_FROM_LISTS = "not measurable from candidate lists (needs every impostor and genuine comparison)"
+
+
+def _per_probe(obs, threshold):
+    """(false positive, miss) per search at ``threshold`` (None: the system's own threshold)."""
+    mated = obs.is_mated
+    if threshold is None:
+        fp = ~mated & (obs.n_returned > 0)
+        fn = mated & ~(obs.mate_listed & (obs.mate_rank <= 1))
+    else:
+        t = float(threshold)
+        fp = ~mated & (obs.best_nonmate >= t)
+        fn = mated & ((obs.mate_score < t) | (obs.mate_rank > 1))
+    return fp.astype(float), fn.astype(float)
+
+
+def add_demographics_from_lists(bb, group_by: Sequence[str], *, min_group_size: int = 30,
+                                operating_fpir: float = 0.01, n_boot: int = 1000, seed: int = 0,
+                                confidence: float = 0.95, caveats: dict | None = None) -> dict:
+    """Store ``results["demographics_from_lists"]`` (see the module docstring)."""
+    if not group_by:
+        raise InputError("give at least one manifest column to group by")
+    obs = bb.search
+    op = next((o for o in bb.results["identification"]["operating_points"]
+               if o.get("target_fpir") == operating_fpir and o.get("threshold") is not None
+               and not o["fnir"]["1"].get("not_measurable")), None)
+    if op is None:
+        from faceaudit.blackbox.audit import _best_threshold
+        if not obs.rank_only:
+            cand = _best_threshold(obs.best_nonmate[~obs.is_mated], operating_fpir)
+            if cand.threshold is not None and obs.fpir_problem(cand.threshold) is None \
+                    and obs.fnir_problem(cand.threshold, 1) is None:
+                op = {"threshold": cand.threshold}
+    if op is not None:
+        threshold, rule = float(op["threshold"]), f"lowest threshold with FPIR <= {operating_fpir:g} over everyone"
+    elif obs.threshold_applied.all():
+        threshold, rule = None, (f"the system's own threshold (FPIR {operating_fpir:g} is not reached within what "
+                                 "the lists show)")
+    else:
+        raise InputError(f"demographics: no threshold with FPIR <= {operating_fpir:g} is measurable from these lists "
+                         "and the system applied no threshold of its own")
+    fp, fn = _per_probe(obs, threshold)
+    manifest = bb.manifest.iloc[obs.probe_rows].reset_index(drop=True)
+    subj_names, probe_subject = np.unique(obs.probe_subjects.astype(str), return_inverse=True)
+    weights = boot_.subject_weights(subj_names.size, n_boot, seed)
+    mated = obs.is_mated.astype(float)
+    analyses = []
+    for spec in group_by:
+        labels = demo_.group_labels(manifest, spec)
+        groups, codes = diff.encode(labels)
+        ranked = np.array([diff.is_ranked_label(g) for g in groups])
+        rates, summaries, findings = {}, {}, []
+        for measure, err, trials in (("fpir", fp, 1 - mated), ("fnir", fn, mated)):
+            e_tab = demo_._subject_table(probe_subject, codes, err, subj_names.size, groups.size)
+            t_tab = demo_._subject_table(probe_subject, codes, trials, subj_names.size, groups.size)
+            e_sum, t_sum = e_tab.sum(0), t_tab.sum(0)
+            point = diff.rates(e_sum, t_sum)
+            boot = diff.rates(weights @ e_tab, weights @ t_tab)
+            eligible = (t_sum >= min_group_size) & (t_sum > 0) & ranked
+            rates[measure] = {str(groups[g]): demo_._rate_entry(e_sum[g], t_sum[g], t_sum[g], boot[:, g], min_group_size,
+                                                                 confidence) for g in range(groups.size) if t_sum[g] > 0}
+            summaries[measure] = demo_._summary(point, boot, eligible, groups, confidence)
+            f = demo_._finding(measure, summaries[measure], rates[measure])
+            if f:
+                findings.append(f)
+        for measure in ("fmr", "fnmr"):
+            rates[measure] = {}
+            summaries[measure] = {"ratio": None, "ci": [None, None], "max_group": None, "min_group": None,
+                                  "note": NOT_FROM_LISTS}
+        analyses.append({"spec": spec, "groups": [str(g) for g in groups], "rates": rates, "summaries": summaries,
+                         "ranked_groups": [str(g) for g, r in zip(groups, ranked) if r],
+                         "group_sizes": {str(groups[g]): {"probe_subjects": int(np.unique(probe_subject[codes == g]).size),
+                                                         "searches": int((codes == g).sum())} for g in range(groups.size)},
+                         "findings": findings, "not_measurable": {"fmr": NOT_FROM_LISTS, "fnmr": NOT_FROM_LISTS,
+                                                                   "cross_group_fmr": NOT_FROM_LISTS,
+                                                                   "group_thresholds": NOT_FROM_LISTS}})
+    columns = {c.strip() for spec in group_by for c in spec.split("*")}
+    out = {"threshold": threshold, "threshold_rule": rule, "operating_fpir": operating_fpir,
+           "min_group_size": min_group_size, "n_boot": n_boot, "seed": seed, "confidence": confidence,
+           "bootstrap": "probe subjects resampled with replacement; gallery fixed; percentile intervals",
+           "caveats": {c: t for c, t in (caveats or {}).items() if c in columns}, "analyses": analyses}
+    bb.results["demographics_from_lists"] = out
+    return out
