@@ -78,12 +78,12 @@ def add_demographics_from_lists(bb, group_by: Sequence[str], *, min_group_size: 
             point = diff.rates(e_sum, t_sum)
             boot = diff.rates(weights @ e_tab, weights @ t_tab)
             eligible = (t_sum >= min_group_size) & (t_sum > 0) & ranked
+            people = (t_tab > 0).sum(0)  # people with at least one trial in the group
             rates[measure] = {str(groups[g]): demo_._rate_entry(e_sum[g], t_sum[g], t_sum[g], boot[:, g], min_group_size,
-                                                                 confidence) for g in range(groups.size) if t_sum[g] > 0}
-            summaries[measure] = demo_._summary(point, boot, eligible, groups, confidence)
-            f = demo_._finding(measure, summaries[measure], rates[measure])
-            if f:
-                findings.append(f)
+                                                                 confidence, int(people[g]))
+                              for g in range(groups.size) if t_sum[g] > 0}
+            summaries[measure] = demo_._summary(point, boot, eligible, groups, confidence, people)
+            findings.extend(demo_._finding(measure, summaries[measure], rates[measure]))
         for measure in ("fmr", "fnmr"):
             rates[measure] = {}
             summaries[measure] = {"ratio": None, "ci": [None, None], "max_group": None, "min_group": None,
@@ -95,10 +95,14 @@ def add_demographics_from_lists(bb, group_by: Sequence[str], *, min_group_size: 
                          "findings": findings, "not_measurable": {"fmr": NOT_FROM_LISTS, "fnmr": NOT_FROM_LISTS,
                                                                    "cross_group_fmr": NOT_FROM_LISTS,
                                                                    "group_thresholds": NOT_FROM_LISTS}})
-    columns = {c.strip() for spec in group_by for c in spec.split("*")}
+    columns = sorted({c.strip() for spec in group_by for c in spec.split("*")})
+    provenance = demo_.label_provenance(bb.manifest, columns, caveats)
+    for a in analyses:  # where the labels came from travels with every figure from them
+        a["label_provenance"] = {c.strip(): provenance[c.strip()] for c in a["spec"].split("*")}
+        a["label_provenance_text"] = demo_.provenance_line(a["label_provenance"])
     out = {"threshold": threshold, "threshold_rule": rule, "operating_fpir": operating_fpir,
            "min_group_size": min_group_size, "n_boot": n_boot, "seed": seed, "confidence": confidence,
            "bootstrap": "probe subjects resampled with replacement; gallery fixed; percentile intervals",
-           "caveats": {c: t for c, t in (caveats or {}).items() if c in columns}, "analyses": analyses}
+           "caveats": {c: t for c, t in provenance.items() if t}, "analyses": analyses}
     bb.results["demographics_from_lists"] = out
     return out
