@@ -267,7 +267,8 @@ def test_an_opencv_that_cannot_run_yunet_is_one_clear_error(monkeypatch):
             raise cv2.error("OpenCV(5.0.0) net_impl2.cpp:1032: error: (-215:Assertion failed) ninputs == 1")
 
     monkeypatch.setattr(cv2.FaceDetectorYN, "create", staticmethod(lambda *a, **k: Broken()))
-    with pytest.raises(InputError, match="OpenCV 4.x is needed"):
+    with pytest.raises(InputError, match=r"cannot run the YuNet/SFace files \(error: \(-215:Assertion failed\) "
+                                         r"ninputs == 1\); OpenCV 4.11 to 4.x is needed"):
         load_adapter("sface")
 
 

@@ -32,9 +32,11 @@ OpenCV's own classes (rather than re-implementing the alignment and pre-processi
 values with the channels swapped to RGB (``blobFromImage(crop, 1, (112, 112), 0, swapRB=True)``),
 a detail that is easy to get wrong.
 
-OpenCV 5.0.0's new DNN engine cannot run this YuNet file (``FaceDetectorYN.detect`` fails
-an assertion in ``setMainGraphInput``); OpenCV 4.x is needed (tested with 4.14). The
-adapter checks this once when it is built and says so in one line.
+OpenCV versions: 4.11 to 4.x run both files (4.11, 4.12 and 4.14 give identical templates);
+4.10 cannot parse their block-quantised ``DequantizeLinear`` nodes, and 5.0.0's new DNN
+engine cannot run the YuNet file (``FaceDetectorYN.detect`` fails an assertion in
+``setMainGraphInput``). The adapter runs YuNet once when it is built, so an unusable OpenCV
+is one clear line, not a failure per image.
 """
 
 from __future__ import annotations
@@ -113,9 +115,10 @@ class SFaceAdapter(ModelAdapter):
             self._detector.setInputSize((64, 64))
             self._detector.detect(np.zeros((64, 64, 3), np.uint8))
         except cv2.error as exc:
-            first = [line for line in str(exc).splitlines() if line.strip()][-1][:160]
-            raise InputError(f"OpenCV {cv2.__version__} cannot run the YuNet/SFace files ({first}); "
-                             "OpenCV 4.x is needed: pip install 'opencv-python-headless>=4.10,<5'") from None
+            text = " ".join(str(exc).split())
+            reason = text[text.find("error: ("):][:160] if "error: (" in text else text[:160]
+            raise InputError(f"OpenCV {cv2.__version__} cannot run the YuNet/SFace files ({reason}); "
+                             "OpenCV 4.11 to 4.x is needed: pip install 'opencv-python-headless>=4.11,<5'") from None
 
     @property
     def options(self) -> dict[str, Any]:
