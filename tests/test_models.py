@@ -127,12 +127,12 @@ def test_dlib_adapter_on_a_grey_orl_face():
     adapter = load_adapter("dlib", upsample=1)
     info = adapter.describe()
     assert info["name"] == "dlib-resnet-v1" and info["version"].startswith("dlib ")
-    assert info["options"]["upsample"] == 1 and info["options"]["jitter"] == 0
+    assert info["options"]["upsample"] == 1 and info["options"]["jitter"] == 0 and info["options"]["padding"] == 0.25
     image = _orl_image(1, 1)
     assert image.shape == (112, 92, 3) and (image[..., 0] == image[..., 2]).all()  # grey, as RGB
     boxes = adapter.detect(image)
     assert len(boxes) >= 1
-    chip = adapter.align(image, boxes[0])
+    chip = adapter.chip(image, boxes[0])
     assert np.asarray(chip).shape == (150, 150, 3)
     vector, reason = adapter.embed_image(image)
     assert reason is None and vector.shape == (128,) and vector.dtype == np.float32

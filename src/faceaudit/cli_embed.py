@@ -19,25 +19,36 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
-def model_options(model: str, *, upsample: int, jitter: int, onnx_path: Optional[Path], input_size: int,
-                  channel_order: str, mean: float, std: float, layout: str) -> dict:
+SCORE_KIND = {"dlib": "neg_euclidean", "sface": "cosine", "onnx": "cosine"}
+
+
+def model_options(model: str, *, upsample: int, fast_detect: bool, jitter: int, yunet_threshold: float,
+                  onnx_path: Optional[Path], input_size: int, channel_order: str, mean: float, std: float,
+                  layout: str) -> dict:
     """The adapter keyword arguments that apply to ``model`` (others are ignored)."""
     if model == "dlib":
-        return {"upsample": upsample, "jitter": jitter}
+        return {"upsample": upsample, "fast_detect": fast_detect, "jitter": jitter}
+    if model == "sface":
+        return {"score_threshold": yunet_threshold}
     if model == "onnx":
         return {"onnx_path": str(onnx_path) if onnx_path else None, "input_size": input_size,
-                "channel_order": channel_order, "mean": mean, "std": std, "layout": layout, "upsample": upsample}
-    raise InputError(f"unknown model '{model}' (choose dlib or onnx)")
+                "channel_order": channel_order, "mean": mean, "std": std, "layout": layout, "upsample": upsample,
+                "fast_detect": fast_detect}
+    raise InputError(f"unknown model '{model}' (choose dlib, sface or onnx)")
 
 
 def embed(
     source: Path = typer.Argument(..., help="A folder of subject sub-folders, or a manifest (.csv/.parquet) "
                                             "with image and subject_id columns (other columns are carried through)."),
     out: Path = typer.Option(..., help="Output folder: templates.npy, manifest.csv, failures.csv, embed.json."),
-    model: str = typer.Option("dlib", help="dlib (reference: HOG + 5 landmarks + ResNet, 128-d) or onnx."),
-    upsample: int = typer.Option(1, help="HOG detector: highest upsampling level tried (0 is fastest; "
-                                         "2 finds faces down to about 20 px)."),
+    model: str = typer.Option("dlib", help="dlib (reference: dlib's own pipeline, HOG + 5 landmarks + ResNet, 128-d), "
+                                           "sface (OpenCV's YuNet + SFace, 128-d, as OpenCV runs them) or onnx."),
+    upsample: int = typer.Option(1, help="dlib, onnx: HOG detector upsampling (dlib's upsample_num_times; 1 as in "
+                                         "dlib's examples; 0 misses faces under ~80 px, 2 finds them down to ~20 px)."),
+    fast_detect: bool = typer.Option(False, "--fast-detect", help="dlib, onnx: try upsampling 0 first, then up to "
+                                     "--upsample (faster detection; NOT dlib's pipeline: templates differ)."),
     jitter: int = typer.Option(0, help="dlib: average over this many jittered crops (dlib's num_jitters; ~N times slower)."),
+    yunet_threshold: float = typer.Option(0.9, help="sface: YuNet's minimum face score (0.9 as OpenCV's samples)."),
     onnx_path: Optional[Path] = typer.Option(None, help="onnx: the embedding model file."),
     input_size: int = typer.Option(112, help="onnx: square input size in pixels."),
     channel_order: str = typer.Option("RGB", help="onnx: RGB or BGR."),
@@ -52,7 +63,8 @@ def embed(
     """Enrol images: detect, align and embed each face; record every failure to enrol."""
     from faceaudit.embed import DEFAULT, embed_images
     try:
-        options = model_options(model, upsample=upsample, jitter=jitter, onnx_path=onnx_path, input_size=input_size,
+        options = model_options(model, upsample=upsample, fast_detect=fast_detect, jitter=jitter,
+                                yunet_threshold=yunet_threshold, onnx_path=onnx_path, input_size=input_size,
                                 channel_order=channel_order, mean=mean, std=std, layout=layout)
         summary = embed_images(source, model, out, model_options=options, workers=workers,
                                cache_dir=(cache_dir or DEFAULT) if cache else None, overwrite=overwrite)
@@ -63,6 +75,6 @@ def embed(
           f"failure to enrol (FTE) {summary['fte_rate']:.2%} ({summary['failed']:,}; {reasons})")
     print(f"{summary['seconds']:.1f} s, {summary['from_cache']:,} from cache, {summary['embedded']:,} embedded "
           f"with {summary['model']['name']} ({summary['model']['version']})")
-    score = "neg_euclidean" if model == "dlib" else "cosine"
+    score = SCORE_KIND.get(model, "cosine")
     print(f"wrote {out}/ (templates.npy, manifest.csv, failures.csv, embed.json); next: "
           f"faceaudit audit --evalset {out} --score {score} --out RESULTS")

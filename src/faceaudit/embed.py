@@ -223,7 +223,7 @@ def embed_file(adapter: ModelAdapter, path: Path) -> tuple[np.ndarray | None, st
     from the model on this image is recorded as this image's failure.
     """
     try:
-        image = read_rgb(path.read_bytes())
+        image = adapter.read_image(path)  # the model's own loader (dlib's, OpenCV's; Pillow by default)
     except OSError as exc:
         return None, f"unreadable file ({exc.strerror or exc})"
     except ValueError as exc:

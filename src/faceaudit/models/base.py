@@ -1,7 +1,10 @@
 """The model-adapter interface: what faceaudit needs from a face model.
 
-An adapter turns one RGB image (``H x W x 3`` uint8 array, pixel values 0..255) into one
-template, in three steps that other models can replace one at a time:
+An adapter turns one image file into one template. ``read_image(path)`` decodes it the way
+the model's makers do (dlib's loader for dlib, ``cv2.imread`` for OpenCV's SFace, Pillow by
+default; see :mod:`faceaudit.models.images`) into an ``H x W x 3`` uint8 array in the
+adapter's ``channels`` order (``"RGB"``, or ``"BGR"`` for OpenCV models); then three steps
+that other models can replace one at a time:
 
 * ``detect(image)`` -> list of face boxes (:class:`Box`, pixel coordinates, right/bottom
   exclusive as dlib's rectangles);
@@ -22,7 +25,8 @@ this is simply "the largest".
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -34,12 +38,17 @@ FACE_CHOICE = "largest box containing the image centre, else largest box"
 
 @dataclass(frozen=True)
 class Box:
-    """A face box in pixels: ``left <= x < right``, ``top <= y < bottom``."""
+    """A face box in pixels: ``left <= x < right``, ``top <= y < bottom``.
 
-    left: int
-    top: int
-    right: int
-    bottom: int
+    ``detection``: the detector's own record for this face when the alignment needs more
+    than the box (YuNet's 15 numbers: box, 5 landmarks, score); not compared.
+    """
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+    detection: tuple | None = field(default=None, compare=False, repr=False)
 
     @property
     def area(self) -> int:
@@ -68,7 +77,7 @@ def check_image(image: np.ndarray) -> np.ndarray:
     """An ``H x W x 3`` uint8 C-contiguous array, or an ``InputError``."""
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise InputError(f"adapters take H x W x 3 uint8 RGB images, got {image.shape} {image.dtype}")
+        raise InputError(f"adapters take H x W x 3 uint8 images, got {image.shape} {image.dtype}")
     return np.ascontiguousarray(image)
 
 
@@ -82,6 +91,7 @@ class ModelAdapter(ABC):
     name: str = "model"
     version: str = "0"
     kind: str = "model"
+    channels: str = "RGB"   # colour order of the arrays read_image returns and detect/embed_image take
 
     @property
     def options(self) -> dict[str, Any]:
@@ -97,9 +107,18 @@ class ModelAdapter(ABC):
         """``{"name", "version", "options"}``: what produced the templates."""
         return {"name": self.name, "version": self.version, "options": self.options}
 
+    def read_image(self, path: str | Path) -> np.ndarray:
+        """Decode one image file as this model's pipeline does (default: Pillow, RGB).
+
+        Raises ``ValueError(reason)`` for a file that is not a readable image (a failure to
+        enrol); ``OSError`` when the file cannot be opened.
+        """
+        from faceaudit.models.images import read_pillow
+        return read_pillow(path)
+
     @abstractmethod
     def detect(self, image: np.ndarray) -> list[Box]:
-        """Face boxes in an RGB uint8 image (empty list: no face)."""
+        """Face boxes in a uint8 image in ``channels`` order (empty list: no face)."""
 
     @abstractmethod
     def align(self, image: np.ndarray, box: Box) -> Any:
@@ -130,12 +149,18 @@ class ModelAdapter(ABC):
         return EmbedOutcome(vector, None)
 
 
+MODELS = ("dlib", "sface", "onnx")
+
+
 def load_adapter(model: str = "dlib", **options: Any) -> ModelAdapter:
-    """``dlib`` (the reference model) or ``onnx`` (``onnx_path=...`` required)."""
+    """``dlib`` (the reference model), ``sface`` (OpenCV's SFace) or ``onnx`` (``onnx_path=...``)."""
     if model == "dlib":
         from faceaudit.models.dlib_adapter import DlibAdapter
         return DlibAdapter(**options)
+    if model == "sface":
+        from faceaudit.models.sface_adapter import SFaceAdapter
+        return SFaceAdapter(**options)
     if model == "onnx":
         from faceaudit.models.onnx_adapter import OnnxAdapter
         return OnnxAdapter(**options)
-    raise InputError(f"unknown model '{model}' (choose dlib or onnx)")
+    raise InputError(f"unknown model '{model}' (choose dlib, sface or onnx)")

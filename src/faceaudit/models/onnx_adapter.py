@@ -1,7 +1,10 @@
 """Any ONNX face-embedding model the user supplies, run with onnxruntime on the CPU.
 
-* Detection and landmarks: dlib's (HOG cascade + the 5-point predictor), as the reference
-  adapter.
+* Images are decoded with Pillow (EXIF orientation applied; greyscale, palette, CMYK and
+  16-bit converted to 8-bit RGB): this adapter is faceaudit's own generic pipeline, not a
+  maker's.
+* Detection and landmarks: dlib's HOG detector (``upsample``, one level by default, or
+  ``fast_detect`` levels 0..upsample) and 5-point predictor, as the reference adapter.
 * Alignment: a similarity transform (rotation, uniform scale, translation), fitted by least
   squares (Umeyama 1991) from the detected points to a canonical 5-point template scaled to
   ``input_size`` pixels, then a bilinear warp with Pillow. dlib's 5 points are the outer and
@@ -25,7 +28,7 @@ import numpy as np
 
 from faceaudit.errors import InputError
 from faceaudit.models.base import FACE_CHOICE, Box, ModelAdapter
-from faceaudit.models.dlib_adapter import SHAPE_MODEL, hog_detect, import_dlib, model_file
+from faceaudit.models.dlib_adapter import SHAPE_MODEL, detection_options, hog_detect, import_dlib, model_file
 
 # dlib 5-point order: outer then inner corner of the eye on the image's right (the subject's
 # left eye), outer then inner corner of the eye on the image's left, nose base. Positions in a
@@ -84,7 +87,8 @@ class OnnxAdapter(ModelAdapter):
     kind = "onnx"
 
     def __init__(self, *, onnx_path: str | Path | None = None, input_size: int = 112, channel_order: str = "RGB",
-                 mean: float = 127.5, std: float = 127.5, layout: str = "NCHW", upsample: int = 1) -> None:
+                 mean: float = 127.5, std: float = 127.5, layout: str = "NCHW", upsample: int = 1,
+                 fast_detect: bool = False) -> None:
         if not onnx_path:
             raise InputError("the onnx model needs --onnx-path")
         path = Path(onnx_path)
@@ -95,6 +99,8 @@ class OnnxAdapter(ModelAdapter):
             raise InputError(f"channel order must be RGB or BGR, got {channel_order}")
         if layout not in ("NCHW", "NHWC"):
             raise InputError(f"layout must be NCHW or NHWC, got {layout}")
+        if int(upsample) < 0:
+            raise InputError(f"upsample must be >= 0 (got {upsample})")
         if int(input_size) < 16 or float(std) == 0:
             raise InputError(f"input size must be >= 16 and std non-zero (got {input_size}, {std})")
         try:
@@ -111,6 +117,7 @@ class OnnxAdapter(ModelAdapter):
         self.version = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         self.input_size, self.channel_order, self.layout = int(input_size), channel_order, layout
         self.mean, self.std, self.upsample = float(mean), float(std), int(upsample)
+        self.fast_detect = bool(fast_detect)
         self._dlib = dlib
         self._detector = dlib.get_frontal_face_detector()
         self._shape = dlib.shape_predictor(str(model_file(SHAPE_MODEL)))
@@ -134,7 +141,7 @@ class OnnxAdapter(ModelAdapter):
 
     @property
     def options(self) -> dict[str, Any]:
-        return {"detector": "hog", "upsample": self.upsample, "upsample_mode": "cascade",
+        return {"loader": "Pillow (RGB, EXIF orientation)", **detection_options(self.upsample, self.fast_detect),
                 "face_choice": FACE_CHOICE, "landmarks": 5, "alignment": "similarity-5pt",
                 "input_size": self.input_size, "channel_order": self.channel_order,
                 "mean": self.mean, "std": self.std, "layout": self.layout}
@@ -142,10 +149,11 @@ class OnnxAdapter(ModelAdapter):
     @property
     def init_options(self) -> dict[str, Any]:
         return {"onnx_path": self.onnx_path, "input_size": self.input_size, "channel_order": self.channel_order,
-                "mean": self.mean, "std": self.std, "layout": self.layout, "upsample": self.upsample}
+                "mean": self.mean, "std": self.std, "layout": self.layout, "upsample": self.upsample,
+                "fast_detect": self.fast_detect}
 
     def detect(self, image: np.ndarray) -> list[Box]:
-        return hog_detect(self._detector, image, self.upsample)
+        return hog_detect(self._detector, image, self.upsample, self.fast_detect)
 
     def landmarks(self, image: np.ndarray, box: Box) -> np.ndarray:
         """dlib's 5 points (x, y in pixels) in ``box``, shape (5, 2)."""
