@@ -204,6 +204,11 @@ def report(results_dir: Path = typer.Argument(..., help="A results folder writte
     print(f"report: {path}")
 
 
+from faceaudit.cli_benchmark import benchmark_app  # noqa: E402
+
+app.add_typer(benchmark_app, name="benchmark")
+
+
 def main() -> None:
     """Console entry point."""
     try:
