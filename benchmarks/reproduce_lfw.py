@@ -14,9 +14,12 @@ cached: a second run is free, an interrupted one resumes), then reports:
     each both counting a pair with a missing template (failure to enrol) as an error, and on
     the pairs where both images enrolled;
 (b) BLUFR (all of LFW only): VR at FAR = 0.1% and rank-1 DIR at FAR = 1%, per trial and as
-    mean - std over the 10 trials.
+    mean - std over the 10 trials, by BLUFR's own rule (and faceaudit's floor rule beside it).
 
-Figures are printed and written to ``<out>/reproduction.json``.
+The evaluation is the one behind ``faceaudit benchmark lfw|blufr`` (:mod:`faceaudit.benchmarks`);
+this script only adds the embedding step. With templates already embedded, run those commands.
+
+Figures are printed and written to ``<out>.reproduction.json`` (beside the embedding folder).
 """
 
 from __future__ import annotations
@@ -25,9 +28,6 @@ import argparse
 import json
 import time
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
 
 
 def _args() -> argparse.Namespace:
@@ -40,18 +40,6 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--cache-dir", type=Path, default=None, help="template cache ($FACEAUDIT_CACHE by default)")
     parser.add_argument("--folds", type=int, default=10, help="embed and score only the first K pairs.txt folds")
     return parser.parse_args()
-
-
-def _pairs_report(lfw, pairs, dist: np.ndarray, full: bool) -> dict:
-    """Accuracy at 0.6 and (with all 10 folds) with thresholds from the other folds."""
-    out = {"pairs": int(dist.size), "pairs_missing_template": int(np.isnan(dist).sum())}
-    for name, exclude in (("missing_counted_wrong", False), ("enrolled_pairs_only", True)):
-        out[f"threshold_0.6_{name}"] = lfw.ten_fold_accuracy(dist, pairs.same, pairs.fold, fixed_threshold=0.6,
-                                                             exclude_missing=exclude)
-        if full:
-            out[f"threshold_from_other_folds_{name}"] = lfw.ten_fold_accuracy(dist, pairs.same, pairs.fold,
-                                                                              exclude_missing=exclude)
-    return out
 
 
 def main() -> None:
@@ -77,37 +65,36 @@ def main() -> None:
     info = embed_images(items, adapter, out, workers=args.workers, cache_dir=args.cache_dir or DEFAULT,
                         overwrite=True)
     wall = time.perf_counter() - started
-    templates = np.load(out / "templates.npy")
-    ids = pd.read_csv(out / "manifest.csv").template_id.to_numpy()
-    dist = lfw.pair_distances(pairs, templates, ids)
-    report = {"embedding": info, "wall_seconds_this_run": round(wall, 1), "folds": args.folds,
-              "lfw_pairs": _pairs_report(lfw, pairs, dist, full=args.folds == 10)}
+    from faceaudit.benchmarks import blufr as blufr_eval
+    from faceaudit.benchmarks import lfw as lfw_eval
+    from faceaudit.benchmarks import templates as lfw_templates
+    lt = lfw_templates.load(evalset=out)
+    # dlib's rule "same if distance < 0.6" is score = -distance >= -0.6 except at exactly 0.6 (counted)
+    lfw_results = lfw_eval.evaluate(pairs, lt, score="neg_euclidean", fixed_threshold=-0.6)
+    report = {"embedding": info, "wall_seconds_this_run": round(wall, 1), "folds": args.folds, "lfw_pairs": lfw_results}
     if args.folds == 10:
-        report["blufr"] = blufr.evaluate(blufr.load_blufr(lfw_dir / "blufr_lfw_config.mat"), templates, ids)
-    (out / "reproduction.json").write_text(json.dumps(report, indent=1))
-    _print(report, out)
+        report["blufr"] = blufr_eval.evaluate(blufr.load_blufr(lfw_dir / "blufr_lfw_config.mat"), lt,
+                                              score="neg_euclidean")
+    from faceaudit.audit import to_json
+    # beside the embedding folder, not inside it: faceaudit only replaces folders holding what it wrote
+    written = out.with_name(out.name + ".reproduction.json")
+    written.write_text(json.dumps(to_json(report), indent=1))
+    _print(report, written)
 
 
-def _print(report: dict, out: Path) -> None:
-    info, p = report["embedding"], report["lfw_pairs"]
+def _print(report: dict, written: Path) -> None:
+    from faceaudit.benchmarks.run import blufr_lines, lfw_lines
+    info = report["embedding"]
     print(f"model: {info['model']['name']} ({info['model']['version']}), upsample {info['model']['options']['upsample']}, "
           f"jitter {info['model']['options']['jitter']}")
     print(f"images: {info['images']:,}, enrolled {info['enrolled']:,}, failed {info['failed']} "
           f"(FTE {info['fte_rate']:.2%}: {info['failure_reasons']}); embedding {info['seconds']:.0f} s with "
           f"{info['workers']} workers, {info['from_cache']:,} from cache")
-    print(f"pairs (folds 1-{report['folds']}): {p['pairs']:,}, with a missing template: {p['pairs_missing_template']}")
-    for key, value in p.items():
-        if isinstance(value, dict):
-            print(f"LFW accuracy, {key.replace('_', ' ')}: {value['mean']:.2%} +- {value['std']:.2%} "
-                  f"(per fold {', '.join(f'{a:.1%}' for a in value['per_fold'])})")
+    print(f"pairs.txt folds 1-{report['folds']}:")
+    print("\n".join(lfw_lines(report["lfw_pairs"])))
     if "blufr" in report:
-        bl = report["blufr"]
-        for key in ("vr_at_far_0.1%", "dir_rank1_at_far_1%"):
-            v = bl[key]
-            print(f"BLUFR {key}: mean {v['mean']:.2%}, std {v['std']:.2%}, mean-std {v['mean_minus_std']:.2%}")
-        print("BLUFR per trial (VR / DIR): " + ", ".join(
-            f"{t['verification']['vr']:.1%}/{t['identification']['dir']:.1%}" for t in bl["trials"]))
-    print(f"written: {out / 'reproduction.json'}")
+        print("\n".join(blufr_lines(report["blufr"])))
+    print(f"written: {written}")
 
 
 if __name__ == "__main__":

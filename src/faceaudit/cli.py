@@ -205,8 +205,10 @@ def report(results_dir: Path = typer.Argument(..., help="A results folder writte
 
 
 from faceaudit.cli_benchmark import benchmark_app  # noqa: E402
+from faceaudit.cli_compare import compare as _compare_command  # noqa: E402
 
 app.add_typer(benchmark_app, name="benchmark")
+app.command("compare")(_compare_command)
 
 
 def main() -> None:
