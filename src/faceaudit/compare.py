@@ -11,9 +11,10 @@ Per pair of systems (A, B), on the paired searches:
 * at each FPIR target x, each system at its own operating threshold (the one its audit reported
   for x, else faceaudit's rule on its searches): FNIR at rank 1 and FPIR, the paired difference
   A - B with a 95% percentile interval from a bootstrap over probe subjects (all of a person's
-  searches resampled together; each resample re-estimates both thresholds, so the interval
-  includes the uncertainty of the operating point), and McNemar's exact test on the discordant
-  searches at the fixed thresholds;
+  searches resampled together) at those fixed thresholds, and McNemar's exact test on the
+  discordant searches; for FNIR also a second interval that re-estimates both thresholds in
+  every resample (the uncertainty of the operating point itself, large when few non-mated
+  searches decide a low FPIR);
 * the rank-1 identification rate with no threshold (same two statistics);
 * curves: each system's DET (FNIR rank 1 against FPIR) and CMC, and the difference FNIR_A -
   FNIR_B at a grid of FPIR values with bootstrap intervals;
@@ -22,8 +23,10 @@ Per pair of systems (A, B), on the paired searches:
   and McNemar's p; FMR / FNMR per group side by side as each audit reported them.
 
 Verdicts (the plain-language summary) follow from the intervals: a difference is called
-significant only when its bootstrap interval excludes 0 *and* McNemar's p < 0.05; when the two
-disagree the sentence says so. Searches lost to failure to enrol are not in ``searches.parquet``,
+significant (at the audited thresholds) only when its fixed-threshold bootstrap interval excludes
+0 *and* McNemar's p < 0.05; when the two disagree the sentence says so; a significant FNIR
+difference is then checked against the re-estimated-threshold interval, and the sentence says
+whether it holds there. Searches lost to failure to enrol are not in ``searches.parquet``,
 so they are not in the paired data; each audit's count of them is reported beside the figures.
 """
 
@@ -241,11 +244,12 @@ def compare(paths: Sequence[str | Path], *, names: Sequence[str] | None = None,
             miss_a = (A.mate < ta) | (A.rank > 1)
             miss_b = (B.mate < tb) | (B.rank > 1)
             fnir_cmp = _compare_rate(miss_a, miss_b, subj_m, weights, n_boot, seed)
-            # the interval re-estimates both thresholds in every resample
+            fnir_cmp["ci_method"] = "subject bootstrap at the fixed thresholds"
+            # a second interval re-estimates both thresholds in every resample: is the system better
+            # at FPIR x itself, allowing for the uncertainty of each operating threshold?
             lo, hi, _ = boot_.percentile_interval((draws[i][target] - draws[j][target])[:, None], confidence)
-            fnir_cmp["ci"] = [None if np.isnan(lo[0]) else float(lo[0]), None if np.isnan(hi[0]) else float(hi[0])]
-            fnir_cmp["ci_method"] = "subject bootstrap; both operating thresholds re-estimated in each resample"
-            fnir_cmp["verdict"] = _verdict(fnir_cmp, fnir_cmp["mcnemar_p"])
+            fnir_cmp["ci_threshold_reestimated"] = [None if np.isnan(lo[0]) else float(lo[0]),
+                                                    None if np.isnan(hi[0]) else float(hi[0])]
             fp_cmp = _compare_rate(A.best >= ta, B.best >= tb, subj_nm, weights, n_boot, seed)
             fp_cmp["ci_method"] = "subject bootstrap at the fixed thresholds"
             points.append({"target_fpir": target, "threshold_a": ta, "threshold_b": tb,
@@ -278,8 +282,9 @@ def compare(paths: Sequence[str | Path], *, names: Sequence[str] | None = None,
             "difference": "A - B: positive means A makes more errors",
             "mcnemar": "exact two-sided McNemar test on discordant searches at fixed thresholds "
                        "(treats searches as independent)",
-            "verdict": f"'significant' when the bootstrap interval excludes 0 and McNemar p < {ALPHA}; "
-                       "'inconclusive' when the two disagree",
+            "verdict": f"'significant' when the fixed-threshold bootstrap interval excludes 0 and McNemar p < {ALPHA}; "
+                       "'inconclusive' when the two disagree; a significant FNIR difference is also checked "
+                       "against the interval with re-estimated thresholds",
             "operating_point": "each system at its own threshold for the FPIR target (lowest threshold with "
                                "FPIR count <= floor(x * n)), as its audit reported it",
             "failure_to_enrol": "searches lost to failure to enrol are not in searches.parquet and not paired"},
@@ -342,6 +347,10 @@ def _pts(x: float) -> str:
     return f"{100 * abs(x):.2f} points"
 
 
+def _excludes_zero(ci) -> bool:
+    return ci[0] is not None and ci[1] is not None and (ci[0] > 0 or ci[1] < 0)
+
+
 def _sentence(what: str, cmp: dict, a: str, b: str, where: str) -> str:
     va = cmp["a"]["errors"] / cmp["a"]["trials"] if cmp["a"]["trials"] else None
     vb = cmp["b"]["errors"] / cmp["b"]["trials"] if cmp["b"]["trials"] else None
@@ -354,13 +363,22 @@ def _sentence(what: str, cmp: dict, a: str, b: str, where: str) -> str:
     rates = f"{what} {_pct(va)} for {a} and {_pct(vb)} for {b}"
     d = cmp["difference"]
     if cmp["verdict"] == "significant":
-        better, worse = (b, a) if d > 0 else (a, b)
-        return (f"{where}: {better} is better, {rates}: {better}'s is {_pts(d)} lower, a significant difference "
-                f"({ci}; {mc}).")
+        better = b if d > 0 else a
+        re_ci = cmp.get("ci_threshold_reestimated")
+        if re_ci is None:
+            return f"{where}: {better} is better, {rates}: {better}'s is {_pts(d)} lower, a significant difference ({ci}; {mc})."
+        span = f"{100 * re_ci[0]:+.2f} to {100 * re_ci[1]:+.2f} points" if re_ci[0] is not None else "undefined"
+        if _excludes_zero(re_ci) and (re_ci[1] < 0) == (d < 0):
+            return (f"{where}: {better} is better, {rates}: {better}'s is {_pts(d)} lower, a significant difference "
+                    f"({ci}; {mc}); it holds when each system's threshold is re-estimated in every resample ({span}).")
+        return (f"{where}: at the audited thresholds {better} is better, {rates}: {better}'s is {_pts(d)} lower, "
+                f"a significant difference there ({ci}; {mc}); but each threshold is itself uncertain, and allowing "
+                f"for that the interval is {span}, which includes 0: more non-mated searches are needed to say which "
+                f"system is better at this FPIR itself.")
     if cmp["verdict"] == "not significant":
         return (f"{where}: no significant difference, {rates} ({ci}, which includes 0; {mc}).")
     return (f"{where}: inconclusive, {rates}: the subject-bootstrap interval and McNemar's test disagree "
-            f"({ci}; {mc}; McNemar treats a person's several searches as independent, the bootstrap does not).")
+            f"({ci}; {mc}); McNemar treats a person's several searches as independent, the bootstrap does not.")
 
 
 def summary_sentences(result: dict) -> list[str]:

@@ -120,8 +120,10 @@ def _cmp_row(label: str, c: dict) -> str:
     va = c["a"]["errors"] / c["a"]["trials"] if c["a"]["trials"] else None
     vb = c["b"]["errors"] / c["b"]["trials"] if c["b"]["trials"] else None
     d = c["difference"]
+    re_ci = (f"<br><small class='muted'>thresholds re-estimated: {_ci_points(c['ci_threshold_reestimated'])}</small>"
+             if "ci_threshold_reestimated" in c else "")
     return (f"<tr><td>{label}</td><td>{_pct(va)}</td><td>{_pct(vb)}</td>"
-            f"<td>{'' if d is None else f'{100 * d:+.2f}'} {_ci_points(c['ci'])}</td>"
+            f"<td>{'' if d is None else f'{100 * d:+.2f}'} {_ci_points(c['ci'])}{re_ci}</td>"
             f"<td>{c['only_a_wrong']:,}</td><td>{c['only_b_wrong']:,}</td><td>{c['mcnemar_p']:.2g}</td>"
             f"<td>{_verdict(c['verdict'])}</td></tr>")
 
@@ -137,9 +139,10 @@ def _pair_section(pair: dict) -> str:
                   for c in pair["cmc_miss_difference"] if c["miss_difference"] is not None)
     return (f"<h2>{a} against {b}</h2>"
             "<p>Difference = rate of A minus rate of B, in percentage points (positive: A errs more), with its 95% "
-            "interval from a bootstrap over probe subjects (for FNIR at an FPIR target, both thresholds are "
-            "re-estimated in every resample). McNemar's exact test uses the searches that only one system got wrong, "
-            "at the fixed thresholds.</p>"
+            "interval from a bootstrap over probe subjects at each system's fixed threshold; McNemar's exact test uses "
+            "the searches that only one system got wrong at those thresholds. For FNIR at an FPIR target a second "
+            "interval re-estimates both thresholds in every resample: it answers whether one system is better at that "
+            "FPIR itself, and is wide when few non-mated searches decide a low FPIR.</p>"
             f"<table><tr><th>rate</th><th>A = {a}</th><th>B = {b}</th><th>A - B, points [95% CI]</th>"
             f"<th>wrong only for A</th><th>wrong only for B</th><th>McNemar p</th><th>verdict</th></tr>{rows}</table>"
             f"<div class='grid'>{_figure(_diff_curve(pair), 'Difference in FNIR (rank 1) at matched FPIR, with 95% subject-bootstrap intervals.')}"
@@ -203,7 +206,8 @@ def render(result: dict) -> str:
         f"&middot; {esc(result['created'])}</p>"
         f"<div class='summary'><p>The same {srch['mated']:,} mated and {srch['nonmated']:,} non-mated searches "
         f"({srch['probe_subjects']:,} people) were run by every system. Findings (a difference is called significant "
-        "only when its 95% subject-bootstrap interval excludes 0 and McNemar's exact p &lt; 0.05):</p>"
+        "only when its 95% subject-bootstrap interval excludes 0 and McNemar's exact p &lt; 0.05; CI = 95% "
+        "confidence interval of the difference, in percentage points):</p>"
         f"<ul class='find'>{findings}</ul></div>{warn}"
         f"<h2>Each system at each operating point</h2>{_operating_table(systems)}"
         f"<div class='grid'>{figs}</div>"
