@@ -17,7 +17,7 @@ from conftest import REPO, shared_data
 from faceaudit.benchmarks import blufr, lfw
 from faceaudit.benchmarks.templates import from_arrays, lfw_key
 from faceaudit.cli import app
-from faceaudit.datasets.lfw import Pairs, read_pairs
+from faceaudit.datasets.lfw import read_pairs
 from faceaudit.errors import InputError
 
 DATA = shared_data()
@@ -151,13 +151,6 @@ def test_streamed_verification_equals_full_arrays_with_ties_and_missing():
 
 
 # ------------------------------------------------------------------ LFW
-def _pairs(scores_same_fold):
-    s, same, fold = (np.array(v) for v in zip(*scores_same_fold))
-    n = s.size
-    return s, Pairs(np.array([f"A/A_{i:04d}.jpg" for i in range(n)]), np.array([f"B/B_{i:04d}.jpg" for i in range(n)]),
-                    same.astype(bool), fold)
-
-
 def test_lfw_folds_by_hand():
     # fold 0: matched .7, .3; mismatched .5, .1   fold 1: matched .9, NaN (missing); mismatched .2, .6
     s = np.array([0.7, 0.3, 0.5, 0.1, 0.9, np.nan, 0.2, 0.6])
@@ -313,3 +306,17 @@ def test_benchmark_errors_are_one_line(tmp_path):
                                  "--out", str(tmp_path / "o"), "--score", "dot"])
     assert r.exit_code == 2 and "--score must be" in r.output
     assert not (tmp_path / "o").exists()
+
+
+def test_data_folder_defaults_to_the_shared_data_and_accepts_its_parent(tmp_path, monkeypatch):
+    from faceaudit.benchmarks.run import lfw_folder
+    (tmp_path / "lfw").mkdir()
+    (tmp_path / "lfw" / "pairs.txt").write_text("1\t1\nA\t1\t2\nA\t1\tB\t1\n")
+    monkeypatch.setenv("FACEAUDIT_DATA", str(tmp_path))
+    assert lfw_folder(None, "pairs.txt") == tmp_path / "lfw"
+    assert lfw_folder(tmp_path / "lfw", "pairs.txt") == tmp_path / "lfw"
+    with pytest.raises(InputError, match="no blufr_lfw_config.mat here"):
+        lfw_folder(None, "blufr_lfw_config.mat")
+    monkeypatch.setenv("FACEAUDIT_DATA", str(tmp_path / "absent"))
+    with pytest.raises(InputError, match="give --data DIR"):
+        lfw_folder(None, "pairs.txt")
