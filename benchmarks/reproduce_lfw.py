@@ -19,11 +19,13 @@ folder (``--evalset``, e.g. one from ``faceaudit embed``), then reports:
     distance = -cosine, "same if distance < -0.363" (a pair at exactly 0.363 would go to
     "different"; the number of such ties is reported, and is 0 on LFW);
 (b) BLUFR (all of LFW only): VR at FAR = 0.1% and rank-1 DIR at FAR = 1%, per trial and as
-    mean - std over the 10 trials, with faceaudit's operating-point rule (see
-    docs/reproduction.md: the DIR figure is not computed with BLUFR's own rule);
+    mean - std over the 10 trials, by BLUFR's own rule (and faceaudit's floor rule beside it);
 (c) enrolment time per image (wall clock with the workers used, from ``embed.json``).
 
-Figures are printed and written to ``<out>/reproduction.json``.
+The evaluation is the one behind ``faceaudit benchmark lfw|blufr`` (:mod:`faceaudit.benchmarks`);
+this script only adds the embedding step. With templates already embedded, run those commands.
+
+Figures are printed and written to ``<out>.reproduction.json`` (beside the embedding folder).
 """
 
 from __future__ import annotations
@@ -32,9 +34,6 @@ import argparse
 import json
 import time
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
 
 
 def _args() -> argparse.Namespace:
@@ -54,39 +53,10 @@ def _args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-#: model -> (score kind, the makers' fixed threshold as a "distance" for lfw.ten_fold_accuracy, its label)
-RULES = {"dlib": ("neg_euclidean", 0.6, "threshold_0.6"), "sface": ("cosine", -0.363, "threshold_cosine_0.363")}
-
-
-def pair_scores(pairs, templates: np.ndarray, ids, kind: str) -> np.ndarray:
-    """A "distance" per pair for lfw.ten_fold_accuracy (smaller = more alike): Euclidean
-    distance (dlib) or -cosine (SFace); NaN where an image has no template."""
-    from faceaudit.datasets import lfw
-    if kind == "neg_euclidean":
-        return lfw.pair_distances(pairs, templates, ids)
-    x = np.asarray(templates, np.float64)
-    x = x / np.linalg.norm(x, axis=1, keepdims=True)
-    index = {t: i for i, t in enumerate(ids)}
-    li = np.array([index.get(t, -1) for t in pairs.left])
-    ri = np.array([index.get(t, -1) for t in pairs.right])
-    ok = (li >= 0) & (ri >= 0)
-    dist = np.full(li.size, np.nan)
-    dist[ok] = -(x[li[ok]] * x[ri[ok]]).sum(1)
-    return dist
-
-
-def _pairs_report(lfw, pairs, dist: np.ndarray, full: bool, model: str) -> dict:
-    """Accuracy at the makers' threshold and (with all 10 folds) with thresholds from the other folds."""
-    _, fixed, label = RULES[model]
-    out = {"pairs": int(dist.size), "pairs_missing_template": int(np.isnan(dist).sum()),
-           "pairs_tied_at_fixed_threshold": int((dist == fixed).sum())}
-    for name, exclude in (("missing_counted_wrong", False), ("enrolled_pairs_only", True)):
-        out[f"{label}_{name}"] = lfw.ten_fold_accuracy(dist, pairs.same, pairs.fold, fixed_threshold=fixed,
-                                                       exclude_missing=exclude)
-        if full:
-            out[f"threshold_from_other_folds_{name}"] = lfw.ten_fold_accuracy(dist, pairs.same, pairs.fold,
-                                                                              exclude_missing=exclude)
-    return out
+#: model -> (score kind, the makers' fixed threshold in faceaudit's score units)
+#: dlib: "same if Euclidean distance < 0.6", i.e. score = -distance >= -0.6 except at exactly 0.6 (counted);
+#: SFace: OpenCV's "same if cosine >= 0.363", faceaudit's own convention.
+RULES = {"dlib": ("neg_euclidean", -0.6), "sface": ("cosine", 0.363)}
 
 
 def main() -> None:
@@ -97,8 +67,7 @@ def main() -> None:
 
     lfw_dir = args.data / "lfw"
     suffix = "" if args.folds == 10 else f"-folds{args.folds}"
-    tag = f"dlib-j{args.jitter}" if args.model == "dlib" else args.model
-    out = args.evalset or args.out or Path("results") / f"lfw-{tag}{suffix}"
+    out = args.evalset or args.out or Path("results") / f"lfw-{args.model}-j{args.jitter}{suffix}"
     pairs = lfw.read_pairs(lfw_dir / "pairs.txt")
     if args.folds < 10:
         keep = pairs.fold < args.folds
@@ -119,44 +88,39 @@ def main() -> None:
         info = embed_images(items, load_adapter(model, **options), out, workers=args.workers,
                             cache_dir=args.cache_dir or DEFAULT, overwrite=True)
     wall = time.perf_counter() - started
-    templates = np.load(out / "templates.npy")
-    ids = pd.read_csv(out / "manifest.csv").template_id.to_numpy()
-    kind = RULES[model][0]
-    dist = pair_scores(pairs, templates, ids, kind)
-    report = {"model": model, "score": kind, "embedding": info, "wall_seconds_this_run": round(wall, 1),
-              "folds": args.folds, "lfw_pairs": _pairs_report(lfw, pairs, dist, args.folds == 10, model)}
+    from faceaudit.benchmarks import blufr as blufr_eval
+    from faceaudit.benchmarks import lfw as lfw_eval
+    from faceaudit.benchmarks import templates as lfw_templates
+    score, fixed = RULES[model]
+    lt = lfw_templates.load(evalset=out)
+    lfw_results = lfw_eval.evaluate(pairs, lt, score=score, fixed_threshold=fixed)
+    report = {"model": model, "score": score, "embedding": info, "wall_seconds_this_run": round(wall, 1),
+              "folds": args.folds, "lfw_pairs": lfw_results}
     if info.get("embedded"):
         report["seconds_per_image_wall"] = info["seconds"] / info["embedded"]
     if args.folds == 10 and not args.no_blufr:
-        report["blufr"] = blufr.evaluate(blufr.load_blufr(lfw_dir / "blufr_lfw_config.mat"), templates, ids,
-                                         kind=kind)
-        report["blufr"]["operating_point_rule"] = ("faceaudit's (at most floor(FAR x n) false accepts), "
-                                                   "not BLUFR's own code's")
-    (out / "reproduction.json").write_text(json.dumps(report, indent=1))
-    _print(report, out)
+        report["blufr"] = blufr_eval.evaluate(blufr.load_blufr(lfw_dir / "blufr_lfw_config.mat"), lt, score=score)
+    from faceaudit.audit import to_json
+    # beside the embedding folder, not inside it: faceaudit only replaces folders holding what it wrote
+    written = out.with_name(out.name + ".reproduction.json")
+    written.write_text(json.dumps(to_json(report), indent=1))
+    _print(report, written)
 
 
-def _print(report: dict, out: Path) -> None:
-    info, p = report["embedding"], report["lfw_pairs"]
-    print(f"model: {info['model']['name']} ({info['model']['version']}); options {info['model']['options']}")
+def _print(report: dict, written: Path) -> None:
+    from faceaudit.benchmarks.run import blufr_lines, lfw_lines
+    info = report["embedding"]
+    print(f"model: {info['model']['name']} ({info['model']['version']}); options {info['model'].get('options')}")
     print(f"images: {info['images']:,}, enrolled {info['enrolled']:,}, failed {info['failed']} "
           f"(FTE {info['fte_rate']:.2%}: {info['failure_reasons']}); embedding {info['seconds']:.0f} s with "
           f"{info['workers']} workers, {info['from_cache']:,} from cache"
           + (f"; {report['seconds_per_image_wall'] * 1000:.0f} ms per image (wall)" if "seconds_per_image_wall" in report
              else ""))
-    print(f"pairs (folds 1-{report['folds']}): {p['pairs']:,}, with a missing template: {p['pairs_missing_template']}")
-    for key, value in p.items():
-        if isinstance(value, dict):
-            print(f"LFW accuracy, {key.replace('_', ' ')}: {value['mean']:.2%} +- {value['std']:.2%} "
-                  f"(per fold {', '.join(f'{a:.1%}' for a in value['per_fold'])})")
+    print(f"pairs.txt folds 1-{report['folds']}:")
+    print("\n".join(lfw_lines(report["lfw_pairs"])))
     if "blufr" in report:
-        bl = report["blufr"]
-        for key in ("vr_at_far_0.1%", "dir_rank1_at_far_1%"):
-            v = bl[key]
-            print(f"BLUFR {key} (faceaudit's operating-point rule): mean {v['mean']:.2%}, std {v['std']:.2%}, mean-std {v['mean_minus_std']:.2%}")
-        print("BLUFR per trial (VR / DIR): " + ", ".join(
-            f"{t['verification']['vr']:.1%}/{t['identification']['dir']:.1%}" for t in bl["trials"]))
-    print(f"written: {out / 'reproduction.json'}")
+        print("\n".join(blufr_lines(report["blufr"])))
+    print(f"written: {written}")
 
 
 if __name__ == "__main__":

@@ -388,11 +388,15 @@ def report(results_dir: Path = typer.Argument(..., help="A results folder writte
     print(f"report: {path}")
 
 
+from faceaudit.cli_benchmark import benchmark_app  # noqa: E402
 from faceaudit.cli_blackbox import audit_lists as _audit_lists, import_lists as _import_lists, query as _query  # noqa: E402
+from faceaudit.cli_compare import compare as _compare_command  # noqa: E402
 
 app.command("import-lists")(guarded(_import_lists))
 app.command("audit-lists")(guarded(_audit_lists))
 app.command("query")(guarded(_query))
+app.command("compare")(guarded(_compare_command))
+app.add_typer(benchmark_app, name="benchmark")
 
 
 def _on_signal(signum, frame) -> None:  # noqa: ARG001

@@ -3,6 +3,8 @@
 ``images/<Name>/<Name>_NNNN.jpg`` (13,233 images of 5,749 people). ``pairs.txt``: first line
 ``10\\t300``, then 10 folds of 300 matched pairs (``name n1 n2``) and 300 mismatched pairs
 (``name1 n1 name2 n2``); image numbers are 1-based, zero-padded to 4 digits in file names.
+
+The 10-fold evaluation on any templates is in :mod:`faceaudit.benchmarks.lfw`.
 """
 
 from __future__ import annotations
@@ -66,67 +68,3 @@ def read_pairs(path: str | Path) -> Pairs:
             raise InputError(f"line {i + 2}: expected 3 or 4 fields, got {len(parts)}", path)
     fold = np.repeat(np.arange(n_folds), 2 * per)
     return Pairs(np.array(left), np.array(right), np.array(same), fold)
-
-
-def pair_distances(pairs: Pairs, templates: np.ndarray, template_ids) -> np.ndarray:
-    """Euclidean distance of each pair; NaN where an image has no template (failure to enrol)."""
-    index = {t: i for i, t in enumerate(template_ids)}
-    li = np.array([index.get(t, -1) for t in pairs.left])
-    ri = np.array([index.get(t, -1) for t in pairs.right])
-    ok = (li >= 0) & (ri >= 0)
-    dist = np.full(li.size, np.nan)
-    x = np.asarray(templates, dtype=np.float64)
-    dist[ok] = np.linalg.norm(x[li[ok]] - x[ri[ok]], axis=1)
-    return dist
-
-
-def accuracy_at(distance: np.ndarray, same: np.ndarray, threshold: float) -> float:
-    """Share of pairs classified right by dlib's rule "same person if distance < threshold".
-
-    In faceaudit's convention (score = -distance, match if score >= T) this is T = -threshold
-    with the tie at exactly ``threshold`` going to "different". A pair with a missing template
-    (NaN distance) counts as wrong.
-    """
-    distance, same = np.asarray(distance, float), np.asarray(same, bool)
-    predicted = distance < threshold
-    return float(np.mean(np.where(np.isnan(distance), False, predicted == same)))
-
-
-def best_threshold(distance: np.ndarray, same: np.ndarray) -> float:
-    """The distance threshold maximising :func:`accuracy_at` on these pairs.
-
-    Candidates: midpoints between neighbouring distinct distances, and just below the
-    smallest / above the largest; on ties, the lowest candidate wins.
-    """
-    distance, same = np.asarray(distance, float), np.asarray(same, bool)
-    ok = np.isfinite(distance)
-    d = np.unique(distance[ok])
-    if d.size == 0:
-        raise ValueError("no pair has two templates")
-    candidates = np.concatenate([[d[0] - 1e-6], (d[:-1] + d[1:]) / 2, [d[-1] + 1e-6]])
-    pos, neg = np.sort(distance[ok & same]), np.sort(distance[ok & ~same])
-    right = np.searchsorted(pos, candidates, "left") + (neg.size - np.searchsorted(neg, candidates, "left"))
-    return float(candidates[int(np.argmax(right))])
-
-
-def ten_fold_accuracy(distance: np.ndarray, same: np.ndarray, fold: np.ndarray, *,
-                      fixed_threshold: float | None = None, exclude_missing: bool = False) -> dict:
-    """Per-fold accuracy, mean and sample std (ddof 1) over the folds.
-
-    ``fixed_threshold``: dlib's rule at that distance (0.6 for dlib's model); None: each fold's
-    threshold is the one maximising accuracy on the other nine folds (the standard protocol).
-    ``exclude_missing``: drop pairs with a missing template instead of counting them wrong.
-    """
-    distance, same, fold = np.asarray(distance, float), np.asarray(same, bool), np.asarray(fold)
-    if exclude_missing:
-        keep = np.isfinite(distance)
-        distance, same, fold = distance[keep], same[keep], fold[keep]
-    accs, thresholds = [], []
-    for f in np.unique(fold):
-        test = fold == f
-        t = fixed_threshold if fixed_threshold is not None else best_threshold(distance[~test], same[~test])
-        thresholds.append(float(t))
-        accs.append(accuracy_at(distance[test], same[test], t))
-    accs = np.array(accs)
-    return {"per_fold": accs.tolist(), "mean": float(accs.mean()), "std": float(accs.std(ddof=1)),
-            "thresholds": thresholds, "pairs": int(distance.size)}

@@ -1,0 +1,42 @@
+"""``faceaudit compare``: audits of several systems on the same searches, side by side
+(registered on the app in :mod:`faceaudit.cli`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+import typer
+from rich.console import Console
+
+from faceaudit.errors import InputError
+
+_console = Console(stderr=True)
+
+
+def compare(
+    results: List[Path] = typer.Argument(..., help="Two or more results folders from `faceaudit audit` on the same searches."),
+    out: Path = typer.Option(..., help="Comparison folder to write (atomically): comparison.json, summary.txt, report.html."),
+    name: List[str] = typer.Option([], help="A display name per results folder, in order (default: folder names)."),
+    fpir: List[float] = typer.Option([0.1, 0.01, 0.001], help="FPIR operating points to compare at (repeatable)."),
+    n_boot: int = typer.Option(1000, min=100, help="Bootstrap resamples (over probe subjects)."),
+    seed: int = typer.Option(0, help="Bootstrap seed."),
+    overwrite: bool = typer.Option(False, help="Replace an existing comparison folder written by faceaudit."),
+) -> None:
+    """Compare systems: paired differences with intervals, McNemar tests, DET/CMC overlaid, per group."""
+    from faceaudit.compare import compare as run_compare
+    from faceaudit.compare import write_comparison
+    from faceaudit.outdir import check_target
+    try:
+        for target in fpir:
+            if not 0 < target < 1:
+                raise InputError(f"--fpir must be between 0 and 1, got {target}")
+        check_target(out, overwrite=overwrite)
+        result = run_compare(results, names=name or None, fpir_targets=fpir, n_boot=n_boot, seed=seed)
+        write_comparison(result, out, overwrite=overwrite)
+    except InputError as exc:
+        _console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2)
+    for line in result["summary"]:
+        print(line)
+    print(f"report: {out / 'report.html'}")

@@ -1,0 +1,226 @@
+"""The comparison report: one self-contained ``report.html`` from ``comparison.json`` (reads, never computes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from faceaudit.report import plots
+from faceaudit.report.html import CSS, esc, fmt_threshold
+
+PALETTE = ["#2c3e80", "#c0392b", "#1e8449", "#8e44ad", "#d35400", "#7f8c8d"]
+EXTRA_CSS = ".sig{color:#1e8449;font-weight:600} .ns{color:#777} .inc{color:#b9770e;font-weight:600} ul.find li{margin:6px 0}"
+
+
+def _pct(x, digits: int = 2) -> str:
+    return '<span class="muted">undefined</span>' if x is None else f"{100 * x:.{digits}f}%"
+
+
+def _rate(r: dict) -> str:
+    if not r or not r.get("trials"):
+        return '<span class="muted">undefined (0 trials)</span>'
+    return (f"{_pct(r['value'])} <span class='muted'>[{_pct(r['ci_low'])}, {_pct(r['ci_high'])}] "
+            f"({r['errors']:,}/{r['trials']:,})</span>")
+
+
+def _ci_points(ci) -> str:
+    lo, hi = ci
+    if lo is None or hi is None:
+        return '<span class="muted">no interval</span>'
+    return f"[{100 * lo:+.2f}, {100 * hi:+.2f}]"
+
+
+def _verdict(v: str) -> str:
+    cls = {"significant": "sig", "not significant": "ns", "inconclusive": "inc"}[v]
+    return f"<span class='{cls}'>{esc(v)}</span>"
+
+
+def _num(values) -> np.ndarray:
+    return np.array([np.nan if v is None or isinstance(v, str) else float(v) for v in values], float)
+
+
+def _det(systems: list) -> str:
+    fig, ax = plt.subplots(figsize=(5.4, 4.1))
+    for k, s in enumerate(systems):
+        fp, fn = _num(s["det"]["fpir"]), _num(s["det"]["fnir_rank1"])
+        ok = fp > 0
+        ax.plot(fp[ok], fn[ok], color=PALETTE[k % 6], lw=1.8, drawstyle="steps-post", label=s["name"])
+        for op in s["operating_points"]:
+            f, m = op["fpir"]["value"], op["fnir"]["value"]
+            if f and m is not None:
+                ax.plot(f, m, "o", color=PALETTE[k % 6], ms=5)
+    ax.set_xscale("log")
+    ax.set_xlabel("FPIR (share of non-mated searches returning someone)")
+    ax.set_ylabel("FNIR at rank 1 (share of mated searches missed)")
+    ax.set_title("Identification DET, overlaid (dots: operating points)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return plots.to_data_uri(fig)
+
+
+def _cmc(systems: list) -> str:
+    fig, ax = plt.subplots(figsize=(5.4, 4.1))
+    lows = []
+    for k, s in enumerate(systems):
+        rate = _num(s["cmc"]["identification_rate"])
+        lows.append(np.nanmin(rate) if np.isfinite(rate).any() else 0)
+        ax.plot(s["cmc"]["rank"], rate, "o-", ms=3, color=PALETTE[k % 6], label=s["name"])
+    ax.set_ylim(max(0, min(lows) - 0.05), 1.0)
+    ax.set_xlabel("rank")
+    ax.set_ylabel("identification rate (mate within rank, no threshold)")
+    ax.set_title("CMC, overlaid")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return plots.to_data_uri(fig)
+
+
+def _diff_curve(pair: dict) -> str:
+    pts = pair["fnir_difference_curve"]
+    fig, ax = plt.subplots(figsize=(5.4, 4.1))
+    if pts:
+        x = np.array([p["fpir"] for p in pts])
+        d = 100 * _num([p["difference"] for p in pts])
+        lo = 100 * _num([p["ci"][0] for p in pts])
+        hi = 100 * _num([p["ci"][1] for p in pts])
+        ax.fill_between(x, lo, hi, color="#2c3e80", alpha=0.2, label="95% subject-bootstrap interval")
+        ax.plot(x, d, "o-", color="#2c3e80", ms=4, label=f"FNIR {pair['a']} - FNIR {pair['b']}")
+    ax.axhline(0, color="#333", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("FPIR (each system at its own threshold)")
+    ax.set_ylabel("difference in FNIR at rank 1 (points)")
+    ax.set_title(f"{pair['a']} - {pair['b']}: above 0 = {pair['a']} misses more", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return plots.to_data_uri(fig)
+
+
+def _figure(uri: str, caption: str) -> str:
+    return f'<figure><img src="{uri}" alt="{esc(caption)}"><figcaption>{esc(caption)}</figcaption></figure>'
+
+
+def _operating_table(systems: list) -> str:
+    rows = ""
+    for k in range(len(systems[0]["operating_points"])):
+        for s in systems:
+            op = s["operating_points"][k]
+            src = "" if op["threshold_source"] == "audit" else " <span class='muted'>(recomputed)</span>"
+            rows += (f"<tr><td>{op['target_fpir']:g}</td><td>{esc(s['name'])}</td><td>{fmt_threshold(op['threshold'])}{src}</td>"
+                     f"<td>{_rate(op['fpir'])}</td><td>{_rate(op['fnir'])}</td></tr>")
+    for s in systems:
+        r = s["rank1_identification"]
+        rows += (f"<tr><td>no threshold</td><td>{esc(s['name'])}</td><td>&ndash;</td><td>&ndash;</td>"
+                 f"<td>{_rate(r)} <span class='muted'>(mate not at rank 1)</span></td></tr>")
+    return ("<table><tr><th>FPIR target</th><th>system</th><th>threshold</th><th>FPIR [95% CI]</th>"
+            f"<th>FNIR rank 1 [95% CI]</th></tr>{rows}</table>")
+
+
+def _cmp_row(label: str, c: dict) -> str:
+    va = c["a"]["errors"] / c["a"]["trials"] if c["a"]["trials"] else None
+    vb = c["b"]["errors"] / c["b"]["trials"] if c["b"]["trials"] else None
+    d = c["difference"]
+    re_ci = (f"<br><small class='muted'>thresholds re-estimated: {_ci_points(c['ci_threshold_reestimated'])}</small>"
+             if "ci_threshold_reestimated" in c else "")
+    return (f"<tr><td>{label}</td><td>{_pct(va)}</td><td>{_pct(vb)}</td>"
+            f"<td>{'' if d is None else f'{100 * d:+.2f}'} {_ci_points(c['ci'])}{re_ci}</td>"
+            f"<td>{c['only_a_wrong']:,}</td><td>{c['only_b_wrong']:,}</td><td>{c['mcnemar_p']:.2g}</td>"
+            f"<td>{_verdict(c['verdict'])}</td></tr>")
+
+
+def _pair_section(pair: dict) -> str:
+    a, b = esc(pair["a"]), esc(pair["b"])
+    rows = ""
+    for op in pair["operating_points"]:
+        rows += _cmp_row(f"FNIR rank 1 at FPIR {op['target_fpir']:g}", op["fnir_rank1"])
+        rows += _cmp_row(f"FPIR at FPIR target {op['target_fpir']:g}", op["fpir"])
+    rows += _cmp_row("mate not at rank 1 (no threshold)", pair["rank1_misses_no_threshold"])
+    cmc = "".join(f"<tr><td>{c['rank']}</td><td>{100 * c['miss_difference']:+.2f} {_ci_points(c['ci'])}</td></tr>"
+                  for c in pair["cmc_miss_difference"] if c["miss_difference"] is not None)
+    return (f"<h2>{a} against {b}</h2>"
+            "<p>Difference = rate of A minus rate of B, in percentage points (positive: A errs more), with its 95% "
+            "interval from a bootstrap over probe subjects at each system's fixed threshold; McNemar's exact test uses "
+            "the searches that only one system got wrong at those thresholds. For FNIR at an FPIR target a second "
+            "interval re-estimates both thresholds in every resample: it answers whether one system is better at that "
+            "FPIR itself, and is wide when few non-mated searches decide a low FPIR.</p>"
+            f"<table><tr><th>rate</th><th>A = {a}</th><th>B = {b}</th><th>A - B, points [95% CI]</th>"
+            f"<th>wrong only for A</th><th>wrong only for B</th><th>McNemar p</th><th>verdict</th></tr>{rows}</table>"
+            f"<div class='grid'>{_figure(_diff_curve(pair), 'Difference in FNIR (rank 1) at matched FPIR, with 95% subject-bootstrap intervals.')}"
+            f"<div><p>Misses at rank r with no threshold, A - B (points) [95% CI]:</p><table><tr><th>rank</th>"
+            f"<th>A - B</th></tr>{cmc}</table></div></div>" + _demographics(pair))
+
+
+def _side(r: dict | None) -> str:
+    if not r or r.get("value") is None:
+        return '<span class="muted">&ndash;</span>'
+    lo, hi = r["ci"]
+    ci = f" [{_pct(lo)}, {_pct(hi)}]" if lo is not None and hi is not None else ""
+    return f"{_pct(r['value'])}<span class='muted'>{ci} ({r['errors']:,}/{r['trials']:,})</span>"
+
+
+def _demographics(pair: dict) -> str:
+    html_parts = []
+    for d in pair.get("demographics", []):
+        rows = ""
+        for g, e in d["groups"].items():
+            for m in ("fnir", "fpir"):
+                if m in e["paired"]:
+                    rows += _cmp_row(f"{esc(g)}: {m.upper()}", e["paired"][m])
+        side = ""
+        for g, e in d["groups"].items():
+            for m, v in e["as_audited"].items():
+                side += f"<tr><td>{esc(g)}</td><td>{m.upper()}</td><td>{_side(v['a'])}</td><td>{_side(v['b'])}</td></tr>"
+        cav = "".join(f"<p class='warn'><b>{esc(c)}</b>: {esc(t)}</p>" for c, t in d.get("caveats", {}).items())
+        html_parts.append(
+            f"<h3>Per group: {esc(d['spec'])}</h3>{cav}"
+            f"<p>FNIR and FPIR per group at each system's demographics threshold ({pair['a']}: "
+            f"{fmt_threshold(d['threshold_a'])}, {pair['b']}: {fmt_threshold(d['threshold_b'])}), paired as above.</p>"
+            f"<table><tr><th>group: rate</th><th>A</th><th>B</th><th>A - B, points [95% CI]</th><th>wrong only for A</th>"
+            f"<th>wrong only for B</th><th>McNemar p</th><th>verdict</th></tr>{rows}</table>"
+            + (f"<p>FMR and FNMR per group as each audit reported them (its own subject-bootstrap intervals; not "
+               f"paired):</p><table><tr><th>group</th><th>rate</th><th>A = {esc(pair['a'])}</th>"
+               f"<th>B = {esc(pair['b'])}</th></tr>{side}</table>" if side else ""))
+    return "".join(html_parts)
+
+
+def render(result: dict) -> str:
+    systems = result["systems"]
+    names = ", ".join(esc(s["name"]) for s in systems)
+    findings = "".join(f"<li>{esc(line)}</li>" for line in result["summary"])
+    fte = [s for s in systems if s.get("failed_searches_not_paired")]
+    warn = "".join(f"<p class='warn'><b>Failure to enrol:</b> {esc(s['name'])}'s audit counted "
+                   f"{s['failed_searches_not_paired']:,} searches lost to failure to enrol; they are not in its "
+                   "searches.parquet, so they are not in the paired figures here.</p>" for s in fte)
+    srch = result["searches"]
+    setup_rows = "".join(
+        f"<tr><td>{esc(s['name'])}</td><td>{esc(s['path'])}</td><td>{esc(s['score'])}</td>"
+        f"<td>{esc((s.get('model') or {}).get('name', '') if isinstance(s.get('model'), dict) else s.get('model') or '')}</td></tr>"
+        for s in systems)
+    proto = "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in result["protocol"].items())
+    conv = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in result["conventions"].items())
+    b = result["bootstrap"]
+    figs = (_figure(_det(systems), "Identification DET of every system (FNIR at rank 1 against FPIR).")
+            + _figure(_cmc(systems), "CMC of every system (no threshold)."))
+    body = (
+        f"<h1>faceaudit comparison</h1><p class='sub'>{names} &middot; faceaudit {esc(result['faceaudit_version'])} "
+        f"&middot; {esc(result['created'])}</p>"
+        f"<div class='summary'><p>The same {srch['mated']:,} mated and {srch['nonmated']:,} non-mated searches "
+        f"({srch['probe_subjects']:,} people) were run by every system. Findings (a difference is called significant "
+        "only when its 95% subject-bootstrap interval excludes 0 and McNemar's exact p &lt; 0.05; CI = 95% "
+        "confidence interval of the difference, in percentage points):</p>"
+        f"<ul class='find'>{findings}</ul></div>{warn}"
+        f"<h2>Each system at each operating point</h2>{_operating_table(systems)}"
+        f"<div class='grid'>{figs}</div>"
+        + "".join(_pair_section(p) for p in result["pairs"])
+        + f"<h2>What was compared</h2><table><tr><th>system</th><th>results folder</th><th>score</th><th>model</th></tr>"
+        f"{setup_rows}</table><table>{proto}</table>"
+        f"<p>Bootstrap: {b['n_boot']:,} resamples, seed {b['seed']}; {esc(b['unit'])}.</p>"
+        f"<h2>Conventions</h2><dl class='conv'>{conv}</dl>")
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>faceaudit comparison</title>"
+            f"<style>{CSS}{EXTRA_CSS}</style></head><body>{body}</body></html>")
+
+
+def write_compare_report(result: dict, path: str | Path) -> Path:
+    path = Path(path)
+    path.write_text(render(result), encoding="utf-8")
+    return path
