@@ -6,7 +6,6 @@ through :data:`EXTRA_SECTIONS`: ``(results key, module, function)`` rendered whe
 
 from __future__ import annotations
 
-import html
 import importlib
 from pathlib import Path
 
@@ -17,51 +16,8 @@ EXTRA_SECTIONS = [
     ("scale", "faceaudit.report.scale_section", "render"),
 ]
 
-CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1060px;margin:0 auto;
-padding:24px 28px;color:#222;line-height:1.45}
-h1{font-size:1.7em;margin-bottom:0.1em} h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:1.8em}
-.sub{color:#666;margin-top:0} .summary{background:#f4f6fb;border-left:5px solid #2c3e80;padding:12px 18px;
-font-size:1.08em} .summary p{margin:0.5em 0} .warn{background:#fff6e5;border-left:5px solid #e67e22;
-padding:8px 14px} table{border-collapse:collapse;margin:10px 0;font-size:0.92em}
-th,td{border:1px solid #ddd;padding:4px 9px;text-align:right} th{background:#f2f2f2}
-td:first-child,th:first-child{text-align:left} .grid{display:flex;flex-wrap:wrap;gap:12px}
-.grid figure{margin:0;flex:1 1 460px} .grid img{width:100%;max-width:520px}
-figcaption{font-size:0.85em;color:#555} .muted{color:#999} code{background:#f2f2f2;padding:0 3px}
-dl.conv dt{font-weight:600;margin-top:6px} dl.conv dd{margin-left:18px}
-"""
-
-
-def esc(value) -> str:
-    return html.escape(str(value))
-
-
-def fmt_rate(r: dict | None, digits: int = 3) -> str:
-    """``0.0123 [0.0100, 0.0150] (123/10000)``, or ``undefined (0 trials)``."""
-    if not r or r.get("trials", 0) == 0 or r.get("value") is None:
-        return '<span class="muted">undefined (0 trials)</span>'
-    return (f"{r['value']:.{digits}g} <span class='muted'>[{r['ci_low']:.{digits}g}, "
-            f"{r['ci_high']:.{digits}g}] ({r['errors']}/{r['trials']})</span>")
-
-
-def fmt_threshold(t) -> str:
-    if t is None:
-        return '<span class="muted">undefined</span>'
-    if isinstance(t, str):
-        return esc(t)
-    return f"{t:.6g}"
-
-
-def one_in(value: float | None) -> str:
-    if value is None:
-        return "an undefined share of"
-    if value == 0:
-        return "none of the"
-    return f"1 in {1 / value:,.0f}" if value < 0.2 else f"{value:.0%} of"
-
-
-def _figure(uri: str, caption: str) -> str:
-    return f'<figure><img src="{uri}" alt="{esc(caption)}"><figcaption>{esc(caption)}</figcaption></figure>'
+# The page shell (CSS, escaping, rate/threshold formatting, figure embedding) lives in the shared core.
+from auditcore.report import CSS, esc, figure as _figure, fmt_rate, fmt_threshold, one_in, page  # noqa: E402,F401
 
 
 def summary(results: dict) -> str:
@@ -185,11 +141,9 @@ def render_report(results: dict) -> str:
             sections.append(getattr(importlib.import_module(module), func)(results))
     sections.append(setup_section(results))
     title = "faceaudit report"
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
-            f"<style>{CSS}</style></head><body><h1>{title}</h1>"
-            f"<p class='sub'>{esc(results['input'].get('source', ''))} &middot; score: {esc(results['input']['score'])} "
-            f"&middot; faceaudit {esc(results['faceaudit_version'])} &middot; {esc(results['created'])}</p>"
-            + "".join(sections) + "</body></html>")
+    sub = (f"{esc(results['input'].get('source', ''))} &middot; score: {esc(results['input']['score'])} "
+           f"&middot; faceaudit {esc(results['faceaudit_version'])} &middot; {esc(results['created'])}")
+    return page(title, sub, sections)
 
 
 def write_report(results: dict, path: str | Path) -> Path:
