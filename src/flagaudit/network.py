@@ -9,8 +9,9 @@ and no hubs; real social graphs have both, so its 2- and 3-hop counts are a roug
 Flagged accounts are drawn uniformly at random from the graph's nodes (the assumption: a
 flagged post's author is like any account). For each, the accounts within 1, 2 and 3 hops
 (excluding the author) are counted by breadth-first search. Per day, with ``F`` posts flagged
-for nothing, ``F x mean(reach)`` is an upper bound on the innocent accounts pulled in (it
-ignores overlap between lead lists and repeat authors); it is capped at the graph's size.
+for nothing, ``F x mean(reach)`` is the number of lead-list entries (an account counted once per
+list it is on): an upper bound on the distinct innocent accounts pulled in, which can never
+exceed the graph's size.
 """
 
 from __future__ import annotations
@@ -86,11 +87,14 @@ def reach(g, n_seeds: int = 200, seed: int = 0, hops=HOPS) -> dict:
 
 
 def per_day(reach_result: dict, false_flags_low: float, false_flags: float, false_flags_high: float) -> dict:
-    """Upper bounds on innocent accounts pulled in per day (no overlap), capped at graph size."""
-    n = reach_result["n_nodes"]
+    """Lead-list entries per day from posts flagged for nothing: flags x mean reach within h hops.
+
+    An account is counted once per list it is on (overlaps are not removed), so this bounds the
+    distinct innocent accounts named from above; that number can never exceed the graph's size.
+    """
     out = {}
     for h, r in reach_result["hops"].items():
-        out[h] = {k: min(float(v) * r["mean"], float(n)) for k, v in
+        out[h] = {k: float(v) * r["mean"] for k, v in
                   (("low", false_flags_low), ("value", false_flags), ("high", false_flags_high))}
     return out
 

@@ -62,9 +62,13 @@ def _ratio_text(d: dict, what: str) -> str:
     lo = _num(r.get("ci_low"))
     hi_name, lo_name = esc(d["highest"]), esc(d["lowest"])
     if lo is not None and lo > 1:
-        times = "infinitely many" if math.isinf(lo) else f"at least {math.floor(lo * 10) / 10:g}"
-        return (f"{what} <b>{hi_name}</b> is flagged {times} times as often as {lo_name} "
-                f"(lower end of the 95% interval of the max/min ratio).")
+        if math.isinf(lo):
+            times = "while speech about the other is never flagged"
+            return f"{what} <b>{hi_name}</b> is flagged more often than {lo_name}, {times} (95% interval of the ratio)."
+        shown = math.floor(lo * 10) / 10
+        times = f"at least {shown:g} times as often as" if shown > 1 else "more often than"
+        return (f"{what} <b>{hi_name}</b> is flagged {times} {lo_name} "
+                f"(lower end of the 95% interval of the max/min ratio: {lo:.2f}).")
     return (f"Highest {what.lower()} {hi_name}, lowest {lo_name}, but the 95% interval of their ratio includes 1: "
             "no difference between groups is established at this number of templates.")
 
@@ -129,9 +133,10 @@ def summary(results: dict) -> str:
         row = net["per_day"][len(net["per_day"]) // 2]
         r2 = net["hops"]["2"]
         parts.append(f"<p><b>Network analysis:</b> each flagged account has on average {r2['mean']:,.0f} accounts within "
-                     f"two hops in the {esc(net['model']['kind'])} graph; at that base rate ({row['base_rate']:g}) the posts "
-                     f"flagged for nothing would pull in up to about {row['2']['value']:,.0f} accounts a day "
-                     f"(interval {row['2']['low']:,.0f}&ndash;{row['2']['high']:,.0f}; an upper bound, overlaps not removed).</p>")
+                     f"two hops in the {esc(net['model']['kind'])} graph ({net['n_nodes']:,} accounts); at that base rate "
+                     f"({row['base_rate']:g}) a two-hop lead list on every post flagged for nothing would name "
+                     f"{row['2']['low']:,.0f} to {row['2']['high']:,.0f} accounts a day, counting an account once per list "
+                     "(the same account can be on many lists).</p>")
     return '<div class="summary">' + "".join(parts) + "</div>"
 
 
@@ -141,15 +146,19 @@ def rates_section(results: dict) -> str:
                for k, v in sorted(ff["functionality"]["groups"].items(), key=lambda kv: -(kv[1]["value"] or 0))]
     figs = [figure(to_data_uri(_bars(entries, "False-flag rate per functional test (benign cases only)",
                                      "share of benign posts flagged")),
-                   "Red: benign traps (this project); blue: HateCheck; green: Multilingual HateCheck non-hateful tests. "
+                   "Red: benign traps (this project); blue: HateCheck / Multilingual HateCheck non-hateful tests (all chosen "
+                   "languages together; per language below). "
                    "Whiskers: 95% intervals (template-cluster bootstrap joined with Clopper-Pearson).")]
     for by, title in (("target", "False-flag rate per target group"), ("language", "False-flag rate per language")):
         groups = ff[by]["groups"]
         if len(groups) > 1 or by == "target":
             e = [(k, v, "#7f8c8d" if k == "none" else "#2c3e80")
                  for k, v in sorted(groups.items(), key=lambda kv: -(kv[1]["value"] or 0))]
+            note = ("grey: posts about no group. Groups come from different suites (benign traps: groups named in "
+                    "posts about immigration and faith; HateCheck/MHC: the protected groups of their tests), so a "
+                    "difference between groups can reflect what the suites say about them. " if by == "target" else "")
             figs.append(figure(to_data_uri(_bars(e, title, "share of benign posts flagged")),
-                               f"{title}; grey: posts about no group. Whiskers: 95% intervals."))
+                               f"{title}; {note}Whiskers: 95% intervals."))
     rows = "".join(f"<tr><td>{esc(test_name(k))}</td><td>{esc(k)}</td><td>{fmt_r(v)}</td></tr>"
                    for k, v in sorted(ff["functionality"]["groups"].items()))
     diffs = ""
@@ -271,11 +280,11 @@ def network_section(results: dict) -> str:
         x = [r["base_rate"] for r in per_day]
         axes[1].plot(x, [r[h]["value"] for r in per_day], "o-", color=colour, label=f"within {h} hop(s)")
         axes[1].fill_between(x, [r[h]["low"] for r in per_day], [r[h]["high"] for r in per_day], color=colour, alpha=0.15)
-    axes[1].axhline(n["n_nodes"], color="#999", ls=":", lw=1)
+    axes[1].axhline(n["n_nodes"], color="#999", ls=":", lw=1, label="accounts in the graph")
     axes[1].set_xscale("log")
     axes[1].set_yscale("log")
     axes[1].set_xlabel("base rate")
-    axes[1].set_ylabel("innocent accounts / day (upper bound)")
+    axes[1].set_ylabel("lead-list entries / day")
     axes[1].set_title("Pulled in by posts flagged for nothing", fontsize=10)
     axes[1].legend(fontsize=8)
     fig.tight_layout()
@@ -290,9 +299,10 @@ def network_section(results: dict) -> str:
             f"{n['mean_degree']:.2f}. {n['n_flagged_accounts_sampled']} flagged accounts drawn uniformly at random; "
             "accounts within h hops counted by breadth-first search (the author excluded).</p>"
             f"<table><tr><th>hops</th><th>mean accounts</th><th>median</th><th>5th&ndash;95th pct</th></tr>{rows}</table>"
-            f'<div class="grid">{figure(to_data_uri(fig), "Accounts within 1, 2, 3 hops of a flagged account, and per day: posts flagged for nothing x mean reach (bands from the false-flag interval), capped at the graph size (dotted).")}</div>'
+            f'<div class="grid">{figure(to_data_uri(fig), "Accounts within 1, 2, 3 hops of a flagged account; and per day, lead-list entries from posts flagged for nothing: flags x mean reach (bands from the false-flag interval; an account counted once per list it is on). Dotted: all accounts in the graph.")}</div>'
             "<p class='muted'>Assumptions: a flagged post's author is like a random account; per-day counts add lead "
-            "lists without removing overlaps or repeat authors, so they are upper bounds.</p>")
+            "lists without removing overlaps or repeat authors: they count list entries, and bound from above the "
+            "distinct accounts named (which can never exceed the accounts in the graph).</p>")
 
 
 def provenance_section(results: dict) -> str:
