@@ -43,8 +43,9 @@ def read_edge_list(path: str | Path):
                     raise InputError(f"line {no}: an edge needs two account ids, got {line!r}", path)
                 if len(parts) > 3:
                     raise InputError(f"line {no}: expected 'a b' (or 'a,b'), got {len(parts)} fields", path)
-                if no == 1 and parts[:2] in (["source", "target"], ["u", "v"], ["from", "to"]):
-                    continue  # a header
+                if g.number_of_edges() == 0 and [p.lower() for p in parts[:2]] in (
+                        ["source", "target"], ["u", "v"], ["from", "to"]):
+                    continue  # a header line before the first edge
                 g.add_edge(parts[0], parts[1])
     except UnicodeDecodeError:
         raise InputError("graph file is not UTF-8 text", path) from None
