@@ -20,6 +20,7 @@ padding:8px 14px} table{border-collapse:collapse;margin:10px 0;font-size:0.92em}
 th,td{border:1px solid #ddd;padding:4px 9px;text-align:right} th{background:#f2f2f2}
 td:first-child,th:first-child{text-align:left} .grid{display:flex;flex-wrap:wrap;gap:12px}
 .grid figure{margin:0;flex:1 1 460px} .grid img{width:100%;max-width:520px}
+.wide figure{margin:0} .wide img{width:100%}
 figcaption{font-size:0.85em;color:#555} .muted{color:#999} code{background:#f2f2f2;padding:0 3px}
 dl.conv dt{font-weight:600;margin-top:6px} dl.conv dd{margin-left:18px}
 """

@@ -192,6 +192,7 @@ def score_metrics(cases: pd.DataFrame, score, *, bs: Bootstrap, targets=(0.01, 0
             continue
         f = score >= t
         points.append({"target_ffr": x, "threshold": t, "allowed_false_flags": allowed_errors(x, int(benign.sum())),
+                       "above_every_score": bool(t > np.max(score[benign | threat])),
                        "false_flag": rate_table(cases, f, benign, None, bs),
                        "miss": rate_table(cases, ~f, threat, None, bs)})
     curve = tradeoff_curve(score, benign, threat)

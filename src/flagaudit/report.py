@@ -61,16 +61,18 @@ def _ratio_text(d: dict, what: str) -> str:
         return ""
     lo = _num(r.get("ci_low"))
     hi_name, lo_name = esc(d["highest"]), esc(d["lowest"])
+    n = len(d.get("ranked_groups", []))
     if lo is not None and lo > 1:
         if math.isinf(lo):
-            times = "while speech about the other is never flagged"
-            return f"{what} <b>{hi_name}</b> is flagged more often than {lo_name}, {times} (95% interval of the ratio)."
-        shown = math.floor(lo * 10) / 10
-        times = f"at least {shown:g} times as often as" if shown > 1 else "more often than"
-        return (f"{what} <b>{hi_name}</b> is flagged {times} {lo_name} "
-                f"(lower end of the 95% interval of the max/min ratio: {lo:.2f}).")
-    return (f"Highest {what.lower()} {hi_name}, lowest {lo_name}, but the 95% interval of their ratio includes 1: "
-            "no difference between groups is established at this number of templates.")
+            amount = "is flagged while another is never flagged"
+        else:
+            shown = math.floor(lo * 10) / 10
+            amount = (f"is flagged at least {shown:g} times as often as the least-flagged" if shown > 1
+                      else "is flagged more often than the least-flagged")
+        return (f"Across the {n} {what}, the most-flagged {amount} (lower end of the 95% interval of the max/min ratio: "
+                f"{lo:.2f}); here the most flagged is <b>{hi_name}</b>, the least {lo_name}.")
+    return (f"Across the {n} {what}, the 95% interval of the max/min ratio includes 1 (most flagged here: {hi_name}, "
+            f"least: {lo_name}): no difference between them is established at this number of templates.")
 
 
 def _bars(entries: list[tuple[str, dict, str]], title: str, xlabel: str):
@@ -114,7 +116,7 @@ def summary(results: dict) -> str:
                         f"<span class='muted'>(95% interval {pct(v['ci_low'])}&ndash;{pct(v['ci_high'])}, "
                         f"{v['trials']} posts from {v['templates']} templates)</span></li>" for k, v in top)
         parts.append(f"<p>The kinds of protected speech it flags most:</p><ul>{items}</ul>")
-    for by, what in (("target", "Speech about"), ("language", "Speech in")):
+    for by, what in (("target", "target groups"), ("language", "languages")):
         t = _ratio_text(ff[by]["differential"], what)
         if t:
             parts.append(f"<p>{t}</p>")
@@ -134,9 +136,9 @@ def summary(results: dict) -> str:
         r2 = net["hops"]["2"]
         parts.append(f"<p><b>Network analysis:</b> each flagged account has on average {r2['mean']:,.0f} accounts within "
                      f"two hops in the {esc(net['model']['kind'])} graph ({net['n_nodes']:,} accounts); at that base rate "
-                     f"({row['base_rate']:g}) a two-hop lead list on every post flagged for nothing would name "
-                     f"{row['2']['low']:,.0f} to {row['2']['high']:,.0f} accounts a day, counting an account once per list "
-                     "(the same account can be on many lists).</p>")
+                     f"({row['base_rate']:g}) a two-hop lead list on every post flagged for nothing would put "
+                     f"{row['2']['low']:,.0f} to {row['2']['high']:,.0f} names on lead lists a day (an account counted "
+                     "each time it appears; the same account can be on many lists).</p>")
     return '<div class="summary">' + "".join(parts) + "</div>"
 
 
@@ -213,7 +215,9 @@ def score_section(results: dict) -> str:
         if op.get("threshold") is None:
             rows += f"<tr><td>{op['target_ffr']:g}</td><td colspan='3' class='muted'>undefined</td></tr>"
             continue
-        rows += (f"<tr><td>{op['target_ffr']:g}</td><td>{_num(op['threshold']):.6g}</td>"
+        thr = (f"above every score ({_num(op['threshold']):.6g}): flags nothing" if op.get("above_every_score")
+               else f"{_num(op['threshold']):.6g}")
+        rows += (f"<tr><td>{op['target_ffr']:g}</td><td>{thr}</td>"
                  f"<td>{fmt_r(op['false_flag'])}</td><td>{fmt_r(op['miss'])}</td></tr>")
     c = sc["curve"]
     fig_html = ""
@@ -294,12 +298,17 @@ def network_section(results: dict) -> str:
             f"seed {model['seed']} ({esc(model['note'])})")
     rows = "".join(f"<tr><td>{h}</td><td>{hops[h]['mean']:,.1f}</td><td>{hops[h]['median']:,.0f}</td>"
                    f"<td>{hops[h]['p05']:,.0f}&ndash;{hops[h]['p95']:,.0f}</td></tr>" for h in hs)
-    return ("<h2>Network expansion</h2>"
+    sat = ""
+    if hops[hs[-1]]["p95"] >= 0.5 * n["n_nodes"]:
+        sat = (f"<p class='warn'>Within {hs[-1]} hops a flagged account reaches a large share of this "
+               f"{n['n_nodes']:,}-account graph: that count is limited by the graph's size, and would be larger "
+               "in a larger graph of the same mean degree.</p>")
+    return ("<h2>Network expansion</h2>" + sat +
             f"<p>Graph: {desc}; {n['n_nodes']:,} accounts, {n['n_edges']:,} edges, measured mean degree "
             f"{n['mean_degree']:.2f}. {n['n_flagged_accounts_sampled']} flagged accounts drawn uniformly at random; "
             "accounts within h hops counted by breadth-first search (the author excluded).</p>"
             f"<table><tr><th>hops</th><th>mean accounts</th><th>median</th><th>5th&ndash;95th pct</th></tr>{rows}</table>"
-            f'<div class="grid">{figure(to_data_uri(fig), "Accounts within 1, 2, 3 hops of a flagged account; and per day, lead-list entries from posts flagged for nothing: flags x mean reach (bands from the false-flag interval; an account counted once per list it is on). Dotted: all accounts in the graph.")}</div>'
+            f'<div class="wide">{figure(to_data_uri(fig), "Accounts within 1, 2, 3 hops of a flagged account; and per day, lead-list entries from posts flagged for nothing: flags x mean reach (bands from the false-flag interval; an account counted once per list it is on). Dotted: all accounts in the graph.")}</div>'
             "<p class='muted'>Assumptions: a flagged post's author is like a random account; per-day counts add lead "
             "lists without removing overlaps or repeat authors: they count list entries, and bound from above the "
             "distinct accounts named (which can never exceed the accounts in the graph).</p>")
@@ -318,9 +327,10 @@ def provenance_section(results: dict) -> str:
             f"{c['hateful_other']:,} other hateful) in {', '.join(map(esc, c['languages']))}. Bootstrap: "
             f"{results['bootstrap']['n_boot']:,} resamples of templates, seed {results['bootstrap']['seed']}.</p>"
             f"<h2>Suites: provenance and licences</h2><ul>{items}</ul>"
-            "<p class='muted'>HateCheck and Multilingual HateCheck are CC-BY-4.0 test suites (attribution above) and "
-            "contain offensive language by design. flagaudit reads test suites and the user's own files only; it "
-            "never monitors accounts or collects posts.</p>"
+            + ("<p class='muted'>HateCheck and Multilingual HateCheck are CC-BY-4.0 test suites (attribution above) and "
+               "contain offensive language by design.</p>" if any("HateCheck" in s["name"] for s in results["suites"]) else "")
+            + "<p class='muted'>flagaudit reads test suites and the user's own files only; it never monitors accounts "
+            "or collects posts.</p>"
             f"<h2>Definitions and conventions</h2><dl class='conv'>{conv}</dl>")
 
 
