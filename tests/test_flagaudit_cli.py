@@ -125,3 +125,25 @@ def test_audit_hatecheck_with_keywords_in_a_terminal(tmp_path):
     threats = cases[cases["role"] == "threat"]
     assert len(threats) == 273
     assert res["rates"]["miss"]["overall"]["errors"] == int((~threats["flagged"]).sum())
+
+
+def test_skops_model_in_a_terminal(tmp_path):
+    sio = pytest.importorskip("skops.io")
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    texts = ["I will kill you", "we will shoot them all", "lovely day", "going to the rally", "I will hurt them",
+             "pray for peace", "they must die", "my visa arrived", "te voy a matar", "que tengas buen día"]
+    y = [1, 1, 0, 0, 1, 0, 1, 0, 1, 0]
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(texts, y)
+    sio.dump(model, tmp_path / "m.skops")
+    out = tmp_path / "res"
+    status, text = run_pty("audit", "--suite", "benign-traps", "--model", tmp_path / "m.skops", "--out", out,
+                           "--n-boot", "100")
+    assert status == 0 and "Traceback" not in text, text
+    res = json.loads((out / "results.json").read_text())
+    cases = pd.read_parquet(out / "cases.parquet")
+    assert cases["flagged"].tolist() == model.predict(cases["text"].tolist()).astype(bool).tolist()
+    assert np.allclose(cases["score"], model.predict_proba(cases["text"].tolist())[:, 1])
+    assert res["system"]["has_scores"] and res["scores"]["curve"]["n_benign"] == len(cases)
