@@ -1,6 +1,6 @@
-"""The HTML report's shell, shared by both auditors: page skeleton, CSS, escaping, formatting of
-rates with their intervals, and figures embedded as PNG data URIs (one self-contained file that
-works offline). Sections themselves belong to each auditor; nothing here computes a metric.
+"""The HTML report's shell, shared by both auditors: page skeleton, CSS, escaping, and figures
+embedded as PNG data URIs (one self-contained file that works offline). Sections, and how each
+auditor formats its rates and thresholds, belong to the auditor; nothing here computes a metric.
 """
 
 from __future__ import annotations
@@ -28,30 +28,6 @@ dl.conv dt{font-weight:600;margin-top:6px} dl.conv dd{margin-left:18px}
 
 def esc(value) -> str:
     return html.escape(str(value))
-
-
-def fmt_rate(r: dict | None, digits: int = 3) -> str:
-    """``0.0123 [0.0100, 0.0150] (123/10000)``, or ``undefined (0 trials)``."""
-    if not r or r.get("trials", 0) == 0 or r.get("value") is None:
-        return '<span class="muted">undefined (0 trials)</span>'
-    return (f"{r['value']:.{digits}g} <span class='muted'>[{r['ci_low']:.{digits}g}, "
-            f"{r['ci_high']:.{digits}g}] ({r['errors']}/{r['trials']})</span>")
-
-
-def fmt_threshold(t) -> str:
-    if t is None:
-        return '<span class="muted">undefined</span>'
-    if isinstance(t, str):
-        return esc(t)
-    return f"{t:.6g}"
-
-
-def one_in(value: float | None) -> str:
-    if value is None:
-        return "an undefined share of"
-    if value == 0:
-        return "none of the"
-    return f"1 in {1 / value:,.0f}" if value < 0.2 else f"{value:.0%} of"
 
 
 def figure(uri: str, caption: str) -> str:

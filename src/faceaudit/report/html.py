@@ -16,8 +16,32 @@ EXTRA_SECTIONS = [
     ("scale", "faceaudit.report.scale_section", "render"),
 ]
 
-# The page shell (CSS, escaping, rate/threshold formatting, figure embedding) lives in the shared core.
-from auditcore.report import CSS, esc, figure as _figure, fmt_rate, fmt_threshold, one_in, page  # noqa: E402,F401
+# The page shell (CSS, escaping, figure embedding, page skeleton) lives in the shared core.
+from auditcore.report import CSS, esc, figure as _figure, page  # noqa: E402,F401
+
+
+def fmt_rate(r: dict | None, digits: int = 3) -> str:
+    """``0.0123 [0.0100, 0.0150] (123/10000)``, or ``undefined (0 trials)``."""
+    if not r or r.get("trials", 0) == 0 or r.get("value") is None:
+        return '<span class="muted">undefined (0 trials)</span>'
+    return (f"{r['value']:.{digits}g} <span class='muted'>[{r['ci_low']:.{digits}g}, "
+            f"{r['ci_high']:.{digits}g}] ({r['errors']}/{r['trials']})</span>")
+
+
+def fmt_threshold(t) -> str:
+    if t is None:
+        return '<span class="muted">undefined</span>'
+    if isinstance(t, str):
+        return esc(t)
+    return f"{t:.6g}"
+
+
+def one_in(value: float | None) -> str:
+    if value is None:
+        return "an undefined share of"
+    if value == 0:
+        return "none of the"
+    return f"1 in {1 / value:,.0f}" if value < 0.2 else f"{value:.0%} of"
 
 
 def summary(results: dict) -> str:
