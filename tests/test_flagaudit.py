@@ -365,6 +365,16 @@ def test_network_reach_against_hand_counts(tmp_path):
     within = {1: [1, 2, 2, 2, 2, 2, 1], 2: [2, 3, 4, 4, 4, 3, 2], 3: [3, 4, 5, 6, 5, 4, 3]}
     for h, counts in within.items():
         assert r["hops"][str(h)]["mean"] == pytest.approx(np.mean(counts))
+    # block BFS by sparse products == networkx's breadth-first search, on a random graph
+    rg = nx.gnm_random_graph(300, 700, seed=2)
+    r = net.reach(rg, n_seeds=50, seed=4, chunk=7)
+    nodes = list(rg.nodes())
+    picks = np.random.default_rng(4).choice(len(nodes), size=50, replace=False)
+    for h in (1, 2, 3):
+        brute = [sum(1 for d in nx.single_source_shortest_path_length(rg, nodes[k], cutoff=h).values() if d >= 1)
+                 for k in picks]
+        assert r["hops"][str(h)]["mean"] == pytest.approx(np.mean(brute))
+        assert r["hops"][str(h)]["max"] == max(brute)
     p = tmp_path / "edges.txt"
     p.write_text("# a comment\nsource,target\nalice,bob\nbob carol\n")
     g2 = net.read_edge_list(p)
