@@ -54,25 +54,27 @@ def _num(x):
     return float(x)
 
 
-def _ratio_text(d: dict, what: str) -> str:
-    """A comparison claim only where the interval supports it."""
-    r = d.get("max_min_ratio") or {}
-    if not d.get("highest") or r.get("value") is None:
+def _ratio_text(d: dict, what: str, groups: dict) -> str:
+    """A comparison claim only where the intervals support it (max difference, then max/min ratio)."""
+    r, m = d.get("max_min_ratio") or {}, d.get("max_difference") or {}
+    if not d.get("highest") or m.get("value") is None:
         return ""
-    lo = _num(r.get("ci_low"))
-    hi_name, lo_name = esc(d["highest"]), esc(d["lowest"])
     n = len(d.get("ranked_groups", []))
-    if lo is not None and lo > 1:
-        if math.isinf(lo):
-            amount = "is flagged while another is never flagged"
-        else:
-            shown = math.floor(lo * 10) / 10
-            amount = (f"is flagged at least {shown:g} times as often as the least-flagged" if shown > 1
-                      else "is flagged more often than the least-flagged")
-        return (f"Across the {n} {what}, the most-flagged {amount} (lower end of the 95% interval of the max/min ratio: "
-                f"{lo:.2f}); here the most flagged is <b>{hi_name}</b>, the least {lo_name}.")
-    return (f"Across the {n} {what}, the 95% interval of the max/min ratio includes 1 (most flagged here: {hi_name}, "
-            f"least: {lo_name}): no difference between them is established at this number of templates.")
+    hi, lo = d["highest"], d["lowest"]
+    named = (f"most flagged here: <b>{esc(hi)}</b> ({pct(groups[hi]['value'])}), least: {esc(lo)} "
+             f"({pct(groups[lo]['value'])})")
+    m_lo = _num(m.get("ci_low"))
+    if m_lo is None or not m_lo > 0:
+        return (f"Across the {n} {what} with at least {d['min_trials']} cases, the 95% interval of the largest "
+                f"difference in false-flag rate includes 0 ({named}): no difference between them is established "
+                "at this number of templates.")
+    text = (f"Across the {n} {what} with at least {d['min_trials']} cases, false-flag rates differ by at least "
+            f"{m_lo * 100:.1f} percentage points between the most- and least-flagged (lower end of the 95% interval "
+            "of the largest difference)")
+    r_lo = _num(r.get("ci_low"))
+    if r_lo is not None and math.isfinite(r_lo) and r_lo >= 1.1:
+        text += f", and the most-flagged is flagged at least {math.floor(r_lo * 10) / 10:g} times as often"
+    return text + f"; {named}."
 
 
 def _bars(entries: list[tuple[str, dict, str]], title: str, xlabel: str):
@@ -117,7 +119,7 @@ def summary(results: dict) -> str:
                         f"{v['trials']} posts from {v['templates']} templates)</span></li>" for k, v in top)
         parts.append(f"<p>The kinds of protected speech it flags most:</p><ul>{items}</ul>")
     for by, what in (("target", "target groups"), ("language", "languages")):
-        t = _ratio_text(ff[by]["differential"], what)
+        t = _ratio_text(ff[by]["differential"], what, ff[by]["groups"])
         if t:
             parts.append(f"<p>{t}</p>")
     miss = rates["miss"]["overall"]

@@ -56,6 +56,27 @@ MHC_CITATION = ("Paul Röttger, Haitham Seelawi, Debora Nozza, Zeerak Talat, Ber
                 "Functional Tests for Multilingual Hate Speech Detection Models. WOAH 2022.")
 
 
+_TARGET_ALIASES = {"jewish people": "jews", "immigrant": "immigrants", "lower caste": "lower-caste people"}
+_PROPER = {k.lower(): k for k in ("Jews", "Muslims", "Christians", "Sikhs", "Hindus", "Mexicans", "Haitians",
+                                   "Venezuelans", "Syrians", "Guatemalans", "North-East Indians")}
+
+
+def canonical_target(label) -> str:
+    """One spelling per group across suites and languages (MHC writes 'jews', 'Jews' and
+    'jewish people', 'black people' and 'Black people'): lower case except proper nouns."""
+    if label is None or (isinstance(label, float) and label != label):
+        return "none"
+    k = str(label).strip().lower()
+    if not k:
+        return "none"
+    k = _TARGET_ALIASES.get(k, k)
+    return _PROPER.get(k, k)
+
+
+def _targets(series: pd.Series) -> pd.Series:
+    return series.map(canonical_target).astype(object)
+
+
 def _role(label_gold: pd.Series, functionality: pd.Series) -> pd.Series:
     role = pd.Series("hateful", index=label_gold.index, dtype=object)
     role[label_gold.astype(str).str.strip() == "non-hateful"] = "benign"
@@ -88,7 +109,7 @@ def load_hatecheck(data: str | Path) -> tuple[pd.DataFrame, Provenance]:
         "suite": "hatecheck",
         "language": "english",
         "functionality": raw["functionality"].astype(str),
-        "target": raw["target_ident"].fillna("none").astype(str),
+        "target": _targets(raw["target_ident"]),
         "cluster": "hatecheck:english:" + raw["templ_id"].fillna("case-" + raw["case_id"].astype(str)).astype(str),
         "role": _role(raw["label_gold"], raw["functionality"]),
         "text": raw["test_case"].astype(str).str.strip(),
@@ -111,7 +132,7 @@ def load_mhc(data: str | Path, languages=MHC_LANGUAGES) -> tuple[pd.DataFrame, P
             "suite": "mhc",
             "language": lang,
             "functionality": raw["functionality"].astype(str),
-            "target": raw["target_ident"].fillna("none").astype(str),
+            "target": _targets(raw["target_ident"]),
             "cluster": f"mhc:{lang}:" + raw["templ_id"].fillna("case-" + raw["mhc_case_id"].astype(str)).astype(str),
             "role": _role(raw["label_gold"], raw["functionality"]),
             "text": raw["test_case"].astype(str).str.strip(),
@@ -169,7 +190,8 @@ def expand_benign_traps(templates: list[dict], placeholders: list[dict]) -> pd.D
                 raise InputError(f"template {tid}: no values for placeholder {{{s}}} in {lang}", "benign_traps/placeholders.csv")
         n = len(values[(lang, slots[0])]) if slots else 1
         for i in range(n):
-            fixed = (t.get("target") or "").strip()
+            fixed = canonical_target(t.get("target") or "")
+            fixed = "" if fixed == "none" and not (t.get("target") or "").strip() else fixed
             filled, target = text, fixed or "none"
             for s in slots:
                 value, group = values[(lang, s)][i % len(values[(lang, s)])]
@@ -177,7 +199,7 @@ def expand_benign_traps(templates: list[dict], placeholders: list[dict]) -> pd.D
                                 filled)  # a value that starts a sentence starts with a capital
                 filled = filled.replace("{" + s + "}", value)
                 if not fixed and target == "none" and group:
-                    target = group
+                    target = canonical_target(group)
             out.append({"case_id": f"{BENIGN_TRAPS}:{tid}-{i + 1}", "suite": BENIGN_TRAPS, "language": lang,
                         "functionality": func, "target": target, "cluster": f"{BENIGN_TRAPS}:{lang}:{tid}",
                         "role": "benign", "text": filled})
