@@ -403,3 +403,19 @@ def test_run_audit_writes_folder(tmp_path):
     assert back["flagged"].tolist() == FLAGS.tolist()
     with pytest.raises(InputError, match="not empty"):
         write_results(fa, tmp_path / "res")
+
+
+def test_target_spelling_and_report_claims_follow_intervals():
+    from flagaudit.report import _ratio_text
+    from flagaudit.suites import canonical_target
+
+    assert [canonical_target(x) for x in ("jews", "Jewish people", "Black people", "immigrant", None, " ")] == \
+        ["Jews", "Jews", "black people", "immigrants", "none", "none"]
+    groups = {"a": {"value": 0.3}, "b": {"value": 0.1}}
+    base = {"highest": "a", "lowest": "b", "ranked_groups": ["a", "b"], "min_trials": 20}
+    no = _ratio_text({**base, "max_difference": {"value": 0.2, "ci_low": 0.0, "ci_high": 0.4},
+                      "max_min_ratio": {"value": 3.0, "ci_low": 0.8, "ci_high": 9.0}}, "target groups", groups)
+    assert "no difference between them is established" in no and "times" not in no
+    yes = _ratio_text({**base, "max_difference": {"value": 0.2, "ci_low": 0.05, "ci_high": 0.4},
+                       "max_min_ratio": {"value": 3.0, "ci_low": 1.27, "ci_high": 9.0}}, "target groups", groups)
+    assert "differ by at least 5.0 percentage points" in yes and "at least 1.2 times as often" in yes
