@@ -17,7 +17,7 @@ h1{font-size:1.7em;margin-bottom:0.1em} h2{border-bottom:2px solid #ddd;padding-
 .sub{color:#666;margin-top:0} .summary{background:#f4f6fb;border-left:5px solid #2c3e80;padding:12px 18px;
 font-size:1.08em} .summary p{margin:0.5em 0} .warn{background:#fff6e5;border-left:5px solid #e67e22;
 padding:8px 14px} table{border-collapse:collapse;margin:10px 0;font-size:0.92em}
-th,td{border:1px solid #ddd;padding:4px 9px;text-align:right} th{background:#f2f2f2}
+th,td{border:1px solid #ddd;padding:4px 9px;text-align:right;vertical-align:top} th{background:#f2f2f2}
 td:first-child,th:first-child{text-align:left} .grid{display:flex;flex-wrap:wrap;gap:12px}
 .grid figure{margin:0;flex:1 1 460px} .grid img{width:100%;max-width:520px}
 .wide figure{margin:0} .wide img{width:100%}
