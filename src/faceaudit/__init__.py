@@ -14,6 +14,11 @@ import os
 # A short spin only takes effect if set before numpy loads OpenBLAS; an explicit setting wins.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
+# errors and outdir moved to the shared core (auditcore); the old module paths stay importable.
+from auditcore import alias_modules  # noqa: E402
+
+alias_modules(__name__, {"errors": "errors", "outdir": "outdir"})
+
 from faceaudit.errors import InputError  # noqa: E402
 
 __version__ = "0.1.0"

@@ -6,7 +6,6 @@ through :data:`EXTRA_SECTIONS`: ``(results key, module, function)`` rendered whe
 
 from __future__ import annotations
 
-import html
 import importlib
 from pathlib import Path
 
@@ -18,23 +17,8 @@ EXTRA_SECTIONS = [
     ("blackbox", "faceaudit.report.blackbox_section", "render"),
 ]
 
-CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1060px;margin:0 auto;
-padding:24px 28px;color:#222;line-height:1.45}
-h1{font-size:1.7em;margin-bottom:0.1em} h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:1.8em}
-.sub{color:#666;margin-top:0} .summary{background:#f4f6fb;border-left:5px solid #2c3e80;padding:12px 18px;
-font-size:1.08em} .summary p{margin:0.5em 0} .warn{background:#fff6e5;border-left:5px solid #e67e22;
-padding:8px 14px} table{border-collapse:collapse;margin:10px 0;font-size:0.92em}
-th,td{border:1px solid #ddd;padding:4px 9px;text-align:right;vertical-align:top} th{background:#f2f2f2}
-td:first-child,th:first-child{text-align:left} .grid{display:flex;flex-wrap:wrap;gap:12px}
-.grid figure{margin:0;flex:1 1 460px} .grid img{width:100%;max-width:520px}
-figcaption{font-size:0.85em;color:#555} .muted{color:#999} code{background:#f2f2f2;padding:0 3px}
-dl.conv dt{font-weight:600;margin-top:6px} dl.conv dd{margin-left:18px}
-"""
-
-
-def esc(value) -> str:
-    return html.escape(str(value))
+# The page shell (CSS, escaping, figure embedding, page skeleton) lives in the shared core.
+from auditcore.report import CSS, esc, figure as _figure, page  # noqa: E402,F401
 
 
 def fmt_rate(r: dict | None, digits: int = 3) -> str:
@@ -76,10 +60,6 @@ def one_in(value: float | None) -> str:
         inv = float(f"{1 / value:.2g}")
         return f"about 1 in {inv:,.0f}"
     return f"{value:.0%} of"
-
-
-def _figure(uri: str, caption: str) -> str:
-    return f'<figure><img src="{uri}" alt="{esc(caption)}"><figcaption>{esc(caption)}</figcaption></figure>'
 
 
 def _fmt_count(x: float) -> str:
@@ -285,11 +265,9 @@ def render_report(results: dict) -> str:
             sections.append(getattr(importlib.import_module(module), func)(results))
     sections.append(setup_section(results))
     title = "faceaudit report"
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
-            f"<style>{CSS}</style></head><body><h1>{title}</h1>"
-            f"<p class='sub'>{esc(results['input'].get('source', ''))} &middot; score: {esc(results['input']['score'])} "
-            f"&middot; faceaudit {esc(results['faceaudit_version'])} &middot; {esc(results['created'])}</p>"
-            + "".join(sections) + "</body></html>")
+    sub = (f"{esc(results['input'].get('source', ''))} &middot; score: {esc(results['input']['score'])} "
+           f"&middot; faceaudit {esc(results['faceaudit_version'])} &middot; {esc(results['created'])}")
+    return page(title, sub, sections)
 
 
 def write_report(results: dict, path: str | Path) -> Path:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import io
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -25,16 +22,10 @@ def to_user(scores, units: str = "cosine"):
 def score_label(units: str = "cosine") -> str:
     return "distance (a match is a distance <= threshold)" if units == "neg_euclidean" else "score (a match is a score >= threshold)"
 
+from auditcore.report import to_data_uri  # noqa: E402,F401  (the shared figure embedding)
+
 COLOURS = {"fnir": "#c0392b", "fpir": "#2c3e80", "genuine": "#1e8449", "impostor": "#7f8c8d",
            "best": "#c0392b", "op": "#555555"}
-
-
-def to_data_uri(fig) -> str:
-    """PNG data URI of a figure (then closed), so the report is one self-contained file."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _num(values) -> np.ndarray:

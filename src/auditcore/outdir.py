@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from faceaudit.errors import InputError
+from auditcore.errors import InputError
 
 MARKER = ".faceaudit-output.json"
 TMP_MARKER = ".faceaudit-tmp"

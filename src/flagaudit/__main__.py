@@ -1,0 +1,5 @@
+"""``python -m flagaudit`` = the ``flagaudit`` command."""
+
+from flagaudit.cli import main
+
+main()

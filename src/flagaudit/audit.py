@@ -1,0 +1,135 @@
+"""Run an audit (suites x system -> per-case table + results dict) and write the results folder.
+
+The folder (written atomically by :func:`auditcore.outdir.atomic_folder`): ``results.json``,
+``cases.parquet`` (one row per case: suite, language, functional test, target, template, role,
+text, flagged, score) and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from auditcore.errors import InputError
+from auditcore.outdir import atomic_folder
+from flagaudit import __version__
+from flagaudit import metrics as fm
+from flagaudit import network as net
+from flagaudit import volume as vol
+from flagaudit.suites import Provenance, load_suites
+from flagaudit.systems import Flags
+
+CONVENTIONS = {
+    "false flag": "a benign case (gold label non-hateful / benign by construction) that the system flags",
+    "miss": "a threat case (HateCheck/MHC threat_dir_h, threat_norm_h) that the system does not flag",
+    "flag": "a score >= the threshold is a flag",
+    "threshold at a target false-flag rate x": "the lowest threshold whose false-flag count is at most floor(x * n_benign)",
+    "intervals": "95%; the union of a percentile cluster bootstrap over templates (cases of one template move together) "
+                 "and the exact Clopper-Pearson interval on the counts",
+    "undefined": "a rate with no trials is undefined (null), never 0",
+    "differentials": "max/min ratio and max difference of the false-flag rate across ranked groups (real groups with "
+                     "at least min_trials cases), intervals from the same template resamples",
+}
+
+
+@dataclass
+class FlagAudit:
+    cases: pd.DataFrame
+    results: dict
+    provenance: list = field(default_factory=list)
+
+
+def run_audit(cases: pd.DataFrame, flags: Flags, provenance: list[Provenance], *, system: str,
+              posts_per_day: float = vol.DEFAULT_POSTS_PER_DAY, base_rates=vol.DEFAULT_BASE_RATES,
+              graph_file=None, mean_degree=None, n_boot: int = 2000, seed: int = 0, min_trials: int = 20,
+              graph_nodes: int = 20_000) -> FlagAudit:
+    """Every figure of one audit from the suite cases and the system's flags."""
+    n = len(cases)
+    flagged = np.asarray(flags.flagged, dtype=bool)
+    if flagged.shape != (n,):
+        raise InputError(f"system returned {flagged.shape} flags for {n} cases")
+    if flags.score is not None and np.asarray(flags.score).shape != (n,):
+        raise InputError(f"system returned {np.asarray(flags.score).shape} scores for {n} cases")
+    posts_per_day = vol.check_posts_per_day(posts_per_day)
+    base_rates = vol.check_base_rates(base_rates)
+    bs = fm.Bootstrap.over(cases["cluster"].to_numpy(), n_boot=n_boot, seed=seed)
+    rates = fm.flag_metrics(cases, flagged, bs=bs, min_trials=min_trials)
+    results = {
+        "flagaudit_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "system": {"kind": system, "description": flags.description,
+                   "threshold": flags.threshold, "has_scores": flags.score is not None},
+        "suites": [asdict(p) for p in provenance],
+        "counts": {"cases": n, "benign": int((cases["role"] == "benign").sum()),
+                   "threat": int((cases["role"] == "threat").sum()),
+                   "hateful_other": int((cases["role"] == "hateful").sum()),
+                   "templates": int(cases["cluster"].nunique()),
+                   "languages": sorted(cases["language"].unique().tolist())},
+        "bootstrap": {"n_boot": n_boot, "seed": seed, "unit": "template", "min_trials": min_trials},
+        "rates": rates,
+        "conventions": CONVENTIONS,
+    }
+    if flags.score is not None:
+        results["scores"] = fm.score_metrics(cases, flags.score, bs=bs)
+    table = vol.volume_table(rates["false_flag"]["overall"], rates["miss"]["overall"], posts_per_day, base_rates)
+    table["sentences"] = vol.sentences(table)
+    results["volume"] = table
+    reach = net.network_section(graph_file, mean_degree, n_nodes=graph_nodes, seed=seed)
+    if reach is not None:
+        reach["per_day"] = [{"base_rate": r["base_rate"],
+                             **net.per_day(reach, r["false_flags_low"], r["false_flags"], r["false_flags_high"])}
+                            for r in table["rows"] if r["false_flags"] is not None]
+        results["network"] = reach
+    per_case = cases.copy()
+    per_case["flagged"] = flagged
+    per_case["score"] = np.nan if flags.score is None else np.asarray(flags.score, dtype=float)
+    return FlagAudit(per_case, results, provenance)
+
+
+def to_json(value):
+    """JSON-ready copy: numpy to Python, +-inf to "inf"/"-inf", NaN to null."""
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [to_json(v) for v in value.tolist()]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    return value
+
+
+def write_results(audit: FlagAudit, out: str | Path, *, overwrite: bool = False) -> Path:
+    from flagaudit.report import render_report
+
+    out = Path(out)
+    results = to_json(audit.results)
+    html = render_report(results)  # before anything is written: a failure leaves nothing behind
+    with atomic_folder(out, overwrite=overwrite, kind="flagaudit") as tmp:
+        (tmp / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False, allow_nan=False),
+                                          encoding="utf-8")
+        audit.cases.to_parquet(tmp / "cases.parquet", index=False)
+        (tmp / "report.html").write_text(html, encoding="utf-8")
+    return out
+
+
+def audit_suites(suites, flagger_factory, *, data=None, **kwargs) -> FlagAudit:
+    """Load ``suites``, run the system made by ``flagger_factory(cases)`` on them, compute."""
+    cases, prov = load_suites(suites, data)
+    flags, kind = flagger_factory(cases)
+    return run_audit(cases, flags, prov, system=kind, **kwargs)

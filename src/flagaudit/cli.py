@@ -1,0 +1,141 @@
+"""The ``flagaudit`` command line: a thin layer over :mod:`flagaudit.audit`.
+
+Bad input raises :class:`auditcore.errors.InputError`; :func:`main` prints it as one line
+(``error: ...``) and exits with status 2, nothing half-written (the results folder is atomic).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from auditcore.errors import InputError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Audit automated flagging of social-media posts: false flags on protected speech, "
+                       "per test, group and language, with intervals; what that means per day and through network expansion.")
+
+
+def _print_summary(results: dict, out: Path) -> None:
+    ff = results["rates"]["false_flag"]["overall"]
+    miss = results["rates"]["miss"]["overall"]
+    if ff.get("trials"):
+        print(f"false-flag rate: {ff['value']:.4g} [{ff['ci_low']:.4g}, {ff['ci_high']:.4g}] "
+              f"({ff['errors']}/{ff['trials']} benign cases, {ff['templates']} templates)")
+    if miss.get("trials"):
+        print(f"miss rate: {miss['value']:.4g} [{miss['ci_low']:.4g}, {miss['ci_high']:.4g}] "
+              f"({miss['errors']}/{miss['trials']} threat cases)")
+    else:
+        print("miss rate: undefined (no threat cases in these suites)")
+    for s in results["volume"].get("sentences", [])[:1]:
+        print(s)
+    print(f"report: {out / 'report.html'}")
+
+
+@app.command()
+def audit(
+    suite: List[str] = typer.Option(..., "--suite", help="hatecheck, mhc, mhc-<language> or benign-traps (repeatable)."),
+    out: Path = typer.Option(..., help="Results folder to write (atomically)."),
+    keywords: Optional[Path] = typer.Option(None, help="Keyword/regex flagger file (see docs)."),
+    model: Optional[Path] = typer.Option(None, help="scikit-learn pipeline saved with skops (.skops); never pickle."),
+    flags: Optional[Path] = typer.Option(None, help="Flags a system produced: CSV/Parquet with case_id, flagged[, score]."),
+    data: Optional[Path] = typer.Option(None, help="Folder holding hatecheck/ (for hatecheck and mhc suites)."),
+    posts_per_day: float = typer.Option(1_000_000, help="Posts the system reads per day."),
+    base_rate: Optional[List[float]] = typer.Option(None, help="Share of genuinely threatening posts, in (0, 1) "
+                                                               "(repeatable; default 1e-5, 1e-4, 1e-3, 1e-2)."),
+    graph: Optional[Path] = typer.Option(None, help="Your own social graph: an edge list, two account ids a line."),
+    mean_degree: Optional[float] = typer.Option(None, help="Or: a random (Erdős–Rényi) graph with this mean degree."),
+    graph_nodes: int = typer.Option(20_000, help="Accounts in the random graph."),
+    n_boot: int = typer.Option(2000, help="Template-bootstrap resamples."),
+    seed: int = typer.Option(0, help="Seed of the bootstrap, random graph and sampled accounts."),
+    min_trials: int = typer.Option(20, help="Fewest cases for a group to be ranked in differentials."),
+    overwrite: bool = typer.Option(False, help="Replace a results folder flagaudit wrote earlier."),
+) -> None:
+    """Run a system on test suites and write results.json, cases.parquet and report.html."""
+    from flagaudit import volume as vol
+    from flagaudit.audit import run_audit, write_results
+    from flagaudit.suites import load_suites
+    from flagaudit.systems import KeywordFlagger, SkopsModel, read_flags
+
+    given = [x for x in (keywords, model, flags) if x is not None]
+    if len(given) != 1:
+        raise InputError("give exactly one system under test: --keywords FILE, --model FILE or --flags FILE "
+                         "(HTTP endpoints: not yet, see README)")
+    if graph is not None and mean_degree is not None:
+        raise InputError("give --graph FILE or --mean-degree K, not both")
+    rates = vol.check_base_rates(base_rate or vol.DEFAULT_BASE_RATES)
+    vol.check_posts_per_day(posts_per_day)
+    if n_boot < 1:
+        raise InputError(f"--n-boot must be at least 1, got {n_boot}")
+    # check the system file before the suites are read
+    system = KeywordFlagger.from_file(keywords) if keywords else SkopsModel.from_file(model) if model else None
+    cases, prov = load_suites(suite, data)
+    if flags is not None:
+        result, kind = read_flags(flags, cases["case_id"]), "imported flags"
+    else:
+        result = system.run(cases["text"].tolist())
+        kind = "keyword flagger" if keywords else "scikit-learn model"
+    fa = run_audit(cases, result, prov, system=kind, posts_per_day=posts_per_day, base_rates=rates,
+                   graph_file=graph, mean_degree=mean_degree, n_boot=n_boot, seed=seed, min_trials=min_trials,
+                   graph_nodes=graph_nodes)
+    write_results(fa, out, overwrite=overwrite)
+    _print_summary(fa.results, out)
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("flagaudit-demo"), help="Results folder to write."),
+         mean_degree: float = typer.Option(20, help="Mean degree of the demo's random graph."),
+         overwrite: bool = typer.Option(True, help="Replace an existing demo folder flagaudit wrote.")) -> None:
+    """Offline: the bundled keyword list on the shipped benign-traps suite, with a random graph."""
+    from importlib import resources
+
+    from flagaudit.audit import run_audit, write_results
+    from flagaudit.suites import load_suites
+    from flagaudit.systems import KeywordFlagger
+
+    kw = resources.files("flagaudit").joinpath("data", "demo_keywords.txt")
+    flagger = KeywordFlagger.from_lines(kw.read_text(encoding="utf-8").splitlines(), source="bundled demo_keywords.txt")
+    cases, prov = load_suites(["benign-traps"])
+    fa = run_audit(cases, flagger.run(cases["text"].tolist()), prov, system="keyword flagger (bundled demo list)",
+                   mean_degree=mean_degree)
+    write_results(fa, out, overwrite=overwrite)
+    _print_summary(fa.results, out)
+
+
+@app.command()
+def cases(suite: List[str] = typer.Option(..., "--suite", help="Suite name (repeatable)."),
+          out: Path = typer.Option(..., help="CSV to write: case_id, language, text (feed it to your system)."),
+          data: Optional[Path] = typer.Option(None, help="Folder holding hatecheck/.")) -> None:
+    """Export the suites' case ids and texts, for a system whose flags you will import with --flags."""
+    from flagaudit.suites import load_suites
+
+    df, _ = load_suites(suite, data)
+    if out.exists():
+        raise InputError("file exists; choose a new name", out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        df[["case_id", "language", "text"]].to_csv(tmp, index=False)
+        tmp.replace(out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write here ({exc.strerror})", out) from None
+    print(f"{len(df):,} cases written to {out}")
+
+
+def main() -> None:
+    """Console entry point: bad input -> ``error: ...`` on one line, exit status 2."""
+    try:
+        app()
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
