@@ -4,8 +4,8 @@ It enrols templates and answers searches in a Rekognition-like format (``/rekogn
 ``FaceMatches[].Similarity`` = 100 x score, ``Face.ExternalImageId``, cut by ``MaxFaces`` and
 ``FaceMatchThreshold``) or a NIST FRTE 1:N-like format (``/nist/search``: exactly
 ``candidateListLength`` entries ``{templateId, score, isAssigned}``, padded with unassigned ones).
-Scores are the engine's own (``engine._prepare`` + ``engine.raw_scores``, gallery in the engine's
-order), so its lists are the template audit's lists.
+Scores are the engine's own reference scores (``engine._prepare`` + ``_kernel.reference_pairs``,
+gallery in the engine's order), so its lists are the template audit's lists.
 
 Faults are injected per search id: ``faults[search_id]`` is a list of faults for its first
 attempts (``timeout``, ``429``, ``500``, ``503``, ``malformed``, ``truncated``, ``drop``,
@@ -43,11 +43,14 @@ class SearchService:
         with self.lock:
             ids = sorted(self.gallery)
             gal = np.stack([self.gallery[i] for i in ids]) if ids else np.zeros((0, len(probe)), np.float32)
-        x, _ = engine._prepare(np.vstack([np.asarray(probe, np.float32)[None, :], gal]), self.score)
-        if self.score == "cosine":
-            s = engine.raw_scores(x[:1], np.ascontiguousarray(x[1:]))[0]
-        else:
+        if self.score != "cosine":
             raise NotImplementedError(self.score)
+        # the engine's reference score of every (probe, gallery template) pair: what an audit reports
+        x, _ = engine._prepare(np.vstack([np.asarray(probe, np.float32)[None, :], gal]), self.score)
+        n = x.shape[0] - 1
+        s = np.empty(n, np.float32)
+        engine._kernel.reference_pairs(engine.SCORE_KINDS[self.score], x[:1], np.ascontiguousarray(x[1:]),
+                                       np.zeros(n, np.int64), np.arange(n, dtype=np.int64), s)
         return ids, s
 
     def _ranked(self, probe) -> list[tuple[str, float]]:
