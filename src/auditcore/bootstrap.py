@@ -64,3 +64,21 @@ def percentile_interval(samples, confidence: float = 0.95) -> tuple[np.ndarray, 
     hi = np.take_along_axis(s, k_hi[None, ...], axis=0)[0]
     enough = n_def * 2 >= x.shape[0]
     return np.where(enough, lo, np.nan), np.where(enough, hi, np.nan), x.shape[0] - n_def
+
+
+def weighted_sums(weights: np.ndarray, sums: np.ndarray) -> np.ndarray:
+    """``weights @ sums`` with the same digits on every machine.
+
+    When ``sums`` holds whole numbers (counts) the BLAS product is exact in any order and is used;
+    otherwise (e.g. per-person rates) an explicit sum in a fixed order replaces BLAS, whose last
+    digits depend on the machine's BLAS kernel.
+    """
+    weights = np.asarray(weights, np.float64)
+    sums = np.asarray(sums, np.float64)
+    if np.all(sums == np.round(sums)) and np.abs(sums).sum() * max(1.0, float(weights.max(initial=0))) < 2.0**52:
+        return weights @ sums
+    flat = sums.reshape(sums.shape[0], -1)
+    out = np.empty((weights.shape[0], flat.shape[1]))
+    for i in range(0, weights.shape[0], 32):
+        out[i:i + 32] = (weights[i:i + 32, :, None] * flat[None, :, :]).sum(1)
+    return out.reshape((weights.shape[0],) + sums.shape[1:])

@@ -276,7 +276,7 @@ def analyse(audit: Audit, spec: str, threshold: float, *, min_group_size: int, n
             t_tab = has.astype(float)
         e_sum, t_sum, s_sum = e_tab.sum(0), t_tab.sum(0), s_tab.sum(0)
         point = diff.rates(e_sum, t_sum)
-        boot = diff.rates(weights @ e_tab, weights @ t_tab)
+        boot = diff.rates(boot_.weighted_sums(weights, e_tab), boot_.weighted_sums(weights, t_tab))
         eligible = (s_sum >= min_group_size) & (t_sum > 0) & ranked
         rates[measure] = {str(groups[g]): _rate_entry(e_sum[g], t_sum[g], s_sum[g], boot[:, g], min_group_size, confidence,
                                                      int(people[g]), per_person)

@@ -215,8 +215,10 @@ class HeterogeneityData:
             empty = ThetaCurve(np.empty(0), np.empty(0))
             return empty if weights is None else [empty] * len(weights)
         w = np.ones((1, self.n)) if weights is None else np.atleast_2d(weights)
+        # counts are whole numbers, so this product is exact in any summation order
         hist = (w @ self.onehot).reshape(len(w), self.grid.size, self.k + 1)
-        ll = np.einsum("bgc,gtc->bgt", hist, self.table)
+        # an explicit sum, not einsum/BLAS: the same digits whatever BLAS kernel the machine runs
+        ll = np.stack([(h[:, None, :] * self.table).sum(-1) for h in hist])
         curves = [ThetaCurve(self.grid, _smooth(THETA_GRID[np.argmax(row, axis=1)])) for row in ll]
         return curves[0] if weights is None else curves
 
@@ -396,12 +398,27 @@ def _kde_points(genuine: np.ndarray, limit: int = MAX_KDE_POINTS) -> np.ndarray:
     return genuine if genuine.size <= limit else np.random.default_rng(0).choice(genuine, limit, replace=False)
 
 
+def gaussian_kde_1d(points: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Gaussian kernel density of ``points`` at ``s``, Scott's bandwidth (``n ** -0.2`` times the
+    sample standard deviation), as ``scipy.stats.gaussian_kde`` computes it in one dimension, but
+    with elementwise numpy only: scipy's version goes through BLAS and LAPACK, whose last digits
+    depend on the machine's BLAS kernel, and every figure here must be the same on any machine."""
+    x = np.asarray(points, float)
+    h = float(np.std(x, ddof=1)) * x.size ** -0.2
+    if not h > 0:
+        h = 1e-6
+    out = np.empty(s.size)
+    for i in range(0, s.size, 256):
+        z = (s[i:i + 256, None] - x[None, :]) / h
+        out[i:i + 256] = np.exp(-0.5 * z * z).sum(1)
+    return out / (x.size * h * np.sqrt(2 * np.pi))
+
+
 def _genuine_terms(genuine: np.ndarray, s, limit: int = MAX_KDE_POINTS):
     s_arr = np.atleast_1d(np.asarray(s, float))
-    kde = stats.gaussian_kde(_kde_points(genuine, limit))
     sorted_g = np.sort(genuine)
     F = np.searchsorted(sorted_g, s_arr, side="left") / genuine.size
-    f = kde(s_arr)
+    f = gaussian_kde_1d(_kde_points(genuine, limit), s_arr)
     if np.ndim(s) == 0:
         return float(f[0]), float(F[0])
     return f, F
