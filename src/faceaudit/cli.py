@@ -249,6 +249,8 @@ def audit(
     fta_as_miss: bool = typer.Option(True, help="Count failed searches as misses (ISO/IEC 19795-1 generalised rates)."),
     group_by: List[str] = typer.Option([], help="Demographics: manifest column(s) to group by; 'a*b' for a combination."),
     min_group_size: int = typer.Option(30, min=1, help="Demographics: groups with fewer searches than this are shown greyed."),
+    per_person: bool = typer.Option(False, help="Demographics: count each person once (a group's rate is the mean of its "
+                                                "people's rates) instead of each search or comparison."),
     caveat: List[str] = typer.Option([], help="Demographics: COLUMN=TEXT, where a column's labels came from, printed next to "
                                                "every figure from that column (also read from manifest columns caveat_COLUMN)."),
     scale: bool = typer.Option(False, help="Also measure and extrapolate FPIR against gallery size."),
@@ -298,7 +300,8 @@ def audit(
         if group_by:
             from faceaudit.demographics import add_demographics
             with phases.phase("demographics", unit="passes") as progress:
-                add_demographics(result, group_by, min_group_size=min_group_size, caveats=caveats, progress=progress)
+                add_demographics(result, group_by, min_group_size=min_group_size, caveats=caveats,
+                                 per_person=per_person, progress=progress)
         if scale or distractors is not None:
             from faceaudit.scale import add_scale
             with phases.phase("scale", unit="passes") as progress:
