@@ -167,18 +167,21 @@ def run_audit(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosin
               fmr_targets: Sequence[float] = DEFAULT_FMR_TARGETS, thresholds: Sequence[float] = (),
               failures: pd.DataFrame | None = None, fta_as_miss: bool = True,
               memory_budget: int | None = None, progress: Callable[[int, int], None] | None = None,
-              metadata: dict | None = None) -> Audit:
+              metadata: dict | None = None, backend=None) -> Audit:
     """Run the engine once and compute every figure. See the module docstring for outputs.
 
     ``failures``: images that failed to enrol (``subject_id`` column at least, as written by
     ``faceaudit embed``). Their searches count as misses / non-false-positives when
     ``fta_as_miss`` (ISO/IEC 19795-1 generalised rates), else they are left out and reported.
+    ``backend``: runs the search instead of the single-process engine (an object with the
+    engine's ``search`` signature, e.g. :class:`faceaudit.dask_backend.DaskBackend`); the
+    result is the same.
     """
     for t in fpir_targets:
         if not 0 < t < 1:
             raise InputError(f"FPIR target must be between 0 and 1, got {t}")
     kwargs = {} if memory_budget is None else {"memory_budget": memory_budget}
-    res = search(evalset, protocol, score=score, top_k=top_k, progress=progress, **kwargs)
+    res = (search if backend is None else backend.search)(evalset, protocol, score=score, top_k=top_k, progress=progress, **kwargs)
     failed = _failed_searches(failures, res.gallery_subjects)
     n_attempts = evalset.n + (0 if failures is None else len(failures))
     results = {

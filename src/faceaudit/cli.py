@@ -90,6 +90,8 @@ def audit(
     distractors: Optional[Path] = typer.Option(None, help="Scale: extra gallery templates (.npy, n x d) of people never searched for."),
     memory_mb: int = typer.Option(256, help="Memory for one block of scores, MiB."),
     overwrite: bool = typer.Option(False, help="Replace an existing results folder."),
+    workers: Optional[int] = typer.Option(None, help="Search on a local Dask cluster of N worker processes (pip install 'faceaudit[dask]'); same results."),
+    scheduler: Optional[str] = typer.Option(None, help="Search on an existing Dask cluster (scheduler address); its workers must reach the templates' path."),
 ) -> None:
     """Audit templates against a protocol and write results.json, Parquet tables and report.html."""
     from faceaudit.audit import run_audit, write_results
@@ -114,10 +116,11 @@ def audit(
             from faceaudit.demographics import group_labels
             for spec in group_by:
                 group_labels(es.manifest, spec)
-        with engine_progress() as progress:
+        from faceaudit.dask_backend import cluster_backend
+        with cluster_backend(workers, scheduler) as backend, engine_progress() as progress:
             result = run_audit(es, proto, score=score, top_k=top_k, fpir_targets=fpir, thresholds=threshold,
                                failures=fail_table, fta_as_miss=fta_as_miss, memory_budget=memory_mb * 2**20,
-                               progress=progress, metadata=metadata)
+                               progress=progress, metadata=metadata, backend=backend)
         if group_by:
             from faceaudit.demographics import add_demographics
             add_demographics(result, group_by, min_group_size=min_group_size, caveats=caveats)
