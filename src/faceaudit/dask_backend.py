@@ -307,7 +307,7 @@ class DaskBackend:
                  memory_per_worker: int | None = None, shard_templates: int | None = None,
                  probes_per_task: int | None = None, threads_per_task: int = 1,
                  templates_path: str | os.PathLike | None = None, shuffle_seed: int | None = None,
-                 connect_timeout: float = 10.0, worker_memory_limit: str | int = "auto"):
+                 connect_timeout: float | None = None, worker_memory_limit: str | int = "auto"):
         if sum(x is not None for x in (workers, scheduler, client)) != 1:
             raise InputError("give exactly one of workers (a local cluster), scheduler (an address) or client")
         if workers is not None and workers < 1:
@@ -317,7 +317,9 @@ class DaskBackend:
         self.workers, self.scheduler, self.memory_per_worker = workers, scheduler, memory_per_worker
         self.shard_templates, self.probes_per_task = shard_templates, probes_per_task
         self.threads_per_task, self.templates_path, self.shuffle_seed = int(threads_per_task), templates_path, shuffle_seed
-        self.connect_timeout, self.worker_memory_limit = connect_timeout, worker_memory_limit
+        self.connect_timeout = float(connect_timeout if connect_timeout is not None
+                                     else os.environ.get("FACEAUDIT_DASK_TIMEOUT", 10))
+        self.worker_memory_limit = worker_memory_limit
         self._client, self._own_client, self._cluster = client, False, None
         self.last_plan: dict = {}
 
@@ -379,6 +381,8 @@ class DaskBackend:
         if thr.size and gallery_groups is None:
             raise InputError("thresholds need gallery_groups")
         source = self._source(evalset)
+        if progress is not None:
+            progress(0, protocol.probes.size)
         memory = int(self.memory_per_worker or memory_budget or DEFAULT_MEMORY_PER_WORKER)
         client = self.client
         self._check_workers(client, source, memory)
