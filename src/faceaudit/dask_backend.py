@@ -263,6 +263,11 @@ def _shard_task(job: _Job, block: dict, genuine: dict, shard: dict) -> ShardResu
         n_recomputed=sum(p.n_recomputed for p in parts)))
 
 
+def _spec(x):
+    """A task whose result is its argument: metadata that Dask keeps (and can recompute)."""
+    return x
+
+
 def _sparse(r: ShardResult) -> ShardResult:
     """The same result with its 2**20-bin histogram as (bins, counts): small to move."""
     bins = np.flatnonzero(r.hist)
@@ -420,7 +425,8 @@ class DaskBackend:
                           "shard_templates": int(shard_templates), "memory_per_worker": memory,
                           "tasks": len(blocks) * (len(bounds) + 2)}
 
-        # shard metadata: scattered once (worker to worker from then on), never the templates
+        # shard metadata (row indices, never templates), each a task of its own so that Dask can
+        # recompute it if the worker holding it dies (scattered data would be lost with it)
         tpl = evalset.templates
         shard_specs = []
         for lo, hi in bounds:
@@ -428,7 +434,7 @@ class DaskBackend:
             rows = lay.rows[a:b]
             shard_specs.append({"rows": rows, "start": lay.start[lo:hi + 1] - a, "offset": int(lo),
                                 "groups": lay.groups[a:b], "digest": _digest(tpl[rows])})
-        shard_futures = client.scatter(shard_specs, hash=False)
+        shard_futures = [client.submit(_spec, spec, pure=False) for spec in shard_specs]
 
         order = list(range(len(blocks)))
         shard_order = list(range(len(bounds)))
@@ -450,7 +456,7 @@ class DaskBackend:
             mates = {"rows": m_rows, "start": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
                      "local": local, "digest": _digest(tpl[m_rows]),
                      "gen_offset": np.concatenate([[0], np.cumsum(mate_n[start:stop])]).astype(np.int64)}
-            [block_f] = client.scatter([block], hash=False)
+            block_f = client.submit(_spec, block, pure=False)
             gen_f = client.submit(_genuine_task, job, block_f, mates, pure=False)
             parts = [client.submit(_shard_task, job, block_f, gen_f, shard_futures[s], pure=False)
                      for s in shard_order]
