@@ -305,6 +305,8 @@ class DaskBackend:
     task (default: about 2e9 comparisons per task); ``threads_per_task``: numba/BLAS threads
     in a task. ``templates_path``: where the workers read the templates (default: the file the
     evaluation set was loaded from). ``shuffle_seed``: submit tasks in a random order (tests).
+    ``connect_timeout``: seconds to reach the scheduler and for a worker to join (default
+    ``$FACEAUDIT_DASK_TIMEOUT`` or 10).
     Use as a context manager, or call :meth:`close`.
     """
 
