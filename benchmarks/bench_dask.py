@@ -141,13 +141,13 @@ def main() -> None:
     base_cpu = rows[0]["cpu_s"]
     print(f"{args.probes:,} probes x {args.gallery:,} gallery x {args.dim}-d = {n_cmp:.3g} comparisons; "
           f"memory per worker {args.memory_mb} MiB; load average {os.getloadavg()}; cpus {os.cpu_count()}")
-    print(f"{"run":34s} {'wall s':>8s} {'M cmp/s':>9s} {'CPU s':>8s} {'M cmp/CPU-s':>12s} {'CPU vs 1-thr engine':>20s}")
+    print(f"{'run':34s} {'wall s':>8s} {'M cmp/s':>9s} {'CPU s':>8s} {'M cmp/CPU-s':>12s} {'CPU vs 1-thr engine':>20s}")
     for r in rows:
         r["cmp_per_s"] = n_cmp / r["wall_s"]
         r["cmp_per_cpu_s"] = n_cmp / r["cpu_s"]
         r["cpu_overhead_vs_engine_1thread"] = r["cpu_s"] / base_cpu
         r["wall_vs_engine_1thread"] = r["wall_s"] / base_wall
-        print(f"{r["run"]:34s} {r['wall_s']:8.2f} {r['cmp_per_s'] / 1e6:9.1f} {r['cpu_s']:8.2f} "
+        print(f"{r['run']:34s} {r['wall_s']:8.2f} {r['cmp_per_s'] / 1e6:9.1f} {r['cpu_s']:8.2f} "
               f"{r['cmp_per_cpu_s'] / 1e6:12.1f} {r['cpu_overhead_vs_engine_1thread']:20.2f}")
     print(json.dumps(rows, indent=1, default=str))
 
