@@ -418,8 +418,8 @@ class DaskBackend:
                              f"(a gallery shard of {shard_templates:,} templates and its scores need about "
                              f"{need / 2**20:.0f} MiB); give workers more memory or use smaller shards")
         bounds = shard_bounds(lay.start, shard_templates)
-        per_task = block_size or self.probes_per_task or int(
-            np.clip(TARGET_TASK_COMPARISONS // max(n_g, 1), 64, 65536))
+        per_task = block_size or self.probes_per_task or int(  # about 2e9 comparisons per shard task
+            np.clip(TARGET_TASK_COMPARISONS // max(min(shard_templates, n_g), 1), 64, 65536))
         per_task = max(1, min(int(per_task), n_probes))
         blocks = [(a, min(a + per_task, n_probes)) for a in range(0, n_probes, per_task)]
         job = _Job(source, score, int(top_k), thr, n_groups, memory, threads, lay.sq_max)
