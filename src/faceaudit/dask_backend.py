@@ -53,7 +53,7 @@ from faceaudit.counts import N_BINS, SearchResult, ShardResult, merge_gallery_sh
 from faceaudit.errors import InputError
 
 DEFAULT_MEMORY_PER_WORKER = engine.DEFAULT_MEMORY_BUDGET
-WORKER_BASELINE = 256 * 2**20  # a worker process with numpy, numba and faceaudit loaded (measured ~200 MiB)
+WORKER_BASELINE = 384 * 2**20  # a worker process (~190 MiB idle) and what a task holds beyond its budget (measured: peak = budget + ~355 MiB)
 TARGET_TASK_COMPARISONS = 2e9   # a few seconds of work per task on one core
 
 
