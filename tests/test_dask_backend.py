@@ -212,7 +212,9 @@ def test_cli_scheduler_and_workers_give_the_single_process_folder(client, files,
     assert single.stdout.splitlines()[:-1] == on_cluster.stdout.splitlines()[:-1]
 
 
-def test_worker_killed_mid_run_same_result_nothing_counted_twice(client, evalset):
+def test_worker_killed_mid_run_same_result_nothing_counted_twice(client, evalset, caplog):
+    import logging
+    caplog.set_level(logging.INFO, logger="distributed.scheduler")
     es, proto = evalset
     one = search(es, proto, top_k=5)
     pids = client.run(os.getpid)
@@ -227,6 +229,9 @@ def test_worker_killed_mid_run_same_result_nothing_counted_twice(client, evalset
     backend = DaskBackend(client=client, shard_templates=40, probes_per_task=20)
     res = backend.search(es, proto, top_k=5, progress=progress)
     assert killed and killed[0][1] < killed[0][2]  # the run went on after the kill
+    # the scheduler saw the worker go (in this run it typically also reports "lose already
+    # computed task(s), which will be recomputed elsewhere": shard results held by that worker)
+    assert any("Remove worker" in r.getMessage() for r in caplog.records)
     assert_same(one, res, "killed")
     assert res.n_impostor == one.n_impostor == int(one.impostor_hist.sum())
     client.wait_for_workers(2, timeout=60)
