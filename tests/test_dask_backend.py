@@ -236,3 +236,38 @@ def test_worker_killed_mid_run_same_result_nothing_counted_twice(client, evalset
     assert res.n_impostor == one.n_impostor == int(one.impostor_hist.sum())
     client.wait_for_workers(2, timeout=60)
     assert killed[0][0] not in client.run(os.getpid).values()  # the nanny started a new process
+
+
+def test_demographics_and_scale_passes_run_on_the_backend(client, files, evalset):
+    from faceaudit.audit import to_json
+    from faceaudit.demographics import add_demographics
+    from faceaudit.scale import add_scale
+    es, proto = evalset
+
+    class Counting(DaskBackend):
+        calls = 0
+
+        def search(self, *args, **kwargs):
+            Counting.calls += 1
+            return super().search(*args, **kwargs)
+
+    es.manifest["group"] = np.where(pd.factorize(es.manifest["subject_id"])[0] % 2 == 0, "a", "b")
+    outputs, calls = [], []
+    try:
+        for backend in (None, Counting(client=client, shard_templates=100)):
+            audit = run_audit(es, proto, top_k=5, backend=backend)
+            calls.append(Counting.calls)
+            add_demographics(audit, ["group"], min_group_size=5, n_boot=50)
+            calls.append(Counting.calls)
+            add_scale(audit, sizes=[20, 75], n_seeds=2)
+            calls.append(Counting.calls)
+            results = to_json(audit.results)
+            results.pop("created")
+            outputs.append(json.dumps(results, sort_keys=True))
+    finally:
+        es.manifest.drop(columns="group", inplace=True)
+    assert "demographics" in outputs[0] and "scale" in outputs[0]
+    assert outputs[0] == outputs[1]
+    assert calls[:3] == [0, 0, 0]  # the single-process run never used the backend
+    # with the backend: the search, then at least the cross-group pass, then 2 sizes x 2 seeds
+    assert calls[3] == 1 and calls[4] >= 2 and calls[5] == calls[4] + 4, calls

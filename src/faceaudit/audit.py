@@ -65,6 +65,12 @@ class Audit:
     results: dict
     failures: pd.DataFrame | None = None
     extra_files: dict = field(default_factory=dict)
+    backend: object = None  # what ran the search (None: the single-process engine); later passes use it too
+
+    @property
+    def searcher(self):
+        """``search`` as this audit ran it: the backend's, or :func:`faceaudit.engine.search`."""
+        return search if self.backend is None else self.backend.search
 
 
 def _ranks(top_k: int) -> list[int]:
@@ -204,7 +210,7 @@ def run_audit(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosin
         "verification": _verification(res, fmr_targets),
         "distributions": _distributions(res),
     }
-    return Audit(evalset, protocol, res, results, failures)
+    return Audit(evalset, protocol, res, results, failures, backend=backend)
 
 
 def _searches_table(audit: Audit) -> pd.DataFrame:

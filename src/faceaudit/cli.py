@@ -97,6 +97,7 @@ def audit(
     from faceaudit.audit import run_audit, write_results
     from faceaudit.evalset import load_evaluation_set
     from faceaudit.protocol import generate_protocol, load_protocol
+    backend = None
     try:
         if evalset is not None:
             templates = templates or evalset / "templates.npy"
@@ -117,7 +118,8 @@ def audit(
             for spec in group_by:
                 group_labels(es.manifest, spec)
         from faceaudit.dask_backend import cluster_backend
-        with cluster_backend(workers, scheduler) as backend, engine_progress() as progress:
+        backend = cluster_backend(workers, scheduler).__enter__()  # None without --workers/--scheduler
+        with engine_progress() as progress:
             result = run_audit(es, proto, score=score, top_k=top_k, fpir_targets=fpir, thresholds=threshold,
                                failures=fail_table, fta_as_miss=fta_as_miss, memory_budget=memory_mb * 2**20,
                                progress=progress, metadata=metadata, backend=backend)
@@ -130,6 +132,9 @@ def audit(
         write_results(result, out, overwrite=overwrite)
     except InputError as exc:
         fail(str(exc))
+    finally:
+        if backend is not None:  # the cluster served the demographics and scale passes too
+            backend.close()
     _print_summary(result.results, out)
 
 

@@ -27,7 +27,6 @@ from typing import Sequence
 import numpy as np
 
 from faceaudit.audit import Audit
-from faceaudit.engine import search
 from faceaudit.errors import InputError
 from faceaudit.metrics import bootstrap as boot_
 from faceaudit.metrics import differentials as diff
@@ -140,7 +139,7 @@ def _group_thresholds(audit: Audit, codes: np.ndarray, groups, target_fmr: float
         nonmated = audit.protocol.nonmated[subjects_nonmated == g]
         if mated.size + nonmated.size == 0:
             continue
-        res = search(audit.evalset, Protocol(audit.protocol.gallery, mated, nonmated), score=score, top_k=1)
+        res = audit.searcher(audit.evalset, Protocol(audit.protocol.gallery, mated, nonmated), score=score, top_k=1)
         curve = verif.verification_curve(res.genuine_scores, res.impostor_hist)
         point = verif.fnmr_at_fmr(curve, target_fmr)
         out.append({"group": str(name), "threshold": point.threshold, "measurable": point.measurable,
@@ -155,7 +154,7 @@ def analyse(audit: Audit, spec: str, threshold: float, *, min_group_size: int, n
     groups, codes = diff.encode(labels)
     n_groups = groups.size
     score = audit.results["input"]["score"]
-    res2 = search(es, proto, score=score, top_k=1, thresholds=[threshold], gallery_groups=codes)
+    res2 = audit.searcher(es, proto, score=score, top_k=1, thresholds=[threshold], gallery_groups=codes)
     probe_group = codes[res.probe_rows]
     subj_names, probe_subject = np.unique(res.probe_subjects, return_inverse=True)
     n_subj = subj_names.size

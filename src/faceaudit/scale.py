@@ -80,7 +80,7 @@ def default_sizes(n_max: int, n_sizes: int = 8, n_min: int = 25) -> list[int]:
 
 def measure_growth(evalset: EvaluationSet, protocol: Protocol, thresholds: Sequence[float], *,
                    score: str = "cosine", sizes: Sequence[int] | None = None, n_seeds: int = 5,
-                   distractors: np.ndarray | None = None, seed: int = 0) -> dict:
+                   distractors: np.ndarray | None = None, seed: int = 0, searcher=search) -> dict:
     """FPIR, FNIR and rank-1 rate at each threshold for nested galleries (see module doc)."""
     es, distractor_rows = _augment(evalset, distractors)
     subjects = es.subject_ids
@@ -106,7 +106,7 @@ def measure_growth(evalset: EvaluationSet, protocol: Protocol, thresholds: Seque
             mated = protocol.mated[np.fromiter((x in enrolled for x in subjects[protocol.mated]), bool,
                                                protocol.mated.size)]
             sub = Protocol(gal, mated, protocol.nonmated)
-            res = search(es, sub, score=score, top_k=1)
+            res = searcher(es, sub, score=score, top_k=1)
             nm = ~res.is_mated
             best = res.best_nonmate[nm]
             fp[s, j] = (best[:, None] >= thr[None, :]).sum(0)
@@ -156,7 +156,9 @@ def add_scale(audit: Audit, *, thresholds: Sequence[float] | None = None, sizes:
     thresholds = [float(t) for t in thresholds]
     score = audit.results["input"]["score"]
     growth = measure_growth(audit.evalset, audit.protocol, thresholds, score=score, sizes=sizes,
-                            n_seeds=n_seeds, distractors=distractors, seed=seed)
+                            n_seeds=n_seeds, distractors=distractors, seed=seed,
+                            # distractors make an in-memory set that cluster workers cannot read
+                            searcher=audit.searcher if distractors is None else search)
     hists = growth.pop("_hists")
     per_size_templates = growth.pop("_templates_per_size")
     sizes = growth["sizes"]
