@@ -248,12 +248,13 @@ def _shard_task(job: _Job, block: dict, genuine: dict, shard: dict) -> ShardResu
     overhead = engine.engine_overhead(n_g, n_subj, P.shape[1], numba.get_num_threads()) + P.nbytes + 64 * n
     sub = max(1, min(n, engine.block_rows(n_g, job.memory, overhead)))
     buffer = np.empty((sub, n_g), np.float32)
+    marks = np.empty((sub, n_g), np.uint8)
     work = engine._scratch(n_g, n_subj)
     mate_subject, mate_score = block["mate_subject"], genuine["mate_score"]
     parts = [engine._shard_pass(kind, job.score, gal, P[a:a + sub], psq[a:a + sub], mate_subject[a:a + sub],
-                                mate_score[a:a + sub], job.thresholds, job.n_groups, job.top_k, buffer, work)
+                                mate_score[a:a + sub], job.thresholds, job.n_groups, job.top_k, buffer, marks, work)
              for a in range(0, n, sub)]
-    del buffer, work
+    del buffer, marks, work
     hist = np.sum([p.hist for p in parts], axis=0)
     return _sparse(ShardResult(
         best=np.concatenate([p.best for p in parts]), n_ge=np.concatenate([p.n_ge for p in parts]),
