@@ -295,6 +295,15 @@ def _merge_task(genuine: dict, *parts: ShardResult) -> dict:
 
 # ---- the backend -----------------------------------------------------------------------------------
 
+def task_bytes(shard: int, dim: int, threads: int = 1, probes: int = 1024) -> int:
+    """What one shard task holds at its peak: the engine's overhead for the shard (its float32
+    copy, per-thread histograms and scratch), the larger of the rows as read and the smallest
+    block of scores and marks the engine uses (one BLAS call, :func:`faceaudit.engine.matmul_rows`
+    rows), and the probe rows."""
+    return int(engine.engine_overhead(shard, shard, dim, threads)
+               + max(4 * dim * shard, 5 * engine.matmul_rows(shard) * shard) + 8 * dim * probes)
+
+
 class DaskBackend:
     """Run :func:`faceaudit.engine.search` on a Dask cluster; see the module docstring.
 
@@ -407,17 +416,19 @@ class DaskBackend:
         mate_n = np.where(mate_subject >= 0, lay.start[safe + 1] - lay.start[safe], 0)
 
         threads = self.threads_per_task
-        per_template = 4 * dim + 16 + 5 * threads
-        fixed = threads * (8 * N_BINS + 64) + 4 * N_BINS
         if gallery_shards:
             shard_templates = -(-n_g // int(gallery_shards))
-        else:
-            shard_templates = self.shard_templates or max(1, (memory // 4) // per_template)
-        need = fixed + per_template * min(shard_templates, n_g) + 4 * min(shard_templates, n_g) * 8
+        elif self.shard_templates:
+            shard_templates = int(self.shard_templates)
+        else:  # the largest shard (from a quarter of the memory down) whose task fits the memory
+            shard_templates = max(1, (memory // 4) // (4 * dim + 21 * threads + 16))
+            while shard_templates > 1 and task_bytes(shard_templates, dim, threads) > memory:
+                shard_templates = int(shard_templates * 0.9)
+        need = task_bytes(min(shard_templates, max(n_g, 1)), dim, threads)
         if need > memory:
             raise InputError(f"memory per worker {memory / 2**20:.0f} MiB is too little for one task "
-                             f"(a gallery shard of {shard_templates:,} templates and its scores need about "
-                             f"{need / 2**20:.0f} MiB); give workers more memory or use smaller shards")
+                             f"(a gallery shard of {shard_templates:,} templates and one BLAS call's scores need "
+                             f"about {need / 2**20:.0f} MiB); give workers more memory or use smaller shards")
         bounds = shard_bounds(lay.start, shard_templates)
         per_task = block_size or self.probes_per_task or int(  # about 2e9 comparisons per shard task
             np.clip(TARGET_TASK_COMPARISONS // max(min(shard_templates, n_g), 1), 64, 65536))
