@@ -53,7 +53,7 @@ from faceaudit.counts import N_BINS, SearchResult, ShardResult, merge_gallery_sh
 from faceaudit.errors import InputError
 
 DEFAULT_MEMORY_PER_WORKER = engine.DEFAULT_MEMORY_BUDGET
-WORKER_BASELINE = 384 * 2**20  # a worker process (~190 MiB idle) and what a task holds beyond its budget (measured: peak = budget + ~355 MiB)
+WORKER_BASELINE = 512 * 2**20  # a worker process (~190 MiB idle) and what it holds beyond a task's budget (measured: peak = budget + 300-560 MiB)
 TARGET_TASK_COMPARISONS = 2e9   # a few seconds of work per task on one core
 
 
@@ -105,8 +105,11 @@ class TemplateSource:
         """Rows ``rows`` (in that order) as a C-contiguous float32 array."""
         rows = np.asarray(rows, dtype=np.int64)
         if self.kind == "npy":
+            from faceaudit.evalset import drop_pages
             x = self._npy()
-            return np.ascontiguousarray(x[rows], dtype=np.float32)
+            out = np.ascontiguousarray(x[rows], dtype=np.float32)
+            drop_pages(x)  # the mapped file pages would otherwise count in the worker's RSS
+            return out
         return self._parquet_rows(rows)
 
     def _parquet_rows(self, rows: np.ndarray) -> np.ndarray:
