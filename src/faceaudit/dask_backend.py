@@ -313,9 +313,9 @@ class DaskBackend:
     ``workers``: start a local cluster of that many worker processes (one thread each);
     ``scheduler``: connect to an existing scheduler; ``client``: use a ``distributed.Client``
     you made (it is not closed). ``memory_per_worker``: bytes one task may hold (default: the
-    search's ``memory_budget``); ``shard_templates``: gallery templates per shard (default: as
-    many as a quarter of ``memory_per_worker`` holds); ``probes_per_task``: probe rows per
-    task (default: about 2e9 comparisons per task); ``threads_per_task``: numba/BLAS threads
+    search's ``memory_budget``); ``shard_templates``: gallery templates per shard (default: the
+    largest whose task fits ``memory_per_worker``, see :func:`task_bytes`); ``probes_per_task``:
+    probe rows per task (default: about 2e9 comparisons per shard task); ``threads_per_task``: numba/BLAS threads
     in a task. ``templates_path``: where the workers read the templates (default: the file the
     evaluation set was loaded from). ``shuffle_seed``: submit tasks in a random order (tests).
     ``connect_timeout``: seconds to reach the scheduler and for a worker to join (default
