@@ -65,6 +65,12 @@ class Audit:
     results: dict
     failures: pd.DataFrame | None = None
     extra_files: dict = field(default_factory=dict)
+    backend: object = None  # what ran the search (None: the single-process engine); later passes use it too
+
+    @property
+    def searcher(self):
+        """``search`` as this audit ran it: the backend's, or :func:`faceaudit.engine.search`."""
+        return search if self.backend is None else self.backend.search
 
 
 def _ranks(top_k: int) -> list[int]:
@@ -171,18 +177,21 @@ def run_audit(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosin
               fmr_targets: Sequence[float] = DEFAULT_FMR_TARGETS, thresholds: Sequence[float] = (),
               failures: pd.DataFrame | None = None, fta_as_miss: bool = True,
               memory_budget: int | None = None, progress: Callable[[int, int], None] | None = None,
-              metadata: dict | None = None) -> Audit:
+              metadata: dict | None = None, backend=None) -> Audit:
     """Run the engine once and compute every figure. See the module docstring for outputs.
 
     ``failures``: images that failed to enrol (``subject_id`` column at least, as written by
     ``faceaudit embed``). Their searches count as misses / non-false-positives when
     ``fta_as_miss`` (ISO/IEC 19795-1 generalised rates), else they are left out and reported.
+    ``backend``: runs the search instead of the single-process engine (an object with the
+    engine's ``search`` signature, e.g. :class:`faceaudit.dask_backend.DaskBackend`); the
+    result is the same.
     """
     for t in fpir_targets:
         if not 0 < t < 1:
             raise InputError(f"FPIR target must be between 0 and 1, got {t}")
     kwargs = {} if memory_budget is None else {"memory_budget": memory_budget}
-    res = search(evalset, protocol, score=score, top_k=top_k, progress=progress, **kwargs)
+    res = (search if backend is None else backend.search)(evalset, protocol, score=score, top_k=top_k, progress=progress, **kwargs)
     failed = _failed_searches(failures, res.gallery_subjects)
     n_attempts = evalset.n + (0 if failures is None else len(failures))
     results = {
@@ -209,7 +218,7 @@ def run_audit(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosin
     results["explain_calibration"] = calibration_check(res, n_gallery_templates=int(protocol.gallery.size))
     results["lookalikes"] = lookalikes(res, [op["threshold"] for op in results["identification"]["operating_points"]],
                                        n_gallery_templates=int(protocol.gallery.size))
-    return Audit(evalset, protocol, res, results, failures)
+    return Audit(evalset, protocol, res, results, failures, backend=backend)
 
 
 def _searches_table(audit: Audit) -> pd.DataFrame:

@@ -256,9 +256,11 @@ def audit(
     scale: bool = typer.Option(False, help="Also measure and extrapolate FPIR against gallery size."),
     distractors: Optional[Path] = typer.Option(None, help="Scale: extra gallery templates (.npy, n x d) of people never searched for."),
     claimed_gallery_size: Optional[float] = typer.Option(None, help="A gallery size someone claims to search (e.g. 1e10): expected look-alikes per search there, in the summary."),
-    memory_mb: int = typer.Option(256, min=1, help="Memory for one block of scores, MiB."),
+    memory_mb: int = typer.Option(256, min=1, help="Memory for one block of scores, MiB (with --workers/--scheduler: per worker)."),
     overwrite: bool = typer.Option(False, help="Replace the results folder if an earlier faceaudit run wrote it "
                                                "(a folder faceaudit did not write is never replaced)."),
+    workers: Optional[int] = typer.Option(None, help="Search on a local Dask cluster of N worker processes (pip install 'faceaudit[dask]'); same results."),
+    scheduler: Optional[str] = typer.Option(None, help="Search on an existing Dask cluster (scheduler address); its workers must reach the templates' path."),
 ) -> None:
     """Audit templates against a protocol and write results.json, Parquet tables and report.html."""
     from faceaudit.audit import run_audit, write_results
@@ -279,38 +281,47 @@ def audit(
     if templates is None or manifest is None:
         raise InputError("give --evalset DIR, or both --templates and --manifest")
     check_target(out, overwrite=overwrite)  # before the long work: a refused folder costs nothing
-    with Phases(console) as phases:
-        with phases.phase("loading templates and manifest"):
-            es = load_evaluation_set(templates, manifest)
-        with phases.phase("checking the protocol"):
-            proto = (load_protocol(es, protocol) if protocol is not None else
-                     generate_protocol(es, enrol_fraction=enrol_fraction, gallery_per_subject=gallery_per_subject, seed=seed))
-            fail_table = _read_failures(failures) if failures is not None else None
-            metadata = _embed_metadata(evalset)
-            caveats = _parse_caveats(caveat)  # checked before the long work, like every input
-            extra = _read_distractors(distractors) if distractors is not None else None
+    backend = None
+    try:
+        with Phases(console) as phases:
+            with phases.phase("loading templates and manifest"):
+                es = load_evaluation_set(templates, manifest)
+            with phases.phase("checking the protocol"):
+                proto = (load_protocol(es, protocol) if protocol is not None else
+                         generate_protocol(es, enrol_fraction=enrol_fraction, gallery_per_subject=gallery_per_subject, seed=seed))
+                fail_table = _read_failures(failures) if failures is not None else None
+                metadata = _embed_metadata(evalset)
+                caveats = _parse_caveats(caveat)  # checked before the long work, like every input
+                extra = _read_distractors(distractors) if distractors is not None else None
+                if group_by:
+                    from faceaudit.demographics import group_labels
+                    for spec in group_by:
+                        group_labels(es.manifest, spec)
+            if workers is not None or scheduler is not None:
+                from faceaudit.dask_backend import cluster_backend
+                with phases.phase("starting the Dask cluster" if workers is not None else "connecting to the Dask scheduler"):
+                    backend = cluster_backend(workers, scheduler).__enter__()
+            with phases.phase("searching", unit="probes") as progress:
+                result = run_audit(es, proto, score=score, top_k=top_k, fpir_targets=fpir, thresholds=threshold,
+                                   failures=fail_table, fta_as_miss=fta_as_miss, memory_budget=memory_mb * 2**20,
+                                   progress=progress, metadata=metadata, backend=backend)
             if group_by:
-                from faceaudit.demographics import group_labels
-                for spec in group_by:
-                    group_labels(es.manifest, spec)
-        with phases.phase("searching", unit="probes") as progress:
-            result = run_audit(es, proto, score=score, top_k=top_k, fpir_targets=fpir, thresholds=threshold,
-                               failures=fail_table, fta_as_miss=fta_as_miss, memory_budget=memory_mb * 2**20,
-                               progress=progress, metadata=metadata)
-        if group_by:
-            from faceaudit.demographics import add_demographics
-            with phases.phase("demographics", unit="passes") as progress:
-                add_demographics(result, group_by, min_group_size=min_group_size, caveats=caveats,
-                                 per_person=per_person, progress=progress)
-        if scale or distractors is not None:
-            from faceaudit.scale import add_scale
-            with phases.phase("scale", unit="passes") as progress:
-                add_scale(result, distractors=extra, claimed_gallery_size=claimed_gallery_size, progress=progress)
-        if claimed_gallery_size is not None:
-            from faceaudit.scale import add_claimed_gallery_size
-            add_claimed_gallery_size(result, claimed_gallery_size)
-        with phases.phase("writing results"):
-            write_results(result, out, overwrite=overwrite)
+                from faceaudit.demographics import add_demographics
+                with phases.phase("demographics", unit="passes") as progress:
+                    add_demographics(result, group_by, min_group_size=min_group_size, caveats=caveats,
+                                     per_person=per_person, progress=progress)
+            if scale or distractors is not None:
+                from faceaudit.scale import add_scale
+                with phases.phase("scale", unit="passes") as progress:
+                    add_scale(result, distractors=extra, claimed_gallery_size=claimed_gallery_size, progress=progress)
+            if claimed_gallery_size is not None:
+                from faceaudit.scale import add_claimed_gallery_size
+                add_claimed_gallery_size(result, claimed_gallery_size)
+            with phases.phase("writing results"):
+                write_results(result, out, overwrite=overwrite)
+    finally:
+        if backend is not None:  # the cluster served the demographics and scale passes too
+            backend.close()
     _print_summary(result.results, out)
 
 

@@ -27,7 +27,6 @@ from typing import Callable, Sequence
 import numpy as np
 
 from faceaudit.audit import Audit
-from faceaudit.engine import search
 from faceaudit.errors import InputError
 from faceaudit.metrics import bootstrap as boot_
 from faceaudit.metrics import differentials as diff
@@ -221,7 +220,7 @@ def _group_thresholds(audit: Audit, codes: np.ndarray, groups, target_fmr: float
         nonmated = audit.protocol.nonmated[subjects_nonmated == g]
         if mated.size + nonmated.size == 0:
             continue
-        res = search(audit.evalset, Protocol(audit.protocol.gallery, mated, nonmated), score=score, top_k=1)
+        res = audit.searcher(audit.evalset, Protocol(audit.protocol.gallery, mated, nonmated), score=score, top_k=1)
         if tick is not None:
             tick()
         curve = verif.verification_curve(res.genuine_scores, res.impostor_hist)
@@ -238,7 +237,7 @@ def analyse(audit: Audit, spec: str, threshold: float, *, min_group_size: int, n
     groups, codes = diff.encode(labels)
     n_groups = groups.size
     score = audit.results["input"]["score"]
-    res2 = search(es, proto, score=score, top_k=1, thresholds=[threshold], gallery_groups=codes)
+    res2 = audit.searcher(es, proto, score=score, top_k=1, thresholds=[threshold], gallery_groups=codes)
     if tick is not None:
         tick()
     # the engine sizes its per-group counts by the gallery's groups: a group present only among

@@ -167,11 +167,12 @@ def default_sizes(n_max: int, n_sizes: int = 8, n_min: int = 25) -> list[int]:
 def measure_growth(evalset: EvaluationSet, protocol: Protocol, thresholds: Sequence[float], *,
                    score: str = "cosine", sizes: Sequence[int] | None = None, n_seeds: int = 5,
                    distractors: np.ndarray | None = None, seed: int = 0,
-                   fpir_targets: Sequence[float] = (0.01,),
+                   fpir_targets: Sequence[float] = (0.01,), searcher=search,
                    progress: Callable[[int, int], None] | None = None) -> dict:
     """FPIR, FNIR and rank-1 rate at each threshold for nested galleries (see module doc); also
     FNIR (rank 1) at fixed FPIR targets, the threshold re-set in every gallery (as NIST FRTE reports).
-    ``progress(done, total)`` is called after each gallery pass."""
+    ``searcher``: the engine's ``search`` or a backend's; ``progress(done, total)`` is called after
+    each gallery pass."""
     from faceaudit.metrics.identification import threshold_at_fpir
     es, distractor_rows = _augment(evalset, distractors)
     subjects = es.subject_ids
@@ -199,7 +200,7 @@ def measure_growth(evalset: EvaluationSet, protocol: Protocol, thresholds: Seque
             mated = protocol.mated[np.fromiter((x in enrolled for x in subjects[protocol.mated]), bool,
                                                protocol.mated.size)]
             sub = Protocol(gal, mated, protocol.nonmated)
-            res = search(es, sub, score=score, top_k=1)
+            res = searcher(es, sub, score=score, top_k=1)
             nm = ~res.is_mated
             best = res.best_nonmate[nm]
             fp[s, j] = (best[:, None] >= thr[None, :]).sum(0)
@@ -283,7 +284,9 @@ def add_scale(audit: Audit, *, thresholds: Sequence[float] | None = None, sizes:
     targets = [op["target_fpir"] for op in audit.results["identification"]["operating_points"]]
     growth = measure_growth(audit.evalset, audit.protocol, thresholds, score=score, sizes=sizes,
                             n_seeds=n_seeds, distractors=distractors, seed=seed, fpir_targets=targets,
-                            progress=progress)
+                            progress=progress,
+                            # distractors make an in-memory set that cluster workers cannot read
+                            searcher=audit.searcher if distractors is None else search)
     hists = growth.pop("_hists")
     per_size_templates = growth.pop("_templates_per_size")
     sizes = growth["sizes"]
