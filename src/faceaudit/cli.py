@@ -168,8 +168,9 @@ def _print_summary(results: dict, out: Path) -> None:
     if "synthetic" in results:
         checks = results["synthetic"]["checks"]
         inside = sum(c["inside_ci"] for c in checks)
-        stdout.print(f"synthetic self-check: true rate inside the 95% CI for {inside} of {len(checks)} checks")
-    stdout.print(f"report: {out / 'report.html'}")
+        stdout.print(f"synthetic self-check: true rate inside the 95% CI for {inside} of {len(checks)} checks",
+                     soft_wrap=True)
+    stdout.print(f"report: {out / 'report.html'}", soft_wrap=True)  # a path is never wrapped
 
 
 def _people(n: float) -> str:
