@@ -286,36 +286,88 @@ def _insert(top_s, top_u, filled, k, m, u):
     return filled + 1 if filled < k else filled
 
 
-@nb.njit(cache=True, inline="always")
-def _delta(kind, s, beta, e_row, sqrt_e):
-    """Screen error bound for a screen score ``s`` (float64), padded for float32 rounding of s +- delta."""
-    if kind == COSINE:
-        dlt = beta
-    else:
-        a = abs(s)
-        dlt = sqrt_e
-        if a > 0.0:
-            q = e_row / a * 1.01
-            if q < dlt:
-                dlt = q
-        dlt = dlt + 2.2 * U32 * a
-    return dlt * (1.0 + 2.0**-20) + 2.0**-22 * abs(s) + TINY
-
-
 @nb.njit(cache=True)
-def _ref_cached(kind, p, G, j, row, known, touched, nt, counter):
-    if known[j] == 0:
-        v, _ = reference(kind, p, G[j])
-        row[j] = v
-        known[j] = 1
-        touched[nt] = j
-        nt += 1
+def _bound_tables(kind, beta, e_row, dtab, mtab):
+    """Per float32 exponent field E: ``dtab[E]`` bounds |screen - reference| for screen scores
+    of that binade (padded for the float64 arithmetic that uses it); ``mtab[E]`` is that bound
+    in units of the binade's ulp, rounded up, plus one (so a score whose histogram key is fewer
+    than ``mtab[E]`` ulps from a bin edge may lie on the other side of it)."""
+    sqrt_e = math.sqrt(e_row)
+    for e in range(256):
+        lo_mag = 0.0 if e == 0 else 2.0 ** (e - 127)
+        hi_mag = 2.0 ** (e - 126)
+        if kind == COSINE:
+            dl = beta
+        else:
+            dl = sqrt_e
+            if lo_mag > 0.0:
+                q = e_row / lo_mag * 1.01
+                if q < dl:
+                    dl = q
+            dl = dl + 2.2 * U32 * hi_mag
+        dl = dl * (1.0 + 2.0**-20) + 2.0**-22 * hi_mag + TINY
+        dtab[e] = dl
+        ulp = 2.0 ** (max(e, 1) - 150)
+        m = dl / ulp
+        mtab[e] = 4097 if (e == 255 or m > 4096.0) else np.int64(m) + 1
+
+
+@nb.njit(cache=True, fastmath={"reassoc", "contract"})
+def _dot_row(p64, G, j):
+    acc = 0.0
+    for k in range(p64.shape[0]):
+        acc += p64[k] * np.float64(G[j, k])
+    return acc
+
+
+@nb.njit(cache=True, fastmath={"reassoc", "contract"})
+def _dist_row(p64, G, j):
+    acc = 0.0
+    for k in range(p64.shape[0]):
+        t = p64[k] - np.float64(G[j, k])
+        acc += t * t
+    return acc
+
+
+@nb.njit(cache=True, inline="always")
+def _ref_fast(kind, p, p64, G, j):
+    """Reference score of (p, G[j]): the float64 tier inline, :func:`reference` when undecided."""
+    d = p64.shape[0]
+    if kind == COSINE:
+        v = _dot_row(p64, G, j)
+        err = (d + 2) * 2.0**-52 * 1.0001 + 2.0**-1000
+        lo = np.float32(v - err)
+        if lo == np.float32(v + err) and lo < np.float32(1.0) - np.float32(2.0**-20) and lo >= np.float32(-1.0):
+            return lo
+        return reference(kind, p, G[j])[0]
+    v = _dist_row(p64, G, j)
+    eps = (d + 6) * 2.0**-53
+    r = math.sqrt(v)
+    lo = np.float32(r * (1.0 - 2.0 * eps))
+    if lo == np.float32(r * (1.0 + 2.0 * eps)):
+        return -lo
+    return reference(kind, p, G[j])[0]
+
+
+@nb.njit(cache=True, inline="always")
+def _ref_cached(kind, p, p64, G, j, row, known, touched, nt, counter):
+    """Reference score of column j, computed once per row. ``known``: 0 not computed, 1 computed,
+    2 waiting for the histogram batch, 3 computed and waiting for the histogram batch."""
+    st = known[j]
+    if st == 0 or st == 2:
+        row[j] = _ref_fast(kind, p, p64, G, j)
         counter[0] += 1
+        if st == 0:
+            touched[nt] = j
+            nt += 1
+            known[j] = 1
+        else:
+            known[j] = 3
     return row[j], nt
 
 
 @nb.njit(cache=True, parallel=True)
-def search_block(scores, kind, P, G, probe_sq, gallery_sq, beta, e_rows, mate_subject, mate_score,
+def search_block(scores, bits, kind, P, G, probe_sq, gallery_sq, beta, e_rows, mate_subject, mate_score,
                  gallery_start, subject_offset, thresholds, gallery_group, k,
                  best_out, n_ge_out, top_subject, top_score, group_counts, hist, scratch_f, scratch_i,
                  scratch_b, recomputed):
@@ -347,13 +399,18 @@ def search_block(scores, kind, P, G, probe_sq, gallery_sq, beta, e_rows, mate_su
         ub = fb.view(np.uint32)
         row = scores[r]
         p = P[r]
+        p64 = np.empty(p.shape[0])
+        for kk in range(p.shape[0]):
+            p64[kk] = np.float64(p[kk])
         if kind == NEG_EUCLIDEAN:
             pn = probe_sq[r]
             for j in range(row.shape[0]):
                 d2 = pn + gallery_sq[j] - np.float32(2.0) * row[j]
                 row[j] = -np.sqrt(max(d2, np.float32(0.0)))
-        e_row = e_rows[r]
-        sqrt_e = math.sqrt(e_row)
+        brow = bits[r]
+        dtab = np.empty(256)
+        mtab = np.empty(256, np.int64)
+        _bound_tables(kind, beta, e_rows[r], dtab, mtab)
         mu = mate_subject[r] - subject_offset
         mate = np.float64(mate_score[r])
         has_mate = mate_subject[r] >= 0
@@ -367,14 +424,21 @@ def search_block(scores, kind, P, G, probe_sq, gallery_sq, beta, e_rows, mate_su
             hi_u = -np.inf
             for j in range(gallery_start[u], gallery_start[u + 1]):
                 s = np.float64(row[j])
-                dl = _delta(kind, s, beta, e_row, sqrt_e)
+                bj = np.uint64(brow[j])
+                ex = (bj >> np.uint64(23)) & np.uint64(0xFF)
+                dl = dtab[ex]
                 a = s - dl
                 b = s + dl
-                if _bin_of32(fb, ub, np.float32(a)) == _bin_of32(fb, ub, np.float32(b)):
-                    h[_bin_of32(fb, ub, row[j])] += 1
-                else:
-                    v, nt = _ref_cached(kind, p, G, j, row, known, touched, nt, counter)
-                    h[_bin_of32(fb, ub, v)] += 1
+                neg = bj >> np.uint64(31)
+                key = (bj ^ ((neg * np.uint64(0x7FFFFFFF)) | np.uint64(0x80000000))) + neg
+                low = np.int64(key & np.uint64(0xFFF))
+                mg = mtab[ex]
+                if low >= mg and 4096 - low > mg:
+                    h[np.int64(key >> np.uint64(HIST_SHIFT))] += 1
+                elif known[j] == 0:  # binned after this pass, in one batch
+                    known[j] = 2
+                    touched[nt] = j
+                    nt += 1
                 if n_thr > 0:
                     gg = gallery_group[j]
                     for t in range(n_thr):
@@ -382,10 +446,10 @@ def search_block(scores, kind, P, G, probe_sq, gallery_sq, beta, e_rows, mate_su
                         if a >= tt:
                             group_counts[r, gg, t] += 1
                         elif b >= tt:
-                            v, nt = _ref_cached(kind, p, G, j, row, known, touched, nt, counter)
+                            v, nt = _ref_cached(kind, p, p64, G, j, row, known, touched, nt, counter)
                             if v >= thresholds[t]:
                                 group_counts[r, gg, t] += 1
-                if known[j]:
+                if known[j] == 1 or known[j] == 3:
                     a = np.float64(row[j])
                     b = a
                 if a > lo_u:
@@ -403,6 +467,17 @@ def search_block(scores, kind, P, G, probe_sq, gallery_sq, beta, e_rows, mate_su
                 if filled_lo < k:
                     filled_lo += 1
         kth = top_lo[k - 1] if filled_lo == k else -np.inf
+        # the histogram's undecided comparisons, in one batch (vectorised float64 tier)
+        for i in range(nt):
+            j = touched[i]
+            st = known[j]
+            if st == 2:
+                row[j] = _ref_fast(kind, p, p64, G, j)
+                counter[0] += 1
+                st = 3
+            if st == 3:
+                h[_bin_of32(fb, ub, row[j])] += 1
+                known[j] = 1
         # second pass over subjects: reference scores where the bounds cannot decide
         ts = top_score[r]
         tu = top_subject[r]
@@ -417,7 +492,7 @@ def search_block(scores, kind, P, G, probe_sq, gallery_sq, beta, e_rows, mate_su
             if need_top or need_rank:
                 m = np.float32(-np.inf)
                 for j in range(gallery_start[u], gallery_start[u + 1]):
-                    v, nt = _ref_cached(kind, p, G, j, row, known, touched, nt, counter)
+                    v, nt = _ref_cached(kind, p, p64, G, j, row, known, touched, nt, counter)
                     if v > m:
                         m = v
                 if need_rank and m >= mate_score[r]:

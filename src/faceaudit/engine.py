@@ -188,7 +188,7 @@ def _shard_pass(kind: int, score: str, gal: _Gallery, P: np.ndarray, psq: np.nda
               else np.zeros(n, np.float64))
     block = raw_scores(P, gal.vectors, out=buffer.reshape(-1)[:n * n_g].reshape(n, n_g)) if n_g else np.empty((n, 0), np.float32)
     mate_k = np.where(mate_subject >= 0, mate_score, -np.inf).astype(np.float32)
-    _kernel.search_block(block, kind, P, gal.vectors, psq.astype(np.float32), gal.sq32,
+    _kernel.search_block(block, block.view(np.uint32), kind, P, gal.vectors, psq.astype(np.float32), gal.sq32,
                          _kernel.cosine_bound(d), e_rows, mate_subject, mate_k, gal.start,
                          gal.offset, thr, gal.groups, k, best, n_ge, top_u, top_s, gcounts,
                          hist, sf, si, sb, rec)
