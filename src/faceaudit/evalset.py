@@ -9,6 +9,7 @@ demographic attribute columns are optional and carried along.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,12 @@ class EvaluationSet:
     def subject_ids(self) -> np.ndarray:
         return self.manifest["subject_id"].to_numpy()
 
+    @cached_property
+    def subject_codes(self) -> np.ndarray:
+        """An int code per row for its subject (``pandas.factorize``, computed once, linear time)."""
+        codes, _ = pd.factorize(self.manifest["subject_id"], sort=False)
+        return codes.astype(np.int64)
+
     def attribute_columns(self) -> list[str]:
         """Manifest columns other than the required ones and ``image``."""
         skip = set(REQUIRED_COLUMNS) | {"image"}
@@ -67,7 +74,7 @@ def _read_templates(path: Path) -> np.ndarray:
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
-            array = np.load(path, allow_pickle=False)
+            array = np.load(path, allow_pickle=False, mmap_mode="r")  # read lazily, never copied
         elif suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
             if frame.shape[1] == 1 and frame.dtypes.iloc[0] == object:
@@ -119,13 +126,19 @@ def validate(templates: np.ndarray, manifest: pd.DataFrame, *, templates_path: s
     if dup.any():
         ids = manifest.loc[dup, "template_id"].unique()[:3]
         raise InputError(f"duplicate template_id ({int(dup.sum())} rows), e.g. {', '.join(ids)}", mpath)
-    templates = np.ascontiguousarray(templates, dtype=np.float32)
-    finite = np.isfinite(templates).all(axis=1)
+    templates = np.ascontiguousarray(templates, dtype=np.float32)  # no copy if already float32
+    finite = np.empty(templates.shape[0], dtype=bool)
+    nonzero = np.empty(templates.shape[0], dtype=bool)
+    step = max(1, (16 << 20) // (4 * templates.shape[1]))  # checked in chunks: no n x d temporaries
+    for start in range(0, templates.shape[0], step):
+        chunk = templates[start:start + step]
+        finite[start:start + step] = np.isfinite(chunk).all(axis=1)
+        nonzero[start:start + step] = np.any(chunk != 0, axis=1)
     if not finite.all():
         bad = np.flatnonzero(~finite)
         raise InputError(f"{bad.size} template(s) contain NaN or infinite values, e.g. row {bad[0]} "
                          f"(template_id {manifest['template_id'].iloc[bad[0]]})", tpath)
-    zero = ~np.any(templates != 0, axis=1)
+    zero = ~nonzero
     if zero.any():
         bad = np.flatnonzero(zero)
         raise InputError(f"{bad.size} template(s) are all zeros, e.g. row {bad[0]} "

@@ -44,7 +44,7 @@ class Protocol:
 
 def _check(evalset: EvaluationSet, gallery: np.ndarray, probes: np.ndarray,
            source: str | Path | None) -> Protocol:
-    subjects = evalset.subject_ids
+    codes = evalset.subject_codes
     if gallery.size == 0:
         raise InputError("empty gallery: no template is enrolled", source)
     overlap = np.intersect1d(gallery, probes)
@@ -52,7 +52,9 @@ def _check(evalset: EvaluationSet, gallery: np.ndarray, probes: np.ndarray,
         tid = evalset.template_ids[overlap[0]]
         raise InputError(f"{overlap.size} template(s) are both gallery and probe, e.g. {tid}; "
                          "a probe must never be searched against its own template", source)
-    enrolled = np.isin(subjects[probes], np.unique(subjects[gallery]))
+    is_enrolled = np.zeros(int(codes.max()) + 1 if codes.size else 0, dtype=bool)
+    is_enrolled[codes[gallery]] = True  # linear: subject codes, not string comparisons
+    enrolled = is_enrolled[codes[probes]]
     mated, nonmated = np.sort(probes[enrolled]), np.sort(probes[~enrolled])
     if nonmated.size == 0:
         raise InputError("no non-mated probes: every probe's subject is enrolled, so FPIR "
@@ -105,20 +107,21 @@ def load_protocol(evalset: EvaluationSet, path: str | Path) -> Protocol:
     missing = [c for c in ("template_id", "role") if c not in table.columns]
     if missing:
         raise InputError(f"missing required column(s) {', '.join(missing)}", path)
-    roles = table["role"].astype(str).str.strip().str.lower()
-    bad = ~roles.isin(["gallery", "probe"])
+    roles = table["role"].astype(str).str.strip().str.lower().to_numpy(dtype=object)
+    is_gallery, is_probe = roles == "gallery", roles == "probe"
+    bad = ~(is_gallery | is_probe)
     if bad.any():
         raise InputError(f"role must be 'gallery' or 'probe', got '{table['role'][bad].iloc[0]}'", path)
-    ids = table["template_id"].astype(str)
-    if ids.duplicated().any():
-        raise InputError(f"template_id listed twice, e.g. {ids[ids.duplicated()].iloc[0]}", path)
-    index = pd.Series(np.arange(evalset.n), index=evalset.template_ids)
-    unknown = ~ids.isin(index.index)
+    ids = table["template_id"].astype(str).to_numpy(dtype=object)
+    # hash look-ups (linear time), never element-wise string comparisons
+    dup = pd.Index(ids).duplicated()
+    if dup.any():
+        raise InputError(f"template_id listed twice, e.g. {ids[dup][0]}", path)
+    rows = pd.Index(np.asarray(evalset.template_ids, dtype=object)).get_indexer(ids)
+    unknown = rows < 0
     if unknown.any():
         raise InputError(f"{int(unknown.sum())} template_id(s) not in the manifest, "
-                         f"e.g. {ids[unknown].iloc[0]}", path)
-    rows = index[ids].to_numpy()
-    protocol = _check(evalset, rows[(roles == "gallery").to_numpy()],
-                      rows[(roles == "probe").to_numpy()], path)
+                         f"e.g. {ids[unknown][0]}", path)
+    protocol = _check(evalset, rows[is_gallery], rows[is_probe], path)
     return Protocol(protocol.gallery, protocol.mated, protocol.nonmated,
                     {"kind": "file", "path": str(path)})
