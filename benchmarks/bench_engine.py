@@ -1,20 +1,25 @@
 """Engine throughput against the raw float32 matrix-multiply rate, measured in one run.
 
-    python benchmarks/bench_engine.py [--gallery 100000] [--probes 10000] [--dim 128]
+    python benchmarks/bench_engine.py [--gallery 100000] [--probes 2000] [--dim 128] [--repeat 3]
+                                      [--coretypes default,unset,Haswell]
 
-Prints comparisons per second of (a) BLAS ``probe_block @ gallery.T`` alone over the same
-blocks the engine uses (the baseline) and (b) the full engine pass (matmul + the fused
-reduction: best non-mate, mate score and rank, top-K, genuine scores, impostor histogram),
-their ratio, and the peak resident memory of the engine run (measured in a child process so
-the baseline does not count). The default is 1e9 comparisons.
+For each OpenBLAS kernel setting (``default``: the environment as it is; ``unset``: without
+``OPENBLAS_CORETYPE``; a name: ``OPENBLAS_CORETYPE=name``) a child process prints, for each
+score: CPU-seconds (all threads, ``resource.getrusage``) of (a) BLAS ``probe_block @ gallery.T``
+alone over the same blocks the engine uses and (b) the full engine pass, interleaved and
+repeated; comparisons per CPU-second; their ratio (median over repeats); the fraction of
+comparisons the screen could not decide (recomputed with the reference computation); the
+OpenBLAS kernel that ran (``threadpoolctl``); and the engine process's peak resident memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
+import os
 import resource
+import subprocess
+import sys
 import time
 
 import faceaudit  # noqa: F401  (first: sets OpenBLAS's spin timeout before numpy loads it)
@@ -38,72 +43,87 @@ def make(n_gallery: int, n_probes: int, dim: int, seed: int = 0):
     return es, proto
 
 
-def run_engine(args, queue):
-    try:
-        queue.put(_engine(args))
-    except BaseException as exc:  # report instead of leaving the parent waiting
-        queue.put({"error": repr(exc)})
+def _cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
-def _engine(args) -> dict:
-    from faceaudit.engine import search
+def child(args) -> dict:
+    import threadpoolctl
+    from faceaudit.engine import _gather, block_rows, engine_overhead, raw_scores, search
     es, proto = make(args.gallery, args.probes, args.dim)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    search(es, proto, block_size=64)  # compile / warm up on a slice
-    t0 = time.perf_counter()
-    res = search(es, proto, memory_budget=args.memory_mb * 2**20)
-    elapsed = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"seconds": elapsed, "peak_rss_mib": peak / 1024, "rss_before_mib": base / 1024,
-            "comparisons": res.n_comparisons}
-
-
-def run_matmul(args) -> dict:
-    from faceaudit.engine import _prepare, block_rows, raw_scores
-    es, proto = make(args.gallery, args.probes, args.dim)
-    x, _ = _prepare(es.templates, "cosine")
-    gallery = np.ascontiguousarray(x[proto.gallery])
-    probes = x[proto.probes]
-    rows = block_rows(gallery.shape[0], args.memory_mb * 2**20)
-    _ = probes[:rows] @ gallery.T
-    t0 = time.perf_counter()
-    for start in range(0, probes.shape[0], rows):  # plain BLAS, one call per engine block
-        block = probes[start:start + rows] @ gallery.T
-    elapsed = time.perf_counter() - t0
-    del block
-    return {"seconds": elapsed, "comparisons": probes.shape[0] * gallery.shape[0], "block_rows": rows}
+    search(es, proto, block_size=8)  # compile
+    search(es, proto, block_size=8, score="neg_euclidean")
+    out = {"blas": [(i["internal_api"], i.get("architecture"), i["num_threads"])
+                    for i in threadpoolctl.threadpool_info() if i["internal_api"] == "openblas"],
+           "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE")}
+    budget = args.memory_mb * 2**20
+    for score in ("cosine", "neg_euclidean"):
+        P, _ = _gather(es.templates, proto.probes, score)
+        G, _ = _gather(es.templates, proto.gallery, score)
+        rows = block_rows(G.shape[0], budget, engine_overhead(G.shape[0], G.shape[0], args.dim))
+        buf = np.empty((rows, G.shape[0]), np.float32)
+        ratios, mm_s, en_s, wall = [], [], [], []
+        for _ in range(args.repeat):
+            c0 = _cpu()
+            for start in range(0, P.shape[0], rows):  # plain BLAS, one call per engine block
+                n = min(rows, P.shape[0] - start)
+                raw_scores(P[start:start + n], G, out=buf[:n])
+            c1 = _cpu()
+            w = time.perf_counter()
+            res = search(es, proto, score=score, memory_budget=budget)
+            wall.append(time.perf_counter() - w)
+            c2 = _cpu()
+            mm_s.append(c1 - c0)
+            en_s.append(c2 - c1)
+            ratios.append((c1 - c0) / (c2 - c1))
+        del buf, P, G
+        n = res.n_comparisons
+        out[score] = {"comparisons": n, "block_rows": rows,
+                      "matmul_M_per_cpu_s": round(n / np.median(mm_s) / 1e6, 1),
+                      "engine_M_per_cpu_s": round(n / np.median(en_s) / 1e6, 1),
+                      "engine_over_matmul_cpu": round(float(np.median(ratios)), 3),
+                      "ratios": [round(r, 3) for r in ratios], "engine_wall_s": [round(w, 2) for w in wall],
+                      "recomputed_fraction": round(res.n_recomputed / n, 4)}
+    out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gallery", type=int, default=100_000)
-    parser.add_argument("--probes", type=int, default=10_000)
+    parser.add_argument("--probes", type=int, default=2_000)
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--memory-mb", type=int, default=256)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--coretypes", default="default,unset")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    child = ctx.Process(target=run_engine, args=(args, queue))
-    child.start()
-    engine = queue.get()
-    child.join()
-    if "error" in engine:
-        raise SystemExit(f"engine run failed: {engine['error']}")
-    matmul = run_matmul(args)
-    rate_mm = matmul["comparisons"] / matmul["seconds"]
-    rate_engine = engine["comparisons"] / engine["seconds"]
-    figures = {"shape": {"gallery": args.gallery, "probes": args.probes, "dim": args.dim},
-               "comparisons": engine["comparisons"], "block_rows": matmul["block_rows"],
-               "matmul_comparisons_per_s": rate_mm, "engine_comparisons_per_s": rate_engine,
-               "engine_over_matmul": rate_engine / rate_mm, "engine_seconds": engine["seconds"],
-               "matmul_seconds": matmul["seconds"], "engine_peak_rss_mib": engine["peak_rss_mib"],
-               "rss_before_search_mib": engine["rss_before_mib"]}
-    print(f"comparisons:            {engine['comparisons']:.3g} ({args.probes:,} probes x {args.gallery:,} gallery, d={args.dim})")
-    print(f"raw float32 matmul:     {rate_mm / 1e6:,.0f} M comparisons/s ({matmul['seconds']:.2f} s)")
-    print(f"faceaudit engine:       {rate_engine / 1e6:,.0f} M comparisons/s ({engine['seconds']:.2f} s)")
-    print(f"engine / matmul:        {rate_engine / rate_mm:.2f}")
-    print(f"engine peak memory:     {engine['peak_rss_mib']:,.0f} MiB (process peak RSS, incl. {engine['rss_before_mib']:,.0f} MiB before the search)")
+    if args.child:
+        print(json.dumps(child(args)))
+        return
+    figures = {"preset_OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+               "shape": {"gallery": args.gallery, "probes": args.probes, "dim": args.dim}}
+    for setting in args.coretypes.split(","):
+        env = dict(os.environ)
+        if setting == "unset":
+            env.pop("OPENBLAS_CORETYPE", None)
+        elif setting != "default":
+            env["OPENBLAS_CORETYPE"] = setting
+        cmd = [sys.executable, __file__, "--child", "--gallery", str(args.gallery), "--probes", str(args.probes),
+               "--dim", str(args.dim), "--memory-mb", str(args.memory_mb), "--repeat", str(args.repeat)]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if proc.returncode:
+            raise SystemExit(proc.stderr[-3000:])
+        fig = json.loads(proc.stdout.strip().splitlines()[-1])
+        figures[setting] = fig
+        print(f"== OPENBLAS_CORETYPE {setting} -> kernel {fig['blas']}, engine peak RSS {fig['peak_rss_mib']} MiB")
+        for score in ("cosine", "neg_euclidean"):
+            f = fig[score]
+            print(f"  {score:14s} {f['comparisons']:.3g} comparisons: matmul {f['matmul_M_per_cpu_s']} M/cpu-s, "
+                  f"engine {f['engine_M_per_cpu_s']} M/cpu-s, engine/matmul {f['engine_over_matmul_cpu']} "
+                  f"(runs {f['ratios']}), recomputed {100 * f['recomputed_fraction']:.2f}% of comparisons")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(figures, fh, indent=1)

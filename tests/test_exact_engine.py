@@ -309,5 +309,6 @@ def test_results_byte_identical_across_blas_kernels_threads_and_budgets(tmp_path
     kernels = {arch for n in runs for api, arch, _ in runs[n][0]["blas"] if api == "openblas"}
     assert {"Haswell", "Sandybridge"} <= kernels, kernels  # the kernel we asked for really ran
     screens = {runs[n][0]["screen"] for n in runs}
-    # on this kind of machine the kernels round differently: the screen really varied
-    print("distinct BLAS screens:", len(screens), "kernels:", kernels)
+    # the kernels (FMA or not, AVX2 or AVX-512) round differently: the screen really varied,
+    # so identical outputs are the reference computation's doing
+    assert len(kernels) < 2 or len(screens) >= 2, (kernels, len(screens))

@@ -367,7 +367,52 @@ def _ref_cached(kind, p, p64, G, j, row, known, touched, nt, counter):
 
 
 @nb.njit(cache=True, parallel=True)
-def search_block(scores, bits, kind, P, G, probe_sq, gallery_sq, beta, e_rows, mate_subject, mate_score,
+def euclid_transform(scores, probe_sq, gallery_sq):
+    """Dot products to the screen's negated distances, in place: ``-sqrt(max(|p|^2 + |g|^2 - 2 p.g, 0))``."""
+    for r in nb.prange(scores.shape[0]):
+        pn = probe_sq[r]
+        row = scores[r]
+        for j in range(row.shape[0]):
+            d2 = pn + gallery_sq[j] - np.float32(2.0) * row[j]
+            row[j] = -np.sqrt(max(d2, np.float32(0.0)))
+
+
+@nb.njit(cache=True)
+def row_tables(kind, beta, e_rows, dtabs, mtabs):
+    """:func:`_bound_tables` for every row."""
+    for r in range(dtabs.shape[0]):
+        _bound_tables(kind, beta, e_rows[r], dtabs[r], mtabs[r])
+
+
+@nb.njit(cache=True, parallel=True)
+def resolve_bins(scores, bits, kind, P, P64, G, mtabs, marks, recomputed, tile):
+    """Replace, in place, every screen score whose histogram bin the screen cannot decide by its
+    reference score, and mark it. Gallery tiles outermost, so a tile of templates is read from
+    memory once for all rows of the block (the recomputation is otherwise bound by memory)."""
+    n_rows, n_g = scores.shape
+    for t0 in range(0, n_g, tile):
+        t1 = min(t0 + tile, n_g)
+        for r in nb.prange(n_rows):
+            mtab = mtabs[r]
+            brow = bits[r]
+            row = scores[r]
+            cnt = 0
+            for j in range(t0, t1):
+                bj = np.uint64(brow[j])
+                ex = (bj >> np.uint64(23)) & np.uint64(0xFF)
+                neg = bj >> np.uint64(31)
+                key = (bj ^ ((neg * np.uint64(0x7FFFFFFF)) | np.uint64(0x80000000))) + neg
+                low = np.int64(key & np.uint64(0xFFF))
+                mg = mtab[ex]
+                if not (low >= mg and 4096 - low > mg):
+                    row[j] = _ref_fast(kind, P[r], P64[r], G, j)
+                    marks[r, j] = 1
+                    cnt += 1
+            recomputed[nb.get_thread_id(), 0] += cnt
+
+
+@nb.njit(cache=True, parallel=True)
+def search_block(scores, bits, kind, P, G, P64, dtabs, mtabs, marks, mate_subject, mate_score,
                  gallery_start, subject_offset, thresholds, gallery_group, k,
                  best_out, n_ge_out, top_subject, top_score, group_counts, hist, scratch_f, scratch_i,
                  scratch_b, recomputed):
@@ -399,18 +444,11 @@ def search_block(scores, bits, kind, P, G, probe_sq, gallery_sq, beta, e_rows, m
         ub = fb.view(np.uint32)
         row = scores[r]
         p = P[r]
-        p64 = np.empty(p.shape[0])
-        for kk in range(p.shape[0]):
-            p64[kk] = np.float64(p[kk])
-        if kind == NEG_EUCLIDEAN:
-            pn = probe_sq[r]
-            for j in range(row.shape[0]):
-                d2 = pn + gallery_sq[j] - np.float32(2.0) * row[j]
-                row[j] = -np.sqrt(max(d2, np.float32(0.0)))
+        p64 = P64[r]
         brow = bits[r]
-        dtab = np.empty(256)
-        mtab = np.empty(256, np.int64)
-        _bound_tables(kind, beta, e_rows[r], dtab, mtab)
+        mrow = marks[r]
+        dtab = dtabs[r]
+        mtab = mtabs[r]
         mu = mate_subject[r] - subject_offset
         mate = np.float64(mate_score[r])
         has_mate = mate_subject[r] >= 0
@@ -424,6 +462,21 @@ def search_block(scores, bits, kind, P, G, probe_sq, gallery_sq, beta, e_rows, m
             hi_u = -np.inf
             for j in range(gallery_start[u], gallery_start[u + 1]):
                 s = np.float64(row[j])
+                if mrow[j]:  # a reference score already (resolve_bins)
+                    h[_bin_of32(fb, ub, row[j])] += 1
+                    known[j] = 1
+                    touched[nt] = j
+                    nt += 1
+                    if s > lo_u:
+                        lo_u = s
+                    if s > hi_u:
+                        hi_u = s
+                    if n_thr > 0:
+                        gg = gallery_group[j]
+                        for t in range(n_thr):
+                            if row[j] >= thresholds[t]:
+                                group_counts[r, gg, t] += 1
+                    continue
                 bj = np.uint64(brow[j])
                 ex = (bj >> np.uint64(23)) & np.uint64(0xFF)
                 dl = dtab[ex]

@@ -14,13 +14,17 @@ time, the block height set by a memory budget) keeps, and only keeps:
   (for demographic differentials).
 
 Scores: ``cosine`` (templates L2-normalised, then dot product) or ``neg_euclidean``
-(``-||p - g||``). Higher always means more alike. The result does not depend on the block
-size (tested), memory does not grow with the number of comparisons.
+(``-||p - g||``). Higher always means more alike. Every score is a *reference score*, defined
+from the float32 templates independently of the order of any sum (see :mod:`faceaudit._kernel`);
+the BLAS product only screens, and whatever it cannot decide within its error bound is
+recomputed. So the result does not depend on the block size, memory budget, thread counts,
+gallery sharding or the BLAS kernel (tested byte for byte); memory does not grow with the
+number of comparisons. The output type, bin convention and merge functions live in
+:mod:`faceaudit.counts` (re-exported here).
 """
 
 from __future__ import annotations
 
-import mmap
 from typing import Callable
 
 import numba
@@ -30,11 +34,12 @@ from faceaudit import _kernel
 from faceaudit.counts import (N_BINS, SearchResult, ShardResult, hist_edges, merge_gallery_shards,  # noqa: F401
                               merge_probe_splits, score_bin)
 from faceaudit.errors import InputError
-from faceaudit.evalset import EvaluationSet
+from faceaudit.evalset import EvaluationSet, drop_pages
 from faceaudit.protocol import Protocol
 
 SCORE_KINDS = {"cosine": _kernel.COSINE, "neg_euclidean": _kernel.NEG_EUCLIDEAN}
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
+RESOLVE_TILE = 1024  # gallery templates per tile when recomputing (512 KiB at d = 128)
 
 
 def _gather(x: np.ndarray, rows: np.ndarray, score: str) -> tuple[np.ndarray, np.ndarray]:
@@ -70,19 +75,6 @@ def reference_scores(evalset: EvaluationSet, probe_rows, gallery_rows, score: st
     return out
 
 
-def _drop_pages(x: np.ndarray) -> None:
-    """Let the OS drop a memory map's pages from this process (they stay in the page cache)."""
-    base = x
-    while base is not None and not isinstance(base, np.memmap):
-        base = getattr(base, "base", None)
-    mm = getattr(base, "_mmap", None)
-    if mm is not None and hasattr(mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
-        try:
-            mm.madvise(mmap.MADV_DONTNEED)
-        except (OSError, ValueError):
-            pass
-
-
 def matmul_rows(n_gallery: int) -> int:
     """Rows per BLAS call: a power of two in [8, 512], about 256 MiB of scores per call.
 
@@ -103,7 +95,7 @@ def block_rows(n_gallery: int, memory_budget: int, overhead: int = 0) -> int:
     """Probe rows per block: a multiple of :func:`matmul_rows` whose float32 scores fit what is
     left of ``memory_budget`` bytes after ``overhead`` (at least one BLAS call's worth)."""
     tile = matmul_rows(n_gallery)
-    rows = int((memory_budget - overhead) // (4 * max(n_gallery, 1)))
+    rows = int((memory_budget - overhead) // (5 * max(n_gallery, 1)))  # scores + marks
     return max(tile, min(65536, rows - rows % tile))
 
 
@@ -141,7 +133,7 @@ class _Gallery:
         self.rows, codes = rows[order], codes[order]
         self.start = np.searchsorted(codes, np.arange(self.subject_ids.size + 1)).astype(np.int64)
         self.vectors, sq = _gather(evalset.templates, self.rows, score)
-        _drop_pages(evalset.templates)
+        drop_pages(evalset.templates)
         self.sq32 = sq.astype(np.float32)
         self.sq_max = float(sq.max()) if sq.size else 0.0
         if gallery_groups is not None:
@@ -171,7 +163,7 @@ def _scratch(n_gallery: int, n_subjects: int):
 
 def _shard_pass(kind: int, score: str, gal: _Gallery, P: np.ndarray, psq: np.ndarray, mate_subject: np.ndarray,
                 mate_score: np.ndarray, thr: np.ndarray, n_groups: int, k: int, buffer: np.ndarray,
-                work=None) -> ShardResult:
+                marks_buffer: np.ndarray, work=None) -> ShardResult:
     """Screen one probe block against one gallery shard and reduce it (reference scores)."""
     n = P.shape[0]
     n_g = gal.rows.size
@@ -186,11 +178,20 @@ def _shard_pass(kind: int, score: str, gal: _Gallery, P: np.ndarray, psq: np.nda
     gcounts = np.zeros((n, max(n_groups, 1) if thr.size else 1, max(thr.size, 1)), np.int64)
     e_rows = (_kernel.euclid_bound(d, psq, gal.sq_max) if kind == _kernel.NEG_EUCLIDEAN
               else np.zeros(n, np.float64))
-    block = raw_scores(P, gal.vectors, out=buffer.reshape(-1)[:n * n_g].reshape(n, n_g)) if n_g else np.empty((n, 0), np.float32)
+    block = raw_scores(P, gal.vectors, out=buffer.reshape(-1)[:n * n_g].reshape(n, n_g)) if n_g \
+        else np.empty((n, 0), np.float32)
+    marks = marks_buffer.reshape(-1)[:n * n_g].reshape(n, n_g)
+    marks[:] = 0
+    if kind == _kernel.NEG_EUCLIDEAN:
+        _kernel.euclid_transform(block, psq.astype(np.float32), gal.sq32)
+    dtabs, mtabs = np.empty((n, 256)), np.empty((n, 256), np.int64)
+    _kernel.row_tables(kind, _kernel.cosine_bound(d), e_rows, dtabs, mtabs)
+    P64 = P.astype(np.float64)
+    bits = block.view(np.uint32)
+    _kernel.resolve_bins(block, bits, kind, P, P64, gal.vectors, mtabs, marks, rec, RESOLVE_TILE)
     mate_k = np.where(mate_subject >= 0, mate_score, -np.inf).astype(np.float32)
-    _kernel.search_block(block, block.view(np.uint32), kind, P, gal.vectors, psq.astype(np.float32), gal.sq32,
-                         _kernel.cosine_bound(d), e_rows, mate_subject, mate_k, gal.start,
-                         gal.offset, thr, gal.groups, k, best, n_ge, top_u, top_s, gcounts,
+    _kernel.search_block(block, bits, kind, P, gal.vectors, P64, dtabs, mtabs, marks, mate_subject, mate_k,
+                         gal.start, gal.offset, thr, gal.groups, k, best, n_ge, top_u, top_s, gcounts,
                          hist, sf, si, sb, rec)
     return ShardResult(best=best, n_ge=n_ge, top_subject=top_u, top_score=top_s, hist=hist.sum(axis=0),
                        group_counts=gcounts, n_recomputed=int(rec.sum()))
@@ -252,13 +253,15 @@ def search(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosine",
     rows_per_block = block_size or block_rows(n_g, memory_budget, engine_overhead(n_g, n_subjects, dim))
     rows_per_block = max(1, min(rows_per_block, n_probes))
     buffer = np.empty((rows_per_block, n_g), dtype=np.float32)
+    marks = np.empty((rows_per_block, n_g), dtype=np.uint8)
     work = _scratch(n_g, n_subjects)
     for start in range(0, n_probes, rows_per_block):
         stop = min(start + rows_per_block, n_probes)
         P, psq = _gather(evalset.templates, probe_rows[start:stop], score)
         blk = slice(start, stop)
         _kernel.genuine_block(kind, P, gal.vectors, mate_subject[blk], gal.start, gen_offset[blk], gen, mate[blk])
-        parts = [_shard_pass(kind, score, sh, P, psq, mate_subject[blk], mate[blk], thr, n_groups, k, buffer, work)
+        parts = [_shard_pass(kind, score, sh, P, psq, mate_subject[blk], mate[blk], thr, n_groups, k, buffer,
+                             marks, work)
                  for sh in shards]
         merged = merge_gallery_shards(parts) if len(parts) > 1 else parts[0]
         best[blk], n_ge[blk] = merged.best, merged.n_ge
@@ -269,7 +272,7 @@ def search(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosine",
         n_recomputed += merged.n_recomputed
         if progress is not None:
             progress(stop, n_probes)
-    del buffer, work
+    del buffer, marks, work
 
     n_impostor = int(hist.sum())
     rank = np.where(mate_subject >= 0, n_ge + 1, 0)

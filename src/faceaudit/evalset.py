@@ -56,6 +56,21 @@ class EvaluationSet:
         return [c for c in self.manifest.columns if c not in skip]
 
 
+def drop_pages(x: np.ndarray) -> None:
+    """Let the OS drop a memory-mapped array's pages from this process's resident memory (they
+    stay in the page cache and are read again on access). No-op for in-memory arrays."""
+    import mmap
+    base = x
+    while base is not None and not isinstance(base, np.memmap):
+        base = getattr(base, "base", None)
+    mm = getattr(base, "_mmap", None)
+    if mm is not None and hasattr(mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        try:
+            mm.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):
+            pass
+
+
 def _read_table(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
@@ -134,6 +149,7 @@ def validate(templates: np.ndarray, manifest: pd.DataFrame, *, templates_path: s
         chunk = templates[start:start + step]
         finite[start:start + step] = np.isfinite(chunk).all(axis=1)
         nonzero[start:start + step] = np.any(chunk != 0, axis=1)
+    drop_pages(templates)
     if not finite.all():
         bad = np.flatnonzero(~finite)
         raise InputError(f"{bad.size} template(s) contain NaN or infinite values, e.g. row {bad[0]} "
