@@ -67,7 +67,7 @@ def time_audit(folder: Path, extra: list[str]) -> dict:
     out = folder / "results"
     cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "faceaudit.cli", "audit",
            "--templates", str(folder / "templates.npy"), "--manifest", str(folder / "manifest.parquet"),
-           "--protocol", str(folder / "protocol.parquet"), "--out", str(out), *extra]
+           "--protocol", str(folder / "protocol.parquet"), "--out", str(out), "--overwrite", *extra]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0

@@ -49,12 +49,17 @@ def _gather(x: np.ndarray, rows: np.ndarray, score: str) -> tuple[np.ndarray, np
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     out = np.empty((rows.size, x.shape[1]), dtype=np.float32)
     sq = np.empty(rows.size, dtype=np.float64)
-    if score == "cosine":
-        _kernel.normalise_rows(x, rows, out)
-        sq[:] = 1.0
-    else:
-        np.take(x, rows, axis=0, out=out)
-        _kernel.sq_norms(x, rows, sq)
+    step = 1 << 16  # in chunks, letting a memory map's pages go after each: never two copies resident
+    for a in range(0, rows.size, step):
+        b = min(a + step, rows.size)
+        if score == "cosine":
+            _kernel.normalise_rows(x, rows[a:b], out[a:b])
+            sq[a:b] = 1.0
+        else:
+            np.take(x, rows[a:b], axis=0, out=out[a:b])
+            _kernel.sq_norms(x, rows[a:b], sq[a:b])
+        if rows.size > step:
+            drop_pages(x)
     return out, sq
 
 
