@@ -257,7 +257,7 @@ def audit(
     scale: bool = typer.Option(False, help="Also measure and extrapolate FPIR against gallery size."),
     distractors: Optional[Path] = typer.Option(None, help="Scale: extra gallery templates (.npy, n x d) of people never searched for."),
     claimed_gallery_size: Optional[float] = typer.Option(None, help="A gallery size someone claims to search (e.g. 1e10): expected look-alikes per search there, in the summary."),
-    memory_mb: int = typer.Option(256, min=1, help="Memory for one block of scores, MiB (with --workers/--scheduler: per worker)."),
+    memory_mb: int = typer.Option(256, min=1, help="Memory for everything the engine holds, MiB (with --workers/--scheduler: per worker)."),
     overwrite: bool = typer.Option(False, help="Replace the results folder if an earlier faceaudit run wrote it "
                                                "(a folder faceaudit did not write is never replaced)."),
     workers: Optional[int] = typer.Option(None, help="Search on a local Dask cluster of N worker processes (pip install 'faceaudit[dask]'); same results."),
