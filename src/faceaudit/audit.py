@@ -32,6 +32,7 @@ from faceaudit.metrics import identification as ident
 from faceaudit.metrics import verification as verif
 from faceaudit.outdir import atomic_folder
 from faceaudit.protocol import Protocol
+from auditcore.serialize import to_json  # noqa: F401 (part of this module's API)
 
 CONVENTIONS = {
     "match": "a comparison score >= threshold T is a match; higher scores mean more alike",
@@ -268,30 +269,6 @@ def write_results(audit: Audit, out_dir: str | Path, *, overwrite: bool = False,
             from faceaudit.report import write_report
             write_report(to_json(audit.results), tmp / "report.html")
     return out
-
-
-def to_json(value):
-    """JSON-ready copy: numpy scalars and arrays to Python, +-inf to "inf"/"-inf", NaN to null."""
-    if isinstance(value, dict):
-        return {str(k): to_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_json(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [to_json(v) for v in value.tolist()]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        if np.isnan(value):
-            return None
-        if np.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return value
-    if hasattr(value, "to_dict"):
-        return to_json(value.to_dict())
-    return value
 
 
 def load_results(results_dir: str | Path) -> dict:

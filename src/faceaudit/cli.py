@@ -265,22 +265,13 @@ def audit(
 ) -> None:
     """Audit templates against a protocol and write results.json, Parquet tables and report.html."""
     from faceaudit.audit import run_audit, write_results
-    from faceaudit.evalset import load_evaluation_set
+    from faceaudit.evalset import load_evaluation_set, resolve_evalset_paths
     from faceaudit.outdir import check_target
     from faceaudit.protocol import generate_protocol, load_protocol
     _finite("--threshold", threshold)
     _finite("--fpir", fpir)
     _finite("--enrol-fraction", [enrol_fraction])
-    if evalset is not None:
-        if not evalset.is_dir():
-            raise InputError("evaluation set folder not found" if not evalset.exists() else
-                             "--evalset must be a folder written by `faceaudit embed`", evalset)
-        templates = templates or evalset / "templates.npy"
-        manifest = manifest or evalset / "manifest.csv"
-        if failures is None and (evalset / "failures.csv").exists():
-            failures = evalset / "failures.csv"
-    if templates is None or manifest is None:
-        raise InputError("give --evalset DIR, or both --templates and --manifest")
+    templates, manifest, failures = resolve_evalset_paths(evalset, templates, manifest, failures)
     check_target(out, overwrite=overwrite)  # before the long work: a refused folder costs nothing
     backend = None
     try:

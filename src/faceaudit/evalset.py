@@ -194,3 +194,21 @@ def load_evaluation_set(templates_path: str | Path, manifest_path: str | Path) -
     templates = _read_templates(tpath)
     manifest = _read_table(mpath)
     return validate(templates, manifest, templates_path=tpath, manifest_path=mpath)
+
+
+def resolve_evalset_paths(evalset: str | Path | None, templates: str | Path | None, manifest: str | Path | None,
+                          failures: str | Path | None = None) -> tuple[Path, Path, Path | None]:
+    """Templates, manifest and failures paths from ``--evalset DIR`` (a ``faceaudit embed`` folder:
+    ``templates.npy``, ``manifest.csv``, ``failures.csv`` if present) and/or explicit paths, which win."""
+    if evalset is not None:
+        evalset = Path(evalset)
+        if not evalset.is_dir():
+            raise InputError("evaluation set folder not found" if not evalset.exists() else
+                             "--evalset must be a folder written by `faceaudit embed`", evalset)
+        templates = templates or evalset / "templates.npy"
+        manifest = manifest or evalset / "manifest.csv"
+        if failures is None and (evalset / "failures.csv").exists():
+            failures = evalset / "failures.csv"
+    if templates is None or manifest is None:
+        raise InputError("give --evalset DIR, or both --templates and --manifest")
+    return Path(templates), Path(manifest), None if failures is None else Path(failures)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from flagaudit import network as net
 from flagaudit import volume as vol
 from flagaudit.suites import Provenance, load_suites
 from flagaudit.systems import Flags
+from auditcore.serialize import to_json  # noqa: F401 (part of this module's API)
 
 CONVENTIONS = {
     "false flag": "a benign case (gold label non-hateful / benign by construction) that the system flags",
@@ -90,28 +90,6 @@ def run_audit(cases: pd.DataFrame, flags: Flags, provenance: list[Provenance], *
     per_case["flagged"] = flagged
     per_case["score"] = np.nan if flags.score is None else np.asarray(flags.score, dtype=float)
     return FlagAudit(per_case, results, provenance)
-
-
-def to_json(value):
-    """JSON-ready copy: numpy to Python, +-inf to "inf"/"-inf", NaN to null."""
-    if isinstance(value, dict):
-        return {str(k): to_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_json(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [to_json(v) for v in value.tolist()]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return value
-    return value
 
 
 def write_results(audit: FlagAudit, out: str | Path, *, overwrite: bool = False) -> Path:

@@ -85,17 +85,8 @@ def load(templates: str | Path | None = None, manifest: str | Path | None = None
          evalset: str | Path | None = None, failures: str | Path | None = None) -> LfwTemplates:
     """From ``--templates/--manifest`` or an ``--evalset`` folder (templates.npy, manifest.csv,
     failures.csv). The templates are validated as for an audit (no NaN, inf or all-zero rows)."""
-    from faceaudit.evalset import load_evaluation_set
-    if evalset is not None:
-        evalset = Path(evalset)
-        if not evalset.is_dir():
-            raise InputError("evaluation set folder not found", evalset)
-        templates = templates or evalset / "templates.npy"
-        manifest = manifest or evalset / "manifest.csv"
-        if failures is None and (evalset / "failures.csv").exists():
-            failures = evalset / "failures.csv"
-    if templates is None or manifest is None:
-        raise InputError("give --evalset DIR, or both --templates and --manifest")
+    from faceaudit.evalset import load_evaluation_set, resolve_evalset_paths
+    templates, manifest, failures = resolve_evalset_paths(evalset, templates, manifest, failures)
     es = load_evaluation_set(templates, manifest)
     failed_ids: list = []
     if failures is not None:

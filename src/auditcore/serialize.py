@@ -1,0 +1,32 @@
+"""JSON-ready copies of results, shared by both auditors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def to_json(value):
+    """JSON-ready copy: numpy scalars and arrays to Python, +-inf to "inf"/"-inf", NaN to null;
+    objects with ``to_dict()`` (rates, intervals) as their dicts."""
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [to_json(v) for v in value.tolist()]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    if hasattr(value, "to_dict"):
+        return to_json(value.to_dict())
+    return value
