@@ -244,6 +244,7 @@ def test_probe_splits_merge_to_the_same_result():
 _RUN = r"""
 import hashlib, json, sys
 import numpy as np, pandas as pd, threadpoolctl
+from faceaudit.audit import run_audit, write_results
 from faceaudit.engine import _gather, raw_scores
 from faceaudit.evalset import validate
 from faceaudit.protocol import generate_protocol
