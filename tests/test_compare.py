@@ -185,3 +185,16 @@ def test_compare_cli_in_a_terminal_and_report(tmp_path):
     assert "http://" not in html and "https://" not in html  # self-contained
     data = json.loads((out / "comparison.json").read_text())
     assert (out / "summary.txt").read_text().splitlines() == data["summary"]
+
+
+def test_black_box_audits_are_refused_in_one_line(tmp_path):
+    """Issue 12 asks for compare on black-box audits; until it pairs observed domains it refuses them."""
+    import json as _json
+    from typer.testing import CliRunner
+    from faceaudit.cli import app
+    folder = tmp_path / "bb"
+    folder.mkdir()
+    (folder / "results.json").write_text(_json.dumps({"faceaudit_version": "0", "identification": {}, "blackbox": {}}))
+    result = CliRunner().invoke(app, ["compare", str(folder), str(folder), "--out", str(tmp_path / "c")])
+    assert result.exit_code == 2 and "black-box audit" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "c").exists()

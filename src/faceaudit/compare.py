@@ -66,6 +66,11 @@ def load_system(path: str | Path, name: str | None = None) -> System:
     from faceaudit.audit import load_results
     path = Path(path)
     results = load_results(path)
+    if "blackbox" in results:
+        # a black-box audit knows some searches' outcomes only within what the lists showed;
+        # pairing those needs the observed domains of both systems, which compare does not do yet
+        raise InputError("this is a black-box audit (from candidate lists); faceaudit compare does not "
+                         "compare black-box audits yet, only template audits", path)
     table_path = path / "searches.parquet"
     if not table_path.exists():
         raise InputError("no searches.parquet here; compare needs the per-search table an audit writes", path)
