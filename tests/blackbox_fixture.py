@@ -61,6 +61,11 @@ class SearchService:
     # --- HTTP ----------------------------------------------------------------------------
     def start(self, port: int = 0) -> str:
         service = self
+        # compile the engine's scoring before serving: a first request must not spend seconds in
+        # numba's compiler (a fresh checkout has no compiled cache) and look like a timeout
+        engine._kernel.reference_pairs(engine.SCORE_KINDS["cosine"], np.ones((1, 4), np.float32) / 2,
+                                       np.ones((1, 4), np.float32) / 2, np.zeros(1, np.int64),
+                                       np.zeros(1, np.int64), np.empty(1, np.float32))
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"

@@ -54,7 +54,7 @@ def adapter_file(tmp_path: Path, text: str, **kw) -> Path:
 
 
 def query(folder, adapter, endpoint, out, **kw):
-    cfg = QueryConfig(endpoint, concurrency=kw.pop("concurrency", 4), timeout_s=kw.pop("timeout_s", 0.4),
+    cfg = QueryConfig(endpoint, concurrency=kw.pop("concurrency", 4), timeout_s=kw.pop("timeout_s", 0.6),
                       max_attempts=kw.pop("max_attempts", 5), backoff_s=kw.pop("backoff_s", 0.01),
                       backoff_max_s=0.5, rate=kw.pop("rate", None))
     return run_query(load_adapter(adapter), endpoint, folder / "manifest.csv", folder / "protocol.csv", out,
@@ -81,7 +81,7 @@ def test_nist_like_service_with_every_fault_gives_the_template_figures(setup, tm
     probes = es.template_ids[proto.probes]
     kinds = ["timeout", "429", "500", "503", "malformed", "truncated", "drop"]
     faults = {p: [kinds[i % len(kinds)]] * (1 + i % 2) for i, p in enumerate(probes[::4])}
-    service = SearchService(token=TOKEN, faults=faults, timeout_sleep=0.8)
+    service = SearchService(token=TOKEN, faults=faults, timeout_sleep=1.2)
     endpoint = service.start()
     lines = []
     try:
