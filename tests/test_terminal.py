@@ -140,3 +140,20 @@ def test_help_is_complete_at_any_width(tmp_path):
         assert "(template_id,role=gallery|probe)." in joined and "--memory-mb" in joined
     status, text = run_in_pty(["audit", "--help"], tmp_path, columns=60)
     assert status == 0 and "…" not in text and "--overwrite" in text
+
+
+@pytest.mark.parametrize("command", [
+    ["faceaudit", "demo"], ["faceaudit", "embed"], ["faceaudit", "explain"], ["faceaudit", "report"],
+    ["faceaudit", "compare"], ["faceaudit", "benchmark", "lfw"], ["faceaudit", "benchmark", "blufr"],
+    ["faceaudit", "query"], ["faceaudit", "audit-lists"], ["faceaudit", "import-lists"],
+    ["flagaudit", "audit"], ["flagaudit", "demo"],
+])
+def test_every_commands_help_is_plain_and_never_cut(command):
+    import subprocess
+    module = "faceaudit" if command[0] == "faceaudit" else "flagaudit.cli"
+    for columns in ("40", "80"):
+        proc = subprocess.run([sys.executable, "-m", module, *command[1:], "--help"], capture_output=True, text=True,
+                              env={**os.environ, "COLUMNS": columns}, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert "…" not in proc.stdout and "╭" not in proc.stdout, proc.stdout  # no cut text, no boxes
+        assert "Usage:" in proc.stdout and "--help" in proc.stdout

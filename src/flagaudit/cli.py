@@ -14,7 +14,7 @@ import typer
 
 from auditcore.errors import InputError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Audit automated flagging of social-media posts: false flags on protected speech, "
                        "per test, group and language, with intervals; what that means per day and through network expansion.")
 
