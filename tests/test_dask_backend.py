@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -201,11 +202,12 @@ def test_cli_scheduler_and_workers_give_the_single_process_folder(client, files,
     assert single.returncode == 0, single.stderr[-2000:]
     on_cluster = _cli([*base, "--out", tmp_path / "scheduler", "--scheduler", client.scheduler.address])
     assert on_cluster.returncode == 0, on_cluster.stderr[-2000:]
-    # tty=False: this branch's rich progress bar fails in a terminal before its first update
-    # (total=None), with or without --workers; main's reworked progress lines do not
-    local = _cli([*base, "--out", tmp_path / "workers", "--workers", "2"], tty=False)
-    assert local.returncode == 0, local.stderr[-2000:]
-    assert "Traceback" not in local.stderr and "report:" in local.stdout
+    # as a person types it, in a terminal: progress lines for the cluster start and the search
+    local = _cli([*base, "--out", tmp_path / "workers", "--workers", "2"], tty=True)
+    assert local.returncode == 0, (local.stdout + local.stderr)[-2000:]
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", local.stdout + local.stderr)
+    assert "Traceback" not in screen and "report:" in screen
+    assert "done starting the Dask cluster" in screen and "done searching" in screen
     expected = _digests(tmp_path / "single")
     assert _digests(tmp_path / "scheduler") == expected
     assert _digests(tmp_path / "workers") == expected
