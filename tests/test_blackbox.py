@@ -379,3 +379,12 @@ def test_same_figures_with_ties_everywhere(gallery_per_subject, L, t):
     bb = audit_lists(engine_lists(es, proto, audit, L, t), es.manifest, es.template_ids[proto.gallery],
                      thresholds=[0.25, 0.5])
     assert same_where_defined(audit.results, bb.results)["equal"] >= 11
+
+
+def test_explain_on_a_black_box_folder_says_why_not(tmp_path):
+    folder = tmp_path / "bb"
+    folder.mkdir()
+    (folder / "results.json").write_text(json.dumps({"faceaudit_version": "0", "identification": {},
+                                                     "input": {"kind": "black-box candidate lists"}}))
+    result = runner.invoke(app, ["explain", "--results", str(folder), "--score", "0.5", "--gallery-size", "1000"])
+    assert result.exit_code == 2 and "black-box audit" in result.output and "Traceback" not in result.output

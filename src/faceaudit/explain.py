@@ -657,6 +657,14 @@ def explain_from_results(results_dir: str | Path, score: float, gallery_size: in
     path = Path(results_dir)
     if not path.is_dir():
         raise InputError("results folder not found", path)
+    if not (path / "scores.npz").exists() and (path / "results.json").exists():
+        try:
+            kind = json.loads((path / "results.json").read_text()).get("input", {}).get("kind")
+        except (OSError, ValueError, AttributeError):
+            kind = None
+        if kind == "black-box candidate lists":
+            raise InputError("this is a black-box audit: explain needs the genuine and impostor score "
+                             "distributions, which candidate lists do not give (see docs/blackbox.md)", path)
     out = explain(ScoreModel.from_results(path), score, gallery_size, prior=prior)
     results_json = path / "results.json"
     if results_json.exists():
