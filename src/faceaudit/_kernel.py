@@ -54,17 +54,23 @@ def euclid_bound(d: int, sq_p: np.ndarray, sq_g_max: float) -> np.ndarray:
     return (gamma + 5 * U32) * (np.asarray(sq_p, np.float64) + sq_g_max) * 1.01 + d * 2.0**-126
 
 
+@nb.njit(cache=True, inline="always")
+def _row_sq(x, r):
+    """``sum_k x[r, k]^2`` in float64, summed in index order (the reference order)."""
+    s = 0.0
+    for k in range(x.shape[1]):
+        v = np.float64(x[r, k])
+        s += v * v
+    return s
+
+
 @nb.njit(cache=True)
 def normalise_rows(x, rows, out):
     """``out[i] = RN32(x[rows[i]] / n)``, ``n`` = float64 norm summed in index order."""
     d = x.shape[1]
     for i in range(rows.shape[0]):
         r = rows[i]
-        s = 0.0
-        for k in range(d):
-            v = np.float64(x[r, k])
-            s += v * v
-        n = math.sqrt(s)
+        n = math.sqrt(_row_sq(x, r))
         for k in range(d):
             out[i, k] = np.float32(np.float64(x[r, k]) / n)
 
@@ -72,14 +78,8 @@ def normalise_rows(x, rows, out):
 @nb.njit(cache=True)
 def sq_norms(x, rows, out):
     """``out[i] = sum_k x[rows[i], k]^2`` in float64, index order."""
-    d = x.shape[1]
     for i in range(rows.shape[0]):
-        r = rows[i]
-        s = 0.0
-        for k in range(d):
-            v = np.float64(x[r, k])
-            s += v * v
-        out[i] = s
+        out[i] = _row_sq(x, rows[i])
 
 
 @nb.njit(cache=True, inline="always")
