@@ -210,7 +210,12 @@ def test_black_box_against_template_equals_the_template_comparison_where_defined
         for g in demo["groups"]:
             nonempty = (n_listed > 0)[i1]
             assert demo["groups"][g]["paired"]["fpir"]["b"]["errors"] == int((nonempty & ~mated & (sex == g)).sum())
+    # one sentence per operating point (or per run of them not measurable for one reason), and one more
     assert len(got["summary"]) == len(TARGETS) + 1
+    for target, op in zip(TARGETS, pair["operating_points"]):
+        line = next(x for x in got["summary"] if x.startswith(f"At FPIR {target:g} "))
+        assert ("own threshold): FNIR at rank 1 is not measurable from the lists (" in line) == \
+            ("not_measurable" in op["fnir_rank1"])
 
 
 def test_two_black_box_systems_on_different_scales(world):
@@ -262,6 +267,9 @@ def test_rank_only_lists_compare_only_rank_figures(world):
     bb_sys = got["systems"][1]
     assert bb_sys["cmc"]["identification_rate"] == world[1]["audit"].results["identification"]["cmc"]["identification_rate"][:10]
     assert bb_sys["det"]["fpir"] == [] and pair["demographics"] == []  # no --group-by on the black box
+    assert got["summary"][0].startswith("At FPIR 0.1, 0.03, 0.01 and 0.001 (each system at its own threshold): FNIR at "
+                                        "rank 1 is not measurable from the lists (bb-rank-only: rank-only lists")
+    assert len(got["summary"]) == 2
 
 
 def test_refuses_other_searches_and_broken_folders(world, tmp_path):
@@ -283,3 +291,46 @@ def test_refuses_other_searches_and_broken_folders(world, tmp_path):
     r = CliRunner().invoke(app, ["compare", str(world[2]["folder"]), str(half), "--out", str(tmp_path / "cmp")])
     assert r.exit_code == 2 and r.output.count("\n") == 1 and "not the same protocol" in r.output
     assert "Traceback" not in r.output and not (tmp_path / "cmp").exists()
+
+
+def test_commands_end_to_end_in_a_terminal(world, tmp_path):
+    """import lists -> `faceaudit audit-lists` -> `faceaudit compare` against a template audit, as typed."""
+    w = world[1]
+    es, proto = w["es"], w["proto"]
+    man = tmp_path / "manifest.csv"
+    es.manifest.to_csv(man, index=False)
+    pro = tmp_path / "protocol.csv"
+    pd.DataFrame({"template_id": es.template_ids[np.concatenate([proto.gallery, proto.probes])],
+                  "role": ["gallery"] * proto.gallery.size + ["probe"] * proto.probes.size}).to_csv(pro, index=False)
+    lists = write_lists(engine_lists(es, proto, w["audit"], 10, 62.0 / 100, scale=100.0), tmp_path / "lists.csv")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    bb = tmp_path / "vendor"
+    cmd = (f"{sys.executable} -m faceaudit.cli audit-lists --lists {lists} --manifest {man} --protocol {pro} "
+           f"--out {bb} --group-by sex")
+    done = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, env=env, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = tmp_path / "cmp"
+    cmd = (f"{sys.executable} -m faceaudit.cli compare {world[2]['folder']} {bb} --name model-2 --name vendor "
+           f"--fpir 0.1 --fpir 0.01 --n-boot {N_BOOT} --out {out}")
+    run = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, cwd=REPO, env=env,
+                         timeout=180)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Traceback" not in run.stdout
+    assert "At FPIR 0.1 (each system at its own threshold): FNIR at rank 1 is not measurable from the lists (vendor: " in run.stdout
+    assert "At FPIR 0.01 (each system at its own threshold): " in run.stdout
+    data = json.loads((out / "comparison.json").read_text())
+    assert (out / "summary.txt").read_text().splitlines() == data["summary"]
+    assert data["systems"][1]["kind"] == "black-box candidate lists" and "blackbox" in data["conventions"]
+    op = data["pairs"][0]["operating_points"][1]
+    assert op["threshold_b"] == pytest.approx(100 * w["audit"].results["identification"]["operating_points"][2]["threshold"], rel=1e-6)
+    assert op["fnir_rank1"]["b"]["errors"] == w["audit"].results["identification"]["operating_points"][2]["fnir"]["1"]["errors"]
+    html = (out / "report.html").read_text()
+    assert "not measurable" in html and "What the black-box systems' lists show" in html and "Per group: sex" in html
+    assert html.count("data:image/png;base64,") >= 3 and "http://" not in html and "https://" not in html
+    # bad input in the terminal: other searches -> one line, exit 2, nothing written
+    half = blackbox(world, 1, 5, None, "bb-half-cli", demographics=False, keep=lambda i: i % 3 == 0)
+    cmd = f"{sys.executable} -m faceaudit.cli compare {world[2]['folder']} {half} --out {tmp_path / 'bad'}"
+    run = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, cwd=REPO, env=env,
+                         timeout=180)
+    assert run.returncode == 2 and "not the same protocol" in run.stdout and "Traceback" not in run.stdout
+    assert len(run.stdout.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()

@@ -710,9 +710,19 @@ def summary_sentences(result: dict) -> list[str]:
     lines = []
     for p in result["pairs"]:
         a, b = p["a"], p["b"]
-        for op in p["operating_points"]:
-            where = f"At FPIR {op['target_fpir']:g} (each system at its own threshold)"
+        ops = p["operating_points"]
+        k = 0
+        while k < len(ops):
+            op = ops[k]
+            why = op["fnir_rank1"].get("not_measurable")
+            same = [op]  # operating points not measurable for the same reason: one sentence
+            while why and k + len(same) < len(ops) and ops[k + len(same)]["fnir_rank1"].get("not_measurable") == why:
+                same.append(ops[k + len(same)])
+            targets = [f"{o['target_fpir']:g}" for o in same]
+            at = targets[0] if len(targets) == 1 else ", ".join(targets[:-1]) + " and " + targets[-1]
+            where = f"At FPIR {at} (each system at its own threshold)"
             lines.append(_sentence("FNIR at rank 1", op["fnir_rank1"], a, b, where))
+            k += len(same)
         lines.append(_sentence("the share of mated searches whose mate is not at rank 1",
                                p["rank1_misses_no_threshold"], a, b, "With no threshold"))
     return lines
