@@ -163,6 +163,14 @@ def _pair_section(pair: dict) -> str:
                   if c["miss_difference"] is not None else
                   f"<tr><td>{c['rank']}</td><td class='nmc'>{_nm(c['not_measurable']) if c.get('not_measurable') else '&ndash;'}</td></tr>"
                   for c in pair["cmc_miss_difference"])
+    if any(p.get("difference") is not None for p in pair["fnir_difference_curve"]):
+        curve = _figure(_diff_curve(pair), "Difference in FNIR (rank 1) at matched FPIR, with 95% subject-bootstrap "
+                        "intervals." + _curve_gaps(pair))
+    else:
+        gone = pair["fnir_difference_curve"]
+        why = gone[0].get("not_measurable", "undefined") if gone else "no FPIR value with an allowed false positive"
+        curve = (f"<div><p>Difference in FNIR (rank 1) at matched FPIR: <span class='nm'>not measurable</span> at any "
+                 f"FPIR <small class='muted'>({esc(why)})</small>.</p></div>")
     return (f"<h2>{a} against {b}</h2>"
             "<p>Difference = rate of A minus rate of B, in percentage points (positive: A errs more), with its 95% "
             "interval from a bootstrap over probe subjects at each system's fixed threshold; McNemar's exact test uses "
@@ -171,7 +179,7 @@ def _pair_section(pair: dict) -> str:
             "FPIR itself, and is wide when few non-mated searches decide a low FPIR.</p>"
             f"<table><tr><th>rate</th><th>A = {a}</th><th>B = {b}</th><th>A - B, points [95% CI]</th>"
             f"<th>wrong only for A</th><th>wrong only for B</th><th>McNemar p</th><th>verdict</th></tr>{rows}</table>"
-            f"<div class='grid'>{_figure(_diff_curve(pair), 'Difference in FNIR (rank 1) at matched FPIR, with 95% subject-bootstrap intervals.' + _curve_gaps(pair))}"
+            f"<div class='grid'>{curve}"
             f"<div><p>Misses at rank r with no threshold, A - B (points) [95% CI]:</p><table><tr><th>rank</th>"
             f"<th>A - B</th></tr>{cmc}</table></div></div>" + _demographics(pair))
 
