@@ -251,6 +251,21 @@ def test_two_black_box_systems_on_different_scales(world):
     systems = {s["name"]: s for s in got["systems"]}
     assert systems["bb2-scaled"]["observed"]["list_length"] == [10] and systems["bb1"]["observed"]["threshold"] == [0.6]
     assert "not measurable" in got["summary"][0]
+    # each system as deployed (at the threshold it cut its lists at): always determined, recounted by hand
+    res1, res2 = world[1]["audit"].search, world[2]["audit"].search
+    s1 = pd.read_parquet(world[1]["folder"] / "searches.parquet")
+    order = pd.Series(np.arange(res1.n_probes), index=world[1]["es"].template_ids[res1.probe_rows])
+    rows = order.loc[pd.read_parquet(a / "searches.parquet")["template_id"]].to_numpy()
+    dep = pair["at_system_thresholds"]
+    mated = res1.is_mated[rows]
+    for res, t, side in ((res2, 0.62, "a"), (res1, 0.6, "b")):
+        fp = (res.best_nonmate.astype(np.float64) >= t)[rows][~mated]
+        first = ((res.mate_rank <= 1) & (res.mate_score.astype(np.float64) >= t))[rows][mated]
+        assert dep["fpir"][side]["errors"] == int(fp.sum()) and dep["fnir_rank1"][side]["errors"] == int((~first).sum())
+    assert (dep["threshold_a"], dep["threshold_b"]) == (62.0, 0.6) and len(s1) == mated.size
+    assert got["summary"][-2].startswith("At each system's own threshold (as deployed, not at matched FPIR): ")
+    # a template audit has no threshold of its own: nothing "as deployed" against it
+    assert "at_system_thresholds" not in compare([world[2]["folder"], b], n_boot=N_BOOT)["pairs"][0]
 
 
 def test_rank_only_lists_compare_only_rank_figures(world):

@@ -546,10 +546,14 @@ def compare(paths: Sequence[str | Path], *, names: Sequence[str] | None = None,
                 continue
             d = paired.subject_bootstrap_difference(A.rank > r, B.rank > r, subj_m, weights=weights)
             cmc_diff.append({"rank": r, "miss_difference": d["difference"], "ci": d["ci"]})
-        pairs.append({"a": systems[i].name, "b": systems[j].name, "operating_points": points,
-                      "rank1_misses_no_threshold": rank1, "fnir_difference_curve": diff_curve,
-                      "cmc_miss_difference": cmc_diff,
-                      "demographics": _demographics(systems[i], systems[j], subj, weights, n_boot, seed)})
+        pair = {"a": systems[i].name, "b": systems[j].name, "operating_points": points,
+                "rank1_misses_no_threshold": rank1, "fnir_difference_curve": diff_curve,
+                "cmc_miss_difference": cmc_diff,
+                "demographics": _demographics(systems[i], systems[j], subj, weights, n_boot, seed)}
+        deployed = _as_deployed(systems[i], systems[j], mated, subj, weights, n_boot, seed)
+        if deployed:
+            pair["at_system_thresholds"] = deployed
+        pairs.append(pair)
     conventions = {
         "difference": "A - B: positive means A makes more errors",
         "mcnemar": "exact two-sided McNemar test on discordant searches at fixed thresholds "
@@ -584,6 +588,28 @@ def compare(paths: Sequence[str | Path], *, names: Sequence[str] | None = None,
     }
     out["summary"] = summary_sentences(out)
     return out
+
+
+def _as_deployed(a: System, b: System, mated, subj, weights, n_boot, seed) -> dict | None:
+    """Two black-box systems that each cut every list at their own threshold: each as deployed.
+
+    A non-mated search is a false positive when its list is not empty; a mated search is a miss
+    when its mate is not listed first. Always determined by the lists (no threshold is moved), but
+    the two systems are *not* at matched FPIR: both rates are compared."""
+    sys_points = [s.results.get("identification", {}).get("at_system_threshold") if s.blackbox else None
+                  for s in (a, b)]
+    if not all(sys_points):
+        return None
+    (fp_a, fn_a), (fp_b, fn_b) = _errors_at(a, None), _errors_at(b, None)
+    fnir = _compare_rate(fn_a[mated], fn_b[mated], subj[mated], weights, n_boot, seed)
+    fpir = _compare_rate(fp_a[~mated], fp_b[~mated], subj[~mated], weights, n_boot, seed)
+    for c in (fnir, fpir):
+        c["ci_method"] = "subject bootstrap at the systems' own thresholds"
+    return {"threshold_a": sys_points[0].get("threshold"), "threshold_b": sys_points[1].get("threshold"),
+            "fnir_rank1": fnir, "fpir": fpir,
+            "note": "each system at the threshold it applied to its lists (as deployed), each on its own scale: "
+                    "a false positive is a non-mated search whose list is not empty, a miss a mated search whose "
+                    "mate is not listed first; the systems are not at matched FPIR, so read FNIR and FPIR together"}
 
 
 def _demographics_of(s: System) -> dict | None:
@@ -725,6 +751,11 @@ def summary_sentences(result: dict) -> list[str]:
             k += len(same)
         lines.append(_sentence("the share of mated searches whose mate is not at rank 1",
                                p["rank1_misses_no_threshold"], a, b, "With no threshold"))
+        dep = p.get("at_system_thresholds")
+        if dep:
+            where = "At each system's own threshold (as deployed, not at matched FPIR)"
+            lines.append(_sentence("FNIR at rank 1", dep["fnir_rank1"], a, b, where))
+            lines.append(_sentence("FPIR", dep["fpir"], a, b, where))
     return lines
 
 

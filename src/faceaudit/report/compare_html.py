@@ -159,6 +159,12 @@ def _pair_section(pair: dict) -> str:
         rows += _cmp_row(f"FNIR rank 1 at FPIR {op['target_fpir']:g}", op["fnir_rank1"])
         rows += _cmp_row(f"FPIR at FPIR target {op['target_fpir']:g}", op["fpir"])
     rows += _cmp_row("mate not at rank 1 (no threshold)", pair["rank1_misses_no_threshold"])
+    dep = pair.get("at_system_thresholds")
+    if dep:
+        own = (f" <small class='muted'>({a}: {fmt_threshold(dep['threshold_a'])}, {b}: "
+               f"{fmt_threshold(dep['threshold_b'])}; not at matched FPIR)</small>")
+        rows += _cmp_row("FNIR rank 1 at each system's own threshold (as deployed)" + own, dep["fnir_rank1"])
+        rows += _cmp_row("FPIR at each system's own threshold (as deployed)" + own, dep["fpir"])
     cmc = "".join(f"<tr><td>{c['rank']}</td><td>{100 * c['miss_difference']:+.2f} {_ci_points(c['ci'])}</td></tr>"
                   if c["miss_difference"] is not None else
                   f"<tr><td>{c['rank']}</td><td class='nmc'>{_nm(c['not_measurable']) if c.get('not_measurable') else '&ndash;'}</td></tr>"
