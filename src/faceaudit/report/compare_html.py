@@ -6,6 +6,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from faceaudit.report import plots
 from faceaudit.report.html import CSS, esc, fmt_threshold
@@ -67,6 +68,7 @@ def _det(systems: list) -> str:
     ax.set_xlabel("FPIR (share of non-mated searches returning someone)")
     ax.set_ylabel("FNIR at rank 1 (share of mated searches missed)")
     ax.set_title("Identification DET, overlaid (dots: operating points)")
+    _fpir_ticks(ax)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return plots.to_data_uri(fig)
@@ -77,9 +79,18 @@ def _cmc(systems: list) -> str:
     lows = []
     for k, s in enumerate(systems):
         rate = _num(s["cmc"]["identification_rate"])
-        lows.append(np.nanmin(rate) if np.isfinite(rate).any() else 0)
-        ax.plot(s["cmc"]["rank"], rate, "o-", ms=3, color=PALETTE[k % 6], label=s["name"])
-    ax.set_ylim(max(0, min(lows) - 0.05), 1.0)
+        shown = np.isfinite(rate)
+        lows.append(np.nanmin(rate) if shown.any() else 1.0)
+        label = s["name"] if shown.all() else (f"{s['name']} (not measurable)" if not shown.any() else
+                                               f"{s['name']} (to rank {int(np.flatnonzero(shown).max()) + 1})")
+        ax.plot(s["cmc"]["rank"], rate, "o-", ms=3, color=PALETTE[k % 6], label=label)
+    if all(low == 1.0 for low in lows) and not any(np.isfinite(_num(s["cmc"]["identification_rate"])).any()
+                                                   for s in systems):
+        ax.text(0.5, 0.5, "not measurable from the lists\n(no threshold: see the table)", ha="center", va="center",
+                transform=ax.transAxes, color="#8e44ad")
+    ax.set_ylim(max(0, min(lows) - 0.05) if min(lows) < 1.0 else 0.0, 1.0)
+    top = max((max(s["cmc"]["rank"]) for s in systems if s["cmc"]["rank"]), default=1)
+    ax.set_xlim(0.5, top + 0.5)
     ax.set_xlabel("rank")
     ax.set_ylabel("identification rate (mate within rank, no threshold)")
     ax.set_title("CMC, overlaid")
@@ -99,6 +110,7 @@ def _diff_curve(pair: dict) -> str:
         ax.fill_between(x, lo, hi, color="#2c3e80", alpha=0.2, label="95% subject-bootstrap interval")
         ax.plot(x, d, "o-", color="#2c3e80", ms=4, label=f"FNIR {pair['a']} - FNIR {pair['b']}")
         ax.set_xscale("log")
+        _fpir_ticks(ax)
         ax.legend(fontsize=8)
     else:
         ax.text(0.5, 0.5, "not measurable at any FPIR\n(see the reason below)", ha="center", va="center",
@@ -109,6 +121,21 @@ def _diff_curve(pair: dict) -> str:
     ax.set_title(f"{pair['a']} - {pair['b']}: above 0 = {pair['a']} misses more", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     return plots.to_data_uri(fig)
+
+
+def _fpir_ticks(ax) -> None:
+    """FPIR ticks at 1, 2, 5 x 10^k within the shown range, as percentages (readable when a black-box
+    system's curve spans less than a decade), minor labels off."""
+    lo, hi = ax.get_xlim()
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo <= 0:
+        return
+    mults = (1, 2, 5) if np.log10(hi / lo) < 1.5 else (1,)
+    ticks = [m * 10.0 ** e for e in range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
+             for m in mults if lo <= m * 10.0 ** e <= hi]
+    if len(ticks) >= 2:
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{100 * x:g}%"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _figure(uri: str, caption: str) -> str:
@@ -129,6 +156,10 @@ def _operating_table(systems: list) -> str:
                      f"<td>{_rate(op['fpir'])}</td><td>{_rate(op['fnir'])}</td></tr>")
     for s in systems:
         r = s["rank1_identification"]
+        if r.get("not_measurable"):
+            rows += (f"<tr><td>no threshold</td><td>{esc(s['name'])}</td><td>&ndash;</td><td>&ndash;</td>"
+                     f"<td class='nmc'>mate not at rank 1: {_nm(r['not_measurable'])}</td></tr>")
+            continue
         rows += (f"<tr><td>no threshold</td><td>{esc(s['name'])}</td><td>&ndash;</td><td>&ndash;</td>"
                  f"<td>{_rate(r)} <span class='muted'>(mate not at rank 1)</span></td></tr>")
     return ("<table><tr><th>FPIR target</th><th>system</th><th>threshold</th><th>FPIR [95% CI]</th>"
