@@ -268,6 +268,26 @@ def test_two_black_box_systems_on_different_scales(world):
     assert "at_system_thresholds" not in compare([world[2]["folder"], b], n_boot=N_BOOT)["pairs"][0]
 
 
+def test_a_target_the_black_box_audit_did_not_report_is_recomputed_from_its_lists(world):
+    """compare --fpir 0.03 on a black-box audit run with the default targets: faceaudit's rule on the
+    lists gives the template audit's threshold where the lists show it, else not measurable."""
+    ops1 = {o["target_fpir"]: o for o in world[1]["audit"].results["identification"]["operating_points"]}
+    for t in (0.6, 0.65):  # the 3% threshold (0.632) is above the first cut and below the second
+        w = world[1]
+        lists = engine_lists(w["es"], w["proto"], w["audit"], 20, t)
+        bb = write_blackbox_results(audit_lists(lists, w["es"].manifest, w["es"].template_ids[w["proto"].gallery]),
+                                    world["root"] / f"bb-default-{t}", overwrite=True, report=False)
+        got = compare([world[2]["folder"], bb], n_boot=N_BOOT, fpir_targets=[0.03])
+        op = got["systems"][1]["operating_points"][0]
+        assert op["threshold_source"] == "recomputed from lists"
+        if ops1[0.03]["threshold"] >= t:
+            assert op["threshold"] == ops1[0.03]["threshold"]
+            assert op["fnir"]["errors"] == ops1[0.03]["fnir"]["1"]["errors"]
+        else:
+            assert op["threshold"] is None and "lies below what the lists show" in op["not_measurable"]
+            assert "not_measurable" in got["pairs"][0]["operating_points"][0]["fpir"]
+
+
 def test_rank_only_lists_compare_only_rank_figures(world):
     ref = _reference(world)["pairs"][0]
     bb = blackbox(world, 1, 10, None, "bb-rank-only", rank_only=True, demographics=False)
