@@ -200,6 +200,10 @@ def test_black_box_against_template_equals_the_template_comparison_where_defined
     # per group: paired at each system's demographics threshold (system 1's is the same as its template
     # audit's where the lists show FPIR 1%, else the system's own cut: a list that is not empty)
     demo, ref_demo = pair["demographics"][0], ref["demographics"][0]
+    for g in demo["groups"]:  # FMR / FNMR per group: the template audit's, and why the lists cannot give them
+        side = demo["groups"][g]["as_audited"]
+        assert side["fmr"]["a"] == ref_demo["groups"][g]["as_audited"]["fmr"]["a"]
+        assert side["fmr"]["b"]["value"] is None and "not measurable from candidate lists" in side["fmr"]["b"]["not_measurable"]
     if demo["threshold_b"] is not None:
         assert demo["threshold_b"] == ref_demo["threshold_b"]
         for g in demo["groups"]:

@@ -662,7 +662,7 @@ def _demographics(a: System, b: System, subj: np.ndarray, weights, n_boot, seed)
                 ra = _group_rate(da, spec, m, g)
                 rb = _group_rate(db, spec, m, g)
                 if ra or rb:
-                    side[m] = {"a": ra, "b": rb}
+                    side[m] = {"a": ra or _lists_say(a, da, spec, m), "b": rb or _lists_say(b, db, spec, m)}
             groups[str(g)] = {"paired": entry, "as_audited": side}
         d = {"spec": spec, "threshold_a": ta, "threshold_b": tb, "groups": groups,
              "caveats": {**da.get("caveats", {}), **db.get("caveats", {})}}
@@ -671,6 +671,16 @@ def _demographics(a: System, b: System, subj: np.ndarray, weights, n_boot, seed)
                 d[key] = demo["threshold_rule"]
         out.append(d)
     return out
+
+
+def _lists_say(s: System, demo: dict, spec: str, measure: str) -> dict | None:
+    """A black-box audit's reason why a per-group FMR / FNMR is not there (None for a template audit)."""
+    if not s.blackbox:
+        return None
+    for an in demo.get("analyses", []):
+        if an["spec"] == spec and an.get("not_measurable", {}).get(measure):
+            return {"value": None, "not_measurable": an["not_measurable"][measure]}
+    return None
 
 
 def _group_rate(demo: dict, spec: str, measure: str, group: str) -> dict | None:

@@ -270,6 +270,8 @@ def _observed(systems: list) -> str:
 
 
 def _side(r: dict | None) -> str:
+    if r and r.get("not_measurable"):
+        return _nm(r["not_measurable"])
     if not r or r.get("value") is None:
         return '<span class="muted">&ndash;</span>'
     lo, hi = r["ci"]
