@@ -290,7 +290,9 @@ def _demographics(pair: dict) -> str:
         side = ""
         for g, e in d["groups"].items():
             for m, v in e["as_audited"].items():
-                side += f"<tr><td>{esc(g)}</td><td>{m.upper()}</td><td>{_side(v['a'])}</td><td>{_side(v['b'])}</td></tr>"
+                cells = "".join(f"<td class='nmc'>{_side(r)}</td>" if r and r.get("not_measurable") else f"<td>{_side(r)}</td>"
+                                for r in (v["a"], v["b"]))
+                side += f"<tr><td>{esc(g)}</td><td>{m.upper()}</td>{cells}</tr>"
         cav = "".join(f"<p class='warn'><b>{esc(c)}</b>: {esc(t)}</p>" for c, t in d.get("caveats", {}).items())
         html_parts.append(
             f"<h3>Per group: {esc(d['spec'])}</h3>{cav}"
@@ -315,7 +317,7 @@ def render(result: dict) -> str:
                    "searches.parquet, so they are not in the paired figures here.</p>" for s in fte)
     srch = result["searches"]
     setup_rows = "".join(
-        f"<tr><td>{esc(s['name'])}</td><td>{esc(s['path'])}</td><td>{esc(s['score'])}</td>"
+        f"<tr><td>{esc(s['name'])}</td><td>{esc(s.get('kind', 'templates'))}</td><td>{esc(s['path'])}</td><td>{esc(s['score'])}</td>"
         f"<td>{esc((s.get('model') or {}).get('name', '') if isinstance(s.get('model'), dict) else s.get('model') or '')}</td></tr>"
         for s in systems)
     proto = "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in result["protocol"].items())
@@ -334,7 +336,7 @@ def render(result: dict) -> str:
         f"{_observed(systems)}<h2>Each system at each operating point</h2>{_operating_table(systems)}"
         f"<div class='grid'>{figs}</div>"
         + "".join(_pair_section(p) for p in result["pairs"])
-        + f"<h2>What was compared</h2><table><tr><th>system</th><th>results folder</th><th>score</th><th>model</th></tr>"
+        + f"<h2>What was compared</h2><table><tr><th>system</th><th>audit of</th><th>results folder</th><th>score</th><th>model</th></tr>"
         f"{setup_rows}</table><table>{proto}</table>"
         f"<p>Bootstrap: {b['n_boot']:,} resamples, seed {b['seed']}; {esc(b['unit'])}.</p>"
         f"<h2>Conventions</h2><dl class='conv'>{conv}</dl>")
