@@ -187,14 +187,18 @@ def test_compare_cli_in_a_terminal_and_report(tmp_path):
     assert (out / "summary.txt").read_text().splitlines() == data["summary"]
 
 
-def test_black_box_audits_are_refused_in_one_line(tmp_path):
-    """Issue 12 asks for compare on black-box audits; until it pairs observed domains it refuses them."""
+def test_a_broken_black_box_folder_is_refused_in_one_line(tmp_path):
+    """Black-box audits are compared (tests/test_compare_blackbox.py); one whose folder lacks what
+    pairing needs (the lists' observed domain) is refused in one line, nothing written."""
     import json as _json
     from typer.testing import CliRunner
     from faceaudit.cli import app
     folder = tmp_path / "bb"
     folder.mkdir()
     (folder / "results.json").write_text(_json.dumps({"faceaudit_version": "0", "identification": {}, "blackbox": {}}))
+    pd.DataFrame({"template_id": ["p1"], "subject_id": ["A"], "mated": [True], "best_nonmate_score": [0.1],
+                  "mate_score": [0.9], "mate_rank": [1]}).to_parquet(folder / "searches.parquet")
     result = CliRunner().invoke(app, ["compare", str(folder), str(folder), "--out", str(tmp_path / "c")])
-    assert result.exit_code == 2 and "black-box audit" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert "searches.parquet lacks column(s) list_length, mate_listed, returned, search_id" in result.output
     assert not (tmp_path / "c").exists()

@@ -15,7 +15,7 @@ _console = Console(stderr=True)
 
 
 def compare(
-    results: List[Path] = typer.Argument(..., help="Two or more results folders from `faceaudit audit` on the same searches."),
+    results: List[Path] = typer.Argument(..., help="Two or more results folders on the same searches, from `faceaudit audit` or `faceaudit audit-lists` (black-box)."),
     out: Path = typer.Option(..., help="Comparison folder to write (atomically): comparison.json, summary.txt, report.html."),
     name: List[str] = typer.Option([], help="A display name per results folder, in order (default: folder names)."),
     fpir: List[float] = typer.Option([0.1, 0.01, 0.001], help="FPIR operating points to compare at (repeatable)."),
@@ -23,7 +23,11 @@ def compare(
     seed: int = typer.Option(0, help="Bootstrap seed."),
     overwrite: bool = typer.Option(False, help="Replace an existing comparison folder written by faceaudit."),
 ) -> None:
-    """Compare systems: paired differences with intervals, McNemar tests, DET/CMC overlaid, per group."""
+    """Compare systems: paired differences with intervals, McNemar tests, DET/CMC overlaid, per group.
+
+    Black-box audits (candidate lists) are compared where both systems' lists determine a figure;
+    anything else is reported as not measurable, with the reason.
+    """
     from faceaudit.compare import compare as run_compare
     from faceaudit.compare import write_comparison
     from faceaudit.outdir import check_target

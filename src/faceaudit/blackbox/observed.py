@@ -121,7 +121,8 @@ class ObservedSearches:
             why = f"their lists were cut at length {self.list_length[r]}"
         else:
             why = f"their lists were cut at the system's threshold ({_fmt(self.unseen_bound[r])})"
-        return (f"{short.size} mated search(es) did not list the mate and listed fewer than {rank} people "
+        listed = "listed nobody" if rank == 1 else f"listed fewer than {rank} people"
+        return (f"{short.size} mated search(es) did not list the mate and {listed} "
                 f"(e.g. search {self.search_ids[r]}: {self.n_listed[r]}); {why}, so whether the mate is within "
                 f"rank {rank}{'' if not np.isfinite(threshold) else f' at threshold {_fmt(threshold)}'} is not observed")
 

@@ -6,19 +6,29 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from faceaudit.report import plots
 from faceaudit.report.html import CSS, esc, fmt_threshold
 
 PALETTE = ["#2c3e80", "#c0392b", "#1e8449", "#8e44ad", "#d35400", "#7f8c8d"]
-EXTRA_CSS = ".sig{color:#1e8449;font-weight:600} .ns{color:#777} .inc{color:#b9770e;font-weight:600} ul.find li{margin:6px 0}"
+EXTRA_CSS = (".sig{color:#1e8449;font-weight:600} .ns{color:#777} .inc{color:#b9770e;font-weight:600} "
+             ".nm{color:#8e44ad;font-weight:600} ul.find li{margin:6px 0} td small{display:inline-block;max-width:40em} "
+             "td.nmc{text-align:left}")
 
 
 def _pct(x, digits: int = 2) -> str:
     return '<span class="muted">undefined</span>' if x is None else f"{100 * x:.{digits}f}%"
 
 
+def _nm(reason: str) -> str:
+    """A figure the lists do not determine: said so, with the reason."""
+    return f"<span class='nm'>not measurable</span><br><small class='muted'>{esc(reason)}</small>"
+
+
 def _rate(r: dict) -> str:
+    if r and r.get("not_measurable"):
+        return _nm(r["not_measurable"])
     if not r or not r.get("trials"):
         return '<span class="muted">undefined (0 trials)</span>'
     return (f"{_pct(r['value'])} <span class='muted'>[{_pct(r['ci_low'])}, {_pct(r['ci_high'])}] "
@@ -46,15 +56,19 @@ def _det(systems: list) -> str:
     for k, s in enumerate(systems):
         fp, fn = _num(s["det"]["fpir"]), _num(s["det"]["fnir_rank1"])
         ok = fp > 0
+        if not ok.any():
+            ax.plot([], [], color=PALETTE[k % 6], label=f"{s['name']} (not measurable)")
+            continue
         ax.plot(fp[ok], fn[ok], color=PALETTE[k % 6], lw=1.8, drawstyle="steps-post", label=s["name"])
         for op in s["operating_points"]:
-            f, m = op["fpir"]["value"], op["fnir"]["value"]
+            f, m = op["fpir"].get("value"), op["fnir"].get("value")
             if f and m is not None:
                 ax.plot(f, m, "o", color=PALETTE[k % 6], ms=5)
     ax.set_xscale("log")
     ax.set_xlabel("FPIR (share of non-mated searches returning someone)")
     ax.set_ylabel("FNIR at rank 1 (share of mated searches missed)")
     ax.set_title("Identification DET, overlaid (dots: operating points)")
+    _fpir_ticks(ax)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return plots.to_data_uri(fig)
@@ -65,9 +79,18 @@ def _cmc(systems: list) -> str:
     lows = []
     for k, s in enumerate(systems):
         rate = _num(s["cmc"]["identification_rate"])
-        lows.append(np.nanmin(rate) if np.isfinite(rate).any() else 0)
-        ax.plot(s["cmc"]["rank"], rate, "o-", ms=3, color=PALETTE[k % 6], label=s["name"])
-    ax.set_ylim(max(0, min(lows) - 0.05), 1.0)
+        shown = np.isfinite(rate)
+        lows.append(np.nanmin(rate) if shown.any() else 1.0)
+        label = s["name"] if shown.all() else (f"{s['name']} (not measurable)" if not shown.any() else
+                                               f"{s['name']} (to rank {int(np.flatnonzero(shown).max()) + 1})")
+        ax.plot(s["cmc"]["rank"], rate, "o-", ms=3, color=PALETTE[k % 6], label=label)
+    if all(low == 1.0 for low in lows) and not any(np.isfinite(_num(s["cmc"]["identification_rate"])).any()
+                                                   for s in systems):
+        ax.text(0.5, 0.5, "not measurable from the lists\n(no threshold: see the table)", ha="center", va="center",
+                transform=ax.transAxes, color="#8e44ad")
+    ax.set_ylim(max(0, min(lows) - 0.05) if min(lows) < 1.0 else 0.0, 1.0)
+    top = max((max(s["cmc"]["rank"]) for s in systems if s["cmc"]["rank"]), default=1)
+    ax.set_xlim(0.5, top + 0.5)
     ax.set_xlabel("rank")
     ax.set_ylabel("identification rate (mate within rank, no threshold)")
     ax.set_title("CMC, overlaid")
@@ -77,7 +100,8 @@ def _cmc(systems: list) -> str:
 
 
 def _diff_curve(pair: dict) -> str:
-    pts = pair["fnir_difference_curve"]
+    """The FNIR difference at matched FPIR (called only when some point is measurable)."""
+    pts = [p for p in pair["fnir_difference_curve"] if p.get("difference") is not None]
     fig, ax = plt.subplots(figsize=(5.4, 4.1))
     if pts:
         x = np.array([p["fpir"] for p in pts])
@@ -86,14 +110,30 @@ def _diff_curve(pair: dict) -> str:
         hi = 100 * _num([p["ci"][1] for p in pts])
         ax.fill_between(x, lo, hi, color="#2c3e80", alpha=0.2, label="95% subject-bootstrap interval")
         ax.plot(x, d, "o-", color="#2c3e80", ms=4, label=f"FNIR {pair['a']} - FNIR {pair['b']}")
+        ax.set_xscale("log")
+        _fpir_ticks(ax)
+        ax.legend(fontsize=8)
     ax.axhline(0, color="#333", lw=0.8)
-    ax.set_xscale("log")
     ax.set_xlabel("FPIR (each system at its own threshold)")
     ax.set_ylabel("difference in FNIR at rank 1 (points)")
     ax.set_title(f"{pair['a']} - {pair['b']}: above 0 = {pair['a']} misses more", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
     return plots.to_data_uri(fig)
+
+
+def _fpir_ticks(ax) -> None:
+    """FPIR ticks at 1, 2, 5 x 10^k within the shown range, as percentages (readable when a black-box
+    system's curve spans less than a decade), minor labels off."""
+    lo, hi = ax.get_xlim()
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo <= 0:
+        return
+    mults = (1, 2, 5) if np.log10(hi / lo) < 1.5 else (1,)
+    ticks = [m * 10.0 ** e for e in range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
+             for m in mults if lo <= m * 10.0 ** e <= hi]
+    if len(ticks) >= 2:
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{100 * x:g}%"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _figure(uri: str, caption: str) -> str:
@@ -106,10 +146,18 @@ def _operating_table(systems: list) -> str:
         for s in systems:
             op = s["operating_points"][k]
             src = "" if op["threshold_source"] == "audit" else " <span class='muted'>(recomputed)</span>"
+            if op["threshold"] is None and op.get("not_measurable"):
+                rows += (f"<tr><td>{op['target_fpir']:g}</td><td>{esc(s['name'])}</td>"
+                         f"<td colspan='3' class='nmc'>{_nm(op['not_measurable'])}</td></tr>")
+                continue
             rows += (f"<tr><td>{op['target_fpir']:g}</td><td>{esc(s['name'])}</td><td>{fmt_threshold(op['threshold'])}{src}</td>"
                      f"<td>{_rate(op['fpir'])}</td><td>{_rate(op['fnir'])}</td></tr>")
     for s in systems:
         r = s["rank1_identification"]
+        if r.get("not_measurable"):
+            rows += (f"<tr><td>no threshold</td><td>{esc(s['name'])}</td><td>&ndash;</td><td>&ndash;</td>"
+                     f"<td class='nmc'>mate not at rank 1: {_nm(r['not_measurable'])}</td></tr>")
+            continue
         rows += (f"<tr><td>no threshold</td><td>{esc(s['name'])}</td><td>&ndash;</td><td>&ndash;</td>"
                  f"<td>{_rate(r)} <span class='muted'>(mate not at rank 1)</span></td></tr>")
     return ("<table><tr><th>FPIR target</th><th>system</th><th>threshold</th><th>FPIR [95% CI]</th>"
@@ -117,11 +165,16 @@ def _operating_table(systems: list) -> str:
 
 
 def _cmp_row(label: str, c: dict) -> str:
+    if c.get("not_measurable"):
+        return f"<tr><td>{label}</td><td colspan='7' class='nmc'>{_nm(c['not_measurable'])}</td></tr>"
     va = c["a"]["errors"] / c["a"]["trials"] if c["a"]["trials"] else None
     vb = c["b"]["errors"] / c["b"]["trials"] if c["b"]["trials"] else None
     d = c["difference"]
     re_ci = (f"<br><small class='muted'>thresholds re-estimated: {_ci_points(c['ci_threshold_reestimated'])}</small>"
              if "ci_threshold_reestimated" in c else "")
+    if c.get("ci_threshold_reestimated_not_measurable"):
+        re_ci = ("<br><small class='muted'>thresholds re-estimated: <span class='nm'>not measurable</span> "
+                 f"({esc(c['ci_threshold_reestimated_not_measurable'])})</small>")
     return (f"<tr><td>{label}</td><td>{_pct(va)}</td><td>{_pct(vb)}</td>"
             f"<td>{'' if d is None else f'{100 * d:+.2f}'} {_ci_points(c['ci'])}{re_ci}</td>"
             f"<td>{c['only_a_wrong']:,}</td><td>{c['only_b_wrong']:,}</td><td>{c['mcnemar_p']:.2g}</td>"
@@ -135,8 +188,24 @@ def _pair_section(pair: dict) -> str:
         rows += _cmp_row(f"FNIR rank 1 at FPIR {op['target_fpir']:g}", op["fnir_rank1"])
         rows += _cmp_row(f"FPIR at FPIR target {op['target_fpir']:g}", op["fpir"])
     rows += _cmp_row("mate not at rank 1 (no threshold)", pair["rank1_misses_no_threshold"])
+    dep = pair.get("at_system_thresholds")
+    if dep:
+        own = (f" <small class='muted'>({a}: {fmt_threshold(dep['threshold_a'])}, {b}: "
+               f"{fmt_threshold(dep['threshold_b'])}; not at matched FPIR)</small>")
+        rows += _cmp_row("FNIR rank 1 at each system's own threshold (as deployed)" + own, dep["fnir_rank1"])
+        rows += _cmp_row("FPIR at each system's own threshold (as deployed)" + own, dep["fpir"])
     cmc = "".join(f"<tr><td>{c['rank']}</td><td>{100 * c['miss_difference']:+.2f} {_ci_points(c['ci'])}</td></tr>"
-                  for c in pair["cmc_miss_difference"] if c["miss_difference"] is not None)
+                  if c["miss_difference"] is not None else
+                  f"<tr><td>{c['rank']}</td><td class='nmc'>{_nm(c['not_measurable']) if c.get('not_measurable') else '&ndash;'}</td></tr>"
+                  for c in pair["cmc_miss_difference"])
+    if any(p.get("difference") is not None for p in pair["fnir_difference_curve"]):
+        curve = _figure(_diff_curve(pair), "Difference in FNIR (rank 1) at matched FPIR, with 95% subject-bootstrap "
+                        "intervals." + _curve_gaps(pair))
+    else:
+        gone = pair["fnir_difference_curve"]
+        why = gone[0].get("not_measurable", "undefined") if gone else "no FPIR value with an allowed false positive"
+        curve = (f"<div><p>Difference in FNIR (rank 1) at matched FPIR: <span class='nm'>not measurable</span> at any "
+                 f"FPIR <small class='muted'>({esc(why)})</small>.</p></div>")
     return (f"<h2>{a} against {b}</h2>"
             "<p>Difference = rate of A minus rate of B, in percentage points (positive: A errs more), with its 95% "
             "interval from a bootstrap over probe subjects at each system's fixed threshold; McNemar's exact test uses "
@@ -145,12 +214,64 @@ def _pair_section(pair: dict) -> str:
             "FPIR itself, and is wide when few non-mated searches decide a low FPIR.</p>"
             f"<table><tr><th>rate</th><th>A = {a}</th><th>B = {b}</th><th>A - B, points [95% CI]</th>"
             f"<th>wrong only for A</th><th>wrong only for B</th><th>McNemar p</th><th>verdict</th></tr>{rows}</table>"
-            f"<div class='grid'>{_figure(_diff_curve(pair), 'Difference in FNIR (rank 1) at matched FPIR, with 95% subject-bootstrap intervals.')}"
+            f"<div class='grid'>{curve}"
             f"<div><p>Misses at rank r with no threshold, A - B (points) [95% CI]:</p><table><tr><th>rank</th>"
             f"<th>A - B</th></tr>{cmc}</table></div></div>" + _demographics(pair))
 
 
+def _curve_gaps(pair: dict) -> str:
+    """Say which FPIR values of the difference curve the lists do not determine (left out of the plot)."""
+    gone = [p for p in pair["fnir_difference_curve"] if p.get("difference") is None]
+    no_ci = [p for p in pair["fnir_difference_curve"] if p.get("ci_not_measurable")]
+    text = ""
+    if gone:
+        xs = ", ".join(f"{p['fpir']:g}" for p in gone)
+        text += f" Not measurable, left out: FPIR {xs} ({gone[0].get('not_measurable', 'undefined')})."
+    if no_ci:
+        xs = ", ".join(f"{p['fpir']:g}" for p in no_ci)
+        text += f" No interval at FPIR {xs} ({no_ci[0]['ci_not_measurable']})."
+    return text
+
+
+def _demo_threshold(t, rule: str | None) -> str:
+    if t is None:
+        return "the system's own threshold (a false positive: a list that is not empty; a miss: the mate not listed first)"
+    return fmt_threshold(t) + (f" <span class='muted'>({esc(rule)})</span>" if rule else "")
+
+
+def _observed(systems: list) -> str:
+    """What each black-box system's lists show: the domain its figures come from."""
+    rows = ""
+    for s in systems:
+        o = s.get("observed")
+        if not o:
+            continue
+        dom = o.get("fpir_measurable_from") or {}
+        frm = dom.get("from")
+        if frm is None:
+            fpir_from = "nowhere (rank-only lists)"
+        elif frm in ("-inf", float("-inf")):
+            fpir_from = "every threshold"
+        else:
+            fpir_from = ("&ge; " if dom.get("inclusive") else "&gt; ") + fmt_threshold(frm)
+        thr = ", ".join(f"{t:g}" for t in o.get("threshold") or []) or (
+            "applied, value unknown" if o.get("threshold_unknown") else "none")
+        rows += (f"<tr><td>{esc(s['name'])}</td><td>{', '.join(str(x) for x in o.get('list_length') or [])}</td>"
+                 f"<td>{thr}</td><td>{'yes' if o.get('rank_only') else 'no'}</td><td>{fpir_from}</td>"
+                 f"<td>{o.get('cmc_measurable_to_rank')}</td></tr>")
+    if not rows:
+        return ""
+    return ("<h2>What the black-box systems' lists show</h2><p>A black-box system is known only through its candidate "
+            "lists: L candidates at most, cut at its own threshold t. A paired figure is computed only where both "
+            "systems' lists determine the outcome of every search; elsewhere it is shown as <span class='nm'>not "
+            "measurable</span>, with the reason, and never estimated.</p>"
+            "<table><tr><th>system</th><th>list length L</th><th>its threshold t</th><th>rank only</th>"
+            f"<th>FPIR measurable at thresholds</th><th>CMC measurable to rank</th></tr>{rows}</table>")
+
+
 def _side(r: dict | None) -> str:
+    if r and r.get("not_measurable"):
+        return _nm(r["not_measurable"])
     if not r or r.get("value") is None:
         return '<span class="muted">&ndash;</span>'
     lo, hi = r["ci"]
@@ -169,12 +290,15 @@ def _demographics(pair: dict) -> str:
         side = ""
         for g, e in d["groups"].items():
             for m, v in e["as_audited"].items():
-                side += f"<tr><td>{esc(g)}</td><td>{m.upper()}</td><td>{_side(v['a'])}</td><td>{_side(v['b'])}</td></tr>"
+                cells = "".join(f"<td class='nmc'>{_side(r)}</td>" if r and r.get("not_measurable") else f"<td>{_side(r)}</td>"
+                                for r in (v["a"], v["b"]))
+                side += f"<tr><td>{esc(g)}</td><td>{m.upper()}</td>{cells}</tr>"
         cav = "".join(f"<p class='warn'><b>{esc(c)}</b>: {esc(t)}</p>" for c, t in d.get("caveats", {}).items())
         html_parts.append(
             f"<h3>Per group: {esc(d['spec'])}</h3>{cav}"
-            f"<p>FNIR and FPIR per group at each system's demographics threshold ({pair['a']}: "
-            f"{fmt_threshold(d['threshold_a'])}, {pair['b']}: {fmt_threshold(d['threshold_b'])}), paired as above.</p>"
+            f"<p>FNIR and FPIR per group at each system's demographics threshold ({esc(pair['a'])}: "
+            f"{_demo_threshold(d['threshold_a'], d.get('threshold_rule_a'))}; {esc(pair['b'])}: "
+            f"{_demo_threshold(d['threshold_b'], d.get('threshold_rule_b'))}), paired as above.</p>"
             f"<table><tr><th>group: rate</th><th>A</th><th>B</th><th>A - B, points [95% CI]</th><th>wrong only for A</th>"
             f"<th>wrong only for B</th><th>McNemar p</th><th>verdict</th></tr>{rows}</table>"
             + (f"<p>FMR and FNMR per group as each audit reported them (its own subject-bootstrap intervals; not "
@@ -193,7 +317,7 @@ def render(result: dict) -> str:
                    "searches.parquet, so they are not in the paired figures here.</p>" for s in fte)
     srch = result["searches"]
     setup_rows = "".join(
-        f"<tr><td>{esc(s['name'])}</td><td>{esc(s['path'])}</td><td>{esc(s['score'])}</td>"
+        f"<tr><td>{esc(s['name'])}</td><td>{esc(s.get('kind', 'templates'))}</td><td>{esc(s['path'])}</td><td>{esc(s['score'])}</td>"
         f"<td>{esc((s.get('model') or {}).get('name', '') if isinstance(s.get('model'), dict) else s.get('model') or '')}</td></tr>"
         for s in systems)
     proto = "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in result["protocol"].items())
@@ -209,10 +333,10 @@ def render(result: dict) -> str:
         "only when its 95% subject-bootstrap interval excludes 0 and McNemar's exact p &lt; 0.05; CI = 95% "
         "confidence interval of the difference, in percentage points):</p>"
         f"<ul class='find'>{findings}</ul></div>{warn}"
-        f"<h2>Each system at each operating point</h2>{_operating_table(systems)}"
+        f"{_observed(systems)}<h2>Each system at each operating point</h2>{_operating_table(systems)}"
         f"<div class='grid'>{figs}</div>"
         + "".join(_pair_section(p) for p in result["pairs"])
-        + f"<h2>What was compared</h2><table><tr><th>system</th><th>results folder</th><th>score</th><th>model</th></tr>"
+        + f"<h2>What was compared</h2><table><tr><th>system</th><th>audit of</th><th>results folder</th><th>score</th><th>model</th></tr>"
         f"{setup_rows}</table><table>{proto}</table>"
         f"<p>Bootstrap: {b['n_boot']:,} resamples, seed {b['seed']}; {esc(b['unit'])}.</p>"
         f"<h2>Conventions</h2><dl class='conv'>{conv}</dl>")
