@@ -336,4 +336,36 @@ def test_http_audit_in_a_terminal(tmp_path):
     assert f"{N_BT} cases answered (0 from the journal; {N_BT + 1} requests this run, 1 retried)" in text
     assert "false-flag rate:" in text and "report:" in text
     assert {p.name for p in out.iterdir()} >= {"results.json", "cases.parquet", "report.html", "requests.jsonl"}
-    assert "HTTP endpoint" in (out / "report.html").read_text()
+    html = (out / "report.html").read_text()
+    assert "HTTP endpoint" in html and f"Flags collected over HTTP from <b>{endpoint}</b> only" in html
+    assert TOKEN not in html
+
+
+def test_ctrl_c_stops_sending_at_once_and_one_run_per_journal(tmp_path):
+    service = FlagService(token=TOKEN)
+    endpoint = service.start()
+    out = tmp_path / "res"
+    journal = tmp_path / "res.journal.jsonl"
+    env = dict(os.environ, FLAGGER_TOKEN=TOKEN, PYTHONPATH=str(REPO / "src"))
+    common = ["--suite", "benign-traps", "--endpoint", endpoint, "--adapter", adapter_file(tmp_path), "--rate", "40",
+              "--timeout", "10"]
+    try:
+        proc = subprocess.Popen(_cli(*common, "--out", out), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        deadline = time.monotonic() + 120
+        while len(_journal_cases(journal)) < 20 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        # a second run on the same journal while the first is running is refused
+        second = subprocess.run(_cli(*common, "--out", tmp_path / "other", "--journal", journal),
+                                env=env, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2 and "another flagaudit audit is using this journal" in second.stderr
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        time.sleep(0.5)
+        sent = len(service.requests)
+        time.sleep(1.0)
+        assert len(service.requests) == sent  # nothing more is sent after the run stopped
+    finally:
+        service.stop()
+    assert proc.returncode == 130 and b"Traceback" not in err
+    assert 20 <= len(_journal_cases(journal)) < N_BT and not out.exists() and not (tmp_path / "other").exists()

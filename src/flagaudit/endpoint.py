@@ -256,7 +256,7 @@ def query_flags(adapter: FlagAdapter, endpoint: str, cases: pd.DataFrame, out, *
     if adapter.score:
         scores = np.array([done[c][1] for c in ids], dtype=float)
     system = " ".join(x for x in (adapter.system, adapter.system_version) if x)
-    desc = (f"HTTP endpoint {endpoint}" + (f" ({system})" if system else "")
+    desc = ((f"{system} at " if system else "the system at ") + endpoint
             + f", adapter {adapter.name} (sha256 {adapter.sha256[:12]})"
             + ("" if adapter.threshold is None else f", threshold {adapter.threshold:g}"))
     summary = {"endpoint": endpoint, "adapter": adapter.name, "adapter_sha256": adapter.sha256,
