@@ -296,11 +296,28 @@ def test_shipped_benign_traps_suite_and_review():
     assert set(df["language"]) == {"english", "spanish"}
     assert df["functionality"].nunique() == 7 and df["case_id"].is_unique
     assert not df["text"].str.contains(r"[{}]").any()  # every placeholder filled
-    # every template has a recorded second-pass review
+    # every template, and so every case, has a recorded independent second-pass review of exactly
+    # the texts shipped now (a template or placeholder changed after its review fails here)
+    import hashlib
     from importlib import resources
-    review = pd.read_csv(resources.files("flagaudit").joinpath("suites", "benign_traps", "review.csv").open())
-    assert sorted(review["templ_id"]) == sorted(t["templ_id"] for t in templates)
+    review = pd.read_csv(resources.files("flagaudit").joinpath("suites", "benign_traps", "review.csv").open(),
+                         dtype=str, keep_default_na=False)
+    assert set(review["stage"]) == {"author self-review", "second pass"}
     assert set(review["result"]) <= {"pass", "revised", "removed"}
+    second = review[review["stage"] == "second pass"]
+    assert sorted(second["templ_id"]) == sorted(t["templ_id"] for t in templates)  # one each
+    assert not second["reviewer"].str.contains("author").any()
+    assert set(second["result"]) <= {"pass", "revised"}  # nothing shipped that review removed
+    covered = []
+    for _, r in second.iterrows():
+        t = next(t for t in templates if t["templ_id"] == r["templ_id"])
+        g = df[df["cluster"] == f"benign-traps:{t['language']}:{r['templ_id']}"]
+        assert r["case_ids"].split() == [c.split(":", 1)[1] for c in g["case_id"]], r["templ_id"]
+        assert r["texts_sha256"] == hashlib.sha256("\n".join(g["text"]).encode("utf-8")).hexdigest(), \
+            f"{r['templ_id']} changed after its review: review it again and record a new line"
+        assert r["notes"].strip() and r["rules_checked"].startswith("G1-G6")
+        covered += r["case_ids"].split()
+    assert sorted(covered) == sorted(c.split(":", 1)[1] for c in df["case_id"])  # every case reviewed once
     assert prov.licence
 
 

@@ -9,6 +9,8 @@ It imports neither auditor. One module per concern:
 * :mod:`auditcore.report`: the HTML report's shell (page skeleton, CSS, figure embedding);
 * :mod:`auditcore.outdir`: the atomic, marker-based results-folder writer;
 * :mod:`auditcore.errors`: :class:`InputError`, one line and exit status 2 in either CLI.
+* :mod:`auditcore.http_runner`: the HTTP runner for a system under test (one endpoint, retries,
+  rate, journal, request log): ``faceaudit query`` and ``flagaudit audit --endpoint``.
 """
 
 from __future__ import annotations

@@ -92,7 +92,8 @@ def run_audit(cases: pd.DataFrame, flags: Flags, provenance: list[Provenance], *
     return FlagAudit(per_case, results, provenance)
 
 
-def write_results(audit: FlagAudit, out: str | Path, *, overwrite: bool = False) -> Path:
+def write_results(audit: FlagAudit, out: str | Path, *, overwrite: bool = False, extra: dict | None = None) -> Path:
+    """Write the results folder; ``extra``: more files (name -> bytes), e.g. an HTTP run's request log."""
     from flagaudit.report import render_report
 
     out = Path(out)
@@ -103,6 +104,8 @@ def write_results(audit: FlagAudit, out: str | Path, *, overwrite: bool = False)
                                           encoding="utf-8")
         audit.cases.to_parquet(tmp / "cases.parquet", index=False)
         (tmp / "report.html").write_text(html, encoding="utf-8")
+        for name, data in (extra or {}).items():
+            (tmp / name).write_bytes(data)
     return out
 
 

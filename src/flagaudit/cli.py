@@ -42,6 +42,16 @@ def audit(
     keywords: Optional[Path] = typer.Option(None, help="Keyword/regex flagger file (see docs)."),
     model: Optional[Path] = typer.Option(None, help="scikit-learn pipeline saved with skops (.skops); never pickle."),
     flags: Optional[Path] = typer.Option(None, help="Flags a system produced: CSV/Parquet with case_id, flagged[, score]."),
+    endpoint: Optional[str] = typer.Option(None, help="A flagging system behind HTTP: the ONE base URL every request "
+                                                      "goes to (with --adapter)."),
+    adapter: Optional[Path] = typer.Option(None, help="Adapter file (TOML) for --endpoint: request, where the flag and "
+                                                      "score are in the answer (docs/adapters/flagger-example.toml)."),
+    journal: Optional[Path] = typer.Option(None, help="--endpoint: journal (default OUT.journal.jsonl); rerun to resume."),
+    concurrency: int = typer.Option(4, min=1, help="--endpoint: requests in flight at once."),
+    rate: Optional[float] = typer.Option(None, help="--endpoint: at most this many requests per second."),
+    timeout: float = typer.Option(30.0, help="--endpoint: seconds before a request is retried as timed out."),
+    max_attempts: int = typer.Option(6, min=1, help="--endpoint: attempts per request (timeouts, 429, 5xx, bad JSON)."),
+    ca_bundle: Optional[Path] = typer.Option(None, help="--endpoint: CA certificates to verify its TLS certificate."),
     data: Optional[Path] = typer.Option(None, help="Folder holding hatecheck/ (for hatecheck and mhc suites)."),
     posts_per_day: float = typer.Option(1_000_000, help="Posts the system reads per day."),
     base_rate: Optional[List[float]] = typer.Option(None, help="Share of genuinely threatening posts, in (0, 1) "
@@ -60,10 +70,12 @@ def audit(
     from flagaudit.suites import load_suites
     from flagaudit.systems import KeywordFlagger, SkopsModel, read_flags
 
-    given = [x for x in (keywords, model, flags) if x is not None]
+    given = [x for x in (keywords, model, flags, endpoint) if x is not None]
     if len(given) != 1:
-        raise InputError("give exactly one system under test: --keywords FILE, --model FILE or --flags FILE "
-                         "(HTTP endpoints: not yet, see README)")
+        raise InputError("give exactly one system under test: --keywords FILE, --model FILE, --flags FILE or "
+                         "--endpoint URL --adapter FILE")
+    if (endpoint is None) != (adapter is None):
+        raise InputError("--endpoint URL and --adapter FILE go together")
     if graph is not None and mean_degree is not None:
         raise InputError("give --graph FILE or --mean-degree K, not both")
     rates = vol.check_base_rates(base_rate or vol.DEFAULT_BASE_RATES)
@@ -72,16 +84,29 @@ def audit(
         raise InputError(f"--n-boot must be at least 1, got {n_boot}")
     # check the system file before the suites are read
     system = KeywordFlagger.from_file(keywords) if keywords else SkopsModel.from_file(model) if model else None
+    http = None
+    if endpoint is not None:
+        from flagaudit.endpoint import load_flag_adapter
+        system = load_flag_adapter(adapter)
     cases, prov = load_suites(suite, data)
     if flags is not None:
         result, kind = read_flags(flags, cases["case_id"]), "imported flags"
+    elif endpoint is not None:
+        from flagaudit.endpoint import query_cli
+        result, http = query_cli(system, endpoint, cases, out, journal=journal, concurrency=concurrency, rate=rate,
+                                 timeout=timeout, max_attempts=max_attempts, ca_bundle=ca_bundle, overwrite=overwrite)
+        kind = "HTTP endpoint"
     else:
         result = system.run(cases["text"].tolist())
         kind = "keyword flagger" if keywords else "scikit-learn model"
     fa = run_audit(cases, result, prov, system=kind, posts_per_day=posts_per_day, base_rates=rates,
                    graph_file=graph, mean_degree=mean_degree, n_boot=n_boot, seed=seed, min_trials=min_trials,
                    graph_nodes=graph_nodes)
-    write_results(fa, out, overwrite=overwrite)
+    extra = {}
+    if http is not None:
+        fa.results["http"] = http
+        extra["requests.jsonl"] = Path(http["request_log"]).read_bytes()
+    write_results(fa, out, overwrite=overwrite, extra=extra)
     _print_summary(fa.results, out)
 
 

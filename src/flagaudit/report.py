@@ -316,6 +316,20 @@ def network_section(results: dict) -> str:
             "distinct accounts named (which can never exceed the accounts in the graph).</p>")
 
 
+def http_note(http: dict | None) -> str:
+    """How the flags of a system behind HTTP were collected (``flagaudit audit --endpoint``)."""
+    if not http:
+        return ""
+    return (f"<p>Flags collected over HTTP from <b>{esc(http['endpoint'])}</b> only, one request per case "
+            f"({http['cases']:,} cases; "
+            + (f"{http['cases_from_journal']:,} answered in an earlier, interrupted run and read from its journal; "
+               if http["cases_from_journal"] else "")
+            + f"{http['requests_this_run']:,} requests in the last run, {http['retries_this_run']:,} "
+            f"of them retries). Adapter {esc(http['adapter'])}, sha256 {esc(http['adapter_sha256'][:16])}&hellip;. "
+            "Every request is logged in <code>requests.jsonl</code> beside this report: time, status, latency and "
+            "hashes of what was sent and received, never credentials.</p>")
+
+
 def provenance_section(results: dict) -> str:
     items = "".join(
         f"<li><b>{esc(s['name'])}</b>: {esc(s['notes'])} Source: {esc(s['source'])}. Licence: <b>{esc(s['licence'])}</b>. "
@@ -325,6 +339,7 @@ def provenance_section(results: dict) -> str:
     c = results["counts"]
     return ("<h2>What was audited</h2>"
             f"<p>System: {esc(sysd['kind'])} &mdash; {esc(sysd['description'])}.</p>"
+            + http_note(results.get("http")) +
             f"<p>{c['cases']:,} cases from {c['templates']:,} templates ({c['benign']:,} benign, {c['threat']:,} threats, "
             f"{c['hateful_other']:,} other hateful) in {', '.join(map(esc, c['languages']))}. Bootstrap: "
             f"{results['bootstrap']['n_boot']:,} resamples of templates, seed {results['bootstrap']['seed']}.</p>"
@@ -332,7 +347,8 @@ def provenance_section(results: dict) -> str:
             + ("<p class='muted'>HateCheck and Multilingual HateCheck are CC-BY-4.0 test suites (attribution above) and "
                "contain offensive language by design.</p>" if any("HateCheck" in s["name"] for s in results["suites"]) else "")
             + "<p class='muted'>flagaudit reads test suites and the user's own files only; it never monitors accounts "
-            "or collects posts.</p>"
+            "or collects posts" + (", and it sent the suites' cases to the one endpoint named above and nowhere else"
+                                   if results.get("http") else "") + ".</p>"
             f"<h2>Definitions and conventions</h2><dl class='conv'>{conv}</dl>")
 
 

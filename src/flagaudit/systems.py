@@ -24,7 +24,8 @@ or None when the system gives none). A score ``>=`` the system's threshold is a 
 * :func:`read_flags` (``--flags FILE``): flags a system already produced, CSV or Parquet with
   ``case_id``, ``flagged`` (1/0, true/false, yes/no) and optionally ``score``: every suite case
   exactly once, nothing else.
-* HTTP endpoints: to come through the face audit's black-box runner and adapters (issue 12).
+* HTTP endpoints (``--endpoint URL --adapter FILE``): :mod:`flagaudit.endpoint`, through the face
+  audit's runner (:mod:`auditcore.http_runner`).
 """
 
 from __future__ import annotations

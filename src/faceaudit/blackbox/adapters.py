@@ -26,6 +26,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from auditcore.http_runner import get_path  # noqa: F401 (dotted paths in responses, shared with flagaudit)
 from faceaudit.blackbox.schema import CandidateLists, records_to_lists
 from faceaudit.errors import InputError
 
@@ -100,27 +101,6 @@ def load_spec(name_or_path: str) -> ResponseSpec:
     if "response" not in data or not isinstance(data["response"], dict):
         raise InputError("adapter file has no [response] table", path)
     return spec_from_table(data["response"], path.stem, path)
-
-
-_MISSING = object()
-
-
-def get_path(body, path: str, default=_MISSING):
-    """``body`` at a dotted path (``"0.candidates"``, ``"Face.ExternalImageId"``)."""
-    value = body
-    for part in path.split("."):
-        if isinstance(value, list) and part.lstrip("-").isdigit():
-            index = int(part)
-            if -len(value) <= index < len(value):
-                value = value[index]
-                continue
-        elif isinstance(value, dict) and part in value:
-            value = value[part]
-            continue
-        if default is _MISSING:
-            raise KeyError(path)
-        return default
-    return value
 
 
 def parse_response(spec: ResponseSpec, body, request: dict | None = None, *, where: str = "response") -> dict:

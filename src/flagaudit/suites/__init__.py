@@ -212,7 +212,8 @@ def load_benign_traps() -> tuple[pd.DataFrame, Provenance]:
                       "MIT (as the project)", "faceaudit project, benign-traps suite; docs/flagaudit_suite_guide.md",
                       f"{len(df):,} cases from {df['cluster'].nunique()} templates in "
                       f"{df['functionality'].nunique()} functional tests, {', '.join(sorted(df['language'].unique()))}; "
-                      "every template reviewed against the authoring guide in a recorded second pass (review.csv).")
+                      "every template and case reviewed against the authoring guide in a recorded independent second "
+                      "pass (review.csv).")
     return df, prov
 
 
