@@ -14,7 +14,8 @@ times, interleaved and repeated (the order alternates each round):
 (a) the whole ``faceaudit audit`` command with default settings plus ``--threshold T`` (a
     subprocess with pipes, not a terminal), and
 (b) ``benchmarks/bob_pipeline.py`` in a virtual environment of its own (``--bob-venv``, created on
-    demand with ``python -m venv`` and ``pip install 'numpy<2' bob.measure pandas 'pyarrow<22'``):
+    demand with ``python -m venv`` and ``pip install 'numpy<2' bob.measure pandas 'pyarrow<22'
+    threadpoolctl``; pyarrow 22 needs numpy 2):
     numpy float32 cosine scores + bob.measure's DIR, FPIR (false alarm rate), CMC, FAR/FRR and EER.
 
 For each: wall time, CPU-seconds (user + system of the child, ``os.wait4``) and peak resident
@@ -73,7 +74,7 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 BOB_SCRIPT = HERE / "bob_pipeline.py"
-BOB_PACKAGES = ["numpy<2", "bob.measure", "pandas", "pyarrow<22"]
+BOB_PACKAGES = ["numpy<2", "bob.measure", "pandas", "pyarrow<22", "threadpoolctl"]
 DEFAULT_BOB_VENV = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "faceaudit" / "bob-venv"
 GENUINE_A, GENUINE_B = 55.5, 18.5  # genuine score 2 Beta(a, b) - 1: mean 0.5, s.d. about 0.1
 
@@ -280,7 +281,7 @@ def compare(fa: dict, bob: dict, threshold: float, eps: float) -> list[dict]:
 
 # ------------------------------------------------------------------ report
 def fmt_rate(v) -> str:
-    return "-" if v is None else f"{v:.6f}"
+    return "-" if v is None else f"{v:.6g}"
 
 
 def print_table(headers: list[str], rows: list[list]) -> None:
@@ -312,26 +313,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bob-cap-gib", type=float, default=8.0,
                         help="address-space cap for the bob pipeline at the large size (0: none)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 200 x 5,000, large run 200 x 20,000, 1 round")
+    parser.add_argument("--openblas-coretype", default=None, metavar="NAME|unset",
+                        help="run both children with OPENBLAS_CORETYPE=NAME, or without it ('unset'); "
+                             "default: the environment as it is")
     parser.add_argument("--keep", type=Path, default=None, help="write data and results here and keep them")
     parser.add_argument("--json", type=Path, default=None, help="also write every figure here")
     args = parser.parse_args(argv)
     if args.quick:
         args.probes, args.gallery, args.big_gallery, args.rounds = 200, 5000, 20_000, 1
 
+    if args.openblas_coretype == "unset":
+        os.environ.pop("OPENBLAS_CORETYPE", None)
+    elif args.openblas_coretype:
+        os.environ["OPENBLAS_CORETYPE"] = args.openblas_coretype
     env_note = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
                                                 "OMP_NUM_THREADS")}
     print(f"machine: {platform.node()}, {os.cpu_count()} CPUs, "
           f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.1f} GiB RAM; "
           f"load average {os.getloadavg()[0]:.2f} at start (a shared machine: compare CPU-seconds)")
     print("environment: " + ", ".join(f"{k}={'(unset)' if v is None else v}" for k, v in env_note.items()))
-    try:
-        import threadpoolctl
-        import faceaudit  # noqa: F401
-        kernels = [f"{i['internal_api']} {i.get('version')} {i.get('architecture')} x{i['num_threads']}"
-                   for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
-        print("faceaudit's BLAS: " + "; ".join(kernels))
-    except Exception as e:  # informational only
-        print(f"faceaudit's BLAS: unknown ({e})")
+    probe = ("import faceaudit, numpy, threadpoolctl; print('; '.join(f\"{i['internal_api']} {i.get('version')} "
+             "{i.get('architecture')} x{i['num_threads']}\" for i in threadpoolctl.threadpool_info() "
+             "if i['user_api'] == 'blas'))")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    print(f"faceaudit's BLAS (in a child with this environment): {r.stdout.strip() or 'unknown'}")
 
     bob_python, bob_reason = None, "--no-bob"
     if not args.no_bob:
@@ -384,6 +389,9 @@ def main(argv: list[str] | None = None) -> int:
             bob_fig = bob_out["figures"]
             report["bob_steps"] = bob_out["steps"]
             report["bob_versions"] = bob_out.get("versions")
+            report["bob_blas"] = bob_out.get("blas")
+            print(f"bob pipeline's BLAS (numpy {bob_out.get('versions', {}).get('numpy')}): "
+                  + "; ".join(bob_out.get("blas") or ["unknown"]))
 
         # ---- figures
         print(f"\nFigures on the same {n_cmp:.0e}-comparison set (faceaudit: last round's results.json, "
@@ -469,15 +477,18 @@ def main(argv: list[str] | None = None) -> int:
                 fixed = next((s["peak_rss_mib"] for s in report.get("bob_steps", []) if s["step"] == "import"), 0)
                 need = fixed + (peak_small - fixed) * big["n"] / n_cmp
                 status = "completed" if b["rc"] == 0 else big["bob_out"].get("error", f"exit {b['rc']}")
+                short = status.split(":")[0] if b["rc"] != 0 else status
                 rows.append([f"numpy + bob.measure, cap {args.bob_cap_gib:g} GiB", f"{big['n']:.0e}",
                              f"{b['wall_s']:.1f}", f"{b['cpu_s']:.1f}", f"{b['peak_rss_mib']:.0f}",
-                             status, ""])
+                             short, ""])
                 print(f"bob pipeline's need at {big['n']:.0e}: about {need / 1024:.1f} GiB (its peak at {n_cmp:.0e}, "
                       f"{peak_small:.0f} MiB, less the {fixed:.0f} MiB it holds after its imports, times "
                       f"{big['n'] / n_cmp:g}: its score matrix, genuine/impostor split and per-probe lists all grow "
                       f"with probes x gallery)")
                 report["bob_need_big_gib"] = need / 1024
         print_table(header, rows)
+        if big and "bob" in big and big["bob"]["rc"] != 0:
+            print(f"numpy + bob.measure at {big['n']:.0e}: {status}")
         if br:
             steps = report.get("bob_steps", [])
             print("bob pipeline's steps (last round): " + "; ".join(

@@ -57,6 +57,12 @@ def main() -> int:
         from importlib.metadata import version
         out["versions"] = {"bob.measure": version("bob.measure"), "numpy": np.__version__,
                            "python": sys.version.split()[0]}
+        try:
+            import threadpoolctl
+            out["blas"] = [f"{i['internal_api']} {i.get('version')} {i.get('architecture')} x{i['num_threads']}"
+                           for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+        except ImportError:
+            out["blas"] = ["unknown (threadpoolctl not installed)"]
         step(current)
 
         current = "load"
