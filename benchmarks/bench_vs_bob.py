@@ -362,16 +362,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {folder} ({args.probes:,} probes x {args.gallery:,} gallery x {args.dim}-d) "
                   f"in {time.perf_counter() - t:.1f} s")
         n_cmp = args.probes * args.gallery
+        runs_dir = Path(tempfile.mkdtemp(prefix="runs_", dir=base))  # fresh results folders on every invocation
         # warm-up (numba's on-disk cache, the page cache): not timed
-        run_child(faceaudit_cmd(folder, base / "warmup_fa", args.threshold))
+        run_child(faceaudit_cmd(folder, runs_dir / "warmup_fa", args.threshold))
         runs: dict[str, list[dict]] = {"faceaudit": [], "bob": []}
         for rnd in range(args.rounds):
             order = ["faceaudit", "bob"] if rnd % 2 == 0 else ["bob", "faceaudit"]
             for who in order:
                 if who == "faceaudit":
-                    res = run_child(faceaudit_cmd(folder, base / f"fa_{rnd}", args.threshold))
+                    res = run_child(faceaudit_cmd(folder, runs_dir / f"fa_{rnd}", args.threshold))
                 elif bob_python is not None:
-                    res = run_child(bob_cmd(bob_python, folder, base / f"bob_{rnd}.json", args.threshold))
+                    res = run_child(bob_cmd(bob_python, folder, runs_dir / f"bob_{rnd}.json", args.threshold))
                 else:
                     continue
                 if res["rc"] != 0:
@@ -382,10 +383,10 @@ def main(argv: list[str] | None = None) -> int:
                       f"peak {res['peak_rss_mib']:.0f} MiB", flush=True)
 
         last = args.rounds - 1
-        fa = faceaudit_figures(base / f"fa_{last}", args.threshold, eps)
+        fa = faceaudit_figures(runs_dir / f"fa_{last}", args.threshold, eps)
         bob_fig = None
         if runs["bob"]:
-            bob_out = json.loads((base / f"bob_{last}.json").read_text())
+            bob_out = json.loads((runs_dir / f"bob_{last}.json").read_text())
             bob_fig = bob_out["figures"]
             report["bob_steps"] = bob_out["steps"]
             report["bob_versions"] = bob_out.get("versions")
@@ -432,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
                 write_set(bfolder, args.big_gallery, args.probes, args.dim, seed=1)
                 print(f"\nwrote {bfolder} in {time.perf_counter() - t:.1f} s")
             big = {"n": args.probes * args.big_gallery}
-            res = run_child(faceaudit_cmd(bfolder, base / "fa_big", args.threshold))
+            res = run_child(faceaudit_cmd(bfolder, runs_dir / "fa_big", args.threshold))
             big["faceaudit"] = res
             print(f"large run faceaudit: exit {res['rc']}, {res['wall_s']:.1f} s wall, {res['cpu_s']:.1f} CPU-s, "
                   f"peak {res['peak_rss_mib']:.0f} MiB", flush=True)
@@ -441,10 +442,10 @@ def main(argv: list[str] | None = None) -> int:
                 ok = False
             if bob_python is not None:
                 cap = int(args.bob_cap_gib * 2**30) if args.bob_cap_gib > 0 else None
-                res = run_child(bob_cmd(bob_python, bfolder, base / "bob_big.json", args.threshold), cap_bytes=cap)
+                res = run_child(bob_cmd(bob_python, bfolder, runs_dir / "bob_big.json", args.threshold), cap_bytes=cap)
                 big["bob"] = res
                 try:
-                    bo = json.loads((base / "bob_big.json").read_text())
+                    bo = json.loads((runs_dir / "bob_big.json").read_text())
                 except (OSError, ValueError):
                     bo = {"error": f"no output (exit {res['rc']}): {res['output'].strip().splitlines()[-1:]}"}
                 big["bob_out"] = bo
