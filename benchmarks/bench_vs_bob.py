@@ -250,7 +250,10 @@ def compare(fa: dict, bob: dict, threshold: float, eps: float) -> list[dict]:
             d = fa["cmc_misses"][r - 1]
             add(f"CMC rank {r}", fa["cmc"][r - 1], bob["cmc"][r - 1], d, bob["cmc_misses"][r - 1],
                 d - fa["cmc_amb"], d + fa["cmc_amb"], "misses: >= r non-mates >= mate")
-    if "far_errors" in fa:
+    if "far_errors" not in fa:
+        print("note: scores.npz has no sparse impostor histogram (impostor_edge, impostor_count): "
+              "FAR, FRR and EER are not compared")
+    else:
         lo, hi = impostor_bounds(fa, threshold, eps)
         add("FAR at T (faceaudit FMR)", fa["far"], bob["far"], fa["far_errors"], bob["far_errors"], lo, hi,
             "impostor comparisons >= T")

@@ -36,8 +36,11 @@ def _run(args, tmp_path):
                           capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
 
 
-def test_quick_faceaudit_half_prints_the_table(tmp_path):
-    run = _run(["--quick", "--no-bob"], tmp_path)
+def test_quick_faceaudit_half_prints_the_table_in_a_terminal(tmp_path):
+    # as a person runs it: in a real terminal (script(1) gives it a pty)
+    cmd = f"{sys.executable} {SCRIPT} --quick --no-bob --json {tmp_path / 'out.json'}"
+    run = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, cwd=REPO,
+                         env={**os.environ, "PYTHONPATH": str(REPO / "src")}, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
     out = run.stdout
     assert "Traceback" not in out + run.stderr
