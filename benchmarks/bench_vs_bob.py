@@ -6,7 +6,7 @@
     python benchmarks/bench_vs_bob.py --bob-venv PATH --bob-cap-gib 8 --rounds 3 --skip-big
 
 Writes a synthetic evaluation set to a temporary folder (``templates.npy``, ``manifest.parquet``,
-``protocol.parquet``: one gallery template per enrolled subject; half the probes mated, half of
+``protocol.parquet``: one gallery template per enrolled subject; half the probes mated, the rest from
 subjects never enrolled; 128-d unit vectors built as in ``faceaudit.synthetic``: impostor
 scores ``2 Beta(63.5, 63.5) - 1``, genuine scores ``2 Beta(55.5, 18.5) - 1``, mean 0.5), then
 times, interleaved and repeated (the order alternates each round):
