@@ -82,21 +82,6 @@ def sq_norms(x, rows, out):
         out[i] = _row_sq(x, rows[i])
 
 
-@nb.njit(cache=True, inline="always")
-def _bin_of32(fb, ub, s):
-    """Histogram bin of a float32 value, bit-cast through the 1-element buffers fb/ub."""
-    fb[0] = s
-    return _bin_of(ub[0])
-
-
-@nb.njit(cache=True, inline="always")
-def _bin_of(bits: np.uint32) -> np.int64:
-    b = np.uint64(bits)
-    neg = b >> np.uint64(31)
-    key = (b ^ ((neg * np.uint64(0x7FFFFFFF)) | np.uint64(0x80000000))) + neg
-    return np.int64(key >> np.uint64(HIST_SHIFT))
-
-
 # ---- exact arithmetic (rare path) --------------------------------------------------------
 
 @nb.njit(cache=True, inline="always")
@@ -349,220 +334,6 @@ def _ref_fast(kind, p, p64, G, j):
     return reference(kind, p, G[j])[0]
 
 
-@nb.njit(cache=True, inline="always")
-def _ref_cached(kind, p, p64, G, j, row, known, touched, nt, counter):
-    """Reference score of column j, computed once per row. ``known``: 0 not computed, 1 computed,
-    2 waiting for the histogram batch, 3 computed and waiting for the histogram batch."""
-    st = known[j]
-    if st == 0 or st == 2:
-        row[j] = _ref_fast(kind, p, p64, G, j)
-        counter[0] += 1
-        if st == 0:
-            touched[nt] = j
-            nt += 1
-            known[j] = 1
-        else:
-            known[j] = 3
-    return row[j], nt
-
-
-@nb.njit(cache=True, parallel=True)
-def euclid_transform(scores, probe_sq, gallery_sq):
-    """Dot products to the screen's negated distances, in place: ``-sqrt(max(|p|^2 + |g|^2 - 2 p.g, 0))``."""
-    for r in nb.prange(scores.shape[0]):
-        pn = probe_sq[r]
-        row = scores[r]
-        for j in range(row.shape[0]):
-            d2 = pn + gallery_sq[j] - np.float32(2.0) * row[j]
-            row[j] = -np.sqrt(max(d2, np.float32(0.0)))
-
-
-@nb.njit(cache=True)
-def row_tables(kind, beta, e_rows, dtabs, mtabs):
-    """:func:`_bound_tables` for every row."""
-    for r in range(dtabs.shape[0]):
-        _bound_tables(kind, beta, e_rows[r], dtabs[r], mtabs[r])
-
-
-@nb.njit(cache=True, parallel=True)
-def resolve_bins(scores, bits, kind, P, P64, G, mtabs, marks, recomputed, tile):
-    """Replace, in place, every screen score whose histogram bin the screen cannot decide by its
-    reference score, and mark it. Gallery tiles outermost, so a tile of templates is read from
-    memory once for all rows of the block (the recomputation is otherwise bound by memory)."""
-    n_rows, n_g = scores.shape
-    for t0 in range(0, n_g, tile):
-        t1 = min(t0 + tile, n_g)
-        for r in nb.prange(n_rows):
-            mtab = mtabs[r]
-            brow = bits[r]
-            row = scores[r]
-            cnt = 0
-            for j in range(t0, t1):
-                bj = np.uint64(brow[j])
-                ex = (bj >> np.uint64(23)) & np.uint64(0xFF)
-                neg = bj >> np.uint64(31)
-                key = (bj ^ ((neg * np.uint64(0x7FFFFFFF)) | np.uint64(0x80000000))) + neg
-                low = np.int64(key & np.uint64(0xFFF))
-                mg = mtab[ex]
-                if not (low >= mg and 4096 - low > mg):
-                    row[j] = _ref_fast(kind, P[r], P64[r], G, j)
-                    marks[r, j] = 1
-                    cnt += 1
-            recomputed[nb.get_thread_id(), 0] += cnt
-
-
-@nb.njit(cache=True, parallel=True)
-def search_block(scores, bits, kind, P, G, P64, dtabs, mtabs, marks, mate_subject, mate_score,
-                 gallery_start, subject_offset, thresholds, gallery_group, k,
-                 best_out, n_ge_out, top_subject, top_score, group_counts, hist, scratch_f, scratch_i,
-                 scratch_b, recomputed):
-    """Reduce one block of BLAS screen scores against one gallery shard.
-
-    Rows are probes; columns are the shard's gallery templates sorted by subject
-    (``gallery_start``: subject boundaries within the shard; ``subject_offset``: global index
-    of the shard's first subject). ``scores`` holds float32 dot products on entry (turned in
-    place into distances for NEG_EUCLIDEAN, and reference scores where computed). Writes per
-    row: the best non-mate subject reference score, the number of non-mate subjects whose
-    reference score is ``>=`` ``mate_score`` (global mate index ``mate_subject``, -1 if none),
-    the top-``k`` non-mates by reference score (ties: lower subject index first), per gallery
-    group the impostor comparisons ``>= thresholds``, and the reference impostor histogram
-    (``hist[thread]``). Scratch arrays are per thread.
-    """
-    n_rows = scores.shape[0]
-    n_subjects = gallery_start.shape[0] - 1
-    n_thr = thresholds.shape[0]
-    for r in nb.prange(n_rows):
-        tid = nb.get_thread_id()
-        h = hist[tid]
-        lower = scratch_f[tid, 0]
-        upper = scratch_f[tid, 1]
-        known = scratch_b[tid]
-        touched = scratch_i[tid]
-        counter = recomputed[tid]
-        nt = 0
-        fb = np.empty(1, np.float32)
-        ub = fb.view(np.uint32)
-        row = scores[r]
-        p = P[r]
-        p64 = P64[r]
-        brow = bits[r]
-        mrow = marks[r]
-        dtab = dtabs[r]
-        mtab = mtabs[r]
-        mu = mate_subject[r] - subject_offset
-        mate = np.float64(mate_score[r])
-        has_mate = mate_subject[r] >= 0
-        # top-k of the screen's lower bounds: its k-th value bounds the reference top-k from below
-        top_lo = np.full(k, -np.inf)
-        filled_lo = 0
-        for u in range(n_subjects):
-            if u == mu:
-                continue
-            lo_u = -np.inf
-            hi_u = -np.inf
-            for j in range(gallery_start[u], gallery_start[u + 1]):
-                s = np.float64(row[j])
-                if mrow[j]:  # a reference score already (resolve_bins)
-                    h[_bin_of32(fb, ub, row[j])] += 1
-                    known[j] = 1
-                    touched[nt] = j
-                    nt += 1
-                    if s > lo_u:
-                        lo_u = s
-                    if s > hi_u:
-                        hi_u = s
-                    if n_thr > 0:
-                        gg = gallery_group[j]
-                        for t in range(n_thr):
-                            if row[j] >= thresholds[t]:
-                                group_counts[r, gg, t] += 1
-                    continue
-                bj = np.uint64(brow[j])
-                ex = (bj >> np.uint64(23)) & np.uint64(0xFF)
-                dl = dtab[ex]
-                a = s - dl
-                b = s + dl
-                neg = bj >> np.uint64(31)
-                key = (bj ^ ((neg * np.uint64(0x7FFFFFFF)) | np.uint64(0x80000000))) + neg
-                low = np.int64(key & np.uint64(0xFFF))
-                mg = mtab[ex]
-                if low >= mg and 4096 - low > mg:
-                    h[np.int64(key >> np.uint64(HIST_SHIFT))] += 1
-                elif known[j] == 0:  # binned after this pass, in one batch
-                    known[j] = 2
-                    touched[nt] = j
-                    nt += 1
-                if n_thr > 0:
-                    gg = gallery_group[j]
-                    for t in range(n_thr):
-                        tt = np.float64(thresholds[t])
-                        if a >= tt:
-                            group_counts[r, gg, t] += 1
-                        elif b >= tt:
-                            v, nt = _ref_cached(kind, p, p64, G, j, row, known, touched, nt, counter)
-                            if v >= thresholds[t]:
-                                group_counts[r, gg, t] += 1
-                if known[j] == 1 or known[j] == 3:
-                    a = np.float64(row[j])
-                    b = a
-                if a > lo_u:
-                    lo_u = a
-                if b > hi_u:
-                    hi_u = b
-            lower[u] = lo_u
-            upper[u] = hi_u
-            if filled_lo < k or lo_u > top_lo[k - 1]:
-                pos = filled_lo if filled_lo < k else k - 1
-                while pos > 0 and top_lo[pos - 1] < lo_u:
-                    top_lo[pos] = top_lo[pos - 1]
-                    pos -= 1
-                top_lo[pos] = lo_u
-                if filled_lo < k:
-                    filled_lo += 1
-        kth = top_lo[k - 1] if filled_lo == k else -np.inf
-        # the histogram's undecided comparisons, in one batch (vectorised float64 tier)
-        for i in range(nt):
-            j = touched[i]
-            st = known[j]
-            if st == 2:
-                row[j] = _ref_fast(kind, p, p64, G, j)
-                counter[0] += 1
-                st = 3
-            if st == 3:
-                h[_bin_of32(fb, ub, row[j])] += 1
-                known[j] = 1
-        # second pass over subjects: reference scores where the bounds cannot decide
-        ts = top_score[r]
-        tu = top_subject[r]
-        filled = 0
-        n_ge = 0
-        for u in range(n_subjects):
-            if u == mu:
-                continue
-            need_top = upper[u] >= kth
-            ge_sure = has_mate and lower[u] >= mate
-            need_rank = has_mate and (not ge_sure) and upper[u] >= mate
-            if need_top or need_rank:
-                m = np.float32(-np.inf)
-                for j in range(gallery_start[u], gallery_start[u + 1]):
-                    v, nt = _ref_cached(kind, p, p64, G, j, row, known, touched, nt, counter)
-                    if v > m:
-                        m = v
-                if need_rank and m >= mate_score[r]:
-                    n_ge += 1
-                if need_top and (filled < k or m > ts[k - 1]):
-                    filled = _insert(ts, tu, filled, k, m, u + subject_offset)
-            if ge_sure:
-                n_ge += 1
-        for i in range(filled, k):
-            ts[i] = np.nan
-            tu[i] = -1
-        best_out[r] = ts[0] if filled > 0 else np.float32(-np.inf)
-        n_ge_out[r] = n_ge
-        for i in range(nt):
-            known[touched[i]] = 0
-
-
 @nb.njit(cache=True)
 def assemble_candidates(top_u, top_s, mate_subject, mate_score, n_ge, cand_u, cand_s):
     """Candidate lists: the non-mates in order with the mate inserted at rank ``n_ge + 1``."""
@@ -578,3 +349,238 @@ def assemble_candidates(top_u, top_s, mate_subject, mate_score, n_ge, cand_u, ca
                 cand_u[r, out] = top_u[r, src]
                 cand_s[r, out] = top_s[r, src]
                 src += 1
+
+
+# ---- the tiled pass: one BLAS tile at a time, reduced while it is in cache ----------------
+#
+# Histogram of impostor scores at two resolutions (see faceaudit.counts): every comparison is
+# counted in a *coarse* bin (cosine: 2^-COARSE_BITS wide, absolute; neg_euclidean: groups of
+# 2^COARSE_SHIFT fine bins), and comparisons in coarse bins ``>= floor`` also in their *fine*
+# bin; ``floor`` is fixed before the pass, below the final split (the engine checks it).
+# ``ch`` has a few interleaved copies of the coarse counts (consecutive increments of one
+# counter would wait on each other).
+
+COARSE_BITS = 8
+COARSE_SHIFT = 6
+N_COARSE_COS = (1 << (COARSE_BITS + 1)) + 1
+N_COARSE_EUC = 1 << (32 - HIST_SHIFT - COARSE_SHIFT)
+N_COPIES = 4
+
+
+@nb.njit(cache=True, inline="always")
+def _key(bits):
+    b = np.uint64(bits)
+    neg = b >> np.uint64(31)
+    return (b ^ ((neg * np.uint64(0x7FFFFFFF)) | np.uint64(0x80000000))) + neg
+
+
+@nb.njit(cache=True, inline="always")
+def coarse_of(kind, v):
+    """Coarse bin of a reference score ``v`` (float32), exactly."""
+    if kind == COSINE:  # v * 2^COARSE_BITS is exact in float64, and so is its floor
+        return np.int64(math.floor(np.float64(v) * 2.0**COARSE_BITS)) + (1 << COARSE_BITS)
+    return np.int64(_key(np.float32(v).view(np.uint32)) >> np.uint64(HIST_SHIFT + COARSE_SHIFT))
+
+
+@nb.njit(cache=True)
+def tile_tables(kind, beta, e_rows, g_max, psq, dl_row, mtab_fine, mtab_coarse):
+    """Per probe row: ``dl_row`` bounds |screen - reference| for any score of the row (used for
+    subject maxima and thresholds); ``mtab_fine[r, E]``/``mtab_coarse[r, E]``: that bound for
+    screen scores of float32 exponent field E in ulps, rounded up, plus one (a score whose key
+    is fewer ulps from a fine/coarse bin edge may lie on the other side of it)."""
+    dtab = np.empty(256)
+    mtab = np.empty(256, np.int64)
+    wc = 1 << (HIST_SHIFT + COARSE_SHIFT)
+    for r in range(dl_row.shape[0]):
+        _bound_tables(kind, beta, e_rows[r], dtab, mtab)
+        if kind == COSINE:
+            top = 2.0
+        else:  # the screen distance is at most about |p| + |g|
+            top = 2.0 * (math.sqrt(np.float64(psq[r])) + math.sqrt(g_max)) + 1.0
+        worst = 0.0
+        for e in range(256):
+            mtab_fine[r, e] = mtab[e]
+            ulp = 2.0 ** (max(e, 1) - 150)
+            m = dtab[e] / ulp
+            mtab_coarse[r, e] = wc + 1 if (e == 255 or m > wc) else np.int64(m) + 1
+            lo_mag = 0.0 if e == 0 else 2.0 ** (e - 127)
+            if lo_mag <= top and dtab[e] > worst:
+                worst = dtab[e]
+        dl_row[r] = worst
+
+
+@nb.njit(cache=True, inline="always")
+def _subject(kind, p, p64, G, j0, j1):
+    """Reference score of a subject: the max over its templates ``G[j0:j1]``."""
+    m = np.float32(-np.inf)
+    for j in range(j0, j1):
+        v = _ref_fast(kind, p, p64, G, j)
+        if v > m:
+            m = v
+    return m
+
+
+@nb.njit(cache=True, inline="always")
+def _fine_ref(kind, v, fh):
+    fh[np.int64(_key(np.float32(v).view(np.uint32)) >> np.uint64(HIST_SHIFT))] += 1
+
+
+@nb.njit(cache=True, nogil=True)
+def _screen_cosine(row, n, mc, floor, gate, tmin, cbv, flag, n_coarse):
+    """Vectorised: each screen score's coarse bin (``n_coarse``, a bin never read, when the
+    screen cannot decide it) and whether it needs a closer look (fine region, subject gate,
+    thresholds)."""
+    dummy = np.int32(n_coarse)
+    # float32 arithmetic (twice the lanes): x is off by at most 2^-15 (s * 2^8 is exact, the
+    # sum is rounded once below 2^10), which the margin absorbs
+    m32 = np.float32(mc + 2.0**-14)
+    hi32 = np.float32(1.0) - m32
+    top = np.float32(n_coarse)
+    g32 = np.float32(max(min(gate, 4.0), -4.0))  # |s| < 2: the clamp keeps every decision
+    t32 = np.float32(max(min(tmin, 4.0), -4.0))
+    g32 = np.float32(np.nextafter(g32, np.float32(-np.inf)))  # at or below the gate: flags a superset
+    t32 = np.float32(np.nextafter(t32, np.float32(-np.inf)))
+    for j in range(n):
+        s = row[j]
+        x = s * np.float32(2.0**COARSE_BITS) + np.float32(2.0**COARSE_BITS)
+        ci = np.int32(x)
+        fr = x - np.float32(ci)
+        ok = (fr > m32) & (fr < hi32) & (x >= np.float32(0.0)) & (x < top)
+        c = ci if ok else dummy
+        cbv[j] = c
+        flag[j] = np.uint8((c >= floor) | (s >= g32) | (s >= t32))
+
+
+@nb.njit(cache=True, nogil=True)
+def _screen_euclid(row, n, pn, gsq, mct, floor, gate, tmin, cbv, flag, n_coarse):
+    """As :func:`_screen_cosine` for neg_euclidean; turns the row's dot products into the
+    screen's negated distances in place."""
+    bits = row.view(np.uint32)
+    wc = 1 << (HIST_SHIFT + COARSE_SHIFT)
+    dummy = np.int32(n_coarse)
+    for j in range(n):
+        d2 = pn + gsq[j] - np.float32(2.0) * row[j]
+        s = -np.sqrt(max(d2, np.float32(0.0)))
+        row[j] = s
+        kb = _key(bits[j])
+        ex = np.int64((np.uint64(bits[j]) >> np.uint64(23)) & np.uint64(0xFF))
+        lowc = np.int64(kb & np.uint64(wc - 1))
+        mg = mct[ex]
+        c = np.int32(kb >> np.uint64(HIST_SHIFT + COARSE_SHIFT)) if (lowc >= mg and wc - lowc > mg) else dummy
+        cbv[j] = c
+        flag[j] = np.uint8((c >= floor) | (np.float64(s) >= gate) | (np.float64(s) >= tmin))
+
+
+@nb.njit(cache=True, nogil=True)
+def reduce_tile(kind, scores, n_rows, P, P64, psq, G, gsq, c0, gstart, col_subject, s_lo, s_hi, subject_offset,
+                mate_subject, mate_score, dl_row, mtab_fine, mtab_coarse, thresholds, gallery_group,
+                k, top_s, top_u, filled, n_ge, group_counts, ch, fh, floor, cbv, flag, counter):
+    """Reduce one BLAS tile: rows ``0:n_rows`` of ``scores`` (probe rows) against the shard's
+    columns ``c0:c0 + scores.shape[1]``, which hold its subjects ``s_lo:s_hi`` (``gstart``:
+    subject bounds in shard columns, ``col_subject``: each shard column's subject;
+    ``G``/``gsq``: the tile's vectors and float32 squared norms).
+
+    Per row it keeps, across tiles: the top-``k`` non-mate subjects by reference score
+    (``top_s``/``top_u``/``filled``; ties: the lower subject index first), the number of
+    non-mate subjects whose reference score is ``>=`` the mate's (``n_ge``), per gallery group
+    the impostor comparisons ``>= thresholds``; every impostor comparison in the coarse
+    histogram ``ch`` and, from coarse bin ``floor`` up, in the fine histogram ``fh``. Whatever
+    the screen cannot decide within its bound (``dl_row`` for subject maxima and thresholds;
+    ``mtab_*`` in ulps for histogram bins) is decided on reference scores.
+
+    Two passes per row: a vectorised one giving each score's coarse bin and a flag for the
+    few that need a closer look, then the counts and the flagged scores.
+    """
+    n_cols = scores.shape[1]
+    n_thr = thresholds.shape[0]
+    cosine = kind == COSINE
+    n_coarse = ch.shape[1] - 1  # the last bin takes what the screen could not decide; never read
+    mc = dl_row[0] * 2.0**COARSE_BITS * (1 + 2.0**-20) + 2.0**-40  # cosine: margin in coarse bins
+    n_rec = 0
+    for r in range(n_rows):
+        row = scores[r]
+        bits = row.view(np.uint32)
+        p = P[r]
+        p64 = P64[r]
+        dl = dl_row[r]
+        mft = mtab_fine[r]
+        has_mate = mate_subject[r] >= 0
+        mu = mate_subject[r] - subject_offset
+        ms = np.float64(mate_score[r]) if has_mate else np.inf
+        ts = top_s[r]
+        tu = top_u[r]
+        fl = filled[r]
+        kth = np.float64(ts[k - 1]) if fl == k else -np.inf
+        gate = min(ms, kth) - dl - 1e-12
+        tmin = np.inf
+        for t in range(n_thr):
+            tmin = min(tmin, np.float64(thresholds[t]) - dl - 1e-12)
+        if cosine:
+            _screen_cosine(row, n_cols, mc, floor, gate, tmin, cbv, flag, n_coarse)
+        else:
+            _screen_euclid(row, n_cols, psq[r], gsq, mtab_coarse[r], floor, gate, tmin, cbv, flag, n_coarse)
+        if mu >= s_lo and mu < s_hi:  # the mate's templates are no impostors
+            for j in range(gstart[mu] - c0, gstart[mu + 1] - c0):
+                cbv[j] = n_coarse
+                flag[j] = 0
+        for j in range(n_cols):
+            ch[j & (N_COPIES - 1), cbv[j]] += 1
+        last_u = -1
+        for j in range(n_cols):
+            if flag[j] == 0:
+                continue
+            s = row[j]
+            c = cbv[j]
+            if c == n_coarse:  # coarse bin undecided: the reference decides both bins
+                v = _ref_fast(kind, p, p64, G, j)
+                n_rec += 1
+                cr = coarse_of(kind, v)
+                ch[0, cr] += 1
+                if cr >= floor:
+                    _fine_ref(kind, v, fh)
+            elif c >= floor:
+                bj = bits[j]
+                kb = _key(bj)
+                low = np.int64(kb & np.uint64(0xFFF))
+                mg = mft[np.int64((np.uint64(bj) >> np.uint64(23)) & np.uint64(0xFF))]
+                if low >= mg and 4096 - low > mg:
+                    fh[np.int64(kb >> np.uint64(HIST_SHIFT))] += 1
+                else:
+                    _fine_ref(kind, _ref_fast(kind, p, p64, G, j), fh)
+                    n_rec += 1
+            if n_thr > 0 and np.float64(s) >= tmin:
+                gg = gallery_group[j + c0]
+                for t in range(n_thr):
+                    tt = np.float64(thresholds[t])
+                    if np.float64(s) - dl >= tt:
+                        group_counts[r, gg, t] += 1
+                    elif np.float64(s) + dl >= tt:
+                        v = _ref_fast(kind, p, p64, G, j)
+                        n_rec += 1
+                        if v >= thresholds[t]:
+                            group_counts[r, gg, t] += 1
+            u = col_subject[j + c0] - subject_offset
+            if np.float64(s) >= gate and u != last_u:  # may be >= the mate's score, or in the top k
+                last_u = u
+                j0 = gstart[u] - c0
+                j1 = gstart[u + 1] - c0
+                mx = np.float32(-np.inf)
+                for jj in range(j0, j1):
+                    if row[jj] > mx:
+                        mx = row[jj]
+                sure = np.float64(mx) - dl >= ms
+                if sure:
+                    n_ge[r] += 1
+                hi = np.float64(mx) + dl
+                if (hi >= ms and not sure) or hi > kth:
+                    m = _subject(kind, p, p64, G, j0, j1)
+                    n_rec += j1 - j0
+                    if has_mate and not sure and m >= mate_score[r]:
+                        n_ge[r] += 1
+                    if fl < k or m > ts[k - 1]:
+                        fl = _insert(ts, tu, fl, k, m, u + subject_offset)
+                        if fl == k:
+                            kth = np.float64(ts[k - 1])
+                            gate = min(ms, kth) - dl - 1e-12
+        filled[r] = fl
+    counter[0] += n_rec

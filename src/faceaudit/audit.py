@@ -142,10 +142,19 @@ def _identification(res: SearchResult, fpir_targets, thresholds, top_k: int,
 
 
 def _verification(res: SearchResult, fmr_targets) -> dict:
-    curve = verif.verification_curve(res.genuine_scores, res.impostor_hist)
+    curve = verif.verification_curve(res.genuine_scores, res.impostor_hist, score=res.score,
+                                     fine_from=res.hist_fine_from)
     keep = _thin(curve.thresholds.size)
+    edges = hist_edges()
+    fine_from = float(edges[res.hist_fine_from]) if 0 < res.hist_fine_from < edges.size else None
+    grid = "2^-8 apart" if res.score == "cosine" else "1/32 of a binade apart"
     return {
         "n_genuine": curve.n_genuine, "n_impostor": curve.n_impostor,
+        "thresholds": {"fine_from": fine_from,
+                       "note": ("impostor counts are exact at every histogram edge (2^-11 of the score's binade "
+                                "apart)" + ("" if fine_from is None else
+                                            f" from {fine_from:.6g} up, where FMR is at most about 1.6%, and at "
+                                            f"coarse edges ({grid}) below it"))},
         "eer": verif.equal_error_rate(curve).to_dict(),
         "fnmr_at_fmr": [verif.fnmr_at_fmr(curve, t).to_dict() for t in fmr_targets],
         "curve": {"threshold": curve.thresholds[keep].tolist(), "fmr": curve.fmr[keep].tolist(),
@@ -262,7 +271,8 @@ def write_results(audit: Audit, out_dir: str | Path, *, overwrite: bool = False,
                             best_nonmate=res.best_nonmate[~res.is_mated],
                             mate_score=res.mate_score[res.is_mated], mate_rank=res.mate_rank[res.is_mated],
                             impostor_bin=bins, impostor_edge=hist_edges()[bins],
-                            impostor_count=res.impostor_hist[bins], gallery_size=res.gallery_size)
+                            impostor_count=res.impostor_hist[bins], gallery_size=res.gallery_size,
+                            impostor_fine_from=res.hist_fine_from)
         for name, writer in audit.extra_files.items():
             writer(tmp / name)
         if report:

@@ -15,12 +15,13 @@ re-runs the tasks of a worker that dies):
   ``probes_per_task`` rows;
 * per probe block, one *genuine* task: reference scores of each probe against its mate's
   gallery templates (:func:`faceaudit._kernel.genuine_block`), giving the mate scores;
-* per (probe block x gallery shard), one *shard* task: the engine's own
-  :func:`faceaudit.engine._shard_pass` on that shard, in sub-blocks sized by the memory
-  budget, returning a :class:`faceaudit.counts.ShardResult` (best non-mate, count of
-  non-mates ``>=`` the mate, top-K, impostor histogram, per-group counts);
+* per (probe block x gallery shard), one *shard* task: the engine's own tiled pass
+  (:func:`faceaudit.engine.run_units`) on that shard, returning a
+  :class:`faceaudit.counts.ShardResult` (best non-mate, count of non-mates ``>=`` the mate,
+  top-K, fine and coarse impostor histograms, per-group counts);
 * per probe block, one *merge* task: :func:`faceaudit.counts.merge_gallery_shards`; the
-  client puts the merged blocks in place exactly as the engine's own loop does.
+  client puts the merged blocks in place exactly as the engine's own loop does, and ends with
+  the engine's own :func:`faceaudit.engine.finish_search` (ranks, the folded histogram).
 
 Every reported score is a reference score (:mod:`faceaudit._kernel`) and every summary merges
 by max, addition or an exact top-K union, so the result is bit for bit the single-process
@@ -33,7 +34,7 @@ Workers read the templates themselves, only the rows a task needs, from a path t
 through the scheduler. Each task checks a digest of the rows it read against the rows the
 client loaded, so a worker that sees another file at that path fails with one clear line.
 No task holds more than one gallery shard, and ``memory_per_worker`` bounds what a task holds
-(the shard, one block of scores, histograms and scratch), as ``memory_budget`` does on one
+(the shard, its tiles, histograms and the probe block), as ``memory_budget`` does on one
 machine; a worker whose memory limit is below it is refused before any work starts.
 """
 
@@ -204,6 +205,7 @@ class _Job:
     memory: int
     threads: int
     sq_max: float
+    floor: int = 0
 
 
 def _set_threads(n: int) -> None:
@@ -232,9 +234,9 @@ def _genuine_task(job: _Job, block: dict, mates: dict) -> dict:
 
 
 def _shard_task(job: _Job, block: dict, genuine: dict, shard: dict) -> ShardResult:
-    """One probe block against one gallery shard: the engine's shard pass, in sub-blocks that
-    fit ``job.memory``; a :class:`ShardResult` with its histogram stored sparse."""
-    import numba
+    """One probe block against one gallery shard: the engine's own tiled pass
+    (:func:`faceaudit.engine.run_units`), returning a :class:`ShardResult` with its fine
+    histogram stored sparse and its coarse histogram."""
     _set_threads(job.threads)
     kind = engine.SCORE_KINDS[job.score]
     n = block["rows"].size
@@ -247,24 +249,29 @@ def _shard_task(job: _Job, block: dict, genuine: dict, shard: dict) -> ShardResu
     gal.subject_ids = np.empty(0, dtype=object)
     gal.rows, gal.start, gal.groups = shard["rows"], shard["start"], shard["groups"]
     gal.sq32, gal.sq_max, gal.offset = sq.astype(np.float32), job.sq_max, shard["offset"]
-    n_g, n_subj = gal.rows.size, gal.start.size - 1
-    overhead = engine.engine_overhead(n_g, n_subj, P.shape[1], numba.get_num_threads()) + P.nbytes + 64 * n
-    sub = max(1, min(n, engine.block_rows(n_g, job.memory, overhead)))
-    buffer = np.empty((sub, n_g), np.float32)
-    marks = np.empty((sub, n_g), np.uint8)
-    work = engine._scratch(n_g, n_subj)
-    mate_subject, mate_score = block["mate_subject"], genuine["mate_score"]
-    parts = [engine._shard_pass(kind, job.score, gal, P[a:a + sub], psq[a:a + sub], mate_subject[a:a + sub],
-                                mate_score[a:a + sub], job.thresholds, job.n_groups, job.top_k, buffer, marks, work)
-             for a in range(0, n, sub)]
-    del buffer, marks, work
-    hist = np.sum([p.hist for p in parts], axis=0)
-    return _sparse(ShardResult(
-        best=np.concatenate([p.best for p in parts]), n_ge=np.concatenate([p.n_ge for p in parts]),
-        top_subject=np.concatenate([p.top_subject for p in parts]),
-        top_score=np.concatenate([p.top_score for p in parts]), hist=hist,
-        group_counts=np.concatenate([p.group_counts for p in parts]),
-        n_recomputed=sum(p.n_recomputed for p in parts)))
+    gal.col_subject = (np.repeat(np.arange(gal.start.size - 1, dtype=np.int32), np.diff(gal.start))
+                       + np.int32(gal.offset))
+    blk = engine._Block(kind, P, psq, job.sq_max, block["mate_subject"], genuine["mate_score"])
+    import queue
+    works: queue.SimpleQueue = queue.SimpleQueue()
+    all_works = [engine.Work(kind, engine.max_width(gal)) for _ in range(max(1, job.threads))]
+    for w in all_works:
+        works.put(w)
+    pool = None
+    if job.threads > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        pool = ThreadPoolExecutor(job.threads)
+    try:
+        import threadpoolctl
+        with threadpoolctl.threadpool_limits(1, user_api="blas"):
+            (part,) = engine.run_units(kind, [gal], blk, job.thresholds, job.n_groups, job.top_k, job.floor,
+                                       pool, works)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+    fine, coarse = engine.histograms(all_works)
+    part = replace(part, hist=fine, coarse=coarse, n_recomputed=int(sum(int(w.counter[0]) for w in all_works)))
+    return _sparse(part)
 
 
 def _spec(x):
@@ -298,13 +305,12 @@ def _merge_task(genuine: dict, *parts: ShardResult) -> dict:
 
 # ---- the backend -----------------------------------------------------------------------------------
 
-def task_bytes(shard: int, dim: int, threads: int = 1, probes: int = 1024) -> int:
+def task_bytes(shard: int, dim: int, threads: int = 1, probes: int = 1024, top_k: int = 20) -> int:
     """What one shard task holds at its peak: the engine's overhead for the shard (its float32
-    copy, per-thread histograms and scratch), the larger of the rows as read and the smallest
-    block of scores and marks the engine uses (one BLAS call, :func:`faceaudit.engine.matmul_rows`
-    rows), and the probe rows."""
-    return int(engine.engine_overhead(shard, shard, dim, threads)
-               + max(4 * dim * shard, 5 * engine.matmul_rows(shard) * shard) + 8 * dim * probes)
+    copy, per-thread tiles and histograms), the rows as read, and the probe block with its
+    per-row summaries (:func:`faceaudit.engine.row_bytes`)."""
+    return int(engine.engine_overhead(shard, shard, dim, threads) + 4 * dim * shard
+               + probes * engine.row_bytes(dim, top_k))
 
 
 class DaskBackend:
@@ -390,7 +396,7 @@ class DaskBackend:
     def search(self, evalset, protocol, *, score: str = "cosine", top_k: int = 20,
                memory_budget: int | None = None, block_size: int | None = None,
                thresholds=None, gallery_groups=None, progress: Callable[[int, int], None] | None = None,
-               gallery_shards: int | None = None) -> SearchResult:
+               gallery_shards: int | None = None, fine_floor_bin: int | None = None) -> SearchResult:
         """Same arguments and result as :func:`faceaudit.engine.search` (``block_size`` and
         ``gallery_shards`` set the probe rows per task and the number of shards if given)."""
         if score not in engine.SCORE_KINDS:
@@ -437,7 +443,11 @@ class DaskBackend:
             np.clip(TARGET_TASK_COMPARISONS // max(min(shard_templates, n_g), 1), 64, 65536))
         per_task = max(1, min(int(per_task), n_probes))
         blocks = [(a, min(a + per_task, n_probes)) for a in range(0, n_probes, per_task)]
-        job = _Job(source, score, int(top_k), thr, n_groups, memory, threads, lay.sq_max)
+        n_impostor = int(n_probes) * int(n_g) - int(mate_n.sum())
+        budget = engine.tail_budget(n_impostor)
+        floor = engine.fine_floor(evalset, probe_rows, lay.rows, score, budget, n_impostor) \
+            if fine_floor_bin is None else int(fine_floor_bin)
+        job = _Job(source, score, int(top_k), thr, n_groups, memory, threads, lay.sq_max, floor)
         self.last_plan = {"shards": len(bounds), "blocks": len(blocks), "probes_per_task": per_task,
                           "shard_templates": int(shard_templates), "memory_per_worker": memory,
                           "tasks": len(blocks) * (len(bounds) + 2)}
@@ -487,7 +497,8 @@ class DaskBackend:
         cand_s = np.empty((n_probes, top_k), np.float32)
         gen_parts: dict[int, np.ndarray] = {}
         gcounts = np.zeros((n_probes, max(n_groups, 1) if thr.size else 1, max(thr.size, 1)), np.int64)
-        hist = np.zeros(N_BINS, np.int64)
+        fine = np.zeros(N_BINS, np.int64)
+        coarse = None
         n_recomputed, done = 0, 0
         from distributed import as_completed
         try:
@@ -504,7 +515,8 @@ class DaskBackend:
                 _kernel.assemble_candidates(merged.top_subject, merged.top_score, mate_subject[blk], mate[blk],
                                             merged.n_ge, cand_u[blk], cand_s[blk])
                 bins, counts = merged.hist
-                hist[bins] += counts
+                fine[bins] += counts
+                coarse = merged.coarse if coarse is None else coarse + merged.coarse
                 gcounts[blk] = merged.group_counts
                 n_recomputed += merged.n_recomputed
                 done += stop - start
@@ -514,31 +526,17 @@ class DaskBackend:
             for fut in pending:
                 fut.cancel()
         gen = np.concatenate([gen_parts[b] for b in range(len(blocks))]) if blocks else np.empty(0, np.float32)
-        return self._finish(evalset, protocol, lay, score, probe_rows, mate_subject, mate_n, best, mate, n_ge,
-                            cand_u, cand_s, gen, hist, thr, gcounts, n_groups, n_recomputed)
-
-    def _finish(self, evalset, protocol, lay, score, probe_rows, mate_subject, mate_n, best, mate, n_ge,
-                cand_u, cand_s, gen, hist, thr, gcounts, n_groups, n_recomputed) -> SearchResult:
-        """As the end of :func:`faceaudit.engine.search`."""
-        n_probes, n_mated = probe_rows.size, protocol.mated.size
-        rank = np.where(mate_subject >= 0, n_ge + 1, 0)
-        group_counts = group_comparisons = None
-        if n_groups:
-            per_group = np.bincount(lay.groups, minlength=n_groups)
-            group_comparisons = np.tile(per_group, (n_probes, 1)).astype(np.int64)
-            for r in range(n_mated):
-                u = mate_subject[r]
-                np.subtract.at(group_comparisons[r], lay.groups[lay.start[u]:lay.start[u + 1]], 1)
-            group_counts = gcounts if thr.size else None
-        return SearchResult(
-            score=score, probe_rows=probe_rows, is_mated=mate_subject >= 0,
-            probe_subjects=evalset.subject_ids[probe_rows], gallery_subjects=lay.subject_ids,
-            best_nonmate=best, mate_score=mate, mate_rank=rank.astype(np.int64),
-            candidates_subject=cand_u, candidates_score=cand_s,
-            genuine_scores=gen, genuine_probe=np.repeat(np.arange(n_probes), mate_n),
-            impostor_hist=hist, n_impostor=int(hist.sum()),
-            n_comparisons=int(n_probes * lay.rows.size), thresholds=thr,
-            group_counts=group_counts, group_comparisons=group_comparisons, n_recomputed=n_recomputed)
+        if coarse is None:
+            coarse = np.zeros(engine.coarse_edge_bins(score).size, np.int64)
+        if floor > 0 and engine.tau_of(coarse, budget) < floor:  # the sample placed the floor too high (rare)
+            return self.search(evalset, protocol, score=score, top_k=top_k, memory_budget=memory_budget,
+                               block_size=block_size, thresholds=thresholds, gallery_groups=gallery_groups,
+                               progress=progress, gallery_shards=gallery_shards, fine_floor_bin=0)
+        return engine.finish_search(
+            evalset=evalset, protocol=protocol, score=score, gallery_subject_ids=lay.subject_ids,
+            gallery_groups_sorted=lay.groups, gallery_start=lay.start, n_gallery=n_g, mate_subject=mate_subject,
+            mate_n=mate_n, best=best, mate=mate, n_ge=n_ge, cand_u=cand_u, cand_s=cand_s, gen=gen, fine=fine,
+            coarse=coarse, budget=budget, thr=thr, gcounts=gcounts, n_groups=n_groups, n_recomputed=n_recomputed)
 
     # -- checks and errors
     def _source(self, evalset) -> TemplateSource:

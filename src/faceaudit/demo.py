@@ -22,7 +22,8 @@ def truth_checks(audit: Audit, truth: SyntheticTruth, fpir_targets=(0.1, 0.01, 0
     """
     res = audit.search
     mated = res.is_mated
-    curve = verif.verification_curve(res.genuine_scores, res.impostor_hist)
+    curve = verif.verification_curve(res.genuine_scores, res.impostor_hist, score=res.score,
+                                     fine_from=res.hist_fine_from)
     checks = []
     for target in fpir_targets:
         t = float(np.float32(optimize.brentq(lambda x: truth.fpir(x) - target, -1.0, 1.0, xtol=1e-10)))

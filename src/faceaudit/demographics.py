@@ -223,7 +223,8 @@ def _group_thresholds(audit: Audit, codes: np.ndarray, groups, target_fmr: float
         res = audit.searcher(audit.evalset, Protocol(audit.protocol.gallery, mated, nonmated), score=score, top_k=1)
         if tick is not None:
             tick()
-        curve = verif.verification_curve(res.genuine_scores, res.impostor_hist)
+        curve = verif.verification_curve(res.genuine_scores, res.impostor_hist, score=res.score,
+                                         fine_from=res.hist_fine_from)
         point = verif.fnmr_at_fmr(curve, target_fmr)
         out.append({"group": str(name), "threshold": point.threshold, "measurable": point.measurable,
                     "fmr": point.fmr.to_dict(), "fnmr": point.fnmr.to_dict()})

@@ -31,15 +31,15 @@ import numba
 import numpy as np
 
 from faceaudit import _kernel
-from faceaudit.counts import (N_BINS, SearchResult, ShardResult, hist_edges, merge_gallery_shards,  # noqa: F401
-                              merge_probe_splits, score_bin)
+from faceaudit.counts import (N_BINS, SearchResult, ShardResult, coarse_bin, coarse_edge_bins,  # noqa: F401
+                              fold_histogram, hist_edges, merge_gallery_shards, merge_probe_splits, score_bin,
+                              tail_budget, tau_of)
 from faceaudit.errors import InputError
 from faceaudit.evalset import EvaluationSet, drop_pages
 from faceaudit.protocol import Protocol
 
 SCORE_KINDS = {"cosine": _kernel.COSINE, "neg_euclidean": _kernel.NEG_EUCLIDEAN}
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
-RESOLVE_TILE = 1024  # gallery templates per tile when recomputing (512 KiB at d = 128)
 
 
 def _gather(x: np.ndarray, rows: np.ndarray, score: str) -> tuple[np.ndarray, np.ndarray]:
@@ -81,37 +81,47 @@ def reference_scores(evalset: EvaluationSet, probe_rows, gallery_rows, score: st
 
 
 def matmul_rows(n_gallery: int) -> int:
-    """Rows per BLAS call: a power of two in [8, 512], about 256 MiB of scores per call.
-
-    It depends on the gallery size only, never on the block size or memory budget.
-    """
+    """Rows per BLAS call of :func:`raw_scores`: a power of two in [8, 512], about 256 MiB of
+    scores per call (a tool for tests and benchmarks; the engine itself works in tiles)."""
     rows = 2 ** int(np.floor(np.log2(max(1.0, 2**28 / (4 * max(n_gallery, 1))))))
     return int(min(512, max(8, rows)))
 
 
-def engine_overhead(n_gallery: int, n_subjects: int, dim: int, n_threads: int | None = None) -> int:
-    """Bytes the engine holds besides the block of scores: the gallery copy (float32), the
-    per-thread histograms and scratch (subject bounds, recomputation marks)."""
-    t = n_threads or numba.get_num_threads()
-    return int(4 * n_gallery * dim + 16 * n_gallery + t * (8 * N_BINS + 16 * n_subjects + 5 * n_gallery + 64))
+TILE_ROWS = 256    # probe rows per BLAS tile
+TILE_COLS = 1024   # gallery templates per BLAS tile (whole subjects): 1 MiB of scores, in cache
 
 
-def block_rows(n_gallery: int, memory_budget: int, overhead: int = 0) -> int:
-    """Probe rows per block: a multiple of :func:`matmul_rows` whose float32 scores fit what is
-    left of ``memory_budget`` bytes after ``overhead`` (at least one BLAS call's worth)."""
-    tile = matmul_rows(n_gallery)
-    rows = int((memory_budget - overhead) // (5 * max(n_gallery, 1)))  # scores + marks
-    return max(tile, min(65536, rows - rows % tile))
+def _threads() -> int:
+    return max(1, int(numba.get_num_threads()))
+
+
+def engine_overhead(n_gallery: int, n_subjects: int, dim: int, n_threads: int | None = None,
+                    tile_cols: int | None = None) -> int:
+    """Bytes the engine holds besides the probe block: the gallery copy (float32 vectors, norms,
+    rows, groups, subject bounds) and per thread one tile of scores and the histograms."""
+    t = n_threads or _threads()
+    w = tile_cols or TILE_COLS
+    per_thread = 8 * N_BINS + 8 * _kernel.N_COPIES * _kernel.N_COARSE_EUC + 4 * TILE_ROWS * w + 4 * w + 4096
+    return int((4 * dim + 24) * n_gallery + 8 * n_subjects + t * per_thread)
+
+
+def row_bytes(dim: int, top_k: int, n_groups: int = 1, n_thresholds: int = 0, shards: int = 1) -> int:
+    """Bytes per probe row of a block: the row (float32 and float64), its bound tables, and its
+    per-shard summaries."""
+    per_shard = 12 * top_k + 16 + 8 * max(n_groups, 1) * max(n_thresholds, 1)
+    return int(12 * dim + 2 * 8 * 256 + 64 + shards * per_shard)
+
+
+def block_rows(n_gallery: int, memory_budget: int, overhead: int = 0, per_row: int = 4096) -> int:
+    """Probe rows per block: what fits in ``memory_budget`` bytes after ``overhead`` (at least
+    one tile's worth of rows, at most 65,536)."""
+    rows = int((memory_budget - overhead) // max(per_row, 1))
+    return max(TILE_ROWS, min(65536, rows))
 
 
 def raw_scores(probes: np.ndarray, gallery: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """``probes @ gallery.T`` in float32, computed in BLAS calls of exactly
-    :func:`matmul_rows` rows (the last one zero-padded), into ``out`` if given.
-
-    BLAS may round a row differently depending on the shape of the call it is in (small
-    calls take other code paths); calls of one fixed shape make every score independent of
-    the engine's block size.
-    """
+    """``probes @ gallery.T`` in float32, in BLAS calls of :func:`matmul_rows` rows (the last
+    one zero-padded), into ``out`` if given: the screen as one array (tests and benchmarks)."""
     n = probes.shape[0]
     if out is None:
         out = np.empty((n, gallery.shape[0]), dtype=np.float32)
@@ -145,6 +155,7 @@ class _Gallery:
             self.groups = np.ascontiguousarray(np.asarray(gallery_groups)[self.rows], dtype=np.int32)
         else:
             self.groups = np.zeros(self.rows.size, dtype=np.int32)
+        self.col_subject = np.repeat(np.arange(self.subject_ids.size, dtype=np.int32), np.diff(self.start))
 
     def shard(self, lo: int, hi: int) -> "_Gallery":
         """Subjects ``lo:hi`` as a gallery of their own (subject indices stay global)."""
@@ -153,70 +164,255 @@ class _Gallery:
         g.subject_ids, g.rows = self.subject_ids, self.rows[a:b]
         g.start = self.start[lo:hi + 1] - a
         g.vectors, g.sq32, g.sq_max, g.groups = self.vectors[a:b], self.sq32[a:b], self.sq_max, self.groups[a:b]
+        g.col_subject = self.col_subject[a:b]
         g.offset = lo
         return g
 
     offset = 0
 
 
-def _scratch(n_gallery: int, n_subjects: int):
-    t = numba.get_num_threads()
-    return (np.zeros((t, _kernel.N_BINS), np.int64), np.empty((t, 2, max(n_subjects, 1))),
-            np.empty((t, max(n_gallery, 1)), np.int32), np.zeros((t, max(n_gallery, 1)), np.uint8),
-            np.zeros((t, 1), np.int64))
+def tiles(start: np.ndarray, width: int = TILE_COLS) -> list[tuple[int, int]]:
+    """Subject ranges ``(lo, hi)`` of about ``width`` templates each (whole subjects)."""
+    out, lo, n = [], 0, start.size - 1
+    while lo < n:
+        hi = int(np.searchsorted(start, start[lo] + width, side="left"))
+        hi = min(max(hi, lo + 1), n)
+        out.append((lo, hi))
+        lo = hi
+    return out
 
 
-def _shard_pass(kind: int, score: str, gal: _Gallery, P: np.ndarray, psq: np.ndarray, mate_subject: np.ndarray,
-                mate_score: np.ndarray, thr: np.ndarray, n_groups: int, k: int, buffer: np.ndarray,
-                marks_buffer: np.ndarray, work=None) -> ShardResult:
-    """Screen one probe block against one gallery shard and reduce it (reference scores)."""
-    n = P.shape[0]
-    n_g = gal.rows.size
-    d = P.shape[1]
-    hist, sf, si, sb, rec = work if work is not None else _scratch(n_g, gal.start.size - 1)
-    hist[:] = 0
-    rec[:] = 0
-    best = np.empty(n, np.float32)
-    n_ge = np.zeros(n, np.int64)
-    top_u = np.empty((n, k), np.int32)
-    top_s = np.empty((n, k), np.float32)
-    gcounts = np.zeros((n, max(n_groups, 1) if thr.size else 1, max(thr.size, 1)), np.int64)
-    e_rows = (_kernel.euclid_bound(d, psq, gal.sq_max) if kind == _kernel.NEG_EUCLIDEAN
-              else np.zeros(n, np.float64))
-    block = raw_scores(P, gal.vectors, out=buffer.reshape(-1)[:n * n_g].reshape(n, n_g)) if n_g \
-        else np.empty((n, 0), np.float32)
-    marks = marks_buffer.reshape(-1)[:n * n_g].reshape(n, n_g)
-    marks[:] = 0
-    if kind == _kernel.NEG_EUCLIDEAN:
-        _kernel.euclid_transform(block, psq.astype(np.float32), gal.sq32)
-    dtabs, mtabs = np.empty((n, 256)), np.empty((n, 256), np.int64)
-    _kernel.row_tables(kind, _kernel.cosine_bound(d), e_rows, dtabs, mtabs)
-    P64 = P.astype(np.float64)
-    bits = block.view(np.uint32)
-    _kernel.resolve_bins(block, bits, kind, P, P64, gal.vectors, mtabs, marks, rec, RESOLVE_TILE)
-    mate_k = np.where(mate_subject >= 0, mate_score, -np.inf).astype(np.float32)
-    _kernel.search_block(block, bits, kind, P, gal.vectors, P64, dtabs, mtabs, marks, mate_subject, mate_k,
-                         gal.start, gal.offset, thr, gal.groups, k, best, n_ge, top_u, top_s, gcounts,
-                         hist, sf, si, sb, rec)
-    return ShardResult(best=best, n_ge=n_ge, top_subject=top_u, top_score=top_s, hist=hist.sum(axis=0),
-                       group_counts=gcounts, n_recomputed=int(rec.sum()))
+class Work:
+    """One thread's scratch and histograms: a tile of scores with its coarse bins and flags, the
+    coarse and fine impostor histograms (see :mod:`faceaudit.counts`; the coarse one with
+    interleaved copies and a last bin for what the screen left undecided), and a count of
+    recomputed comparisons."""
+
+    def __init__(self, kind: int, width: int):
+        self.kind = kind
+        self.width = max(int(width), 1)
+        self.flat = np.empty(TILE_ROWS * self.width, np.float32)
+        self.cbv = np.empty(self.width, np.int32)
+        self.flag = np.empty(self.width, np.uint8)
+        n_coarse = _kernel.N_COARSE_COS if kind == _kernel.COSINE else _kernel.N_COARSE_EUC
+        self.ch = np.zeros((_kernel.N_COPIES, n_coarse + 1), np.int64)
+        self.fh = np.zeros(N_BINS, np.int64)
+        self.counter = np.zeros(1, np.int64)
+
+    def coarse(self) -> np.ndarray:
+        return self.ch[:, :-1].sum(axis=0)
+
+
+def _row_tables(kind: int, d: int, psq: np.ndarray, sq_max: float):
+    n = psq.size
+    e_rows = (_kernel.euclid_bound(d, psq, sq_max) if kind == _kernel.NEG_EUCLIDEAN else np.zeros(n))
+    dl, mf, mc = np.empty(n), np.empty((n, 256), np.int64), np.empty((n, 256), np.int64)
+    _kernel.tile_tables(kind, _kernel.cosine_bound(d), e_rows, float(sq_max), psq.astype(np.float32), dl, mf, mc)
+    return dl, mf, mc
+
+
+class _Block:
+    """One probe block, prepared for tiles: rows (float32 and float64), squared norms, bound
+    tables, the mates' subjects and reference scores."""
+
+    def __init__(self, kind: int, P: np.ndarray, psq: np.ndarray, sq_max: float, mate_subject: np.ndarray,
+                 mate_score: np.ndarray):
+        self.P = np.ascontiguousarray(P, np.float32)
+        self.P64 = self.P.astype(np.float64)
+        self.psq = np.asarray(psq, np.float32)
+        self.dl, self.mf, self.mc = _row_tables(kind, self.P.shape[1], np.asarray(psq, np.float64), sq_max)
+        self.mate_subject = np.ascontiguousarray(mate_subject, np.int32)
+        self.mate_score = np.where(self.mate_subject >= 0, mate_score, -np.inf).astype(np.float32)
+
+
+def _empty_shard(n: int, k: int, n_groups: int, n_thr: int) -> ShardResult:
+    return ShardResult(best=np.empty(n, np.float32), n_ge=np.zeros(n, np.int64),
+                       top_subject=np.full((n, k), -1, np.int32), top_score=np.full((n, k), np.nan, np.float32),
+                       hist=None, group_counts=np.zeros((n, max(n_groups, 1) if n_thr else 1, max(n_thr, 1)), np.int64))
+
+
+def shard_unit(kind: int, gal: _Gallery, blk: _Block, a: int, b: int, out: ShardResult, filled: np.ndarray,
+               thr: np.ndarray, k: int, floor: int, work: Work) -> None:
+    """Rows ``a:b`` of the block against one gallery shard, tile by tile, into ``out``'s rows
+    and ``work``'s histograms (every reported score a reference score)."""
+    n = b - a
+    thr32 = np.ascontiguousarray(thr, np.float32)
+    for lo, hi in tiles(gal.start, TILE_COLS):
+        c0, c1 = int(gal.start[lo]), int(gal.start[hi])
+        w = c1 - c0
+        if w > work.width:
+            raise AssertionError("tile wider than the scratch")
+        buf = work.flat[:n * w].reshape(n, w)
+        np.matmul(blk.P[a:b], gal.vectors[c0:c1].T, out=buf)
+        _kernel.reduce_tile(kind, buf, n, blk.P[a:b], blk.P64[a:b], blk.psq[a:b], gal.vectors[c0:c1],
+                            gal.sq32[c0:c1], c0, gal.start, gal.col_subject, lo, hi, gal.offset,
+                            blk.mate_subject[a:b], blk.mate_score[a:b], blk.dl[a:b], blk.mf[a:b], blk.mc[a:b],
+                            thr32, gal.groups, k, out.top_score[a:b], out.top_subject[a:b], filled[a:b],
+                            out.n_ge[a:b], out.group_counts[a:b], work.ch, work.fh, floor, work.cbv, work.flag,
+                            work.counter)
+
+
+def _finish_shard(out: ShardResult, filled: np.ndarray) -> ShardResult:
+    out.best[:] = np.where(filled > 0, out.top_score[:, 0], -np.inf)
+    return out
+
+
+def max_width(gal: _Gallery) -> int:
+    """The widest tile of the gallery (a subject with more templates than a tile widens it)."""
+    widths = [int(gal.start[hi] - gal.start[lo]) for lo, hi in tiles(gal.start, TILE_COLS)]
+    return max(widths, default=1)
+
+
+def run_units(kind: int, shards: list[_Gallery], blk: _Block, thr: np.ndarray, n_groups: int, k: int,
+              floor: int, pool, works) -> list[ShardResult]:
+    """Every (row tile x shard) unit of one block on the thread pool; one result per shard."""
+    n = blk.P.shape[0]
+    outs = [_empty_shard(n, k, n_groups, thr.size) for _ in shards]
+    filled = [np.zeros(n, np.int64) for _ in shards]
+    units = [(si, a, min(a + TILE_ROWS, n)) for a in range(0, n, TILE_ROWS) for si in range(len(shards))]
+
+    def one(unit):
+        si, a, b = unit
+        work = works.get()
+        try:
+            shard_unit(kind, shards[si], blk, a, b, outs[si], filled[si], thr, k, floor, work)
+        finally:
+            works.put(work)
+
+    if pool is None:
+        for u in units:
+            one(u)
+    else:
+        for f in [pool.submit(one, u) for u in units]:
+            f.result()
+    return [_finish_shard(o, f) for o, f in zip(outs, filled)]
+
+
+def histograms(works) -> tuple[np.ndarray, np.ndarray]:
+    """The fine and coarse impostor histograms summed over threads."""
+    works = list(works)
+    fine = np.sum([w.fh for w in works], axis=0)
+    coarse = np.sum([w.coarse() for w in works], axis=0)
+    return fine, coarse
+
+
+def finish_search(*, evalset: EvaluationSet, protocol: Protocol, score: str, gallery_subject_ids: np.ndarray,
+                  gallery_groups_sorted: np.ndarray, gallery_start: np.ndarray, n_gallery: int,
+                  mate_subject: np.ndarray, mate_n: np.ndarray, best: np.ndarray, mate: np.ndarray,
+                  n_ge: np.ndarray, cand_u: np.ndarray, cand_s: np.ndarray, gen: np.ndarray,
+                  fine: np.ndarray, coarse: np.ndarray, budget: int, thr: np.ndarray, gcounts: np.ndarray,
+                  n_groups: int, n_recomputed: int) -> SearchResult:
+    """The :class:`SearchResult` from merged per-probe arrays and summed histograms: ranks, the
+    impostor histogram folded at the final ``tau`` (:func:`faceaudit.counts.fold_histogram`),
+    per-group comparison counts. Shared by the local engine and the Dask backend."""
+    probe_rows = protocol.probes
+    n_probes, n_mated = probe_rows.size, protocol.mated.size
+    rank = np.where(mate_subject >= 0, n_ge + 1, 0)
+    hist, fine_from = fold_histogram(fine, coarse, score, budget)
+    group_counts = group_comparisons = None
+    if n_groups:
+        per_group = np.bincount(gallery_groups_sorted, minlength=n_groups)
+        group_comparisons = np.tile(per_group, (n_probes, 1)).astype(np.int64)
+        for r in range(n_mated):
+            u = mate_subject[r]
+            np.subtract.at(group_comparisons[r], gallery_groups_sorted[gallery_start[u]:gallery_start[u + 1]], 1)
+        group_counts = gcounts if thr.size else None
+    return SearchResult(
+        score=score, probe_rows=probe_rows, is_mated=mate_subject >= 0,
+        probe_subjects=evalset.subject_ids[probe_rows], gallery_subjects=gallery_subject_ids,
+        best_nonmate=best, mate_score=mate, mate_rank=rank.astype(np.int64),
+        candidates_subject=cand_u, candidates_score=cand_s,
+        genuine_scores=gen, genuine_probe=np.repeat(np.arange(n_probes), mate_n),
+        impostor_hist=hist, n_impostor=int(hist.sum()), hist_fine_from=int(fine_from),
+        n_comparisons=int(n_probes * n_gallery), thresholds=thr,
+        group_counts=group_counts, group_comparisons=group_comparisons, n_recomputed=int(n_recomputed))
+
+
+FLOOR_SAMPLE = 512   # probes and gallery templates (each) in the sample that places the fine floor
+FLOOR_SAFETY = 2     # the floor goes where the sample has this many times the fine budget above it
+
+
+def fine_floor(evalset: EvaluationSet, probe_rows: np.ndarray, gallery_rows: np.ndarray, score: str,
+               budget: int, n_impostor: int) -> int:
+    """The coarse bin from which the engine counts impostor scores finely: where a fixed,
+    evenly spaced sample of impostor pairs (reference scores) has ``FLOOR_SAFETY`` times the
+    fine budget's share at or above it. It only has to lie at or below the final split
+    (:func:`faceaudit.counts.tau_of` of all the counts), which the engine checks; a sample
+    that placed it too high (very unlikely) costs a second pass, never a different result.
+    """
+    if budget >= n_impostor or probe_rows.size == 0 or gallery_rows.size == 0:
+        return 0
+    pi = np.unique(np.linspace(0, probe_rows.size - 1, min(FLOOR_SAMPLE, probe_rows.size)).round().astype(int))
+    gi = np.unique(np.linspace(0, gallery_rows.size - 1, min(FLOOR_SAMPLE, gallery_rows.size)).round().astype(int))
+    prow, grow = probe_rows[pi], gallery_rows[gi]
+    P, _ = _gather(evalset.templates, prow, score)
+    G, _ = _gather(evalset.templates, grow, score)
+    a, b = np.meshgrid(np.arange(prow.size), np.arange(grow.size), indexing="ij")
+    keep = (evalset.subject_ids[prow][:, None] != evalset.subject_ids[grow][None, :]).ravel()
+    a, b = a.ravel()[keep], b.ravel()[keep]
+    if a.size == 0:
+        return 0
+    v = np.empty(a.size, np.float32)
+    _kernel.reference_pairs(SCORE_KINDS[score], P, G, a, b, v)
+    counts = np.bincount(coarse_bin(v, score), minlength=coarse_edge_bins(score).size)
+    return tau_of(counts, int(FLOOR_SAFETY * budget * a.size // n_impostor))
+
+
+def _passes(kind, score, evalset, gal, shards, probe_rows, rows_per_block, mate_subject, gen_offset, gen, mate,
+            best, n_ge, cand_u, cand_s, gcounts, thr, n_groups, k, floor, width, threads, progress):
+    """One pass over every probe block (results into the per-probe arrays); returns the summed
+    fine and coarse histograms and the number of recomputed comparisons."""
+    import queue
+    from concurrent.futures import ThreadPoolExecutor
+
+    import threadpoolctl
+    n_probes = probe_rows.size
+    works: queue.SimpleQueue = queue.SimpleQueue()
+    all_works = [Work(kind, width) for _ in range(threads)]
+    for w in all_works:
+        works.put(w)
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="faceaudit-engine") if threads > 1 else None
+    try:
+        for start in range(0, n_probes, rows_per_block):
+            stop = min(start + rows_per_block, n_probes)
+            P, psq = _gather(evalset.templates, probe_rows[start:stop], score)
+            blk = slice(start, stop)
+            _kernel.genuine_block(kind, P, gal.vectors, mate_subject[blk], gal.start, gen_offset[blk], gen, mate[blk])
+            block = _Block(kind, P, psq, gal.sq_max, mate_subject[blk], mate[blk])
+            with threadpoolctl.threadpool_limits(1, user_api="blas"):
+                parts = run_units(kind, shards, block, thr, n_groups, k, floor, pool, works)
+            merged = merge_gallery_shards(parts) if len(parts) > 1 else parts[0]
+            best[blk], n_ge[blk] = merged.best, merged.n_ge
+            _kernel.assemble_candidates(merged.top_subject, merged.top_score, mate_subject[blk], mate[blk],
+                                        merged.n_ge, cand_u[blk], cand_s[blk])
+            gcounts[blk] = merged.group_counts
+            if progress is not None:
+                progress(stop, n_probes)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    fine, coarse = histograms(all_works)
+    return fine, coarse, int(sum(int(w.counter[0]) for w in all_works))
 
 
 def search(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosine", top_k: int = 20,
            memory_budget: int = DEFAULT_MEMORY_BUDGET, block_size: int | None = None,
            thresholds: np.ndarray | None = None, gallery_groups: np.ndarray | None = None,
            progress: Callable[[int, int], None] | None = None,
-           gallery_shards: int = 1) -> SearchResult:
+           gallery_shards: int = 1, fine_budget: int | None = None,
+           fine_floor_bin: int | None = None) -> SearchResult:
     """Search every probe of ``protocol`` against its gallery; return the counts.
 
     ``block_size`` (probe rows per block) overrides ``memory_budget`` (bytes for everything
-    the engine holds: the gallery copy, one block of scores, per-thread histograms and scratch;
-    at least one BLAS call's worth of rows is used whatever the budget). ``gallery_groups``: an
-    int group code per *evaluation-set row* (only gallery rows are read); with ``thresholds`` it
-    yields ``group_counts``. ``progress(done, total)`` is called after each block with probe
-    counts. ``gallery_shards`` > 1 splits the gallery by subject and merges the shards'
-    summaries (:func:`faceaudit.counts.merge_gallery_shards`), as a distributed backend would;
-    the result is identical.
+    the engine holds: the gallery copy, the probe block, per-thread tiles and histograms).
+    ``gallery_groups``: an int group code per *evaluation-set row* (only gallery rows are
+    read); with ``thresholds`` it yields ``group_counts``. ``progress(done, total)`` is called
+    after each block with probe counts. ``gallery_shards`` > 1 splits the gallery by subject
+    and merges the shards' summaries (:func:`faceaudit.counts.merge_gallery_shards`), as a
+    distributed backend would; the result is identical. ``fine_budget``: impostor comparisons
+    the fine histogram must cover from the top (default :func:`faceaudit.counts.tail_budget`);
+    ``fine_floor_bin``: the coarse bin from which to count finely (default :func:`fine_floor`;
+    for tests: a floor above the final split makes a second pass, with the same result).
     """
     if score not in SCORE_KINDS:
         raise InputError(f"unknown score '{score}' (choose from {', '.join(SCORE_KINDS)})")
@@ -240,6 +436,8 @@ def search(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosine",
     safe = np.maximum(mate_subject, 0)
     mate_n = np.where(mate_subject >= 0, gal.start[safe + 1] - gal.start[safe], 0)
     gen_offset = np.concatenate([[0], np.cumsum(mate_n)]).astype(np.int64)
+    n_impostor = int(n_probes) * int(n_g) - int(gen_offset[-1])
+    budget = tail_budget(n_impostor) if fine_budget is None else int(fine_budget)
 
     k = int(top_k)
     best = np.empty(n_probes, np.float32)
@@ -249,52 +447,31 @@ def search(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosine",
     cand_s = np.empty((n_probes, k), np.float32)
     gen = np.empty(int(gen_offset[-1]), np.float32)
     gcounts = np.zeros((n_probes, max(n_groups, 1) if thr.size else 1, max(thr.size, 1)), np.int64)
-    hist = np.zeros(_kernel.N_BINS, np.int64)
-    n_recomputed = 0
 
-    bounds = np.linspace(0, n_subjects, max(1, int(gallery_shards)) + 1).round().astype(int)
-    shards = [gal.shard(a, b) for a, b in zip(bounds[:-1], bounds[1:])] if gallery_shards > 1 else [gal]
+    threads = _threads()
+    n_shards = max(1, int(gallery_shards))
     dim = evalset.templates.shape[1]
-    rows_per_block = block_size or block_rows(n_g, memory_budget, engine_overhead(n_g, n_subjects, dim))
+    rows_per_block = block_size or block_rows(
+        n_g, memory_budget, engine_overhead(n_g, n_subjects, dim, threads),
+        row_bytes(dim, k, n_groups, thr.size, n_shards))
     rows_per_block = max(1, min(rows_per_block, n_probes))
-    buffer = np.empty((rows_per_block, n_g), dtype=np.float32)
-    marks = np.empty((rows_per_block, n_g), dtype=np.uint8)
-    work = _scratch(n_g, n_subjects)
-    for start in range(0, n_probes, rows_per_block):
-        stop = min(start + rows_per_block, n_probes)
-        P, psq = _gather(evalset.templates, probe_rows[start:stop], score)
-        blk = slice(start, stop)
-        _kernel.genuine_block(kind, P, gal.vectors, mate_subject[blk], gal.start, gen_offset[blk], gen, mate[blk])
-        parts = [_shard_pass(kind, score, sh, P, psq, mate_subject[blk], mate[blk], thr, n_groups, k, buffer,
-                             marks, work)
-                 for sh in shards]
-        merged = merge_gallery_shards(parts) if len(parts) > 1 else parts[0]
-        best[blk], n_ge[blk] = merged.best, merged.n_ge
-        _kernel.assemble_candidates(merged.top_subject, merged.top_score, mate_subject[blk], mate[blk],
-                                    merged.n_ge, cand_u[blk], cand_s[blk])
-        hist += merged.hist
-        gcounts[blk] = merged.group_counts
-        n_recomputed += merged.n_recomputed
-        if progress is not None:
-            progress(stop, n_probes)
-    del buffer, marks, work
-
-    n_impostor = int(hist.sum())
-    rank = np.where(mate_subject >= 0, n_ge + 1, 0)
-    group_counts = group_comparisons = None
-    if n_groups:
-        per_group = np.bincount(gal.groups, minlength=n_groups)
-        group_comparisons = np.tile(per_group, (n_probes, 1)).astype(np.int64)
-        for r in range(n_mated):
-            u = mate_subject[r]
-            np.subtract.at(group_comparisons[r], gal.groups[gal.start[u]:gal.start[u + 1]], 1)
-        group_counts = gcounts if thr.size else None
-    return SearchResult(
-        score=score, probe_rows=probe_rows, is_mated=mate_subject >= 0,
-        probe_subjects=subjects[probe_rows], gallery_subjects=gal.subject_ids,
-        best_nonmate=best, mate_score=mate, mate_rank=rank.astype(np.int64),
-        candidates_subject=cand_u, candidates_score=cand_s,
-        genuine_scores=gen, genuine_probe=np.repeat(np.arange(n_probes), mate_n),
-        impostor_hist=hist, n_impostor=n_impostor,
-        n_comparisons=int(n_probes * n_g), thresholds=thr,
-        group_counts=group_counts, group_comparisons=group_comparisons, n_recomputed=n_recomputed)
+    tiles_per_block = -(-rows_per_block // TILE_ROWS)
+    if tiles_per_block * n_shards < 2 * threads:  # few probes: split the gallery to keep every thread busy
+        n_shards = max(n_shards, min(-(-2 * threads // tiles_per_block), max(n_subjects, 1)))
+    bounds = np.linspace(0, n_subjects, n_shards + 1).round().astype(int)
+    shards = [gal.shard(a, b) for a, b in zip(bounds[:-1], bounds[1:])] if n_shards > 1 else [gal]
+    width = max([max_width(sh) for sh in shards] + [1])
+    floor = fine_floor(evalset, probe_rows, gal.rows, score, budget, n_impostor) if fine_floor_bin is None \
+        else int(fine_floor_bin)
+    while True:
+        fine, coarse, n_recomputed = _passes(kind, score, evalset, gal, shards, probe_rows, rows_per_block,
+                                             mate_subject, gen_offset, gen, mate, best, n_ge, cand_u, cand_s,
+                                             gcounts, thr, n_groups, k, floor, width, threads, progress)
+        if floor == 0 or tau_of(coarse, budget) >= floor:
+            break
+        floor = 0  # the sample put the fine floor above the split: count everything finely (rare)
+    return finish_search(evalset=evalset, protocol=protocol, score=score, gallery_subject_ids=gal.subject_ids,
+                         gallery_groups_sorted=gal.groups, gallery_start=gal.start, n_gallery=n_g,
+                         mate_subject=mate_subject, mate_n=mate_n, best=best, mate=mate, n_ge=n_ge,
+                         cand_u=cand_u, cand_s=cand_s, gen=gen, fine=fine, coarse=coarse, budget=budget,
+                         thr=thr, gcounts=gcounts, n_groups=n_groups, n_recomputed=n_recomputed)

@@ -51,6 +51,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from faceaudit.counts import exact_bins
 from faceaudit.engine import hist_edges, score_bin
 from faceaudit.errors import InputError
 from faceaudit.metrics.intervals import clopper_pearson
@@ -232,6 +233,8 @@ class ScoreModel:
     gallery_size: int | None = None
     per_subject: float = 1.0  # gallery templates per enrolled subject
     nonmated_topk: np.ndarray | None = None  # non-mated searches' candidate scores (n x K)
+    score: str = "cosine"  # the histogram's convention (faceaudit.counts): score kind and fine bins' start
+    fine_from: int = 0
 
     @classmethod
     def from_search(cls, res, tail: TailFit | None = None, n_gallery_templates: int | None = None) -> "ScoreModel":
@@ -242,7 +245,8 @@ class ScoreModel:
         topk = getattr(res, "candidates_score", None)
         topk = None if topk is None else np.asarray(topk, float)[~np.asarray(res.is_mated, bool)]
         return cls(genuine, np.asarray(res.impostor_hist), tail,
-                   np.asarray(res.best_nonmate[~res.is_mated], float), int(res.gallery_size), float(per), topk)
+                   np.asarray(res.best_nonmate[~res.is_mated], float), int(res.gallery_size), float(per), topk,
+                   getattr(res, "score", "cosine"), int(getattr(res, "hist_fine_from", 0)))
 
     @classmethod
     def from_results(cls, results_dir: str | Path) -> "ScoreModel":
@@ -263,15 +267,19 @@ class ScoreModel:
         best = np.asarray(data["best_nonmate"], float) if "best_nonmate" in data.files else None
         n_gal = int(data["gallery_size"]) if "gallery_size" in data.files else None
         per = 1.0
+        kind = "cosine"
         rj = Path(results_dir) / "results.json"
-        if rj.exists() and n_gal:
+        if rj.exists():
             try:
-                proto = json.loads(rj.read_text()).get("protocol", {})
-                per = float(proto.get("n_gallery_templates", n_gal)) / n_gal
-            except (ValueError, TypeError):
+                saved = json.loads(rj.read_text())
+                kind = str(saved.get("input", {}).get("score", "cosine"))
+                if n_gal:
+                    per = float(saved.get("protocol", {}).get("n_gallery_templates", n_gal)) / n_gal
+            except (ValueError, TypeError, AttributeError):
                 per = 1.0
-        model = cls(genuine, hist, None, best, n_gal, per, _topk_from_folder(Path(results_dir)))
-        model.tail = fit_tail(hist) if hist.sum() >= 1000 else None
+        fine_from = int(data["impostor_fine_from"]) if "impostor_fine_from" in data.files else 0
+        model = cls(genuine, hist, None, best, n_gal, per, _topk_from_folder(Path(results_dir)), kind, fine_from)
+        model.tail = fit_tail(hist, score=kind, fine_from=fine_from) if hist.sum() >= 1000 else None
         return model
 
     # -- impostor side (vectorised)
@@ -294,7 +302,7 @@ class ScoreModel:
     def fmr(self, s) -> np.ndarray:
         s = np.atleast_1d(np.asarray(s, float))
         above = self._above()  # comparisons in bins >= b
-        b = score_bin(s.astype(np.float32))
+        b = exact_bins(score_bin(s.astype(np.float32)), self.score, self.fine_from)
         out = above[b] / above[0]
         if self.tail is not None:
             in_tail = s >= self.tail.u
@@ -680,8 +688,9 @@ def lookalikes(res, thresholds, sizes=(1e6,), *, n_gallery_templates: int | None
     of N people: N x (templates per person) x FMR(T), FMR from the exact impostor counts
     (Clopper-Pearson band). Needs no independence assumption (linearity of expectation); it does
     assume the enrolled people resemble the audit's. Impostor counts are exact at the engine's
-    histogram edges; T is taken down to the edge at or below it (at most one 2^-11-relative bin
-    more), reported as ``counted_from_edge``."""
+    histogram edges; T is taken down to the exact edge at or below it (at most one bin more:
+    2^-11 relative in the tail, coarse in the bulk, see :mod:`faceaudit.counts`), reported as
+    ``counted_from_edge``."""
     hist = np.asarray(res.impostor_hist)
     above = np.cumsum(hist[::-1])[::-1]
     n = int(above[0])
@@ -690,7 +699,7 @@ def lookalikes(res, thresholds, sizes=(1e6,), *, n_gallery_templates: int | None
     for t in thresholds:
         if t is None or not np.isfinite(t) or n == 0:
             continue
-        b = int(score_bin(np.float32([t]))[0])
+        b = int(exact_bins(score_bin(np.float32([t])), res.score, getattr(res, "hist_fine_from", 0))[0])
         k = int(above[b])
         lo, hi = clopper_pearson(k, n, confidence)
         for size in sizes:

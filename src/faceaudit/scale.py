@@ -213,7 +213,7 @@ def measure_growth(evalset: EvaluationSet, protocol: Protocol, thresholds: Seque
             n_mated[s, j] = ms.size
             n_templates[s, j] = gal.size
             if s == 0:
-                hists[size] = res.impostor_hist
+                hists[size] = (res.impostor_hist, res.hist_fine_from)
             if progress is not None:
                 progress(s * len(sizes) + j + 1, n_seeds * len(sizes))
     n_nonmated = protocol.nonmated.size
@@ -254,11 +254,14 @@ def measure_growth(evalset: EvaluationSet, protocol: Protocol, thresholds: Seque
             "rank1": rank1_rows, "fnir_at_fpir": at_fpir, "_hists": hists, "_templates_per_size": n_templates[0].tolist()}
 
 
-def _fmr_exact(hist: np.ndarray, threshold: float) -> tuple[int, int]:
-    """(impostor comparisons >= T, all), exact when T is a bin edge, else counted from the bin
-    containing T upwards (an over-count of at most one bin)."""
+def _fmr_exact(hist, threshold: float, score: str = "cosine") -> tuple[int, int]:
+    """(impostor comparisons >= T, all) from ``(histogram, fine_from)``: exact when T is an
+    exact edge, else counted from the exact edge at or below T upwards (an over-count of at
+    most one bin; see :func:`faceaudit.counts.exact_bins`)."""
+    from faceaudit.counts import exact_bins
     from faceaudit.engine import score_bin
-    b = int(score_bin(np.float32([threshold]))[0])
+    hist, fine_from = hist
+    b = int(exact_bins(score_bin(np.float32([threshold])), score, fine_from)[0])
     return int(hist[b:].sum()), int(hist.sum())
 
 
@@ -292,16 +295,16 @@ def add_scale(audit: Audit, *, thresholds: Sequence[float] | None = None, sizes:
     sizes = growth["sizes"]
     largest = sizes[-1]
     fit_size = min(sizes, key=lambda s: abs(np.log(s) - np.log(max(largest / 8, 1))))
-    full_hist = audit.search.impostor_hist
-    tail_full = fit_tail(full_hist, seed=seed)
-    tail_fit_small = fit_tail(hists[fit_size], seed=seed)
+    full_hist = (audit.search.impostor_hist, audit.search.hist_fine_from)
+    tail_full = fit_tail(full_hist[0], seed=seed, score=score, fine_from=full_hist[1])
+    tail_fit_small = fit_tail(hists[fit_size][0], seed=seed, score=score, fine_from=hists[fit_size][1])
     n_full_templates = int(audit.protocol.gallery.size) + growth["n_distractors"]
     n_largest_templates = per_size_templates[-1]
     models, validation, extrapolation = [], [], []
     for t in thresholds:
-        k, n = _fmr_exact(full_hist, t)
+        k, n = _fmr_exact(full_hist, t, score)
         fmr_rate = rate(k, n)
-        k_small, n_small = _fmr_exact(hists[fit_size], t)
+        k_small, n_small = _fmr_exact(hists[fit_size], t, score)
         measured = next(r for r in growth["rows"] if r["gallery_size"] == largest and r["threshold"] == np.float32(t))
         small = rate(k_small, n_small)
         pred_ind = float(fpir_independent(small.value, n_largest_templates)) if n_small else None

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from faceaudit.counts import exact_bins, next_exact_bins
 from faceaudit.engine import hist_edges
 
 MAX_FIT_POINTS = 100_000
@@ -67,8 +68,10 @@ class TailFit:
 
 
 def exceedances_from_hist(impostor_hist: np.ndarray, *, min_exceedances: int = 1000,
-                          tail_fraction: float = 1e-3) -> tuple[float, np.ndarray, np.ndarray, int]:
-    """(u, bin midpoints above u, their counts, n_u) from the engine's impostor histogram."""
+                          tail_fraction: float = 1e-3, score: str = "cosine",
+                          fine_from: int = 0) -> tuple[float, np.ndarray, np.ndarray, int]:
+    """(u, bin midpoints above u, their counts, n_u) from the engine's impostor histogram
+    (``score``/``fine_from``: the search's, see :mod:`faceaudit.counts`; u is an exact edge)."""
     hist = np.asarray(impostor_hist, dtype=np.int64)
     n = int(hist.sum())
     if n == 0:
@@ -76,22 +79,23 @@ def exceedances_from_hist(impostor_hist: np.ndarray, *, min_exceedances: int = 1
     want = max(min_exceedances, int(np.ceil(tail_fraction * n)))
     tail = np.cumsum(hist[::-1])[::-1]
     candidates = np.flatnonzero(tail >= min(want, n))
-    b_u = int(candidates.max())  # the highest edge that still leaves enough above it
+    exact = exact_bins(candidates, score, fine_from)
+    b_u = int(exact[exact == candidates].max())  # the highest exact edge that leaves enough above it
     edges = hist_edges()
     bins = np.flatnonzero(hist[b_u:]) + b_u
-    mids = (edges[bins].astype(float) + edges[bins + 1].astype(float)) / 2
+    mids = (edges[bins].astype(float) + edges[next_exact_bins(bins, score, fine_from)].astype(float)) / 2
     mids[bins == b_u] = np.maximum(mids[bins == b_u], edges[b_u])
     return float(edges[b_u]), mids, hist[bins], int(tail[b_u])
 
 
 def fit_tail(impostor_hist: np.ndarray | None = None, *, scores: np.ndarray | None = None, u: float | None = None,
              min_exceedances: int = 1000, tail_fraction: float = 1e-3, n_boot: int = 100,
-             seed: int = 0) -> TailFit:
+             seed: int = 0, score: str = "cosine", fine_from: int = 0) -> TailFit:
     """Fit the GPD tail, from the engine's histogram or (for tests) raw ``scores`` above ``u``."""
     rng = np.random.default_rng(seed)
     if impostor_hist is not None:
         u, mids, counts, n_u = exceedances_from_hist(impostor_hist, min_exceedances=min_exceedances,
-                                                     tail_fraction=tail_fraction)
+                                                     tail_fraction=tail_fraction, score=score, fine_from=fine_from)
         n_total = int(np.asarray(impostor_hist).sum())
         x = np.repeat(mids - u, counts)
     else:

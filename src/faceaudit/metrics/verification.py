@@ -1,8 +1,9 @@
 """Verification (1:1) metrics on the same comparisons: FMR, FNMR, DET, EER, FNMR at FMR.
 
 Genuine comparison scores are exact; impostor comparisons arrive as a histogram over exact
-float32 bin edges (see :mod:`faceaudit.engine`), so thresholds live on those edges, where
-every count is exact. Definitions (score ``>= T`` is a match):
+float32 bin edges (see :mod:`faceaudit.counts`), so thresholds live on those edges, where
+every count is exact: every fine edge from ``fine_from`` up, and below it (the bulk, where
+FMR is above about 1.6%) the coarse edges only. Definitions (score ``>= T`` is a match):
 
 * **FMR(T)** = impostor comparisons with score ``>= T`` / impostor comparisons;
 * **FNMR(T)** = genuine comparisons with score ``< T`` / genuine comparisons;
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from faceaudit.counts import exact_bins, next_exact_bins
 from faceaudit.engine import hist_edges, score_bin
 from faceaudit.metrics.intervals import Rate, allowed_errors, rate
 
@@ -41,20 +43,25 @@ class VerificationCurve:
         return self.false_non_matches / self.n_genuine if self.n_genuine else np.full(self.thresholds.size, np.nan)
 
 
-def verification_curve(genuine_scores, impostor_hist) -> VerificationCurve:
-    """FMR and FNMR counts at every bin edge that holds a genuine or impostor score, and at
-    the edge just above every impostor bin (the lowest threshold that excludes that bin).
+def verification_curve(genuine_scores, impostor_hist, *, score: str = "cosine",
+                       fine_from: int = 0) -> VerificationCurve:
+    """FMR and FNMR counts at every exact edge that holds a genuine or impostor score (moved
+    down to an exact edge: :func:`faceaudit.counts.exact_bins`), and at the exact edge just
+    above every impostor bin (the lowest threshold that excludes that bin).
 
-    ``impostor_hist`` is the engine's histogram (length ``N_BINS``).
+    ``impostor_hist`` is the engine's histogram (length ``N_BINS``); ``score`` and
+    ``fine_from`` are the search's (``SearchResult.score``/``hist_fine_from``).
     """
     genuine = np.sort(np.asarray(genuine_scores, dtype=np.float32))
     hist = np.asarray(impostor_hist, dtype=np.int64)
     edges = hist_edges()
     filled = np.flatnonzero(hist)
-    used = np.union1d(np.union1d(filled, filled + 1), score_bin(genuine))
+    used = np.union1d(np.union1d(filled, next_exact_bins(filled, score, fine_from)),
+                      exact_bins(score_bin(genuine), score, fine_from))
     if used.size == 0:
         return VerificationCurve(np.empty(0), np.empty(0, np.int64), 0, np.empty(0, np.int64), 0)
-    used = np.union1d(used, [used[-1] + 1])
+    used = np.union1d(used, next_exact_bins(used[-1:], score, fine_from))
+    used = used[used < hist.size]
     tail = np.cumsum(hist[::-1])[::-1]  # tail[b] = impostors in bins >= b
     tail = np.append(tail, 0)
     thresholds = edges[used].astype(np.float64)
