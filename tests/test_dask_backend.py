@@ -32,7 +32,7 @@ from faceaudit.protocol import generate_protocol  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 FIELDS = ("probe_rows", "is_mated", "probe_subjects", "gallery_subjects", "best_nonmate", "mate_score", "mate_rank",
           "candidates_subject", "candidates_score", "genuine_scores", "genuine_probe", "impostor_hist",
-          "group_counts", "group_comparisons", "n_impostor", "n_comparisons")
+          "group_counts", "group_comparisons", "n_impostor", "n_comparisons", "hist_fine_from")
 
 
 def _real_valued(n_subj: int = 150, per: int = 3, d: int = 48, seed: int = 5):
@@ -101,9 +101,12 @@ def test_shard_bounds_cover_subjects_with_at_most_n_templates():
     assert shard_bounds(start, 1) == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
 
 
+@pytest.mark.parametrize("small_tail", [False, True])
 @pytest.mark.parametrize("score", ["cosine", "neg_euclidean"])
-def test_same_result_whatever_shards_blocks_and_task_order(client, evalset, score):
+def test_same_result_whatever_shards_blocks_and_task_order(client, evalset, score, small_tail, monkeypatch):
     es, proto = evalset
+    if small_tail:  # a fine budget far below the comparisons: the histogram is folded (coarse bulk)
+        monkeypatch.setattr("faceaudit.counts.TAIL_MIN", 300)
     groups = np.arange(es.n) % 3
     kw = dict(score=score, top_k=6, thresholds=[0.0, 0.4], gallery_groups=groups)
     one = search(es, proto, **kw)
@@ -114,6 +117,7 @@ def test_same_result_whatever_shards_blocks_and_task_order(client, evalset, scor
         done = []
         res = backend.search(es, proto, progress=lambda d, t: done.append((d, t)), **kw)
         assert_same(one, res, (shard_templates, per_task))
+        assert (one.hist_fine_from > 0) == small_tail
         seen.add((backend.last_plan["shards"], backend.last_plan["blocks"]))
         assert done[-1] == (proto.probes.size, proto.probes.size)
         assert [d for d, _ in done] == sorted(d for d, _ in done)

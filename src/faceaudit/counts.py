@@ -147,7 +147,7 @@ def fold_histogram(fine: np.ndarray, coarse: np.ndarray, score: str, budget: int
     coarse = np.asarray(coarse, np.int64)
     tau = tau_of(coarse, budget)
     edges = coarse_edge_bins(score)
-    fine_from = int(edges[tau]) if tau < edges.size else N_BINS
+    fine_from = 0 if tau == 0 else (int(edges[tau]) if tau < edges.size else N_BINS)
     hist = np.zeros(N_BINS, np.int64)
     hist[fine_from:] = np.asarray(fine, np.int64)[fine_from:]
     np.add.at(hist, edges[:tau], coarse[:tau])
