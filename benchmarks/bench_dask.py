@@ -86,6 +86,9 @@ def main() -> None:
     ap.add_argument("--memory-mb", type=int, default=256, help="memory per worker (and the engine's budget)")
     ap.add_argument("--probes-per-task", type=int, default=250)
     ap.add_argument("--shard-templates", type=int, default=25_000)
+    ap.add_argument("--dask-only", action="store_true",
+                    help="only the Dask runs with the given task sizes (a large audit: no single-process baseline, "
+                         "no identity check; CPU ratios are then against the first Dask run)")
     args = ap.parse_args()
 
     import distributed
@@ -103,7 +106,7 @@ def main() -> None:
         search(es, Protocol(proto.gallery[:2_000], proto.mated[:0], proto.nonmated[:64]), top_k=20)  # compile
 
         default_threads = numba.get_num_threads()
-        for threads in (1, default_threads):
+        for threads in (() if args.dask_only else (1, default_threads)):
             numba.set_num_threads(threads)
             with threadpoolctl.threadpool_limits(threads, user_api="blas"):
                 c0, t0 = _cpu(), time.perf_counter()
@@ -113,7 +116,10 @@ def main() -> None:
                          "peak_rss_mib": _maxrss() / 2**20})
         numba.set_num_threads(default_threads)
 
-        configs = [(n, args.probes_per_task, args.shard_templates) for n in args.workers] + [(1, None, None)]
+        configs = [(n, args.probes_per_task, args.shard_templates) for n in args.workers]
+        if not args.dask_only:
+            configs.append((1, None, None))
+        ref = None if args.dask_only else ref
         for n, per_task, shard in configs:
             t0 = time.perf_counter()
             cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
@@ -133,7 +139,7 @@ def main() -> None:
             peaks = client.run(_maxrss)
             rows.append({"run": f"dask, {n} worker(s)" + ("" if per_task else ", default tasks"), "wall_s": wall, "cpu_s": cpu, "startup_s": startup,
                          "peak_rss_mib_per_worker": [round(v / 2**20) for v in peaks.values()],
-                         "plan": backend.last_plan, "identical": same(ref, res)})
+                         "plan": backend.last_plan, "identical": None if ref is None else same(ref, res)})
             client.close()
             cluster.close()
 

@@ -18,13 +18,14 @@ rounding of its whole error interval is one value, that value is the reference. 
 computation decides: the exact products summed as a floating-point expansion
 (Shewchuk's error-free two-sum), compared exactly with the rounding boundaries.
 
-**Screen.** The block's scores come from BLAS (float32 ``probes @ gallery.T``), which rounds
+**Screen.** A tile's scores come from BLAS (float32 ``probes @ gallery.T``), which rounds
 differently on every machine. Its error bound is derived in ``docs/engine.md`` (:func:`cosine_bound`,
 :func:`euclid_bound`); any decision the screen cannot take with certainty (a histogram bin, a
 comparison with the mate's score, a threshold, the top-K boundary) is taken on reference scores,
 and every reported score is a reference score.
 
-Score histogram keys: see :mod:`faceaudit.counts` (bins with exact float32 lower edges).
+Score histogram keys: see :mod:`faceaudit.counts` (fine and coarse bins with exact float32
+lower edges). :func:`reduce_tile` is the hot loop.
 """
 
 from __future__ import annotations

@@ -1,15 +1,18 @@
 """Scoring engine: every probe against every gallery template, in blocks, reduced to counts.
 
-One pass over ``probes @ gallery.T`` (float32, computed by BLAS one block of probe rows at a
-time, the block height set by a memory budget) keeps, and only keeps:
+One pass over ``probes @ gallery.T`` keeps, and only keeps (the work: blocks of probe rows sized
+by a memory budget; within a block, units of 256 rows x a gallery shard taken by one worker
+thread per core; within a unit, BLAS tiles of 256 x about 1,024 scores reduced by
+:func:`faceaudit._kernel.reduce_tile` while they are in cache):
 
 * per probe: the best non-mate *subject* score (a subject's score is the max over its gallery
   templates), the mate's subject score and its rank (1 + the number of non-mate subjects with a
   score ``>=`` the mate's: a mate tied with a non-mate takes the worse rank), and the top-K
   candidate list (subject, score, rank);
 * every genuine comparison score exactly (probe template vs each gallery template of its mate);
-* every impostor comparison in a histogram whose bin edges are exact float32 values (see
-  :mod:`faceaudit._kernel`), so that FMR at each edge is an exact count;
+* every impostor comparison in a histogram whose bin edges are exact float32 values, fine in
+  the tail and coarse in the bulk (see :mod:`faceaudit.counts`), so that FMR at each of its
+  edges is an exact count;
 * optionally, per probe and gallery group, the impostor comparisons ``>=`` given thresholds
   (for demographic differentials).
 

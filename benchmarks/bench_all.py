@@ -1,0 +1,100 @@
+"""Every engine figure of docs/engine.md in one run: speed, scale, memory, end to end.
+
+    python benchmarks/bench_all.py [--quick] [--big] [--bob-venv PATH] [--json FILE]
+
+Runs, one after the other (each in its own processes, so their peaks do not mix):
+
+1. ``bench_engine.py`` for the OpenBLAS kernel as the environment has it and with
+   ``OPENBLAS_CORETYPE`` unset (``default,unset``; on a machine where it is preset these differ):
+   BLAS alone on the engine's tiles and in large calls, the engine, their ratio in CPU-seconds;
+2. ``bench_scale.py``: loading a 1,000,000-row evaluation set and the whole ``faceaudit audit``
+   at 10,000 x 1,000,000 x 128-d (1e10), peak resident memory; with ``--big`` also 100,000 probes
+   (1e11, about 6 minutes of 2 cores);
+3. ``bench_vs_bob.py``: ``faceaudit audit`` against numpy + bob.measure at 1e8 (and faceaudit
+   alone at 1e9), when a bob.measure environment exists or can be made (``--bob-venv``).
+
+and prints one summary table at the end. ``--quick`` shrinks every size (a smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _run(cmd: list[str], env: dict | None = None) -> str:
+    print("$", " ".join(cmd), flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    sys.stdout.write(proc.stdout)
+    if proc.returncode:
+        sys.stdout.write(proc.stderr[-3000:])
+        return ""
+    return proc.stdout
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--big", action="store_true", help="also the 1e11-comparison audit")
+    ap.add_argument("--bob-venv", default=None)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    py = sys.executable
+    figures: dict = {"preset_OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE")}
+    with tempfile.TemporaryDirectory() as tmp:
+        eng = Path(tmp) / "engine.json"
+        size = ["--gallery", "20000", "--probes", "300", "--repeat", "1"] if args.quick else ["--probes", "1000"]
+        if _run([py, str(HERE / "bench_engine.py"), *size, "--coretypes", "default,unset", "--json", str(eng)]):
+            figures["engine"] = json.loads(eng.read_text())
+        scales = [("1e10", ["--probes", "10000"])] if not args.quick else [("quick", ["--gallery", "20000", "--probes", "500"])]
+        if args.big and not args.quick:
+            scales.append(("1e11", ["--probes", "100000"]))
+        for name, extra in scales:
+            out = _run([py, str(HERE / "bench_scale.py"), *extra])
+            lines = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+            figures[f"scale_{name}"] = {k: v for d in lines for k, v in d.items()}
+        bob = Path(tmp) / "bob.json"
+        cmd = [py, str(HERE / "bench_vs_bob.py"), "--json", str(bob)]
+        if args.quick:
+            cmd.append("--quick")
+        if args.bob_venv:
+            cmd += ["--bob-venv", args.bob_venv]
+        if _run(cmd) and bob.exists():
+            figures["vs_bob"] = json.loads(bob.read_text())
+
+    print("\n== summary (OPENBLAS_CORETYPE preset: %s)" % figures["preset_OPENBLAS_CORETYPE"])
+    for setting in ("default", "unset"):
+        fig = figures.get("engine", {}).get(setting)
+        if not fig:
+            continue
+        for score in ("cosine", "neg_euclidean"):
+            f = fig[score]
+            print(f"engine {setting:8s} {score:14s} kernel {fig['blas'][0][1] if fig['blas'] else '?'}: "
+                  f"engine / BLAS on its tiles {f['engine_over_blas_tiles']}, engine / faster BLAS "
+                  f"{f['engine_over_best_blas']} ({f['engine_M_per_cpu_s']} M comparisons per CPU-s)")
+    for key, val in figures.items():
+        if key.startswith("scale_") and "audit" in val:
+            a = val["audit"]
+            print(f"{key:10s} faceaudit audit {a.get('n_comparisons', 0):.3g} comparisons: {a.get('wall_s')} s wall, "
+                  f"{a.get('cpu_s')} CPU-s, peak {a.get('peak_rss_mib')} MiB; loading {val.get('loading', {})}")
+    if "vs_bob" in figures:
+        b = figures["vs_bob"]
+        if "ratio_cpu" in b:
+            print(f"vs numpy + bob.measure at 1e8: bob / faceaudit {b['ratio_cpu']:.2f}x in CPU-s, "
+                  f"{b['ratio_wall']:.2f}x in wall time")
+        big = b.get("big", {}).get("faceaudit")
+        if big:
+            print(f"faceaudit audit at {b['big'].get('n', 0):.0e}: peak {big.get('peak_rss_mib', 0):.0f} MiB")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
