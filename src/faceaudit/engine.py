@@ -332,7 +332,7 @@ def finish_search(*, evalset: EvaluationSet, protocol: Protocol, score: str, gal
 
 
 FLOOR_SAMPLE = 512   # probes and gallery templates (each) in the sample that places the fine floor
-FLOOR_SAFETY = 2     # the floor goes where the sample has this many times the fine budget above it
+FLOOR_SAFETY = 1.5   # the floor goes where the sample has this many times the fine budget above it
 
 
 def fine_floor(evalset: EvaluationSet, probe_rows: np.ndarray, gallery_rows: np.ndarray, score: str,
