@@ -426,12 +426,16 @@ def _fine_ref(kind, v, fh):
     fh[np.int64(_key(np.float32(v).view(np.uint32)) >> np.uint64(HIST_SHIFT))] += 1
 
 
+LOOK = 1 << 30  # added to a coarse bin: the score needs a closer look (subject gate, thresholds)
+
+
 @nb.njit(cache=True, nogil=True)
-def _screen_cosine(row, n, mc, floor, gate, tmin, cbv, flag, n_coarse):
+def _screen_cosine(row, n, mc, gate, tmin, cbv, n_coarse):
     """Vectorised: each screen score's coarse bin (``n_coarse``, a bin never read, when the
-    screen cannot decide it) and whether it needs a closer look (fine region, subject gate,
-    thresholds)."""
+    screen cannot decide it), plus ``LOOK`` when it needs a closer look (not decided, or at the
+    subject gate or a threshold)."""
     dummy = np.int32(n_coarse)
+    look = np.int32(LOOK)
     # float32 arithmetic (twice the lanes): x is off by at most 2^-15 (s * 2^8 is exact, the
     # sum is rounded once below 2^10), which the margin absorbs
     m32 = np.float32(mc + 2.0**-14)
@@ -448,17 +452,15 @@ def _screen_cosine(row, n, mc, floor, gate, tmin, cbv, flag, n_coarse):
         fr = x - np.float32(ci)
         ok = (fr > m32) & (fr < hi32) & (x >= np.float32(0.0)) & (x < top)
         c = ci if ok else dummy
-        cbv[j] = c
-        flag[j] = np.uint8((c >= floor) | (s >= g32) | (s >= t32))
+        cbv[j] = c + (look if ((s >= g32) | (s >= t32) | (not ok)) else np.int32(0))
 
 
 @nb.njit(cache=True, nogil=True)
-def _screen_euclid(row, n, pn, gsq, mct, floor, gate, tmin, cbv, flag, n_coarse):
+def _screen_euclid(row, n, pn, gsq, mct, gate, tmin, cbv, n_coarse):
     """As :func:`_screen_cosine` for neg_euclidean; turns the row's dot products into the
     screen's negated distances in place."""
     bits = row.view(np.uint32)
     wc = 1 << (HIST_SHIFT + COARSE_SHIFT)
-    dummy = np.int32(n_coarse)
     for j in range(n):
         d2 = pn + gsq[j] - np.float32(2.0) * row[j]
         s = -np.sqrt(max(d2, np.float32(0.0)))
@@ -467,15 +469,15 @@ def _screen_euclid(row, n, pn, gsq, mct, floor, gate, tmin, cbv, flag, n_coarse)
         ex = np.int64((np.uint64(bits[j]) >> np.uint64(23)) & np.uint64(0xFF))
         lowc = np.int64(kb & np.uint64(wc - 1))
         mg = mct[ex]
-        c = np.int32(kb >> np.uint64(HIST_SHIFT + COARSE_SHIFT)) if (lowc >= mg and wc - lowc > mg) else dummy
-        cbv[j] = c
-        flag[j] = np.uint8((c >= floor) | (np.float64(s) >= gate) | (np.float64(s) >= tmin))
+        ok = lowc >= mg and wc - lowc > mg
+        c = np.int32(kb >> np.uint64(HIST_SHIFT + COARSE_SHIFT)) if ok else np.int32(n_coarse)
+        cbv[j] = c + (np.int32(LOOK) if (np.float64(s) >= gate) | (np.float64(s) >= tmin) | (not ok) else np.int32(0))
 
 
 @nb.njit(cache=True, nogil=True)
 def reduce_tile(kind, scores, n_rows, P, P64, psq, G, gsq, c0, gstart, col_subject, s_lo, s_hi, subject_offset,
                 mate_subject, mate_score, dl_row, mtab_fine, mtab_coarse, thresholds, gallery_group,
-                k, top_s, top_u, filled, n_ge, group_counts, ch, fh, floor, cbv, flag, counter):
+                k, top_s, top_u, filled, n_ge, group_counts, ch, fh, floor, cbv, und, counter):
     """Reduce one BLAS tile: rows ``0:n_rows`` of ``scores`` (probe rows) against the shard's
     columns ``c0:c0 + scores.shape[1]``, which hold its subjects ``s_lo:s_hi`` (``gstart``:
     subject bounds in shard columns, ``col_subject``: each shard column's subject;
@@ -489,14 +491,18 @@ def reduce_tile(kind, scores, n_rows, P, P64, psq, G, gsq, c0, gstart, col_subje
     the screen cannot decide within its bound (``dl_row`` for subject maxima and thresholds;
     ``mtab_*`` in ulps for histogram bins) is decided on reference scores.
 
-    Two passes per row: a vectorised one giving each score's coarse bin and a flag for the
-    few that need a closer look, then the counts and the flagged scores.
+    Two passes per row: a vectorised one giving each score its coarse bin (with a mark for the
+    few that need a closer look), then one that counts the bins and looks closer where marked
+    or in the fine region. Histogram bins the screen cannot decide are recomputed after that,
+    in a batch (``und``).
     """
     n_cols = scores.shape[1]
     n_thr = thresholds.shape[0]
     cosine = kind == COSINE
     n_coarse = ch.shape[1] - 1  # the last bin takes what the screen could not decide; never read
+    mask = np.int32(LOOK - 1)
     mc = dl_row[0] * 2.0**COARSE_BITS * (1 + 2.0**-20) + 2.0**-40  # cosine: margin in coarse bins
+    lim = min(floor, n_coarse)  # at or above: a closer look (n_coarse: undecided)
     n_rec = 0
     for r in range(n_rows):
         row = scores[r]
@@ -517,38 +523,38 @@ def reduce_tile(kind, scores, n_rows, P, P64, psq, G, gsq, c0, gstart, col_subje
         for t in range(n_thr):
             tmin = min(tmin, np.float64(thresholds[t]) - dl - 1e-12)
         if cosine:
-            _screen_cosine(row, n_cols, mc, floor, gate, tmin, cbv, flag, n_coarse)
+            _screen_cosine(row, n_cols, mc, gate, tmin, cbv, n_coarse)
         else:
-            _screen_euclid(row, n_cols, psq[r], gsq, mtab_coarse[r], floor, gate, tmin, cbv, flag, n_coarse)
-        if mu >= s_lo and mu < s_hi:  # the mate's templates are no impostors
+            _screen_euclid(row, n_cols, psq[r], gsq, mtab_coarse[r], gate, tmin, cbv, n_coarse)
+        if mu >= s_lo and mu < s_hi:  # the mate's templates are no impostors: the never-read bin
             for j in range(gstart[mu] - c0, gstart[mu + 1] - c0):
                 cbv[j] = n_coarse
-                flag[j] = 0
-        for j in range(n_cols):
-            ch[j & (N_COPIES - 1), cbv[j]] += 1
+        nu = 0
         last_u = -1
         for j in range(n_cols):
-            if flag[j] == 0:
+            c = cbv[j]
+            cb = c & mask
+            ch[j & (N_COPIES - 1), cb] += 1
+            if cb < lim and c < LOOK:
+                continue
+            if c == n_coarse:  # the mate
                 continue
             s = row[j]
-            c = cbv[j]
-            if c == n_coarse:  # coarse bin undecided: the reference decides both bins
-                v = _ref_fast(kind, p, p64, G, j)
-                n_rec += 1
-                cr = coarse_of(kind, v)
-                ch[0, cr] += 1
-                if cr >= floor:
-                    _fine_ref(kind, v, fh)
-            elif c >= floor:
+            if cb == n_coarse:  # coarse bin undecided: the reference decides both bins, later
+                und[nu] = j
+                nu += 1
+            elif cb >= floor:
                 bj = bits[j]
                 kb = _key(bj)
                 low = np.int64(kb & np.uint64(0xFFF))
                 mg = mft[np.int64((np.uint64(bj) >> np.uint64(23)) & np.uint64(0xFF))]
                 if low >= mg and 4096 - low > mg:
                     fh[np.int64(kb >> np.uint64(HIST_SHIFT))] += 1
-                else:
-                    _fine_ref(kind, _ref_fast(kind, p, p64, G, j), fh)
-                    n_rec += 1
+                else:  # the fine bin waits for the reference score
+                    und[nu] = -1 - j
+                    nu += 1
+            if c < LOOK:
+                continue
             if n_thr > 0 and np.float64(s) >= tmin:
                 gg = gallery_group[j + c0]
                 for t in range(n_thr):
@@ -584,4 +590,15 @@ def reduce_tile(kind, scores, n_rows, P, P64, psq, G, gsq, c0, gstart, col_subje
                             kth = np.float64(ts[k - 1])
                             gate = min(ms, kth) - dl - 1e-12
         filled[r] = fl
+        for i in range(nu):  # histogram bins the screen left undecided, on reference scores
+            j = und[i]
+            if j >= 0:
+                v = _ref_fast(kind, p, p64, G, j)
+                cr = coarse_of(kind, v)
+                ch[0, cr] += 1
+                if cr >= floor:
+                    _fine_ref(kind, v, fh)
+            else:
+                _fine_ref(kind, _ref_fast(kind, p, p64, G, -1 - j), fh)
+        n_rec += nu
     counter[0] += n_rec
