@@ -65,6 +65,21 @@ def test_folded_histogram_equals_brute_force(score, budget):
     assert np.array_equal(curve.false_non_matches, fnm)
 
 
+def test_fmr_targets_of_one_percent_and_below_lie_in_the_fine_region():
+    es, proto = _data(n_subjects=700, seed=6)
+    n = int(proto.probes.size) * int(proto.gallery.size)
+    budget = counts.tail_budget(n)  # the default budget rule, at this size with a small minimum
+    res = search(es, proto, top_k=2, fine_budget=max(n // 100 + 1, 1))
+    assert res.hist_fine_from > 0
+    curve = verif.verification_curve(res.genuine_scores, res.impostor_hist, score="cosine",
+                                     fine_from=res.hist_fine_from)
+    split = counts.hist_edges()[res.hist_fine_from]
+    for target in (1e-2, 1e-3):
+        point = verif.fnmr_at_fmr(curve, target)
+        assert point.measurable and point.threshold >= split, (target, point.threshold, split)
+    assert budget >= n // 100 + 1
+
+
 @pytest.mark.parametrize("score", ["cosine", "neg_euclidean"])
 def test_same_histogram_whatever_blocks_shards_and_fine_floor(score):
     es, proto = _data(seed=9)

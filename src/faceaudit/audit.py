@@ -153,7 +153,7 @@ def _verification(res: SearchResult, fmr_targets) -> dict:
         "thresholds": {"fine_from": fine_from,
                        "note": ("impostor counts are exact at every histogram edge (2^-11 of the score's binade "
                                 "apart)" + ("" if fine_from is None else
-                                            f" from {fine_from:.6g} up, where FMR is at most about 1.6%, and at "
+                                            f" from {fine_from:.6g} up, where FMR is at most 1%, and at "
                                             f"coarse edges ({grid}) below it"))},
         "eer": verif.equal_error_rate(curve).to_dict(),
         "fnmr_at_fmr": [verif.fnmr_at_fmr(curve, t).to_dict() for t in fmr_targets],

@@ -37,7 +37,7 @@ HIST_SHIFT = 12
 N_BINS = 1 << (32 - HIST_SHIFT)
 COARSE_BITS = 8      # cosine: coarse bins 2^-8 wide
 COARSE_SHIFT = 6     # neg_euclidean: 64 fine bins per coarse bin
-TAIL_FRACTION_BITS = 6  # the fine histogram covers at least the top 2^-6 of impostor comparisons
+TAIL_PERCENT = 1       # the fine histogram covers more than the top 1% of impostor comparisons (FMR 1e-2)
 TAIL_MIN = 1 << 20      # ... and at least this many
 
 
@@ -114,7 +114,7 @@ def score_bin(scores: np.ndarray) -> np.ndarray:
 
 def tail_budget(n_impostor: int) -> int:
     """Impostor comparisons the fine histogram covers at least, counted from the top."""
-    return max(int(n_impostor) >> TAIL_FRACTION_BITS, TAIL_MIN)
+    return max(int(n_impostor) * TAIL_PERCENT // 100 + 1, TAIL_MIN)
 
 
 def coarse_edge_bins(score: str) -> np.ndarray:

@@ -3,7 +3,7 @@
 Genuine comparison scores are exact; impostor comparisons arrive as a histogram over exact
 float32 bin edges (see :mod:`faceaudit.counts`), so thresholds live on those edges, where
 every count is exact: every fine edge from ``fine_from`` up, and below it (the bulk, where
-FMR is above about 1.6%) the coarse edges only. Definitions (score ``>= T`` is a match):
+FMR is above 1%) the coarse edges only. Definitions (score ``>= T`` is a match):
 
 * **FMR(T)** = impostor comparisons with score ``>= T`` / impostor comparisons;
 * **FNMR(T)** = genuine comparisons with score ``< T`` / genuine comparisons;
