@@ -1,0 +1,28 @@
+"""The engine benchmarks run and print every figure (tiny sizes; no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_bench_engine_prints_ratios_against_blas_on_its_tiles_and_in_large_calls(tmp_path):
+    out = tmp_path / "figures.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_engine.py"), "--gallery", "3000",
+                           "--probes", "300", "--dim", "32", "--repeat", "1", "--coretypes", "default",
+                           "--json", str(out)], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "engine / BLAS tiles" in proc.stdout and "OPENBLAS_CORETYPE default" in proc.stdout
+    fig = json.loads(out.read_text())["default"]
+    for score in ("cosine", "neg_euclidean"):
+        f = fig[score]
+        assert f["comparisons"] == 3000 * 300
+        assert f["engine_M_per_cpu_s"] > 0 and f["blas_tiles_M_per_cpu_s"] > 0
+        assert 0 <= f["recomputed_fraction"] <= 1
+    assert fig["blas"], "the OpenBLAS kernel that ran is reported"
