@@ -233,6 +233,7 @@ def verification_section(results: dict) -> str:
         "FMR(T): impostor comparisons with score &ge; T; FNMR(T): genuine comparisons with score &lt; T.</p>"
         f"<p>EER: {eer_txt}.</p>"
         f"<table><tr><th>target FMR</th><th>threshold</th><th>FMR</th><th>FNMR</th></tr>{rows}</table>"
+        + (f"<p class='muted'>Thresholds: {esc(v['thresholds']['note'])}.</p>" if v.get("thresholds") else "") +
         f'<div class="grid">{_figure(plots.to_data_uri(plots.det_verification(v)), "Verification DET: FNMR against FMR.")}</div>')
 
 
