@@ -315,3 +315,20 @@ def test_results_byte_identical_across_blas_kernels_threads_and_budgets(tmp_path
     # the kernels (FMA or not, AVX2 or AVX-512) round differently: the screen really varied,
     # so identical outputs are the reference computation's doing
     assert len(kernels) < 2 or len(screens) >= 2, (kernels, len(screens))
+
+
+def test_gallery_larger_than_the_budget_is_held_in_parts_with_the_same_result():
+    from faceaudit import engine
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((12_300, 16)).astype(np.float32)
+    subjects = np.concatenate([np.arange(12_000) // 2, np.arange(150) // 2, 10**6 + np.arange(150)])
+    es = _evalset(x, subjects)
+    proto = Protocol(np.arange(12_000), 12_000 + np.arange(150), 12_150 + np.arange(150))
+    assert engine.resident_templates(1, 16) < 12_000  # a 1-byte budget holds the gallery in parts
+    for score in ("cosine", "neg_euclidean"):
+        whole = search(es, proto, score=score, top_k=5, fine_budget=5000)
+        for kw in (dict(memory_budget=1), dict(memory_budget=1, block_size=37, gallery_shards=3)):
+            parts = search(es, proto, score=score, top_k=5, fine_budget=5000, **kw)
+            for name in ("impostor_hist", "hist_fine_from", "best_nonmate", "mate_score", "mate_rank",
+                         "candidates_subject", "candidates_score", "genuine_scores"):
+                assert np.array_equal(getattr(whole, name), getattr(parts, name), equal_nan=True), (score, name, kw)

@@ -141,16 +141,32 @@ def raw_scores(probes: np.ndarray, gallery: np.ndarray, out: np.ndarray | None =
 
 
 class _Gallery:
-    """The gallery as the engine scores it: templates sorted by subject, with subject bounds."""
+    """The gallery as the engine scores it: templates sorted by subject, with subject bounds.
+
+    ``gather=False`` keeps only the layout (rows, subject bounds, norms, groups); the vectors of
+    a range of subjects are then gathered on demand (:meth:`gathered`), so that a gallery
+    larger than the memory budget is held one part at a time.
+    """
 
     def __init__(self, evalset: EvaluationSet, rows: np.ndarray, score: str,
-                 gallery_groups: np.ndarray | None):
+                 gallery_groups: np.ndarray | None, gather: bool = True):
         subjects = evalset.subject_ids
         self.subject_ids, codes = np.unique(subjects[rows], return_inverse=True)
         order = np.argsort(codes, kind="stable")
         self.rows, codes = rows[order], codes[order]
         self.start = np.searchsorted(codes, np.arange(self.subject_ids.size + 1)).astype(np.int64)
-        self.vectors, sq = _gather(evalset.templates, self.rows, score)
+        self._templates, self._score = evalset.templates, score
+        if gather:
+            self.vectors, sq = _gather(evalset.templates, self.rows, score)
+        else:
+            self.vectors = None
+            sq = np.ones(self.rows.size) if score == "cosine" else np.empty(self.rows.size)
+            if score != "cosine":
+                step = 1 << 16
+                for a in range(0, self.rows.size, step):
+                    _kernel.sq_norms(evalset.templates, np.ascontiguousarray(self.rows[a:a + step], np.int64),
+                                     sq[a:a + step])
+                    drop_pages(evalset.templates)
         drop_pages(evalset.templates)
         self.sq32 = sq.astype(np.float32)
         self.sq_max = float(sq.max()) if sq.size else 0.0
@@ -161,17 +177,69 @@ class _Gallery:
         self.col_subject = np.repeat(np.arange(self.subject_ids.size, dtype=np.int32), np.diff(self.start))
 
     def shard(self, lo: int, hi: int) -> "_Gallery":
-        """Subjects ``lo:hi`` as a gallery of their own (subject indices stay global)."""
+        """Subjects ``lo:hi`` (of this gallery) as a gallery of their own (subject indices stay
+        global); their vectors are views if this gallery holds its vectors, else not loaded."""
         g = object.__new__(_Gallery)
         a, b = self.start[lo], self.start[hi]
         g.subject_ids, g.rows = self.subject_ids, self.rows[a:b]
         g.start = self.start[lo:hi + 1] - a
-        g.vectors, g.sq32, g.sq_max, g.groups = self.vectors[a:b], self.sq32[a:b], self.sq_max, self.groups[a:b]
+        g.vectors = None if self.vectors is None else self.vectors[a:b]
+        g.sq32, g.sq_max, g.groups = self.sq32[a:b], self.sq_max, self.groups[a:b]
         g.col_subject = self.col_subject[a:b]
-        g.offset = lo
+        g._templates, g._score = self._templates, self._score
+        g.offset = self.offset + lo
+        return g
+
+    def gathered(self) -> "_Gallery":
+        """This gallery with its vectors in memory (gathered now if they are not)."""
+        if self.vectors is not None:
+            return self
+        g = object.__new__(_Gallery)
+        g.__dict__.update(self.__dict__)
+        g.vectors, _ = _gather(self._templates, self.rows, self._score)
+        drop_pages(self._templates)
         return g
 
     offset = 0
+
+
+def _mate_vectors(gal: _Gallery, mate_subject: np.ndarray):
+    """The mates' gallery templates for one probe block: (vectors, subject bounds, each probe's
+    mate as an index into them or -1), without the rest of the gallery."""
+    ms = np.asarray(mate_subject)
+    uniq = np.unique(ms[ms >= 0])
+    counts = gal.start[uniq + 1] - gal.start[uniq]
+    idx = np.concatenate([np.arange(gal.start[u], gal.start[u + 1]) for u in uniq]) if uniq.size \
+        else np.empty(0, np.int64)
+    if gal.vectors is not None:
+        G = gal.vectors[idx]
+    else:
+        G, _ = _gather(gal._templates, gal.rows[idx], gal._score)
+    start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    local = np.where(ms >= 0, np.searchsorted(uniq, ms), -1).astype(np.int32)
+    return np.ascontiguousarray(G, np.float32), start, local
+
+
+def _subject_ranges(start: np.ndarray, most: int) -> list[tuple[int, int]]:
+    """Subject ranges of at most ``most`` templates each (a subject with more gets a range of
+    its own)."""
+    out, lo, n = [], 0, start.size - 1
+    while lo < n:
+        hi = int(np.searchsorted(start, start[lo] + most, side="right")) - 1
+        hi = min(max(hi, lo + 1), n)
+        out.append((lo, hi))
+        lo = hi
+    return out
+
+
+def resident_templates(memory_budget: int, dim: int, n_threads: int | None = None) -> int:
+    """Gallery templates the engine holds in memory at once under ``memory_budget``: what is
+    left after the per-thread tiles and histograms, at ``4 dim + 24`` bytes a template, and at
+    least four tiles' worth."""
+    t = n_threads or _threads()
+    per_thread = 8 * N_BINS + 8 * _kernel.N_COPIES * _kernel.N_COARSE_EUC + 4 * TILE_ROWS * TILE_COLS * 2
+    free = memory_budget - t * per_thread
+    return int(max(4 * TILE_COLS, free // (4 * dim + 24)))
 
 
 def tiles(start: np.ndarray, width: int = TILE_COLS) -> list[tuple[int, int]]:
@@ -361,10 +429,12 @@ def fine_floor(evalset: EvaluationSet, probe_rows: np.ndarray, gallery_rows: np.
     return tau_of(counts, int(FLOOR_SAFETY * budget * a.size // n_impostor))
 
 
-def _passes(kind, score, evalset, gal, shards, probe_rows, rows_per_block, mate_subject, gen_offset, gen, mate,
-            best, n_ge, cand_u, cand_s, gcounts, thr, n_groups, k, floor, width, threads, progress):
+def _passes(kind, score, evalset, gal, parts_of_gallery, split, probe_rows, rows_per_block, mate_subject, gen_offset,
+            gen, mate, best, n_ge, cand_u, cand_s, gcounts, thr, n_groups, k, floor, width, threads, progress):
     """One pass over every probe block (results into the per-probe arrays); returns the summed
-    fine and coarse histograms and the number of recomputed comparisons."""
+    fine and coarse histograms and the number of recomputed comparisons. ``parts_of_gallery``:
+    the gallery in the parts held in memory one at a time (one part, gathered, if it fits the
+    budget); each is split into ``split`` shards for the threads."""
     import queue
     from concurrent.futures import ThreadPoolExecutor
 
@@ -380,10 +450,19 @@ def _passes(kind, score, evalset, gal, shards, probe_rows, rows_per_block, mate_
             stop = min(start + rows_per_block, n_probes)
             P, psq = _gather(evalset.templates, probe_rows[start:stop], score)
             blk = slice(start, stop)
-            _kernel.genuine_block(kind, P, gal.vectors, mate_subject[blk], gal.start, gen_offset[blk], gen, mate[blk])
+            G_m, start_m, local_m = _mate_vectors(gal, mate_subject[blk])
+            _kernel.genuine_block(kind, P, G_m, local_m, start_m, gen_offset[blk], gen, mate[blk])
+            del G_m
             block = _Block(kind, P, psq, gal.sq_max, mate_subject[blk], mate[blk])
-            with threadpoolctl.threadpool_limits(1, user_api="blas"):
-                parts = run_units(kind, shards, block, thr, n_groups, k, floor, pool, works)
+            parts = []
+            for part in parts_of_gallery:
+                held = part.gathered()
+                n_sub = held.start.size - 1
+                bounds = np.linspace(0, n_sub, min(split, max(n_sub, 1)) + 1).round().astype(int)
+                shards = [held.shard(a, b) for a, b in zip(bounds[:-1], bounds[1:])] if split > 1 else [held]
+                with threadpoolctl.threadpool_limits(1, user_api="blas"):
+                    parts += run_units(kind, shards, block, thr, n_groups, k, floor, pool, works)
+                del held, shards
             merged = merge_gallery_shards(parts) if len(parts) > 1 else parts[0]
             best[blk], n_ge[blk] = merged.best, merged.n_ge
             _kernel.assemble_candidates(merged.top_subject, merged.top_score, mate_subject[blk], mate[blk],
@@ -426,7 +505,11 @@ def search(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosine",
         raise InputError("thresholds need gallery_groups")
     kind = SCORE_KINDS[score]
     subjects = evalset.subject_ids
-    gal = _Gallery(evalset, protocol.gallery, score, gallery_groups)
+    dim = evalset.templates.shape[1]
+    threads = _threads()
+    resident = resident_templates(memory_budget * 3 // 4, dim, threads)
+    n_rows_g = int(np.asarray(protocol.gallery).size)
+    gal = _Gallery(evalset, protocol.gallery, score, gallery_groups, gather=n_rows_g <= resident)
     n_subjects = gal.subject_ids.size
     n_g = gal.rows.size
     n_groups = int(gal.groups.max()) + 1 if (gallery_groups is not None and n_g) else 0
@@ -451,25 +534,26 @@ def search(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosine",
     gen = np.empty(int(gen_offset[-1]), np.float32)
     gcounts = np.zeros((n_probes, max(n_groups, 1) if thr.size else 1, max(thr.size, 1)), np.int64)
 
-    threads = _threads()
     n_shards = max(1, int(gallery_shards))
-    dim = evalset.templates.shape[1]
+    held_templates = min(n_g, resident)
     rows_per_block = block_size or block_rows(
-        n_g, memory_budget, engine_overhead(n_g, n_subjects, dim, threads),
+        n_g, memory_budget, engine_overhead(held_templates, min(n_subjects, held_templates), dim, threads),
         row_bytes(dim, k, n_groups, thr.size, n_shards))
     rows_per_block = max(1, min(rows_per_block, n_probes))
     tiles_per_block = -(-rows_per_block // TILE_ROWS)
     if tiles_per_block * n_shards < 2 * threads:  # few probes: split the gallery to keep every thread busy
         n_shards = max(n_shards, min(-(-2 * threads // tiles_per_block), max(n_subjects, 1)))
-    bounds = np.linspace(0, n_subjects, n_shards + 1).round().astype(int)
-    shards = [gal.shard(a, b) for a, b in zip(bounds[:-1], bounds[1:])] if n_shards > 1 else [gal]
-    width = max([max_width(sh) for sh in shards] + [1])
+    # the gallery in parts that fit the budget, held one at a time (one part when it all fits)
+    parts_of_gallery = [gal] if gal.vectors is not None else \
+        [gal.shard(lo, hi) for lo, hi in _subject_ranges(gal.start, resident)]
+    width = TILE_COLS + int(np.diff(gal.start).max(initial=1))  # the widest tile any split can make
     floor = fine_floor(evalset, probe_rows, gal.rows, score, budget, n_impostor) if fine_floor_bin is None \
         else int(fine_floor_bin)
     while True:
-        fine, coarse, n_recomputed = _passes(kind, score, evalset, gal, shards, probe_rows, rows_per_block,
-                                             mate_subject, gen_offset, gen, mate, best, n_ge, cand_u, cand_s,
-                                             gcounts, thr, n_groups, k, floor, width, threads, progress)
+        fine, coarse, n_recomputed = _passes(kind, score, evalset, gal, parts_of_gallery, n_shards, probe_rows,
+                                             rows_per_block, mate_subject, gen_offset, gen, mate, best, n_ge,
+                                             cand_u, cand_s, gcounts, thr, n_groups, k, floor, width, threads,
+                                             progress)
         if floor == 0 or tau_of(coarse, budget) >= floor:
             break
         floor = 0  # the sample put the fine floor above the split: count everything finely (rare)
