@@ -170,9 +170,7 @@ def exact_bins(bins: np.ndarray, score: str, fine_from: int) -> np.ndarray:
     bins = np.asarray(bins, np.int64)
     if fine_from <= 0:
         return bins
-    edges = coarse_edge_bins(score)
-    below = np.maximum(np.searchsorted(edges, bins, side="right") - 1, 0)
-    return np.where(bins >= fine_from, bins, edges[below])
+    return np.where(bins >= fine_from, bins, coarse_edge_bins(score)[coarse_of_bins(bins, score)])
 
 
 def next_exact_bins(bins: np.ndarray, score: str, fine_from: int) -> np.ndarray:

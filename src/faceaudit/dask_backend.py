@@ -150,47 +150,13 @@ def _read_checked(source: TemplateSource, rows: np.ndarray, digest: str, what: s
 
 # ---- the gallery as the engine lays it out (client side, no template copy) -----------------------
 
-@dataclass
-class _Layout:
-    subject_ids: np.ndarray
-    rows: np.ndarray      # evaluation-set rows, sorted by subject (stable)
-    start: np.ndarray     # subject boundaries into rows
-    groups: np.ndarray    # int32 gallery group per row in that order
-    sq_max: float
+def gallery_layout(evalset, gallery_rows: np.ndarray, score: str, gallery_groups=None) -> "engine._Gallery":
+    """Subjects, row order, subject bounds, groups and norms exactly as the engine lays the
+    gallery out: :class:`faceaudit.engine._Gallery` without gathering the templates."""
+    return engine._Gallery(evalset, np.asarray(gallery_rows), score, gallery_groups, gather=False)
 
 
-def gallery_layout(evalset, gallery_rows: np.ndarray, score: str, gallery_groups=None) -> _Layout:
-    """Subjects, row order and subject bounds exactly as :class:`faceaudit.engine._Gallery` has them
-    (tested against it), without gathering the templates."""
-    subjects = evalset.subject_ids
-    subject_ids, codes = np.unique(subjects[gallery_rows], return_inverse=True)
-    order = np.argsort(codes, kind="stable")
-    rows, codes = gallery_rows[order], codes[order]
-    start = np.searchsorted(codes, np.arange(subject_ids.size + 1)).astype(np.int64)
-    if gallery_groups is not None:
-        groups = np.ascontiguousarray(np.asarray(gallery_groups)[rows], dtype=np.int32)
-    else:
-        groups = np.zeros(rows.size, dtype=np.int32)
-    if score == "cosine" or rows.size == 0:
-        sq_max = 1.0 if rows.size else 0.0
-    else:
-        sq = np.empty(rows.size, np.float64)
-        _kernel.sq_norms(evalset.templates, np.ascontiguousarray(rows, np.int64), sq)
-        sq_max = float(sq.max())
-    return _Layout(subject_ids, rows, start, groups, sq_max)
-
-
-def shard_bounds(start: np.ndarray, shard_templates: int) -> list[tuple[int, int]]:
-    """Subject ranges ``[lo, hi)`` with at most ``shard_templates`` templates each (a subject
-    with more templates than that gets a shard of its own)."""
-    n_subjects = start.size - 1
-    bounds, lo = [], 0
-    while lo < n_subjects:
-        hi = int(np.searchsorted(start, start[lo] + shard_templates, side="right")) - 1
-        hi = min(max(hi, lo + 1), n_subjects)
-        bounds.append((lo, hi))
-        lo = hi
-    return bounds
+shard_bounds = engine.subject_ranges  # subject ranges of at most ``shard_templates`` templates
 
 
 # ---- tasks (run on workers; pure functions of their arguments) -----------------------------------
@@ -252,23 +218,11 @@ def _shard_task(job: _Job, block: dict, genuine: dict, shard: dict) -> ShardResu
     gal.col_subject = (np.repeat(np.arange(gal.start.size - 1, dtype=np.int32), np.diff(gal.start))
                        + np.int32(gal.offset))
     blk = engine._Block(kind, P, psq, job.sq_max, block["mate_subject"], genuine["mate_score"])
-    import queue
-    works: queue.SimpleQueue = queue.SimpleQueue()
-    all_works = [engine.Work(kind, engine.max_width(gal)) for _ in range(max(1, job.threads))]
-    for w in all_works:
-        works.put(w)
-    pool = None
-    if job.threads > 1:
-        from concurrent.futures import ThreadPoolExecutor
-        pool = ThreadPoolExecutor(job.threads)
-    try:
-        import threadpoolctl
+    import threadpoolctl
+    with engine.worker_threads(kind, engine.max_width(gal), job.threads) as (pool, works, all_works):
         with threadpoolctl.threadpool_limits(1, user_api="blas"):
             (part,) = engine.run_units(kind, [gal], blk, job.thresholds, job.n_groups, job.top_k, job.floor,
                                        pool, works)
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True)
     fine, coarse = engine.histograms(all_works)
     part = replace(part, hist=fine, coarse=coarse, n_recomputed=int(sum(int(w.counter[0]) for w in all_works)))
     return _sparse(part)
@@ -283,13 +237,6 @@ def _sparse(r: ShardResult) -> ShardResult:
     """The same result with its 2**20-bin histogram as (bins, counts): small to move."""
     bins = np.flatnonzero(r.hist)
     return replace(r, hist=(bins, r.hist[bins]))
-
-
-def _dense(r: ShardResult) -> ShardResult:
-    bins, counts = r.hist
-    hist = np.zeros(N_BINS, np.int64)
-    hist[bins] = counts
-    return replace(r, hist=hist)
 
 
 def _merge_task(genuine: dict, *parts: ShardResult) -> dict:
@@ -415,7 +362,7 @@ class DaskBackend:
 
         subjects = evalset.subject_ids
         lay = gallery_layout(evalset, protocol.gallery, score, gallery_groups)
-        n_subjects, n_g, dim = lay.subject_ids.size, lay.rows.size, evalset.dim
+        n_g, dim = lay.rows.size, evalset.dim
         n_groups = int(lay.groups.max()) + 1 if (gallery_groups is not None and n_g) else 0
         probe_rows = protocol.probes
         n_probes, n_mated = probe_rows.size, protocol.mated.size
@@ -475,13 +422,9 @@ class DaskBackend:
             rows = probe_rows[start:stop]
             ms = mate_subject[start:stop]
             block = {"rows": rows, "mate_subject": ms, "digest": _digest(tpl[rows])}
-            uniq = np.unique(ms[ms >= 0])
-            counts = lay.start[uniq + 1] - lay.start[uniq]
-            m_rows = (np.concatenate([lay.rows[lay.start[u]:lay.start[u + 1]] for u in uniq])
-                      if uniq.size else np.empty(0, np.int64))
-            local = np.where(ms >= 0, np.searchsorted(uniq, ms), -1).astype(np.int32)
-            mates = {"rows": m_rows, "start": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-                     "local": local, "digest": _digest(tpl[m_rows]),
+            idx, m_start, local = engine.mate_layout(lay.start, ms)
+            m_rows = lay.rows[idx]
+            mates = {"rows": m_rows, "start": m_start, "local": local, "digest": _digest(tpl[m_rows]),
                      "gen_offset": np.concatenate([[0], np.cumsum(mate_n[start:stop])]).astype(np.int64)}
             block_f = client.submit(_spec, block, pure=False)
             gen_f = client.submit(_genuine_task, job, block_f, mates, pure=False)

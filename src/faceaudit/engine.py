@@ -28,6 +28,7 @@ number of comparisons. The output type, bin convention and merge functions live 
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable
 
 import numba
@@ -203,24 +204,31 @@ class _Gallery:
     offset = 0
 
 
-def _mate_vectors(gal: _Gallery, mate_subject: np.ndarray):
-    """The mates' gallery templates for one probe block: (vectors, subject bounds, each probe's
-    mate as an index into them or -1), without the rest of the gallery."""
+def mate_layout(start: np.ndarray, mate_subject: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The mates of one probe block in a gallery with subject bounds ``start``: (the mates'
+    template positions in the gallery, their subject bounds among them, each probe's mate as
+    an index into those subjects or -1)."""
     ms = np.asarray(mate_subject)
     uniq = np.unique(ms[ms >= 0])
-    counts = gal.start[uniq + 1] - gal.start[uniq]
-    idx = np.concatenate([np.arange(gal.start[u], gal.start[u + 1]) for u in uniq]) if uniq.size \
+    idx = np.concatenate([np.arange(start[u], start[u + 1]) for u in uniq]) if uniq.size \
         else np.empty(0, np.int64)
+    bounds = np.concatenate([[0], np.cumsum(start[uniq + 1] - start[uniq])]).astype(np.int64)
+    local = np.where(ms >= 0, np.searchsorted(uniq, ms), -1).astype(np.int32)
+    return idx, bounds, local
+
+
+def _mate_vectors(gal: _Gallery, mate_subject: np.ndarray):
+    """The mates' gallery templates for one probe block (:func:`mate_layout`, with the vectors
+    instead of positions), without the rest of the gallery."""
+    idx, bounds, local = mate_layout(gal.start, mate_subject)
     if gal.vectors is not None:
         G = gal.vectors[idx]
     else:
         G, _ = _gather(gal._templates, gal.rows[idx], gal._score)
-    start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    local = np.where(ms >= 0, np.searchsorted(uniq, ms), -1).astype(np.int32)
-    return np.ascontiguousarray(G, np.float32), start, local
+    return np.ascontiguousarray(G, np.float32), bounds, local
 
 
-def _subject_ranges(start: np.ndarray, most: int) -> list[tuple[int, int]]:
+def subject_ranges(start: np.ndarray, most: int) -> list[tuple[int, int]]:
     """Subject ranges of at most ``most`` templates each (a subject with more gets a range of
     its own)."""
     out, lo, n = [], 0, start.size - 1
@@ -243,14 +251,9 @@ def resident_templates(memory_budget: int, dim: int, n_threads: int | None = Non
 
 
 def tiles(start: np.ndarray, width: int = TILE_COLS) -> list[tuple[int, int]]:
-    """Subject ranges ``(lo, hi)`` of about ``width`` templates each (whole subjects)."""
-    out, lo, n = [], 0, start.size - 1
-    while lo < n:
-        hi = int(np.searchsorted(start, start[lo] + width, side="left"))
-        hi = min(max(hi, lo + 1), n)
-        out.append((lo, hi))
-        lo = hi
-    return out
+    """The BLAS tiles' subject ranges: at most ``width`` templates each (whole subjects; a
+    subject with more gets a tile of its own)."""
+    return subject_ranges(start, width)
 
 
 class Work:
@@ -359,6 +362,24 @@ def run_units(kind: int, shards: list[_Gallery], blk: _Block, thr: np.ndarray, n
     return [_finish_shard(o, f) for o, f in zip(outs, filled)]
 
 
+@contextlib.contextmanager
+def worker_threads(kind: int, width: int, threads: int):
+    """``threads`` worker threads for :func:`run_units`: (the pool, or ``None`` for one thread;
+    a queue of their :class:`Work` scratch; the list of it, for :func:`histograms`)."""
+    import queue
+    from concurrent.futures import ThreadPoolExecutor
+    all_works = [Work(kind, width) for _ in range(max(1, threads))]
+    works: queue.SimpleQueue = queue.SimpleQueue()
+    for w in all_works:
+        works.put(w)
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="faceaudit-engine") if threads > 1 else None
+    try:
+        yield pool, works, all_works
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
 def histograms(works) -> tuple[np.ndarray, np.ndarray]:
     """The fine and coarse impostor histograms summed over threads."""
     works = list(works)
@@ -419,7 +440,8 @@ def fine_floor(evalset: EvaluationSet, probe_rows: np.ndarray, gallery_rows: np.
     P, _ = _gather(evalset.templates, prow, score)
     G, _ = _gather(evalset.templates, grow, score)
     a, b = np.meshgrid(np.arange(prow.size), np.arange(grow.size), indexing="ij")
-    keep = (evalset.subject_ids[prow][:, None] != evalset.subject_ids[grow][None, :]).ravel()
+    codes = evalset.subject_codes
+    keep = (codes[prow][:, None] != codes[grow][None, :]).ravel()
     a, b = a.ravel()[keep], b.ravel()[keep]
     if a.size == 0:
         return 0
@@ -435,17 +457,9 @@ def _passes(kind, score, evalset, gal, parts_of_gallery, split, probe_rows, rows
     fine and coarse histograms and the number of recomputed comparisons. ``parts_of_gallery``:
     the gallery in the parts held in memory one at a time (one part, gathered, if it fits the
     budget); each is split into ``split`` shards for the threads."""
-    import queue
-    from concurrent.futures import ThreadPoolExecutor
-
     import threadpoolctl
     n_probes = probe_rows.size
-    works: queue.SimpleQueue = queue.SimpleQueue()
-    all_works = [Work(kind, width) for _ in range(threads)]
-    for w in all_works:
-        works.put(w)
-    pool = ThreadPoolExecutor(threads, thread_name_prefix="faceaudit-engine") if threads > 1 else None
-    try:
+    with worker_threads(kind, width, threads) as (pool, works, all_works):
         for start in range(0, n_probes, rows_per_block):
             stop = min(start + rows_per_block, n_probes)
             P, psq = _gather(evalset.templates, probe_rows[start:stop], score)
@@ -470,9 +484,6 @@ def _passes(kind, score, evalset, gal, parts_of_gallery, split, probe_rows, rows
             gcounts[blk] = merged.group_counts
             if progress is not None:
                 progress(stop, n_probes)
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
     fine, coarse = histograms(all_works)
     return fine, coarse, int(sum(int(w.counter[0]) for w in all_works))
 
@@ -545,8 +556,8 @@ def search(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosine",
         n_shards = max(n_shards, min(-(-2 * threads // tiles_per_block), max(n_subjects, 1)))
     # the gallery in parts that fit the budget, held one at a time (one part when it all fits)
     parts_of_gallery = [gal] if gal.vectors is not None else \
-        [gal.shard(lo, hi) for lo, hi in _subject_ranges(gal.start, resident)]
-    width = TILE_COLS + int(np.diff(gal.start).max(initial=1))  # the widest tile any split can make
+        [gal.shard(lo, hi) for lo, hi in subject_ranges(gal.start, resident)]
+    width = max(TILE_COLS, int(np.diff(gal.start).max(initial=1)))  # the widest tile any split can make
     floor = fine_floor(evalset, probe_rows, gal.rows, score, budget, n_impostor) if fine_floor_bin is None \
         else int(fine_floor_bin)
     while True:
