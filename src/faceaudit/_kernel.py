@@ -475,9 +475,39 @@ def _screen_euclid(row, n, pn, gsq, mct, gate, tmin, cbv, n_coarse):
 
 
 @nb.njit(cache=True, nogil=True)
+def _kth_screen(kind, row, pn, gsq, gstart, c0, s_lo, s_hi, mu, kv):
+    """The ``kv.size``-th largest screen score among the tile's non-mate subjects' maxima (each
+    subject counted once; ``-inf`` if fewer). neg_euclidean: from the row's dot products, by the
+    screen's own float32 arithmetic (:func:`_screen_euclid`)."""
+    k = kv.shape[0]
+    n = 0
+    for u in range(s_lo, s_hi):
+        if u == mu:
+            continue
+        mx = np.float32(-np.inf)
+        for j in range(gstart[u] - c0, gstart[u + 1] - c0):
+            if kind == COSINE:
+                s = row[j]
+            else:
+                d2 = pn + gsq[j] - np.float32(2.0) * row[j]
+                s = -np.sqrt(max(d2, np.float32(0.0)))
+            if s > mx:
+                mx = s
+        if n < k or mx > kv[k - 1]:
+            pos = n if n < k else k - 1
+            while pos > 0 and kv[pos - 1] < mx:
+                kv[pos] = kv[pos - 1]
+                pos -= 1
+            kv[pos] = mx
+            if n < k:
+                n += 1
+    return np.float64(kv[k - 1]) if n == k else -np.inf
+
+
+@nb.njit(cache=True, nogil=True)
 def reduce_tile(kind, scores, n_rows, P, P64, psq, G, gsq, c0, gstart, col_subject, s_lo, s_hi, subject_offset,
                 mate_subject, mate_score, dl_row, mtab_fine, mtab_coarse, thresholds, gallery_group,
-                k, top_s, top_u, filled, n_ge, group_counts, ch, fh, floor, cbv, und, counter):
+                k, top_s, top_u, filled, n_ge, group_counts, ch, fh, floor, cbv, und, spec, counter):
     """Reduce one BLAS tile: rows ``0:n_rows`` of ``scores`` (probe rows) against the shard's
     columns ``c0:c0 + scores.shape[1]``, which hold its subjects ``s_lo:s_hi`` (``gstart``:
     subject bounds in shard columns, ``col_subject``: each shard column's subject;
@@ -491,10 +521,13 @@ def reduce_tile(kind, scores, n_rows, P, P64, psq, G, gsq, c0, gstart, col_subje
     the screen cannot decide within its bound (``dl_row`` for subject maxima and thresholds;
     ``mtab_*`` in ulps for histogram bins) is decided on reference scores.
 
-    Two passes per row: a vectorised one giving each score its coarse bin (with a mark for the
-    few that need a closer look), then one that counts the bins and looks closer where marked
-    or in the fine region. Histogram bins the screen cannot decide are recomputed after that,
-    in a batch (``und``).
+    Per row: a vectorised pass gives each score its coarse bin (with a mark for the few that need
+    a closer look); a tight pass counts the bins and lists the marked and fine-region columns
+    (``spec``); only those are looked at closer. Histogram bins the screen cannot decide are
+    recomputed after that, in a batch (``und``). While a row's top-``k`` list is not yet full (its
+    first tile of the shard), the screen's gate comes from the tile itself: no subject whose
+    screen maximum is more than ``2 dl`` below the ``k``-th largest non-mate subject's can reach
+    the top ``k`` (see :func:`_kth_screen`).
     """
     n_cols = scores.shape[1]
     n_thr = thresholds.shape[0]
@@ -504,6 +537,7 @@ def reduce_tile(kind, scores, n_rows, P, P64, psq, G, gsq, c0, gstart, col_subje
     mc = dl_row[0] * 2.0**COARSE_BITS * (1 + 2.0**-20) + 2.0**-40  # cosine: margin in coarse bins
     lim = min(floor, n_coarse)  # at or above: a closer look (n_coarse: undecided)
     n_rec = 0
+    kv = np.empty(k, np.float32)
     for r in range(n_rows):
         row = scores[r]
         bits = row.view(np.uint32)
@@ -519,24 +553,32 @@ def reduce_tile(kind, scores, n_rows, P, P64, psq, G, gsq, c0, gstart, col_subje
         fl = filled[r]
         kth = np.float64(ts[k - 1]) if fl == k else -np.inf
         gate = min(ms, kth) - dl - 1e-12
+        sgate = gate  # the screen's gate
+        if fl < k:  # the top k is not full yet: the tile's own k-th subject bounds it
+            ks = _kth_screen(kind, row, psq[r], gsq, gstart, c0, s_lo, s_hi, mu, kv)
+            sgate = min(ms - dl, ks - 2.0 * dl - abs(ks) * 2.0**-20) - 1e-12
         tmin = np.inf
         for t in range(n_thr):
             tmin = min(tmin, np.float64(thresholds[t]) - dl - 1e-12)
         if cosine:
-            _screen_cosine(row, n_cols, mc, gate, tmin, cbv, n_coarse)
+            _screen_cosine(row, n_cols, mc, sgate, tmin, cbv, n_coarse)
         else:
-            _screen_euclid(row, n_cols, psq[r], gsq, mtab_coarse[r], gate, tmin, cbv, n_coarse)
+            _screen_euclid(row, n_cols, psq[r], gsq, mtab_coarse[r], sgate, tmin, cbv, n_coarse)
         if mu >= s_lo and mu < s_hi:  # the mate's templates are no impostors: the never-read bin
             for j in range(gstart[mu] - c0, gstart[mu + 1] - c0):
                 cbv[j] = n_coarse
+        ns = 0
+        for j in range(n_cols):  # count every bin; list what needs more (branch-free)
+            c = cbv[j]
+            ch[j & (N_COPIES - 1), c & mask] += 1
+            spec[ns] = j
+            ns += c >= lim  # marked (c >= LOOK), undecided or in the fine region
         nu = 0
         last_u = -1
-        for j in range(n_cols):
+        for jx in range(ns):
+            j = spec[jx]
             c = cbv[j]
             cb = c & mask
-            ch[j & (N_COPIES - 1), cb] += 1
-            if cb < lim and c < LOOK:
-                continue
             if c == n_coarse:  # the mate
                 continue
             s = row[j]

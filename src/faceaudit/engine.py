@@ -268,6 +268,7 @@ class Work:
         self.flat = np.empty(TILE_ROWS * self.width, np.float32)
         self.cbv = np.empty(self.width, np.int32)
         self.und = np.empty(self.width, np.int64)
+        self.spec = np.empty(self.width, np.int64)
         n_coarse = _kernel.N_COARSE_COS if kind == _kernel.COSINE else _kernel.N_COARSE_EUC
         self.ch = np.zeros((_kernel.N_COPIES, n_coarse + 1), np.int64)
         self.fh = np.zeros(N_BINS, np.int64)
@@ -322,7 +323,7 @@ def shard_unit(kind: int, gal: _Gallery, blk: _Block, a: int, b: int, out: Shard
                             gal.sq32[c0:c1], c0, gal.start, gal.col_subject, lo, hi, gal.offset,
                             blk.mate_subject[a:b], blk.mate_score[a:b], blk.dl[a:b], blk.mf[a:b], blk.mc[a:b],
                             thr32, gal.groups, k, out.top_score[a:b], out.top_subject[a:b], filled[a:b],
-                            out.n_ge[a:b], out.group_counts[a:b], work.ch, work.fh, floor, work.cbv, work.und,
+                            out.n_ge[a:b], out.group_counts[a:b], work.ch, work.fh, floor, work.cbv, work.und, work.spec,
                             work.counter)
 
 
