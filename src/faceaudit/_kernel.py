@@ -456,22 +456,38 @@ def _screen_cosine(row, n, mc, gate, tmin, cbv, n_coarse):
 
 
 @nb.njit(cache=True, nogil=True)
-def _screen_euclid(row, n, pn, gsq, mct, gate, tmin, cbv, n_coarse):
+def _screen_euclid(row, n, pn, gsq, mct, top, gate, tmin, cbv, n_coarse):
     """As :func:`_screen_cosine` for neg_euclidean; turns the row's dot products into the
-    screen's negated distances in place."""
-    bits = row.view(np.uint32)
-    wc = 1 << (HIST_SHIFT + COARSE_SHIFT)
+    screen's negated distances in place. The margins in ulps (``mct``, per float32 exponent
+    field) are read for the four binades below ``top`` (a bound on the row's distances; any
+    other exponent counts as undecided), by selects rather than a table look-up, so that the
+    loop vectorises."""
+    wc = np.uint32(1 << (HIST_SHIFT + COARSE_SHIFT))
+    sh = np.uint32(HIST_SHIFT + COARSE_SHIFT)
+    g32 = np.float32(np.nextafter(np.float32(max(gate, -3e38)), np.float32(-np.inf)))  # flags a superset
+    t32 = np.float32(np.nextafter(np.float32(max(tmin, -3e38)), np.float32(-np.inf)))
+    look = np.int32(LOOK)
+    dummy = np.int32(n_coarse)
+    big = wc + np.uint32(1)
+    e_hi = np.int64((np.float32(top).view(np.uint32) >> np.uint32(23)) & np.uint32(0xFF))
+    e_lo = min(max(e_hi - 3, 1), 251)
+    m0 = np.uint32(mct[e_lo])
+    m1 = np.uint32(mct[e_lo + 1])
+    m2 = np.uint32(mct[e_lo + 2])
+    m3 = np.uint32(mct[e_lo + 3])
+    el = np.uint32(e_lo)
     for j in range(n):
         d2 = pn + gsq[j] - np.float32(2.0) * row[j]
         s = -np.sqrt(max(d2, np.float32(0.0)))
         row[j] = s
-        kb = _key(bits[j])
-        ex = np.int64((np.uint64(bits[j]) >> np.uint64(23)) & np.uint64(0xFF))
-        lowc = np.int64(kb & np.uint64(wc - 1))
-        mg = mct[ex]
-        ok = lowc >= mg and wc - lowc > mg
-        c = np.int32(kb >> np.uint64(HIST_SHIFT + COARSE_SHIFT)) if ok else np.int32(n_coarse)
-        cbv[j] = c + (np.int32(LOOK) if (np.float64(s) >= gate) | (np.float64(s) >= tmin) | (not ok) else np.int32(0))
+        b = np.float32(s).view(np.uint32)
+        kb = ~b + np.uint32(1)  # s <= 0: its histogram key (see _key)
+        i = ((b >> np.uint32(23)) & np.uint32(0xFF)) - el
+        mg = m0 if i == 0 else (m1 if i == 1 else (m2 if i == 2 else (m3 if i == 3 else big)))
+        lowc = kb & (wc - np.uint32(1))
+        ok = (lowc >= mg) & (wc - lowc > mg)
+        c = np.int32(kb >> sh) if ok else dummy
+        cbv[j] = c + (look if ((s >= g32) | (s >= t32) | (not ok)) else np.int32(0))
 
 
 @nb.njit(cache=True, nogil=True)
@@ -538,6 +554,10 @@ def reduce_tile(kind, scores, n_rows, P, P64, psq, G, gsq, c0, gstart, col_subje
     lim = min(floor, n_coarse)  # at or above: a closer look (n_coarse: undecided)
     n_rec = 0
     kv = np.empty(k, np.float32)
+    gmax = 0.0
+    if not cosine:
+        for j in range(n_cols):
+            gmax = max(gmax, np.float64(gsq[j]))
     for r in range(n_rows):
         row = scores[r]
         bits = row.view(np.uint32)
@@ -563,7 +583,8 @@ def reduce_tile(kind, scores, n_rows, P, P64, psq, G, gsq, c0, gstart, col_subje
         if cosine:
             _screen_cosine(row, n_cols, mc, sgate, tmin, cbv, n_coarse)
         else:
-            _screen_euclid(row, n_cols, psq[r], gsq, mtab_coarse[r], sgate, tmin, cbv, n_coarse)
+            top = 2.0 * (math.sqrt(np.float64(psq[r])) + math.sqrt(gmax)) + 1.0  # > any distance
+            _screen_euclid(row, n_cols, psq[r], gsq, mtab_coarse[r], top, sgate, tmin, cbv, n_coarse)
         if mu >= s_lo and mu < s_hi:  # the mate's templates are no impostors: the never-read bin
             for j in range(gstart[mu] - c0, gstart[mu + 1] - c0):
                 cbv[j] = n_coarse
