@@ -332,3 +332,50 @@ def test_gallery_larger_than_the_budget_is_held_in_parts_with_the_same_result():
             for name in ("impostor_hist", "hist_fine_from", "best_nonmate", "mate_score", "mate_rank",
                          "candidates_subject", "candidates_score", "genuine_scores"):
                 assert np.array_equal(getattr(whole, name), getattr(parts, name), equal_nan=True), (score, name, kw)
+
+
+@pytest.mark.parametrize("score", ["cosine", "neg_euclidean"])
+@pytest.mark.parametrize("per_subject", [1, 3])
+def test_engine_equals_reference_brute_force_over_several_tiles(score, per_subject):
+    """Several BLAS tiles per row (so each row's first tile sets its screen gate from the tile's
+    own K-th subject, later tiles from the top K so far), mated and non-mated probes, subjects
+    with several templates: every per-probe figure and the candidate lists equal a brute force
+    over all reference scores, and the histogram equals the impostor reference scores folded."""
+    from faceaudit import counts
+    rng = np.random.default_rng(7)
+    n_gallery, n_probes, d, k = 3000, 120, 24, 20
+    gallery = rng.standard_normal((n_gallery, d), dtype=np.float32)
+    n_mated = n_probes // 2
+    mated = gallery[:n_mated * per_subject:per_subject] + 0.6 * rng.standard_normal((n_mated, d), dtype=np.float32)
+    x = np.concatenate([gallery, mated, rng.standard_normal((n_probes - n_mated, d), dtype=np.float32)])
+    subjects = np.concatenate([np.arange(n_gallery) // per_subject, np.arange(n_mated),
+                               10**6 + np.arange(n_probes - n_mated)])
+    es = validate(x, pd.DataFrame({"template_id": np.arange(x.shape[0]).astype(str),
+                                   "subject_id": [f"s{v:07d}" for v in subjects]}))
+    proto = Protocol(np.arange(n_gallery), n_gallery + np.arange(n_mated),
+                     n_gallery + np.arange(n_mated, n_probes))
+    res = search(es, proto, score=score, top_k=k, fine_budget=20_000)
+    P, G = proto.probes, proto.gallery
+    S = reference_scores(es, np.repeat(P, G.size), np.tile(G, P.size), score).reshape(P.size, G.size)
+    names, code = np.unique(es.subject_ids[G], return_inverse=True)
+    per = np.full((P.size, names.size), -np.inf, np.float32)
+    for c in range(names.size):
+        per[:, c] = S[:, code == c].max(axis=1)
+    impostors = []
+    for i, p in enumerate(P):
+        is_mate = names == es.subject_ids[p]
+        non = np.flatnonzero(~is_mate)
+        order = non[np.lexsort((non, -per[i, non].astype(np.float64)))]
+        assert res.best_nonmate[i] == per[i, order[0]]
+        cands = list(order[:k])
+        if is_mate.any():
+            m = int(np.flatnonzero(is_mate)[0])
+            n_ge = int((per[i, non] >= per[i, m]).sum())
+            assert res.mate_score[i] == per[i, m] and res.mate_rank[i] == n_ge + 1
+            cands.insert(n_ge, m)
+        cands = cands[:k]
+        assert list(res.gallery_subjects[res.candidates_subject[i]]) == list(names[cands])
+        assert np.array_equal(res.candidates_score[i], per[i, cands])
+        impostors.append(S[i][~is_mate[code]])
+    hist, fine_from = counts.fold_scores(np.concatenate(impostors), score, 20_000)
+    assert fine_from == res.hist_fine_from and np.array_equal(hist, res.impostor_hist)
