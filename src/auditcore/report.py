@@ -97,7 +97,8 @@ def to_data_uri(fig, dpi: int = 110) -> str:
     The figure is cropped to its ink plus ``PAD_INCHES``, like ``savefig(bbox_inches="tight")``, but
     drawn once instead of twice: it is drawn on a canvas ``MARGIN_INCHES`` larger on every side
     (artists keep their places and sizes in inches) and the white border is cut off the pixels.
-    A figure whose ink reaches that larger canvas's edge is drawn again the usual way.
+    A figure with an Axes, text or legend placed beyond that margin, or whose ink reaches the
+    larger canvas's edge, is drawn the usual way instead.
     """
     from matplotlib.transforms import Bbox
 
@@ -106,15 +107,51 @@ def to_data_uri(fig, dpi: int = 110) -> str:
         ax.apply_aspect()
     width, height = fig.get_size_inches()
     box = Bbox.from_extents(-MARGIN_INCHES, -MARGIN_INCHES, width + MARGIN_INCHES, height + MARGIN_INCHES)
-    raw = io.BytesIO()
-    fig.savefig(raw, format="rgba", dpi=dpi, bbox_inches=box)
-    png = _crop_to_png(raw.getbuffer(), box.width * dpi, box.height * dpi, round(PAD_INCHES * dpi))
+    png = None
+    if _placed_within(fig, box):
+        raw = io.BytesIO()
+        fig.savefig(raw, format="rgba", dpi=dpi, bbox_inches=box)
+        png = _crop_to_png(raw.getbuffer(), box.width * dpi, box.height * dpi, round(PAD_INCHES * dpi))
     if png is None:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", pad_inches=PAD_INCHES)
         png = buf.getvalue()
     _close(fig)
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _placed_within(fig, box) -> bool:
+    """Whether every Axes, and the anchor of every text, annotation and legend, lies inside ``box``
+    (inches, figure coordinates); cheap: nothing is laid out. An artist wholly outside the canvas
+    leaves no ink on it, so this is what catches it."""
+    from matplotlib.text import Annotation
+
+    inside = box.transformed(fig.dpi_scale_trans)  # display units at the figure's dpi
+    width, height = fig.get_size_inches()
+
+    def within(points) -> bool:
+        return all(inside.x0 < x < inside.x1 and inside.y0 < y < inside.y1 for x, y in points)
+
+    for ax in fig.axes:
+        if not within(ax.get_position().transformed(fig.transFigure).corners()):
+            return False
+    frames = {"data": None, "axes fraction": "transAxes", "figure fraction": "transFigure"}
+    for text in list(fig.texts) + [t for ax in fig.axes for t in ax.texts]:
+        if not text.get_visible() or not text.get_text():
+            continue
+        if isinstance(text, Annotation):
+            coords = text.anncoords if text.anncoords in frames else text.xycoords
+            where = text.xyann if text.anncoords in frames else text.xy
+            if coords not in frames or not (text.anncoords in frames or str(text.anncoords).startswith("offset")):
+                return False  # placed some other way: let savefig find where
+            owner = text.axes if coords != "figure fraction" else fig
+            transform = owner.transData if coords == "data" else getattr(owner, frames[coords])
+            if not within(transform.transform([where])):
+                return False
+        elif not within(text.get_transform().transform([text.get_unitless_position()])):
+            return False
+    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    return all(within(legend.get_bbox_to_anchor().corners()) for legend in legends)
 
 
 def _crop_to_png(rgba, width: float, height: float, pad: int) -> bytes | None:
