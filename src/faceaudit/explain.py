@@ -733,6 +733,7 @@ def lookalikes(res, thresholds, sizes=(1e6,), *, n_gallery_templates: int | None
     n = int(above[0])
     per = (n_gallery_templates / res.gallery_size) if n_gallery_templates and res.gallery_size else 1.0
     rows = []
+    edges = hist_edges() if n else None  # once, not per threshold (a million edges)
     for t in thresholds:
         if t is None or not np.isfinite(t) or n == 0:
             continue
@@ -742,5 +743,5 @@ def lookalikes(res, thresholds, sizes=(1e6,), *, n_gallery_templates: int | None
         for size in sizes:
             rows.append({"threshold": float(t), "gallery_size": float(size), "fmr": k / n, "fmr_count": k,
                          "comparisons": n, "expected": size * per * k / n, "expected_ci": [size * per * lo, size * per * hi],
-                         "templates_per_person": per, "counted_from_edge": float(hist_edges()[b])})
+                         "templates_per_person": per, "counted_from_edge": float(edges[b])})
     return rows
