@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import subprocess
 import sys
 import textwrap
@@ -28,7 +29,7 @@ from conftest import REPO
 
 def _run(code: str) -> str:
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                         cwd=REPO, timeout=300, env={**__import__("os").environ, "PYTHONPATH": str(REPO / "src")})
+                         cwd=REPO, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout
 

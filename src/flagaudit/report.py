@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-import matplotlib
+import matplotlib.ticker
 import numpy as np
 
 from auditcore.report import esc, figure, page, subplots, to_data_uri

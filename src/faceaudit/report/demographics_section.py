@@ -50,7 +50,7 @@ def bars(analysis: dict, min_size: int):
     measures = [m for m in ("fnir", "fpir", "fmr", "fnmr") if analysis["rates"].get(m)]
     n_rows = (len(measures) + 1) // 2
     fig, axes = plots.subplots(n_rows, 2, figsize=(10.0, n_rows * (1.4 + 0.42 * len(analysis["groups"]))),
-                             squeeze=False)
+                               squeeze=False)
     for ax in axes.ravel()[len(measures):]:
         ax.axis("off")
     ranked = set(analysis.get("ranked_groups", analysis["groups"]))
