@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from fractions import Fraction
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 METHODS = ("clopper-pearson", "wilson")
 
@@ -46,15 +46,21 @@ class Rate:
 
 
 def clopper_pearson(errors: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Exact binomial interval from the beta distribution (bounds 0 and 1 at the extremes)."""
+    """Exact binomial interval from the beta distribution (bounds 0 and 1 at the extremes).
+
+    The beta quantile is ``scipy.special.betaincinv``, the function ``scipy.stats.beta.ppf``
+    evaluates (the same digits; tested), without importing ``scipy.stats`` (half a second).
+    """
     alpha = 1.0 - confidence
-    lo = 0.0 if errors == 0 else float(stats.beta.ppf(alpha / 2, errors, trials - errors + 1))
-    hi = 1.0 if errors == trials else float(stats.beta.ppf(1 - alpha / 2, errors + 1, trials - errors))
+    lo = 0.0 if errors == 0 else float(special.betaincinv(errors, trials - errors + 1, alpha / 2))
+    hi = 1.0 if errors == trials else float(special.betaincinv(errors + 1, trials - errors, 1 - alpha / 2))
     return lo, hi
 
 
 def wilson(errors: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval."""
+    from scipy import stats
+
     z = float(stats.norm.ppf(1 - (1 - confidence) / 2))
     p = errors / trials
     denom = 1 + z * z / trials

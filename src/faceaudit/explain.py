@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from faceaudit.counts import exact_bins
 from faceaudit.engine import hist_edges, score_bin
@@ -77,6 +77,41 @@ ASSUMPTIONS = [
 
 
 # ----------------------------------------------------------------------------- model pieces
+# Poisson and negative binomial log-probabilities, for whole counts k >= 0: scipy.stats'
+# formulas (poisson_gen, nbinom_gen in scipy/stats/_discrete_distns.py; the same digits,
+# tested against scipy.stats) from scipy.special, so that an audit does not import scipy.stats
+# (half a second). Invalid parameters give NaN, as in scipy.stats.
+def _poisson_logpmf(k, mu):
+    with np.errstate(invalid="ignore"):
+        return np.where(mu >= 0, special.xlogy(k, mu) - special.gammaln(k + 1) - mu, np.nan)
+
+
+def _poisson_logsf(k, mu):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(mu >= 0, np.log(special.pdtrc(np.floor(k), mu)), np.nan)
+
+
+def _nbinom_valid(n, p):
+    return (n > 0) & (p > 0) & (p <= 1)
+
+
+def _nbinom_logpmf(k, n, p):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        coeff = special.gammaln(n + k) - special.gammaln(k + 1) - special.gammaln(n)
+        return np.where(_nbinom_valid(n, p), coeff + n * np.log(p) + special.xlog1py(k, -p), np.nan)
+
+
+def _nbinom_logsf(k, n, p):
+    try:  # the negative binomial survival function that scipy.stats.nbinom.sf evaluates
+        from scipy.special._ufuncs import _nbinom_sf
+    except ImportError:  # a scipy without it: scipy.stats itself
+        from scipy.stats import nbinom
+        _nbinom_sf = nbinom.sf
+    k, n, p = np.broadcast_arrays(np.floor(k), n, p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(_nbinom_valid(n, p), np.log(_nbinom_sf(k, n, p)), np.nan)
+
+
 def _log_best_of(m, H, h, theta, slope=0.0):
     """log G_M and log g_M for M comparisons per search (arrays broadcast; theta may vary).
 
@@ -202,12 +237,12 @@ class HeterogeneityData:
         table = np.empty((self.grid.size, THETA_GRID.size, self.k + 1))
         c = np.arange(self.k)
         for g, mu_g in enumerate(mu):
-            table[g, 0, :-1] = stats.poisson.logpmf(c, mu_g)
-            table[g, 0, -1] = stats.poisson.logsf(self.k - 1, mu_g)
+            table[g, 0, :-1] = _poisson_logpmf(c, mu_g)
+            table[g, 0, -1] = _poisson_logsf(self.k - 1, mu_g)
             r = 1 / THETA_GRID[1:, None]
             p = 1 / (1 + THETA_GRID[1:, None] * mu_g)
-            table[g, 1:, :-1] = stats.nbinom.logpmf(c[None, :], r, p)
-            table[g, 1:, -1] = stats.nbinom.logsf(self.k - 1, r, p)[:, 0]
+            table[g, 1:, :-1] = _nbinom_logpmf(c[None, :], r, p)
+            table[g, 1:, -1] = _nbinom_logsf(self.k - 1, r, p)[:, 0]
         self.table = np.where(np.isfinite(table), table, -1e300)
 
     def fit(self, weights: np.ndarray | None = None):
@@ -487,6 +522,8 @@ def explain(model: ScoreModel | str | Path, score: float, gallery_size: int, *, 
             bf_i, bF_i = f_i, F_i
             if in_tail:
                 xi, sig = model.tail.boot_xi[b % model.tail.boot_xi.size], model.tail.boot_sigma[b % model.tail.boot_sigma.size]
+                from scipy import stats
+
                 bf_i = float(model.tail.n_exceed / model.tail.n_total * stats.genpareto.pdf(score - model.tail.u, xi, 0, sig))
                 bF_i = float(1 - model.tail.fmr(score, xi, sig))
             draws.append(post(bf_g, bF_g, bF_i, bf_i, bt, bslope))
@@ -696,6 +733,7 @@ def lookalikes(res, thresholds, sizes=(1e6,), *, n_gallery_templates: int | None
     n = int(above[0])
     per = (n_gallery_templates / res.gallery_size) if n_gallery_templates and res.gallery_size else 1.0
     rows = []
+    edges = hist_edges() if n else None  # once, not per threshold (a million edges)
     for t in thresholds:
         if t is None or not np.isfinite(t) or n == 0:
             continue
@@ -705,5 +743,5 @@ def lookalikes(res, thresholds, sizes=(1e6,), *, n_gallery_templates: int | None
         for size in sizes:
             rows.append({"threshold": float(t), "gallery_size": float(size), "fmr": k / n, "fmr_count": k,
                          "comparisons": n, "expected": size * per * k / n, "expected_ci": [size * per * lo, size * per * hi],
-                         "templates_per_person": per, "counted_from_edge": float(hist_edges()[b])})
+                         "templates_per_person": per, "counted_from_edge": float(edges[b])})
     return rows

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import math
 
-import matplotlib
+import matplotlib.ticker
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from auditcore.report import esc, figure, page, to_data_uri  # noqa: E402
+from auditcore.report import esc, figure, page, subplots, to_data_uri
 
 SUITE_COLOURS = {"benign-traps": "#c0392b", "hatecheck": "#2c3e80", "mhc": "#1e8449"}
 
@@ -81,7 +78,7 @@ def _bars(entries: list[tuple[str, dict, str]], title: str, xlabel: str):
     """Horizontal bars with interval whiskers; ``entries`` = (label, rate, colour)."""
     entries = [e for e in entries if e[1].get("trials")]
     h = max(2.2, 0.32 * len(entries) + 1.0)
-    fig, ax = plt.subplots(figsize=(8.6, h))
+    fig, ax = subplots(figsize=(8.6, h))
     y = np.arange(len(entries))[::-1]
     v = np.array([e[1]["value"] for e in entries], dtype=float)
     lo = np.array([e[1]["ci_low"] for e in entries], dtype=float)
@@ -224,7 +221,7 @@ def score_section(results: dict) -> str:
     c = sc["curve"]
     fig_html = ""
     if c.get("ffr") and c.get("miss_rate"):
-        fig, ax = plt.subplots(figsize=(5.4, 4))
+        fig, ax = subplots(figsize=(5.4, 4))
         ax.plot(c["ffr"], c["miss_rate"], color="#2c3e80", lw=1.8, drawstyle="steps-post")
         for op in sc["operating_points"]:
             if op.get("threshold") is not None and op["miss"].get("value") is not None:
@@ -270,7 +267,7 @@ def network_section(results: dict) -> str:
         return ("<h2>Network expansion</h2><p class='muted'>Not computed: give <code>--graph FILE</code> (your own edge "
                 "list) or <code>--mean-degree K</code> (a random graph).</p>")
     hops = n["hops"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = subplots(1, 2, figsize=(10, 3.6))
     hs = sorted(hops, key=int)
     mean = np.array([hops[h]["mean"] for h in hs])
     p05 = np.array([hops[h]["p05"] for h in hs])

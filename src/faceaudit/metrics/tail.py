@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from faceaudit.counts import exact_bins, next_exact_bins
 from faceaudit.engine import hist_edges
@@ -44,6 +43,8 @@ class TailFit:
         """Modelled FMR at thresholds ``>= u`` (NaN below ``u``, where the data speak)."""
         xi = self.xi if xi is None else xi
         sigma = self.sigma if sigma is None else sigma
+        from scipy import stats  # here, not at import: an audit that fits no tail never loads scipy.stats
+
         t = np.asarray(threshold, dtype=float)
         sf = stats.genpareto.sf(t - self.u, xi, loc=0, scale=sigma)
         return np.where(t >= self.u, self.n_exceed / self.n_total * sf, np.nan)
@@ -57,6 +58,8 @@ class TailFit:
 
     def density(self, score) -> np.ndarray:
         """Impostor score density above ``u`` (per unit score)."""
+        from scipy import stats
+
         s = np.asarray(score, dtype=float)
         return self.n_exceed / self.n_total * stats.genpareto.pdf(s - self.u, self.xi, loc=0, scale=self.sigma)
 
@@ -92,6 +95,8 @@ def fit_tail(impostor_hist: np.ndarray | None = None, *, scores: np.ndarray | No
              min_exceedances: int = 1000, tail_fraction: float = 1e-3, n_boot: int = 100,
              seed: int = 0, score: str = "cosine", fine_from: int = 0) -> TailFit:
     """Fit the GPD tail, from the engine's histogram or (for tests) raw ``scores`` above ``u``."""
+    from scipy import stats
+
     rng = np.random.default_rng(seed)
     if impostor_hist is not None:
         u, mids, counts, n_u = exceedances_from_hist(impostor_hist, min_exceedances=min_exceedances,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
@@ -52,7 +51,7 @@ def _num(values) -> np.ndarray:
 
 
 def _det(systems: list) -> str:
-    fig, ax = plt.subplots(figsize=(5.4, 4.1))
+    fig, ax = plots.subplots(figsize=(5.4, 4.1))
     for k, s in enumerate(systems):
         fp, fn = _num(s["det"]["fpir"]), _num(s["det"]["fnir_rank1"])
         ok = fp > 0
@@ -75,7 +74,7 @@ def _det(systems: list) -> str:
 
 
 def _cmc(systems: list) -> str:
-    fig, ax = plt.subplots(figsize=(5.4, 4.1))
+    fig, ax = plots.subplots(figsize=(5.4, 4.1))
     lows = []
     for k, s in enumerate(systems):
         rate = _num(s["cmc"]["identification_rate"])
@@ -102,7 +101,7 @@ def _cmc(systems: list) -> str:
 def _diff_curve(pair: dict) -> str:
     """The FNIR difference at matched FPIR (called only when some point is measurable)."""
     pts = [p for p in pair["fnir_difference_curve"] if p.get("difference") is not None]
-    fig, ax = plt.subplots(figsize=(5.4, 4.1))
+    fig, ax = plots.subplots(figsize=(5.4, 4.1))
     if pts:
         x = np.array([p["fpir"] for p in pts])
         d = 100 * _num([p["difference"] for p in pts])

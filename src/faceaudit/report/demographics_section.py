@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
+from matplotlib.ticker import MaxNLocator
 
 from faceaudit.report import plots
 from faceaudit.report.html import esc, fmt_threshold
@@ -17,7 +17,7 @@ def heatmap(analysis: dict):
     groups = analysis["groups"]
     rate = np.array([[np.nan if v is None else v for v in row] for row in analysis["cross_fmr"]["rate"]], float)
     n = len(groups)
-    fig, ax = plt.subplots(figsize=(min(3.0 + 1.3 * n, 10), min(2.4 + 1.0 * n, 9)))
+    fig, ax = plots.subplots(figsize=(min(3.0 + 1.3 * n, 10), min(2.4 + 1.0 * n, 9)))
     positive = rate[np.isfinite(rate) & (rate > 0)]
     floor = positive.min() / 2 if positive.size else 1e-9
     shown = np.where(np.isfinite(rate), np.maximum(rate, floor), np.nan)
@@ -49,8 +49,8 @@ def heatmap(analysis: dict):
 def bars(analysis: dict, min_size: int):
     measures = [m for m in ("fnir", "fpir", "fmr", "fnmr") if analysis["rates"].get(m)]
     n_rows = (len(measures) + 1) // 2
-    fig, axes = plt.subplots(n_rows, 2, figsize=(10.0, n_rows * (1.4 + 0.42 * len(analysis["groups"]))),
-                             squeeze=False)
+    fig, axes = plots.subplots(n_rows, 2, figsize=(10.0, n_rows * (1.4 + 0.42 * len(analysis["groups"]))),
+                               squeeze=False)
     for ax in axes.ravel()[len(measures):]:
         ax.axis("off")
     ranked = set(analysis.get("ranked_groups", analysis["groups"]))
@@ -69,7 +69,7 @@ def bars(analysis: dict, min_size: int):
         ax.set_yticks(y, names, fontsize=10)
         ax.set_title(LABELS[m], fontsize=11)
         ax.tick_params(axis="x", labelsize=9)
-        ax.xaxis.set_major_locator(plt.MaxNLocator(3))
+        ax.xaxis.set_major_locator(MaxNLocator(3))
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
         ax.invert_yaxis()
     fig.suptitle(f"Per group at one threshold; bars: 95% subject-bootstrap CI; grey: fewer than {min_size} "

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import matplotlib
+import numpy as np
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from auditcore.report import subplots, to_data_uri  # noqa: F401  (the shared figure making and embedding)
 
-plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9,
-                     "xtick.labelsize": 9, "ytick.labelsize": 9})
+matplotlib.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9,
+                            "xtick.labelsize": 9, "ytick.labelsize": 9})
 
 
 def to_user(scores, units: str = "cosine"):
@@ -22,7 +21,6 @@ def to_user(scores, units: str = "cosine"):
 def score_label(units: str = "cosine") -> str:
     return "distance (a match is a distance <= threshold)" if units == "neg_euclidean" else "score (a match is a score >= threshold)"
 
-from auditcore.report import to_data_uri  # noqa: E402,F401  (the shared figure embedding)
 
 COLOURS = {"fnir": "#c0392b", "fpir": "#2c3e80", "genuine": "#1e8449", "impostor": "#7f8c8d",
            "best": "#c0392b", "op": "#555555"}
@@ -58,7 +56,7 @@ def det_identification(ident: dict):
     t, fpir, fnir, lo, hi = t[order], fpir[order], fnir[order], lo[order], hi[order]
     floor_y = 0.5 / max(ident.get("n_mated_searches", 1), 1)
     ok = (fpir > 0) & np.isfinite(fnir)
-    fig, ax = plt.subplots(figsize=(5.4, 4.2))
+    fig, ax = subplots(figsize=(5.4, 4.2))
     ax.fill_between(fpir[ok], np.maximum(lo[ok], floor_y), np.maximum(hi[ok], floor_y), color=COLOURS["fnir"],
                     alpha=0.18, lw=0, label="95% interval (FNIR)")
     ax.plot(fpir[ok], np.maximum(fnir[ok], floor_y), color=COLOURS["fnir"], lw=1.8, label="FNIR at rank 1")
@@ -79,7 +77,7 @@ def det_identification(ident: dict):
 def cmc(ident: dict):
     ranks = np.array(ident["cmc"]["rank"])
     rate = _num(ident["cmc"]["identification_rate"])
-    fig, ax = plt.subplots(figsize=(5.4, 4.2))
+    fig, ax = subplots(figsize=(5.4, 4.2))
     ax.plot(ranks, rate, "o-", color=COLOURS["fpir"], ms=3)
     ax.set_xlabel("rank")
     ax.set_ylabel("identification rate (mate within rank)")
@@ -94,7 +92,7 @@ def cmc(ident: dict):
 def rates_vs_threshold(ident: dict, units: str = "cosine"):
     curve = ident["curve"]
     t = to_user(_num(curve["threshold"]), units)
-    fig, ax = plt.subplots(figsize=(5.4, 4.2))
+    fig, ax = subplots(figsize=(5.4, 4.2))
     step = "steps-pre" if units == "neg_euclidean" else "steps-post"
     ax.plot(t, _num(curve["fpir"]), color=COLOURS["fpir"], label="FPIR(T)", drawstyle=step)
     ax.plot(t, _num(curve["fnir_rank1"]), color=COLOURS["fnir"], label="FNIR(rank 1, T)", drawstyle=step)
@@ -122,7 +120,7 @@ def calibration(cal: dict, units: str = "cosine"):
     ehi = np.array([np.nan if b["explain_ci"][1] is None else b["explain_ci"][1] for b in bins])
     ind = np.array([b["independence_model"] for b in bins])
     order = np.argsort(mid)
-    fig, ax = plt.subplots(figsize=(5.4, 4.2))
+    fig, ax = subplots(figsize=(5.4, 4.2))
     ax.fill_between(mid[order], elo[order], ehi[order], color=COLOURS["fpir"], alpha=0.2, lw=0)
     ax.plot(mid[order], ex[order], "-", color=COLOURS["fpir"], label="explain (95% band)")
     ax.plot(mid[order], ind[order], "--", color=COLOURS["impostor"], label="if look-alikes were independent")
@@ -141,7 +139,7 @@ def score_distributions(dist: dict, units: str = "cosine"):
     edges = to_user(np.array(dist["edges"]), units)
     centres = (edges[:-1] + edges[1:]) / 2
     width = np.abs(np.diff(edges))
-    fig, ax = plt.subplots(figsize=(5.4, 4.6))
+    fig, ax = subplots(figsize=(5.4, 4.6))
     for key, label, colour in (("impostor", "impostor comparisons", COLOURS["impostor"]),
                                ("best_nonmate", "best non-mate per non-mated search", COLOURS["best"]),
                                ("genuine", "genuine comparisons", COLOURS["genuine"])):
@@ -162,7 +160,7 @@ def score_distributions(dist: dict, units: str = "cosine"):
 def det_verification(verif: dict):
     curve = verif["curve"]
     fmr, fnmr = _num(curve["fmr"]), _num(curve["fnmr"])
-    fig, ax = plt.subplots(figsize=(5.2, 4))
+    fig, ax = subplots(figsize=(5.2, 4))
     ok = fmr > 0
     ax.plot(fmr[ok], fnmr[ok], color=COLOURS["fpir"], drawstyle="steps-post")
     ax.set_xscale("log")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 from matplotlib.ticker import NullFormatter
 import numpy as np
 
@@ -22,7 +21,7 @@ def _num(v):
 
 
 def growth_plot(scale: dict):
-    fig, ax = plt.subplots(figsize=(6.2, 4.3))
+    fig, ax = plots.subplots(figsize=(6.2, 4.3))
     rows = scale["measured"]["rows"]
     for i, model in enumerate(scale["models"]):
         t = model["threshold"]
@@ -49,7 +48,7 @@ def growth_plot(scale: dict):
 
 
 def extrapolation_plot(scale: dict):
-    fig, ax = plt.subplots(figsize=(6.2, 4.3))
+    fig, ax = plots.subplots(figsize=(6.2, 4.3))
     thresholds = sorted({r["threshold"] for r in scale["extrapolation"]})
     for i, t in enumerate(thresholds):
         colour = COLOURS[i % len(COLOURS)]
@@ -75,7 +74,7 @@ def report_card_plots(scale: dict):
     """NIST-FRTE-style: FNIR (rank 1) at fixed FPIR against gallery size, and the rank-1 miss rate
     (no threshold) against gallery size, each with 95% intervals."""
     m = scale["measured"]
-    fig, axes = plt.subplots(1, 2, figsize=(10.4, 4.2))
+    fig, axes = plots.subplots(1, 2, figsize=(10.4, 4.2))
     ax = axes[0]
     targets = sorted({r["target_fpir"] for r in m.get("fnir_at_fpir", [])}, reverse=True)
     for i, target in enumerate(targets):
