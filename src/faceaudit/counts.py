@@ -29,6 +29,7 @@ each coarse bin's count at its edge's fine bin. Thresholds are exact at every fi
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -95,13 +96,19 @@ def hist_edges() -> np.ndarray:
 
     The edge of bin ``b`` is the smallest float32 in it, so ``score >= edges[b]`` exactly when
     ``score_bin(score) >= b``. Bins of NaN bit patterns have NaN edges; finite scores never
-    fall in them.
+    fall in them. Built once (4 MiB) and shared: read-only.
     """
+    return _hist_edges()
+
+
+@functools.lru_cache(maxsize=1)
+def _hist_edges() -> np.ndarray:
     keys = (np.arange(N_BINS, dtype=np.uint64) << np.uint64(HIST_SHIFT))
     negative = keys < np.uint64(0x80000000)
     bits = np.where(negative, (np.uint64(2**32) - keys) & np.uint64(0xFFFFFFFF), keys & np.uint64(0x7FFFFFFF))
     edges = bits.astype(np.uint32).view(np.float32).copy()
     edges[0] = np.nan  # key 0 is no float; the rest of bin 0 are NaN patterns
+    edges.flags.writeable = False
     return edges
 
 
