@@ -379,3 +379,29 @@ def test_engine_equals_reference_brute_force_over_several_tiles(score, per_subje
         impostors.append(S[i][~is_mate[code]])
     hist, fine_from = counts.fold_scores(np.concatenate(impostors), score, 20_000)
     assert fine_from == res.hist_fine_from and np.array_equal(hist, res.impostor_hist)
+
+
+@pytest.mark.parametrize("d", [16, 128])
+def test_compensated_tier_equals_exact_rational_arithmetic(d):
+    """Near-orthogonal pairs (cosine near 0, where float32 values are closer together than the
+    float64 tier's error) and near-duplicates (distance near 0): the compensated tier decides
+    most of them, and every reference score equals exact rational arithmetic."""
+    rng = np.random.default_rng(d)
+    tiers = []
+    for _ in range(60):
+        p = normalised(rng.standard_normal((1, d)).astype(np.float32))[0]
+        q = rng.standard_normal(d)
+        q64 = q - (q @ p.astype(np.float64)) * p.astype(np.float64)
+        g = normalised(q64.astype(np.float32)[None, :])[0]
+        v, tier = _kernel.reference(_kernel.COSINE, p, g)
+        assert v == exact_cosine(p, g)
+        tiers.append(tier)
+        x = rng.standard_normal(d).astype(np.float32)
+        y = x.copy()
+        y[rng.integers(d)] = np.nextafter(y[0], np.float32(np.inf)) if rng.random() < 0.5 else y[0]
+        y[rng.integers(d)] += np.float32(1e-6)
+        v, tier = _kernel.reference(_kernel.NEG_EUCLIDEAN, x, y)
+        assert np.float32(v).view(np.uint32) == exact_neg_distance(x, y).view(np.uint32)
+        tiers.append(tier)
+    tiers = np.array(tiers)
+    assert (tiers == 2).sum() >= len(tiers) // 4, np.bincount(tiers)
