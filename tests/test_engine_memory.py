@@ -168,3 +168,13 @@ def test_small_parts_from_a_memory_map_give_the_same_result(tmp_path, monkeypatc
             assert np.array_equal(getattr(whole, name), getattr(parts, name), equal_nan=True), (name, kw)
         assert list(parts.gallery_subjects) == list(whole.gallery_subjects)
         assert list(parts.probe_subjects) == list(whole.probe_subjects)
+
+
+def test_integer_subject_ids_of_an_unvalidated_set_keep_their_type_and_order():
+    from faceaudit.evalset import EvaluationSet
+    ids = np.array([5, 3, 5, 10, 100, 3])  # numeric order differs from string order
+    es = EvaluationSet(np.eye(6, dtype=np.float32), pd.DataFrame({"template_id": list("abcdef"), "subject_id": ids}))
+    gal = engine._Gallery(es, np.array([0, 1, 3, 4]), "cosine", None)
+    want = np.unique(ids[[0, 1, 3, 4]])
+    assert gal.subject_ids.dtype == want.dtype and np.array_equal(gal.subject_ids, want)
+    assert np.array_equal(es.subject_ids_at([2, 5]), ids[[2, 5]]) and es.subject_ids_at([2]).dtype == ids.dtype

@@ -54,17 +54,17 @@ class EvaluationSet:
         return codes.astype(np.int64)
 
     def subjects_of_codes(self, codes: np.ndarray) -> np.ndarray:
-        """The subject id strings (an object array) of subject codes (see :attr:`subject_codes`)."""
+        """The subject ids of subject codes (see :attr:`subject_codes`), as ``subject_ids`` holds them."""
         self.subject_codes  # noqa: B018 - computes the distinct ids once
-        return np.asarray(self.__dict__["_subject_uniques"].take(np.asarray(codes, np.int64)), dtype=object)
+        return np.asarray(self.__dict__["_subject_uniques"].take(np.asarray(codes, np.int64)).to_numpy())
 
     def subject_ids_at(self, rows: np.ndarray) -> np.ndarray:
         """``subject_ids[rows]`` without building the whole column as Python strings."""
-        return self.manifest["subject_id"].iloc[np.asarray(rows, np.int64)].to_numpy(dtype=object)
+        return self.manifest["subject_id"].iloc[np.asarray(rows, np.int64)].to_numpy()
 
     def template_ids_at(self, rows: np.ndarray) -> np.ndarray:
         """``template_ids[rows]`` without building the whole column as Python strings."""
-        return self.manifest["template_id"].iloc[np.asarray(rows, np.int64)].to_numpy(dtype=object)
+        return self.manifest["template_id"].iloc[np.asarray(rows, np.int64)].to_numpy()
 
     def attribute_columns(self) -> list[str]:
         """Manifest columns other than the required ones and ``image``."""
