@@ -248,7 +248,7 @@ def _candidates_table(audit: Audit) -> pd.DataFrame:
     valid = subj >= 0
     probe = np.repeat(np.arange(n), k)[valid]
     cand = res.gallery_subjects[subj[valid]]
-    tids = audit.evalset.template_ids[res.probe_rows]
+    tids = audit.evalset.template_ids_at(res.probe_rows)
     return pd.DataFrame({
         "probe_template_id": tids[probe], "probe_subject_id": res.probe_subjects[probe],
         "rank": np.tile(np.arange(1, k + 1), n)[valid], "candidate_subject_id": cand,

@@ -39,31 +39,58 @@ from faceaudit.counts import (N_BINS, SearchResult, ShardResult, coarse_bin, coa
                               fold_histogram, hist_edges, merge_gallery_shards, merge_probe_splits, score_bin,
                               tail_budget, tau_of)
 from faceaudit.errors import InputError
-from faceaudit.evalset import EvaluationSet, drop_pages
+from faceaudit.evalset import EvaluationSet, drop_pages, is_mapped, release_freed_memory
 from faceaudit.protocol import Protocol
 
 SCORE_KINDS = {"cosine": _kernel.COSINE, "neg_euclidean": _kernel.NEG_EUCLIDEAN}
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
 
 
+GATHER_SPAN = 16 * 2**20  # bytes of a memory-mapped file one chunk of a gather reads from (see _gather)
+
+
 def _gather(x: np.ndarray, rows: np.ndarray, score: str) -> tuple[np.ndarray, np.ndarray]:
     """Rows of ``x`` as the engine scores them: normalised (cosine, see :mod:`faceaudit._kernel`)
-    or as they are (neg_euclidean), one float32 copy; and their squared norms (float64)."""
+    or as they are (neg_euclidean), one float32 copy; and their squared norms (float64).
+
+    From a memory map, rows are read in chunks of at most ``GATHER_SPAN`` bytes of the file (in
+    file order) and the map's pages are let go after each chunk: the pages the OS maps around
+    each row read (read-ahead) would otherwise stay in resident memory, up to the whole file
+    for a few hundred rows spread over it."""
     x = np.asarray(x)  # a memory map reads through, no copy of the whole matrix
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     out = np.empty((rows.size, x.shape[1]), dtype=np.float32)
     sq = np.empty(rows.size, dtype=np.float64)
-    step = 1 << 16  # in chunks, letting a memory map's pages go after each: never two copies resident
-    for a in range(0, rows.size, step):
-        b = min(a + step, rows.size)
+
+    def fill(r, o, q):
         if score == "cosine":
-            _kernel.normalise_rows(x, rows[a:b], out[a:b])
-            sq[a:b] = 1.0
+            _kernel.normalise_rows(x, r, o)
+            q[:] = 1.0
         else:
-            np.take(x, rows[a:b], axis=0, out=out[a:b])
-            _kernel.sq_norms(x, rows[a:b], sq[a:b])
-        if rows.size > step:
-            drop_pages(x)
+            np.take(x, r, axis=0, out=o)
+            _kernel.sq_norms(x, r, q)
+
+    step = 1 << 16
+    if not is_mapped(x) or rows.size == 0:
+        for a in range(0, rows.size, step):
+            fill(rows[a:a + step], out[a:a + step], sq[a:a + step])
+        return out, sq
+    ordered = bool(np.all(rows[1:] >= rows[:-1]))
+    order = None if ordered else np.argsort(rows, kind="stable")
+    srows = rows if ordered else rows[order]
+    span = max(1, GATHER_SPAN // max(1, x.strides[0]))  # rows of the file per chunk
+    a = 0
+    while a < rows.size:
+        b = min(a + step, int(np.searchsorted(srows, srows[a] + span, side="left")))
+        b = max(b, a + 1)
+        if ordered:
+            fill(srows[a:b], out[a:b], sq[a:b])
+        else:
+            o, q = np.empty((b - a, x.shape[1]), np.float32), np.empty(b - a)
+            fill(srows[a:b], o, q)
+            out[order[a:b]], sq[order[a:b]] = o, q
+        drop_pages(x)  # the whole map: read-ahead maps pages beyond the rows read
+        a = b
     return out, sq
 
 
@@ -151,18 +178,23 @@ class _Gallery:
 
     def __init__(self, evalset: EvaluationSet, rows: np.ndarray, score: str,
                  gallery_groups: np.ndarray | None, gather: bool = True):
-        subjects = evalset.subject_ids
-        self.subject_ids, codes = np.unique(subjects[rows], return_inverse=True)
+        rows = np.asarray(rows, np.int64)
+        # subjects sorted by id through their integer codes (which rank the ids), never a sort of strings
+        self.subject_codes, codes = np.unique(evalset.subject_codes[rows], return_inverse=True)
+        self._evalset = evalset
         order = np.argsort(codes, kind="stable")
         self.rows, codes = rows[order], codes[order]
-        self.start = np.searchsorted(codes, np.arange(self.subject_ids.size + 1)).astype(np.int64)
+        self.start = np.searchsorted(codes, np.arange(self.subject_codes.size + 1)).astype(np.int64)
+        del codes, order
         self._templates, self._score = evalset.templates, score
         if gather:
             self.vectors, sq = _gather(evalset.templates, self.rows, score)
         else:
             self.vectors = None
-            sq = np.ones(self.rows.size) if score == "cosine" else np.empty(self.rows.size)
-            if score != "cosine":
+            if score == "cosine":
+                sq = np.ones(self.rows.size)
+            else:
+                sq = np.empty(self.rows.size)
                 step = 1 << 16
                 for a in range(0, self.rows.size, step):
                     _kernel.sq_norms(evalset.templates, np.ascontiguousarray(self.rows[a:a + step], np.int64),
@@ -175,14 +207,30 @@ class _Gallery:
             self.groups = np.ascontiguousarray(np.asarray(gallery_groups)[self.rows], dtype=np.int32)
         else:
             self.groups = np.zeros(self.rows.size, dtype=np.int32)
-        self.col_subject = np.repeat(np.arange(self.subject_ids.size, dtype=np.int32), np.diff(self.start))
+        self.col_subject = np.repeat(np.arange(self.subject_codes.size, dtype=np.int32), np.diff(self.start))
+
+    @property
+    def subject_ids(self) -> np.ndarray:
+        """The gallery's subject ids in sorted order (an object array of strings), built on first
+        use (after the search, so that the strings are not held through it)."""
+        ids = self.__dict__.get("_subject_ids")
+        if ids is None:
+            ids = self._evalset.subjects_of_codes(self.subject_codes)
+            self.__dict__["_subject_ids"] = ids
+        return ids
+
+    @subject_ids.setter
+    def subject_ids(self, value: np.ndarray) -> None:
+        self.__dict__["_subject_ids"] = value
 
     def shard(self, lo: int, hi: int) -> "_Gallery":
         """Subjects ``lo:hi`` (of this gallery) as a gallery of their own (subject indices stay
         global); their vectors are views if this gallery holds its vectors, else not loaded."""
         g = object.__new__(_Gallery)
         a, b = self.start[lo], self.start[hi]
-        g.subject_ids, g.rows = self.subject_ids, self.rows[a:b]
+        g.subject_codes, g._evalset, g.rows = self.subject_codes, self._evalset, self.rows[a:b]
+        if "_subject_ids" in self.__dict__:
+            g.subject_ids = self.subject_ids
         g.start = self.start[lo:hi + 1] - a
         g.vectors = None if self.vectors is None else self.vectors[a:b]
         g.sq32, g.sq_max, g.groups = self.sq32[a:b], self.sq_max, self.groups[a:b]
@@ -248,6 +296,34 @@ def resident_templates(memory_budget: int, dim: int, n_threads: int | None = Non
     per_thread = 8 * N_BINS + 8 * _kernel.N_COPIES * _kernel.N_COARSE_EUC + 4 * TILE_ROWS * TILE_COLS * 2
     free = memory_budget - t * per_thread
     return int(max(4 * TILE_COLS, free // (4 * dim + 24)))
+
+
+def layout_bytes(n_gallery: int, n_subjects: int) -> int:
+    """Bytes of the gallery's layout, held through the search whether or not its vectors are:
+    per template its row (int64), norm, group and subject (4 bytes each); per subject its code
+    and bounds (int64)."""
+    return int(20 * n_gallery + 16 * n_subjects)
+
+
+def gallery_plan(memory_budget: int, dim: int, n_gallery: int, n_subjects: int, n_probes: int, per_row: int,
+                 n_threads: int | None = None, block_size: int | None = None) -> tuple[int, int]:
+    """(gallery templates held in memory at once, probe rows per block) under ``memory_budget``.
+
+    The gallery is held whole if it fits in three quarters of the budget after its layout
+    (:func:`layout_bytes`, :func:`resident_templates`), else in parts of whole subjects of that
+    size, one at a time; the probe block takes what is left (:func:`block_rows`). (Parts are not
+    made smaller when every probe fits one block, though each is then gathered once whatever its
+    size: each part starts its top-K afresh, so smaller parts recompute more comparisons, about
+    a fifth more at 1e10 with 32 MiB parts, and the command's peak lies elsewhere.)
+    """
+    t = n_threads or _threads()
+    layout = layout_bytes(n_gallery, n_subjects)
+    resident = resident_templates(memory_budget * 3 // 4 - layout, dim, t)
+    held = min(n_gallery, resident)
+    rows = block_size or block_rows(n_gallery, memory_budget,
+                                    layout + engine_overhead(held, min(n_subjects, held), dim, t), per_row)
+    rows = max(1, min(rows, max(n_probes, 1)))
+    return int(held), int(rows)
 
 
 def tiles(start: np.ndarray, width: int = TILE_COLS) -> list[tuple[int, int]]:
@@ -412,7 +488,7 @@ def finish_search(*, evalset: EvaluationSet, protocol: Protocol, score: str, gal
         group_counts = gcounts if thr.size else None
     return SearchResult(
         score=score, probe_rows=probe_rows, is_mated=mate_subject >= 0,
-        probe_subjects=evalset.subject_ids[probe_rows], gallery_subjects=gallery_subject_ids,
+        probe_subjects=evalset.subject_ids_at(probe_rows), gallery_subjects=gallery_subject_ids,
         best_nonmate=best, mate_score=mate, mate_rank=rank.astype(np.int64),
         candidates_subject=cand_u, candidates_score=cand_s,
         genuine_scores=gen, genuine_probe=np.repeat(np.arange(n_probes), mate_n),
@@ -516,21 +592,24 @@ def search(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosine",
     if thr.size and gallery_groups is None:
         raise InputError("thresholds need gallery_groups")
     kind = SCORE_KINDS[score]
-    subjects = evalset.subject_ids
     dim = evalset.templates.shape[1]
     threads = _threads()
-    resident = resident_templates(memory_budget * 3 // 4, dim, threads)
-    n_rows_g = int(np.asarray(protocol.gallery).size)
-    gal = _Gallery(evalset, protocol.gallery, score, gallery_groups, gather=n_rows_g <= resident)
-    n_subjects = gal.subject_ids.size
-    n_g = gal.rows.size
-    n_groups = int(gal.groups.max()) + 1 if (gallery_groups is not None and n_g) else 0
-
     probe_rows = protocol.probes
     n_probes = probe_rows.size
+    n_rows_g = int(np.asarray(protocol.gallery).size)
+    n_subj_g = int(np.count_nonzero(np.bincount(evalset.subject_codes[protocol.gallery]))) if n_rows_g else 0
+    n_groups_max = int(np.asarray(gallery_groups)[protocol.gallery].max()) + 1 \
+        if (gallery_groups is not None and n_rows_g) else 0
+    per_row = row_bytes(dim, int(top_k), n_groups_max, thr.size, max(1, int(gallery_shards)))
+    resident, rows_per_block = gallery_plan(memory_budget, dim, n_rows_g, n_subj_g, n_probes, per_row, threads,
+                                            block_size)
+    gal = _Gallery(evalset, protocol.gallery, score, gallery_groups, gather=n_rows_g <= resident)
+    n_subjects = gal.subject_codes.size
+    n_g = gal.rows.size
+    n_groups = int(gal.groups.max()) + 1 if (gallery_groups is not None and n_g) else 0
     n_mated = protocol.mated.size
     mate_subject = np.full(n_probes, -1, dtype=np.int32)
-    mate_subject[:n_mated] = np.searchsorted(gal.subject_ids, subjects[protocol.mated])
+    mate_subject[:n_mated] = np.searchsorted(gal.subject_codes, evalset.subject_codes[protocol.mated])
     safe = np.maximum(mate_subject, 0)
     mate_n = np.where(mate_subject >= 0, gal.start[safe + 1] - gal.start[safe], 0)
     gen_offset = np.concatenate([[0], np.cumsum(mate_n)]).astype(np.int64)
@@ -547,11 +626,6 @@ def search(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosine",
     gcounts = np.zeros((n_probes, max(n_groups, 1) if thr.size else 1, max(thr.size, 1)), np.int64)
 
     n_shards = max(1, int(gallery_shards))
-    held_templates = min(n_g, resident)
-    rows_per_block = block_size or block_rows(
-        n_g, memory_budget, engine_overhead(held_templates, min(n_subjects, held_templates), dim, threads),
-        row_bytes(dim, k, n_groups, thr.size, n_shards))
-    rows_per_block = max(1, min(rows_per_block, n_probes))
     tiles_per_block = -(-rows_per_block // TILE_ROWS)
     if tiles_per_block * n_shards < 2 * threads:  # few probes: split the gallery to keep every thread busy
         n_shards = max(n_shards, min(-(-2 * threads // tiles_per_block), max(n_subjects, 1)))
@@ -561,6 +635,7 @@ def search(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosine",
     width = max(TILE_COLS, int(np.diff(gal.start).max(initial=1)))  # the widest tile any split can make
     floor = fine_floor(evalset, probe_rows, gal.rows, score, budget, n_impostor) if fine_floor_bin is None \
         else int(fine_floor_bin)
+    release_freed_memory()  # what loading and the layout freed, before the pass holds its most
     while True:
         fine, coarse, n_recomputed = _passes(kind, score, evalset, gal, parts_of_gallery, n_shards, probe_rows,
                                              rows_per_block, mate_subject, gen_offset, gen, mate, best, n_ge,

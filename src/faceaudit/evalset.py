@@ -46,9 +46,25 @@ class EvaluationSet:
 
     @cached_property
     def subject_codes(self) -> np.ndarray:
-        """An int code per row for its subject (``pandas.factorize``, computed once, linear time)."""
-        codes, _ = pd.factorize(self.manifest["subject_id"], sort=False)
+        """An int code per row for its subject, computed once (``pandas.factorize``): the rank of the
+        subject id among the distinct ids in string order, so that sorting codes sorts subjects as
+        their ids sort (as ``numpy.unique`` of the id strings would), without comparing strings."""
+        codes, uniques = pd.factorize(self.manifest["subject_id"], sort=True)
+        self.__dict__["_subject_uniques"] = uniques
         return codes.astype(np.int64)
+
+    def subjects_of_codes(self, codes: np.ndarray) -> np.ndarray:
+        """The subject ids of subject codes (see :attr:`subject_codes`), as ``subject_ids`` holds them."""
+        self.subject_codes  # noqa: B018 - computes the distinct ids once
+        return np.asarray(self.__dict__["_subject_uniques"].take(np.asarray(codes, np.int64)).to_numpy())
+
+    def subject_ids_at(self, rows: np.ndarray) -> np.ndarray:
+        """``subject_ids[rows]`` without building the whole column as Python strings."""
+        return self.manifest["subject_id"].iloc[np.asarray(rows, np.int64)].to_numpy()
+
+    def template_ids_at(self, rows: np.ndarray) -> np.ndarray:
+        """``template_ids[rows]`` without building the whole column as Python strings."""
+        return self.manifest["template_id"].iloc[np.asarray(rows, np.int64)].to_numpy()
 
     def attribute_columns(self) -> list[str]:
         """Manifest columns other than the required ones and ``image``."""
@@ -56,18 +72,67 @@ class EvaluationSet:
         return [c for c in self.manifest.columns if c not in skip]
 
 
-def drop_pages(x: np.ndarray) -> None:
-    """Let the OS drop a memory-mapped array's pages from this process's resident memory (they
-    stay in the page cache and are read again on access). No-op for in-memory arrays."""
-    import mmap
+def _read_only_map(x: np.ndarray):
+    """The read-only ``mmap`` under a memory-mapped array (``numpy.load(..., mmap_mode="r")``), or
+    None (an in-memory array, or a copy-on-write map whose pages may hold changes)."""
     base = x
     while base is not None and not isinstance(base, np.memmap):
         base = getattr(base, "base", None)
-    mm = getattr(base, "_mmap", None)
-    if mm is not None and hasattr(mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+    if base is None or getattr(base, "mode", None) != "r":
+        return None
+    return getattr(base, "_mmap", None)
+
+
+def is_mapped(x: np.ndarray) -> bool:
+    """Whether ``x`` reads through a read-only memory map (its pages count in resident memory)."""
+    return _read_only_map(x) is not None
+
+
+def drop_pages(x: np.ndarray, rows: slice | None = None) -> None:
+    """Let the OS drop a memory-mapped array's pages from this process's resident memory (they
+    stay in the page cache and are read again on access): all of the map's, or only those of
+    ``rows`` (a slice of ``x``'s first axis, step 1). No-op for in-memory arrays."""
+    import mmap
+    mm = _read_only_map(x)
+    if mm is None or not hasattr(mm, "madvise") or not hasattr(mmap, "MADV_DONTNEED") or len(mm) == 0:
+        return
+    start, length = 0, len(mm)
+    if rows is not None:
+        x = np.asarray(x)
+        a, b, _ = rows.indices(x.shape[0])
+        if b <= a or x.size == 0:
+            return
+        if x.ndim == 0 or any(s < 0 for s in x.strides):
+            rows = None  # an unusual view: drop the whole map
+        else:
+            origin = np.frombuffer(mm, np.uint8, count=1).ctypes.data
+            lo = x.ctypes.data + a * x.strides[0] - origin
+            hi = x.ctypes.data + (b - 1) * x.strides[0] + sum((n - 1) * s for n, s in zip(x.shape[1:], x.strides[1:]))
+            hi += x.itemsize - origin
+            start = max(0, lo - lo % mmap.PAGESIZE)
+            length = min(len(mm), hi) - start
+            if length <= 0:
+                return
+    try:
+        mm.madvise(mmap.MADV_DONTNEED, start, length)
+    except (OSError, ValueError):
+        pass
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by large temporaries (hash tables, string columns) back to the OS: the
+    C library's and Arrow's allocators keep it otherwise, and it counts in resident memory."""
+    import sys
+    if "pyarrow" in sys.modules:
         try:
-            mm.madvise(mmap.MADV_DONTNEED)
-        except (OSError, ValueError):
+            sys.modules["pyarrow"].default_memory_pool().release_unused()
+        except Exception:  # noqa: BLE001 - best effort, never an error
+            pass
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            ctypes.CDLL(None).malloc_trim(0)
+        except (OSError, AttributeError):
             pass
 
 
@@ -169,6 +234,7 @@ def validate(templates: np.ndarray, manifest: pd.DataFrame, *, templates_path: s
         chunk = templates[start:start + step]
         finite[start:start + step] = np.isfinite(chunk).all(axis=1)
         nonzero[start:start + step] = np.any(chunk != 0, axis=1)
+        drop_pages(templates, slice(0, start + step))  # read once, in order: the pages read so far can go
     drop_pages(templates)
     if not finite.all():
         bad = np.flatnonzero(~finite)
@@ -193,7 +259,10 @@ def load_evaluation_set(templates_path: str | Path, manifest_path: str | Path) -
             raise InputError(f"{what} path is a folder, expected a file", p)
     templates = _read_templates(tpath)
     manifest = _read_table(mpath)
-    return validate(templates, manifest, templates_path=tpath, manifest_path=mpath)
+    evalset = validate(templates, manifest, templates_path=tpath, manifest_path=mpath)
+    del manifest
+    release_freed_memory()
+    return evalset
 
 
 def resolve_evalset_paths(evalset: str | Path | None, templates: str | Path | None, manifest: str | Path | None,

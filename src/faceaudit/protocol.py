@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from faceaudit.errors import InputError
-from faceaudit.evalset import EvaluationSet
+from faceaudit.evalset import EvaluationSet, release_freed_memory
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def _check(evalset: EvaluationSet, gallery: np.ndarray, probes: np.ndarray,
         raise InputError("empty gallery: no template is enrolled", source)
     overlap = np.intersect1d(gallery, probes)
     if overlap.size:
-        tid = evalset.template_ids[overlap[0]]
+        tid = evalset.template_ids_at(overlap[:1])[0]
         raise InputError(f"{overlap.size} template(s) are both gallery and probe, e.g. {tid}; "
                          "a probe must never be searched against its own template", source)
     is_enrolled = np.zeros(int(codes.max()) + 1 if codes.size else 0, dtype=bool)
@@ -73,7 +73,8 @@ def generate_protocol(evalset: EvaluationSet, *, enrol_fraction: float = 0.5,
     if gallery_per_subject < 1:
         raise InputError(f"gallery_per_subject must be at least 1, got {gallery_per_subject}")
     rng = np.random.default_rng(seed)
-    subjects, codes, counts = np.unique(evalset.subject_ids, return_inverse=True, return_counts=True)
+    # subject codes rank subjects in id order: the same subjects, order and counts as np.unique of the ids
+    subjects, codes, counts = np.unique(evalset.subject_codes, return_inverse=True, return_counts=True)
     eligible = np.flatnonzero(counts > gallery_per_subject)
     n_enrol = int(round(enrol_fraction * eligible.size))
     if n_enrol == 0:
@@ -107,21 +108,26 @@ def load_protocol(evalset: EvaluationSet, path: str | Path) -> Protocol:
     missing = [c for c in ("template_id", "role") if c not in table.columns]
     if missing:
         raise InputError(f"missing required column(s) {', '.join(missing)}", path)
-    roles = table["role"].astype(str).str.strip().str.lower().to_numpy(dtype=object)
-    is_gallery, is_probe = roles == "gallery", roles == "probe"
+    # ids stay in their column (no array of Python strings); hash look-ups (linear time), never
+    # element-wise string comparisons
+    roles = table["role"].astype(str).str.strip().str.lower()
+    is_gallery, is_probe = (roles == "gallery").to_numpy(bool), (roles == "probe").to_numpy(bool)
+    del roles
     bad = ~(is_gallery | is_probe)
     if bad.any():
         raise InputError(f"role must be 'gallery' or 'probe', got '{table['role'][bad].iloc[0]}'", path)
-    ids = table["template_id"].astype(str).to_numpy(dtype=object)
-    # hash look-ups (linear time), never element-wise string comparisons
-    dup = pd.Index(ids).duplicated()
+    ids = table["template_id"].astype(str)
+    del table
+    dup = ids.duplicated().to_numpy(bool)
     if dup.any():
-        raise InputError(f"template_id listed twice, e.g. {ids[dup][0]}", path)
-    rows = pd.Index(np.asarray(evalset.template_ids, dtype=object)).get_indexer(ids)
+        raise InputError(f"template_id listed twice, e.g. {ids[dup].iloc[0]}", path)
+    rows = pd.Index(evalset.manifest["template_id"]).get_indexer(ids)
     unknown = rows < 0
     if unknown.any():
         raise InputError(f"{int(unknown.sum())} template_id(s) not in the manifest, "
-                         f"e.g. {ids[unknown][0]}", path)
+                         f"e.g. {ids[unknown].iloc[0]}", path)
+    del ids, dup
     protocol = _check(evalset, rows[is_gallery], rows[is_probe], path)
+    release_freed_memory()
     return Protocol(protocol.gallery, protocol.mated, protocol.nonmated,
                     {"kind": "file", "path": str(path)})
