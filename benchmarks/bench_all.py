@@ -7,6 +7,8 @@ Runs, one after the other (each in its own processes, so their peaks do not mix)
 1. ``bench_engine.py`` for the OpenBLAS kernel as the environment has it and with
    ``OPENBLAS_CORETYPE`` unset (``default,unset``; on a machine where it is preset these differ):
    BLAS alone on the engine's tiles and in large calls, the engine, their ratio in CPU-seconds;
+   then ``bench_reduce.py``: the hot loop alone (one thread, BLAS on a tile against its reduction,
+   per comparison);
 2. ``bench_scale.py``: loading a 1,000,000-row evaluation set and the whole ``faceaudit audit``
    at 10,000 x 1,000,000 x 128-d (1e10), peak resident memory; with ``--big`` also 100,000 probes
    (1e11, about 6 minutes of 2 cores);
@@ -53,6 +55,8 @@ def main() -> None:
         size = ["--gallery", "20000", "--probes", "300", "--repeat", "1"] if args.quick else ["--probes", "1000"]
         if _run([py, str(HERE / "bench_engine.py"), *size, "--coretypes", "default,unset", "--json", str(eng)]):
             figures["engine"] = json.loads(eng.read_text())
+        red = _run([py, str(HERE / "bench_reduce.py"), *(["--gallery", "20000", "--repeat", "1"] if args.quick else [])])
+        figures["reduce"] = [ln.strip() for ln in red.splitlines() if "ns/comparison" in ln]
         scales = [("1e10", ["--probes", "10000"])] if not args.quick else [("quick", ["--gallery", "20000", "--probes", "500"])]
         if args.big and not args.quick:
             scales.append(("1e11", ["--probes", "100000"]))
@@ -79,6 +83,8 @@ def main() -> None:
             print(f"engine {setting:8s} {score:14s} kernel {fig['blas'][0][1] if fig['blas'] else '?'}: "
                   f"engine / BLAS on its tiles {f['engine_over_blas_tiles']}, engine / faster BLAS "
                   f"{f['engine_over_best_blas']} ({f['engine_M_per_cpu_s']} M comparisons per CPU-s)")
+    for line in figures.get("reduce", []):
+        print(f"hot loop alone (one thread): {line}")
     for key, val in figures.items():
         if key.startswith("scale_") and "audit" in val:
             a = val["audit"]

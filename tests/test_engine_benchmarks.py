@@ -26,3 +26,15 @@ def test_bench_engine_prints_ratios_against_blas_on_its_tiles_and_in_large_calls
         assert f["engine_M_per_cpu_s"] > 0 and f["blas_tiles_M_per_cpu_s"] > 0
         assert 0 <= f["recomputed_fraction"] <= 1
     assert fig["blas"], "the OpenBLAS kernel that ran is reported"
+
+
+def test_bench_reduce_prints_blas_and_reduction_per_comparison():
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_reduce.py"), "--gallery", "3000",
+                           "--rows", "64", "--dim", "32", "--repeat", "1", "--audit-probes", "300"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [ln for ln in proc.stdout.splitlines() if "ns/comparison" in ln]
+    assert [ln.split()[0] for ln in lines] == ["cosine", "neg_euclidean"]
+    for ln in lines:
+        assert "BLAS / (BLAS + reduction)" in ln and "recomputed" in ln

@@ -1,0 +1,89 @@
+"""The engine's hot loop alone: BLAS on one tile against the reduction of that tile, per comparison.
+
+    python benchmarks/bench_reduce.py [--gallery 100000] [--rows 256] [--dim 128] [--repeat 11]
+
+One thread, no pool: 256 probe rows (non-mated, as most comparisons are) against the gallery in
+the engine's tiles (``engine.tiles``), each tile written by one float32 BLAS call
+(``numpy.matmul``, one BLAS thread) and reduced by ``_kernel.reduce_tile``, the way
+``engine.shard_unit`` does it. Prints, per score, CPU nanoseconds per comparison of BLAS alone
+and of BLAS + reduction (the minimum over interleaved repeats: this isolates the loop from
+gallery preparation, threads and the rest of a search, which ``bench_engine.py`` includes), the
+reduction's share, the ratio BLAS / (BLAS + reduction), and the share of comparisons recomputed
+with the reference computation. The fine histogram starts where it would in an audit of
+``--audit-probes`` probes against this gallery.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import faceaudit  # noqa: F401  (first: sets OpenBLAS's spin timeout before numpy loads it)
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gallery", type=int, default=100_000)
+    ap.add_argument("--rows", type=int, default=256)
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--repeat", type=int, default=11)
+    ap.add_argument("--audit-probes", type=int, default=1000,
+                    help="the fine histogram's floor as in an audit of this many probes (default 1,000: 1e8 comparisons)")
+    args = ap.parse_args(argv)
+    import threadpoolctl
+    from bench_engine import make
+    from faceaudit import _kernel, engine
+    from faceaudit.counts import tail_budget
+
+    rows = args.rows
+    es, proto = make(args.gallery, 2 * rows, args.dim)
+    n_cmp = rows * args.gallery
+    print(f"{rows} non-mated probe rows x {args.gallery:,} gallery x {args.dim}-d, one thread, "
+          f"tiles of {engine.TILE_ROWS} x about {engine.TILE_COLS}; BLAS: "
+          f"{threadpoolctl.threadpool_info()[0].get('internal_api')} {threadpoolctl.threadpool_info()[0].get('architecture')}")
+    for score in ("cosine", "neg_euclidean"):
+        kind = engine.SCORE_KINDS[score]
+        gal = engine._Gallery(es, proto.gallery, score, None)
+        P, psq = engine._gather(es.templates, proto.probes[rows:2 * rows], score)
+        blk = engine._Block(kind, P, psq, gal.sq_max, np.full(rows, -1, np.int32), np.full(rows, np.nan, np.float32))
+        work = engine.Work(kind, engine.max_width(gal))
+        thr = np.empty(0, np.float32)
+        n_audit = args.audit_probes * args.gallery
+        floor = engine.fine_floor(es, proto.probes, gal.rows, score, tail_budget(n_audit), n_audit)
+        tiles = engine.tiles(gal.start)
+
+        def run(reduce: bool) -> float:
+            out = engine._empty_shard(rows, 20, 0, 0)
+            filled = np.zeros(rows, np.int64)
+            work.counter[:] = 0
+            t = time.process_time()
+            for lo, hi in tiles:
+                c0, c1 = int(gal.start[lo]), int(gal.start[hi])
+                buf = work.flat[:rows * (c1 - c0)].reshape(rows, c1 - c0)
+                np.matmul(blk.P, gal.vectors[c0:c1].T, out=buf)
+                if reduce:
+                    _kernel.reduce_tile(kind, buf, rows, blk.P, blk.P64, blk.psq, gal.vectors[c0:c1], gal.sq32[c0:c1],
+                                        c0, gal.start, gal.col_subject, lo, hi, gal.offset, blk.mate_subject,
+                                        blk.mate_score, blk.dl, blk.mf, blk.mc, thr, gal.groups, 20, out.top_score,
+                                        out.top_subject, filled, out.n_ge, out.group_counts, work.ch, work.fh, floor,
+                                        work.cbv, work.und, work.spec, work.counter)
+            return (time.process_time() - t) / n_cmp * 1e9
+
+        with threadpoolctl.threadpool_limits(1, user_api="blas"):
+            run(True)
+            blas, full = [], []
+            for _ in range(args.repeat):
+                blas.append(run(False))
+                full.append(run(True))
+        b, f = min(blas), min(full)
+        print(f"  {score:14s} BLAS {b:.2f} ns/comparison, BLAS + reduction {f:.2f} (reduction {f - b:.2f}); "
+              f"BLAS / (BLAS + reduction) {b / f:.3f}; recomputed {work.counter[0] / n_cmp:.2%}")
+
+
+if __name__ == "__main__":
+    main()
