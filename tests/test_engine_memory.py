@@ -79,12 +79,18 @@ def test_subject_codes_rank_ids_in_string_order():
     assert list(es.template_ids_at(rows)) == ["t5", "t0", "t399", "t5"]
 
 
-def test_gallery_layout_through_codes_equals_the_string_sort():
-    rng = np.random.default_rng(3)
-    n = 600
-    ids = rng.choice(ODD_IDS + [f"s{i}" for i in range(60)], n)
-    es = validate(rng.standard_normal((n, 8)).astype(np.float32),
+def _odd_id_evalset(seed: int, n: int, prefix: str, n_plain: int, dim: int):
+    """An evaluation set whose subject ids mix ODD_IDS with ``n_plain`` plain ones; (rng, ids, set)."""
+    rng = np.random.default_rng(seed)
+    ids = rng.choice(ODD_IDS + [f"{prefix}{i}" for i in range(n_plain)], n)
+    es = validate(rng.standard_normal((n, dim)).astype(np.float32),
                   pd.DataFrame({"template_id": [f"t{i}" for i in range(n)], "subject_id": ids}))
+    return rng, ids, es
+
+
+def test_gallery_layout_through_codes_equals_the_string_sort():
+    n = 600
+    rng, ids, es = _odd_id_evalset(3, n, "s", 60, 8)
     rows = np.sort(rng.choice(n, 350, replace=False))
     gal = engine._Gallery(es, rows, "cosine", None)
     # the layout as it was computed from the id strings
@@ -97,11 +103,8 @@ def test_gallery_layout_through_codes_equals_the_string_sort():
 
 
 def test_generated_protocol_is_the_one_string_ids_gave():
-    rng = np.random.default_rng(4)
     n = 500
-    ids = rng.choice(ODD_IDS + [f"p{i}" for i in range(80)], n)
-    es = validate(rng.standard_normal((n, 4)).astype(np.float32),
-                  pd.DataFrame({"template_id": [f"t{i}" for i in range(n)], "subject_id": ids}))
+    _, ids, es = _odd_id_evalset(4, n, "p", 80, 4)
     proto = generate_protocol(es, enrol_fraction=0.4, seed=11)
     # the documented draw, written out from the id strings
     g = np.random.default_rng(11)
