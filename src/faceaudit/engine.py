@@ -131,9 +131,13 @@ def engine_overhead(n_gallery: int, n_subjects: int, dim: int, n_threads: int | 
     """Bytes the engine holds besides the probe block: the gallery copy (float32 vectors, norms,
     rows, groups, subject bounds) and per thread one tile of scores and the histograms."""
     t = n_threads or _threads()
-    w = tile_cols or TILE_COLS
-    per_thread = 8 * N_BINS + 8 * _kernel.N_COPIES * _kernel.N_COARSE_EUC + 4 * TILE_ROWS * w + 4 * w + 4096
-    return int((4 * dim + 24) * n_gallery + 8 * n_subjects + t * per_thread)
+    return int((4 * dim + 24) * n_gallery + 8 * n_subjects + t * thread_bytes(tile_cols or TILE_COLS))
+
+
+def thread_bytes(width: int) -> int:
+    """Bytes of one worker thread's :class:`Work` for tiles ``width`` templates wide: its tile of
+    scores, per-column scratch (bins, undecided and listed columns) and both histograms."""
+    return int(4 * TILE_ROWS * width + 20 * width + 8 * N_BINS + 8 * _kernel.N_COPIES * (_kernel.N_COARSE_EUC + 1))
 
 
 def row_bytes(dim: int, top_k: int, n_groups: int = 1, n_thresholds: int = 0, shards: int = 1) -> int:
@@ -200,7 +204,6 @@ class _Gallery:
                     _kernel.sq_norms(evalset.templates, np.ascontiguousarray(self.rows[a:a + step], np.int64),
                                      sq[a:a + step])
                     drop_pages(evalset.templates)
-        drop_pages(evalset.templates)
         self.sq32 = sq.astype(np.float32)
         self.sq_max = float(sq.max()) if sq.size else 0.0
         if gallery_groups is not None:
@@ -245,8 +248,7 @@ class _Gallery:
             return self
         g = object.__new__(_Gallery)
         g.__dict__.update(self.__dict__)
-        g.vectors, _ = _gather(self._templates, self.rows, self._score)
-        drop_pages(self._templates)
+        g.vectors, _ = _gather(self._templates, self.rows, self._score)  # (lets a map's pages go)
         return g
 
     offset = 0
@@ -293,7 +295,7 @@ def resident_templates(memory_budget: int, dim: int, n_threads: int | None = Non
     left after the per-thread tiles and histograms, at ``4 dim + 24`` bytes a template, and at
     least four tiles' worth."""
     t = n_threads or _threads()
-    per_thread = 8 * N_BINS + 8 * _kernel.N_COPIES * _kernel.N_COARSE_EUC + 4 * TILE_ROWS * TILE_COLS * 2
+    per_thread = thread_bytes(TILE_COLS) + 4 * TILE_ROWS * TILE_COLS  # and BLAS's packed copy of a tile
     free = memory_budget - t * per_thread
     return int(max(4 * TILE_COLS, free // (4 * dim + 24)))
 
