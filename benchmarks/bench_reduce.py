@@ -4,8 +4,8 @@
 
 One thread, no pool: 256 probe rows (non-mated, as most comparisons are) against the gallery in
 the engine's tiles (``engine.tiles``), each tile written by one float32 BLAS call
-(``numpy.matmul``, one BLAS thread) and reduced by ``_kernel.reduce_tile``, the way
-``engine.shard_unit`` does it. Prints, per score, CPU nanoseconds per comparison of BLAS alone
+(``numpy.matmul``, one BLAS thread) and reduced by ``_kernel.reduce_tile``: ``engine.shard_unit``
+itself, against the same BLAS calls alone. Prints, per score, CPU nanoseconds per comparison of BLAS alone
 and of BLAS + reduction (the minimum over interleaved repeats: this isolates the loop from
 gallery preparation, threads and the rest of a search, which ``bench_engine.py`` includes), the
 reduction's share, the ratio BLAS / (BLAS + reduction), and the share of comparisons recomputed
@@ -37,7 +37,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     import threadpoolctl
     from bench_engine import make
-    from faceaudit import _kernel, engine
+    from faceaudit import engine
     from faceaudit.counts import tail_budget
 
     rows = args.rows
@@ -62,16 +62,12 @@ def main(argv=None) -> None:
             filled = np.zeros(rows, np.int64)
             work.counter[:] = 0
             t = time.process_time()
-            for lo, hi in tiles:
-                c0, c1 = int(gal.start[lo]), int(gal.start[hi])
-                buf = work.flat[:rows * (c1 - c0)].reshape(rows, c1 - c0)
-                np.matmul(blk.P, gal.vectors[c0:c1].T, out=buf)
-                if reduce:
-                    _kernel.reduce_tile(kind, buf, rows, blk.P, blk.P64, blk.psq, gal.vectors[c0:c1], gal.sq32[c0:c1],
-                                        c0, gal.start, gal.col_subject, lo, hi, gal.offset, blk.mate_subject,
-                                        blk.mate_score, blk.dl, blk.mf, blk.mc, thr, gal.groups, 20, out.top_score,
-                                        out.top_subject, filled, out.n_ge, out.group_counts, work.ch, work.fh, floor,
-                                        work.cbv, work.und, work.spec, work.counter)
+            if reduce:  # the engine's own unit: each tile's BLAS call, then its reduction
+                engine.shard_unit(kind, gal, blk, 0, rows, out, filled, thr, 20, floor, work)
+            else:  # the same BLAS calls alone
+                for lo, hi in tiles:
+                    c0, c1 = int(gal.start[lo]), int(gal.start[hi])
+                    np.matmul(blk.P, gal.vectors[c0:c1].T, out=work.flat[:rows * (c1 - c0)].reshape(rows, c1 - c0))
             return (time.process_time() - t) / n_cmp * 1e9
 
         with threadpoolctl.threadpool_limits(1, user_api="blas"):
