@@ -42,6 +42,15 @@ def write_set(folder: Path, n_gallery: int, n_probes: int, dim: int, seed: int =
     x[n_gallery + n_mated:] = rng.standard_normal((n_probes - n_mated, dim), dtype=np.float32)
     x.flush()
     del x
+    write_tables(folder, n_gallery, n_probes)
+
+
+def write_tables(folder: Path, n_gallery: int, n_probes: int) -> None:
+    """``manifest.parquet`` and ``protocol.parquet`` of a synthetic set laid out as gallery rows
+    (subject ``i`` each), then mated probes (subjects ``0..``), then probes of subjects never
+    enrolled; ids ``t0000000`` / ``s0000000``."""
+    n = n_gallery + n_probes
+    n_mated = n_probes // 2
     subjects = np.concatenate([np.arange(n_gallery), np.arange(n_mated), n_gallery + np.arange(n_probes - n_mated)])
     ids = pd.Series(np.arange(n)).map("t{:07d}".format)
     pd.DataFrame({"template_id": ids, "subject_id": pd.Series(subjects).map("s{:07d}".format)}).to_parquet(

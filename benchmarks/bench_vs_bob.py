@@ -72,6 +72,8 @@ import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_scale import write_tables  # noqa: E402  (the same manifest and protocol layout)
 BOB_SCRIPT = HERE / "bob_pipeline.py"
 BOB_PACKAGES = ["numpy<2", "bob.measure", "pandas", "pyarrow<22", "threadpoolctl"]
 DEFAULT_BOB_VENV = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "faceaudit" / "bob-venv"
@@ -104,12 +106,7 @@ def write_set(folder: Path, n_gallery: int, n_probes: int, dim: int, seed: int =
     x[n_gallery + n_mated:] = _unit(rng.standard_normal((n_probes - n_mated, dim)))
     x.flush()
     del x
-    subjects = np.concatenate([np.arange(n_gallery), np.arange(n_mated), n_gallery + np.arange(n_probes - n_mated)])
-    ids = pd.Series(np.arange(n)).map("t{:07d}".format)
-    pd.DataFrame({"template_id": ids, "subject_id": pd.Series(subjects).map("s{:07d}".format)}).to_parquet(
-        folder / "manifest.parquet", index=False)
-    roles = np.where(np.arange(n) < n_gallery, "gallery", "probe")
-    pd.DataFrame({"template_id": ids, "role": roles}).to_parquet(folder / "protocol.parquet", index=False)
+    write_tables(folder, n_gallery, n_probes)
 
 
 # ------------------------------------------------------------------ running a child
