@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -62,3 +63,12 @@ def tiny_files(tmp_path):
         return folder / "templates.npy", folder / "manifest.csv"
 
     return es, write
+
+
+def assert_nothing_more_sent(service) -> None:
+    """After a run was stopped: once requests in flight have settled (0.5 s), no further request
+    reaches the test service within a second."""
+    time.sleep(0.5)
+    sent = len(service.requests)
+    time.sleep(1.0)
+    assert len(service.requests) == sent  # nothing more is sent after the run stopped

@@ -33,13 +33,17 @@ def population():
     return es, proto, audit
 
 
-def engine_lists(es, proto, audit, L: int, t: float | None, *, scale: float = 1.0, rank_only: bool = False):
-    """The lists a system with the engine's scores returns: top L subjects, cut at t."""
+def engine_lists(es, proto, audit, L: int, t: float | None, *, scale: float = 1.0, rank_only: bool = False,
+                 keep=None):
+    """The lists a system with the engine's scores returns: top L subjects, cut at t (only the
+    searches ``i`` with ``keep(i)`` true, if ``keep`` is given)."""
     res = audit.search
     tids = es.template_ids
     gal_tid = {s: tids[r] for r, s in zip(proto.gallery, es.subject_ids[proto.gallery])}
     recs = []
     for i in range(res.n_probes):
+        if keep is not None and not keep(i):
+            continue
         cands = []
         for k in range(L):
             u, s = res.candidates_subject[i, k], float(res.candidates_score[i, k])

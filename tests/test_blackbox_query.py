@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 from blackbox_fixture import NIST_ADAPTER, REKOGNITION_ADAPTER, SearchService
+from conftest import assert_nothing_more_sent
 from test_blackbox import same_where_defined
 
 from faceaudit.audit import run_audit
@@ -305,10 +306,7 @@ def test_ctrl_c_stops_sending_at_once(setup, tmp_path):
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
-        time.sleep(0.5)
-        sent = len(service.requests)
-        time.sleep(1.0)
-        assert len(service.requests) == sent  # nothing more is sent after the run stopped
+        assert_nothing_more_sent(service)
     finally:
         service.stop()
     assert proc.returncode == 130

@@ -24,7 +24,7 @@ from conftest import REPO
 from faceaudit.audit import run_audit, write_results
 from faceaudit.blackbox.audit import audit_lists, write_blackbox_results
 from faceaudit.blackbox.groups import add_demographics_from_lists
-from faceaudit.blackbox.schema import records_to_lists, write_lists
+from faceaudit.blackbox.schema import write_lists
 from faceaudit.cli import app
 from faceaudit.compare import compare
 from faceaudit.demographics import add_demographics
@@ -33,6 +33,7 @@ from faceaudit.evalset import validate
 from faceaudit.metrics import bootstrap as boot_
 from faceaudit.metrics.identification import threshold_at_fpir
 from faceaudit.protocol import generate_protocol
+from test_blackbox import engine_lists
 
 N_BOOT = 200
 TARGETS = (0.1, 0.03, 0.01, 0.001)
@@ -47,28 +48,6 @@ def _population(noise: float, seed: int, n_subj: int = 240, per: int = 3, dim: i
                         "subject_id": np.repeat([f"p{i:04d}" for i in range(n_subj)], per), "sex": sex})
     x = np.repeat(centres, per, axis=0) + noise * np.random.default_rng(seed).standard_normal((n_subj * per, dim))
     return validate(x.astype(np.float32), man)
-
-
-def engine_lists(es, proto, audit, L: int, t: float | None, *, scale: float = 1.0, rank_only: bool = False,
-                 keep=None):
-    """The lists a system with the engine's scores returns: its top L people, cut at t."""
-    res = audit.search
-    tids = es.template_ids
-    gal_tid = {s: tids[r] for r, s in zip(proto.gallery, es.subject_ids[proto.gallery])}
-    recs = []
-    for i in range(res.n_probes):
-        if keep is not None and not keep(i):
-            continue
-        cands = []
-        for k in range(L):
-            u, s = res.candidates_subject[i, k], float(res.candidates_score[i, k])
-            if u < 0 or (t is not None and s < t):
-                break
-            cands.append({"candidate_id": gal_tid[res.gallery_subjects[u]], "score": None if rank_only else scale * s})
-        recs.append({"search_id": f"q{i}", "probe_id": tids[res.probe_rows[i]], "list_length": L,
-                     "threshold": None if t is None or rank_only else scale * t,
-                     "threshold_applied": t is not None, "system": "engine", "candidates": cands})
-    return records_to_lists(recs)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import pandas as pd
 import pexpect
 import pytest
 
-from conftest import REPO
+from conftest import REPO, assert_nothing_more_sent
 from flag_fixture import FLAG_ADAPTER, KEYWORDS, FlagService
 
 from auditcore.errors import InputError
@@ -361,10 +361,7 @@ def test_ctrl_c_stops_sending_at_once_and_one_run_per_journal(tmp_path):
         assert second.returncode == 2 and "another flagaudit audit is using this journal" in second.stderr
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
-        time.sleep(0.5)
-        sent = len(service.requests)
-        time.sleep(1.0)
-        assert len(service.requests) == sent  # nothing more is sent after the run stopped
+        assert_nothing_more_sent(service)
     finally:
         service.stop()
     assert proc.returncode == 130 and b"Traceback" not in err
