@@ -12,11 +12,15 @@ scores ``2 Beta(63.5, 63.5) - 1``, genuine scores ``2 Beta(55.5, 18.5) - 1``, me
 times, interleaved and repeated (the order alternates each round):
 
 (a) the whole ``faceaudit audit`` command with default settings plus ``--threshold T`` (a
-    subprocess with pipes, not a terminal), and
+    subprocess with pipes, not a terminal),
 (b) ``benchmarks/bob_pipeline.py`` in a virtual environment of its own (``--bob-venv``, created on
     demand with ``python -m venv`` and ``pip install 'numpy<2' bob.measure pandas 'pyarrow<22'
     threadpoolctl``; pyarrow 22 needs numpy 2):
     numpy float32 cosine scores + bob.measure's DIR, FPIR (false alarm rate), CMC, FAR/FRR and EER.
+
+and (c) the same ``faceaudit audit`` command on a tiny set (20 probes x 200 gallery): its fixed cost
+(imports, numba's start-up, loading, a report with every figure), which no speed-up of the search
+can remove.
 
 For each: wall time, CPU-seconds (user + system of the child, ``os.wait4``) and peak resident
 memory of the child; medians over rounds and the ratio bob / faceaudit. It then checks that the
@@ -77,6 +81,7 @@ from bench_scale import write_tables  # noqa: E402  (the same manifest and proto
 BOB_SCRIPT = HERE / "bob_pipeline.py"
 BOB_PACKAGES = ["numpy<2", "bob.measure", "pandas", "pyarrow<22", "threadpoolctl"]
 DEFAULT_BOB_VENV = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "faceaudit" / "bob-venv"
+TINY = (20, 200)  # probes x gallery of the set that measures faceaudit's fixed cost
 GENUINE_A, GENUINE_B = 55.5, 18.5  # genuine score 2 Beta(a, b) - 1: mean 0.5, s.d. about 0.1
 
 
@@ -380,15 +385,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {folder} ({args.probes:,} probes x {args.gallery:,} gallery x {args.dim}-d) "
                   f"in {time.perf_counter() - t:.1f} s")
         n_cmp = args.probes * args.gallery
+        # the command's fixed cost: the same command on a tiny set (imports, numba's start-up, loading,
+        # a report with every figure), so that the table shows what start-up alone leaves of a target
+        tiny = base / f"set_{TINY[0]}x{TINY[1]}x{args.dim}"
+        if not (tiny / "protocol.parquet").exists():
+            write_set(tiny, TINY[1], TINY[0], args.dim, seed=2)
         runs_dir = Path(tempfile.mkdtemp(prefix="runs_", dir=base))  # fresh results folders on every invocation
         # warm-up (numba's on-disk cache, the page cache): not timed
         run_child(faceaudit_cmd(folder, runs_dir / "warmup_fa", args.threshold))
-        runs: dict[str, list[dict]] = {"faceaudit": [], "bob": []}
+        run_child(faceaudit_cmd(tiny, runs_dir / "warmup_tiny", args.threshold))
+        runs: dict[str, list[dict]] = {"faceaudit": [], "bob": [], "tiny": []}
         for rnd in range(args.rounds):
-            order = ["faceaudit", "bob"] if rnd % 2 == 0 else ["bob", "faceaudit"]
+            order = ["faceaudit", "tiny", "bob"] if rnd % 2 == 0 else ["bob", "tiny", "faceaudit"]
             for who in order:
                 if who == "faceaudit":
                     res = run_child(faceaudit_cmd(folder, runs_dir / f"fa_{rnd}", args.threshold))
+                elif who == "tiny":
+                    res = run_child(faceaudit_cmd(tiny, runs_dir / f"tiny_{rnd}", args.threshold))
                 elif bob_python is not None:
                     res = run_child(bob_cmd(bob_python, folder, runs_dir / f"bob_{rnd}.json", args.threshold))
                 else:
@@ -397,7 +410,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{who} failed (exit {res['rc']}):\n{res['output'][-3000:]}")
                     return 1
                 runs[who].append(res)
-                print(f"round {rnd + 1}/{args.rounds} {who}: {res['wall_s']:.2f} s wall, {res['cpu_s']:.2f} CPU-s, "
+                name = f"faceaudit, {TINY[0]} x {TINY[1]}" if who == "tiny" else who
+                print(f"round {rnd + 1}/{args.rounds} {name}: {res['wall_s']:.2f} s wall, {res['cpu_s']:.2f} CPU-s, "
                       f"peak {res['peak_rss_mib']:.0f} MiB", flush=True)
 
         last = args.rounds - 1
@@ -486,6 +500,10 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(["numpy + bob.measure", f"{n_cmp:.0e}", f"{bw:.2f}", f"{bc:.2f}",
                          f"{max(r['peak_rss_mib'] for r in br):.0f}", f"{bw / fw:.2f}x", f"{bc / fc:.2f}x"])
             report["ratio_wall"], report["ratio_cpu"] = bw / fw, bc / fc
+        tw, tc = median([r["wall_s"] for r in runs["tiny"]]), median([r["cpu_s"] for r in runs["tiny"]])
+        rows.append([f"faceaudit audit, {TINY[0]} x {TINY[1]} (fixed cost)", f"{TINY[0] * TINY[1]:.0e}",
+                     f"{tw:.2f}", f"{tc:.2f}", f"{max(r['peak_rss_mib'] for r in runs['tiny']):.0f}", "", ""])
+        report["fixed_cost_cpu_s"] = tc
         if big:
             f = big["faceaudit"]
             rows.append(["faceaudit audit", f"{big['n']:.0e}", f"{f['wall_s']:.1f}", f"{f['cpu_s']:.1f}",
@@ -506,6 +524,12 @@ def main(argv: list[str] | None = None) -> int:
                       f"with probes x gallery)")
                 report["bob_need_big_gib"] = need / 1024
         print_table(header, rows)
+        print(f"faceaudit's fixed cost (the same command on {TINY[0]} x {TINY[1]}: imports, numba's start-up, "
+              f"loading, the report) is {tc:.2f} CPU-s of its {fc:.2f} at {n_cmp:.0e}; the {n_cmp:.0e} work itself "
+              f"takes about {fc - tc:.2f}")
+        if br:
+            print(f"bob / 10 = {bc / 10:.2f} CPU-s: a 10x margin leaves {bc / 10 - tc:.2f} CPU-s beyond the fixed cost "
+                  f"for work that now takes {fc - tc:.2f}")
         if big and "bob" in big and big["bob"]["rc"] != 0:
             print(f"numpy + bob.measure at {big['n']:.0e}: {status}")
         if br:

@@ -24,6 +24,7 @@ from typing import Callable, List, Optional
 import typer
 from rich.console import Console
 
+from auditcore import run_then_exit
 from faceaudit.errors import InputError
 from faceaudit.progress import Phases
 
@@ -415,7 +416,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     try:
-        app()
+        run_then_exit(app)
     except KeyboardInterrupt:
         try:
             stopped()

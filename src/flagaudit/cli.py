@@ -12,6 +12,7 @@ from typing import List, Optional
 
 import typer
 
+from auditcore import run_then_exit
 from auditcore.errors import InputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -153,7 +154,7 @@ def cases(suite: List[str] = typer.Option(..., "--suite", help="Suite name (repe
 def main() -> None:
     """Console entry point: bad input -> ``error: ...`` on one line, exit status 2."""
     try:
-        app()
+        run_then_exit(app)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
