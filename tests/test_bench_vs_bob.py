@@ -49,6 +49,7 @@ def test_quick_faceaudit_half_prints_the_table_in_a_terminal(tmp_path):
     assert "DIR rank 1 at T=0.4375" in out and "numpy + bob.measure" not in out
     rep = json.loads((tmp_path / "out.json").read_text())
     assert len(rep["runs"]["faceaudit"]) == 1 and rep["runs"]["bob"] == []
+    assert "(fixed cost)" in out and len(rep["runs"]["tiny"]) == 1 and rep["fixed_cost_cpu_s"] > 0
     assert rep["big"]["faceaudit"]["rc"] == 0 and rep["big"]["faceaudit"]["peak_rss_mib"] > 0
 
 

@@ -37,6 +37,9 @@ def alias_modules(package: str, names: dict[str, str]) -> None:
         setattr(parent, old, module)
 
 
+FULL_COLLECTION_EVERY = 100  # younger collections between two full ones in a console command (Python's default: 10)
+
+
 def run_then_exit(command: Callable[[], object]) -> None:
     """Run a console command (a CLI's entry point, which ends the process), then freeze the cyclic
     garbage collector's view of every object still alive (:func:`gc.freeze`).
@@ -46,7 +49,14 @@ def run_then_exit(command: Callable[[], object]) -> None:
     audit``, measured. Nothing is lost: outputs are written in ``with`` blocks and renamed into place
     before this point, the standard streams are flushed by the interpreter as always, and atexit
     handlers still run. Only for entry points: in a long-lived process the frozen garbage would
-    never be collected."""
+    never be collected.
+
+    It also makes the collector's full passes rarer while the command runs (one per
+    ``FULL_COLLECTION_EVERY`` younger collections instead of 10): during start-up those passes walk
+    the libraries' growing module state and find next to nothing (measured on ``faceaudit audit``:
+    4 passes, 0.21 CPU-s, 91 objects freed); younger cycles are still collected as before."""
+    first, second, _ = gc.get_threshold()
+    gc.set_threshold(first, second, FULL_COLLECTION_EVERY)
     try:
         command()
     finally:
