@@ -172,7 +172,8 @@ def test_log_axes_labelled_in_plain_text():
 
 def _log_figures():
     """Log axes of every kind the reports draw: many decades (unlabelled minor ticks, grid on
-    both), less than a decade (labelled minor ticks), ticks on all four sides, a log colour bar."""
+    both), less than a decade (labelled minor ticks), ticks on all four sides, a log colour bar,
+    Axes sharing their axes (and so their locators)."""
     from matplotlib.colors import LogNorm
 
     def wide():
@@ -209,7 +210,16 @@ def _log_figures():
         fig.colorbar(im, ax=ax, label="rate (log scale)")
         return fig
 
-    return [wide, short, four_sides, colour_bar]
+    def shared():
+        fig, axes = core_report.subplots(1, 2, figsize=(8, 3), sharex=True, sharey=True)
+        for k, ax in enumerate(axes):
+            ax.plot([1e-5, 1e-1], [1e-3 * (k + 1), 1e2])
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.grid(True, which="both", alpha=0.3)
+        return fig
+
+    return [wide, short, four_sides, colour_bar, shared]
 
 
 @pytest.mark.parametrize("make", _log_figures(), ids=lambda f: f.__name__)

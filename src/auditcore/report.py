@@ -137,6 +137,7 @@ def lean_log_ticks(fig) -> None:
     from matplotlib.ticker import NullLocator
 
     base, clipped = _clipped_log_locator()
+    flattened = []
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
             if axis.get_scale() != "log":
@@ -149,11 +150,14 @@ def lean_log_ticks(fig) -> None:
             locs = np.asarray(axis.minor.locator(), dtype=float)  # at the final view limits
             if locs.size == 0 or not np.isfinite(locs).all() or any(axis.minor.formatter.format_ticks(locs)):
                 continue
-            tick = axis.get_minor_ticks(1)[0]  # matplotlib's own minor tick, drawn at every location
-            tick.label1.set_text("")
-            tick.label2.set_text("")
-            axis.draw = functools.partial(_draw_then, axis.draw, tick, locs)  # right after the axis' ticks
-            axis.set_minor_locator(NullLocator())
+            flattened.append((axis, locs))
+    # only now: Axes sharing an axis share its locator, so none is replaced before all are read
+    for axis, locs in flattened:
+        tick = axis.get_minor_ticks(1)[0]  # matplotlib's own minor tick, drawn at every location
+        tick.label1.set_text("")
+        tick.label2.set_text("")
+        axis.draw = functools.partial(_draw_then, axis.draw, tick, locs)  # right after the axis' ticks
+        axis.set_minor_locator(NullLocator())
 
 
 def _draw_then(draw, tick, locs, renderer, *args, **kwargs):
