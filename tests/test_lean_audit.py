@@ -173,7 +173,7 @@ def test_log_axes_labelled_in_plain_text():
 def _log_figures():
     """Log axes of every kind the reports draw: many decades (unlabelled minor ticks, grid on
     both), less than a decade (labelled minor ticks), ticks on all four sides, a log colour bar,
-    Axes sharing their axes (and so their locators)."""
+    Axes sharing their axes (and so their locators), an inverted axis, base 2, a twin Axes."""
     from matplotlib.colors import LogNorm
 
     def wide():
@@ -219,7 +219,20 @@ def _log_figures():
             ax.grid(True, which="both", alpha=0.3)
         return fig
 
-    return [wide, short, four_sides, colour_bar, shared]
+    def inverted_twin_base2():
+        fig, ax = core_report.subplots(figsize=(4, 3))
+        ax.plot([1e-5, 1], [1, 1024])
+        ax.set_xscale("log")
+        ax.set_yscale("log", base=2)
+        ax.invert_xaxis()
+        ax.grid(True, which="both", alpha=0.3)
+        twin = ax.twinx()
+        twin.plot([1e-5, 1], [1e-2, 1e3])
+        twin.set_yscale("log")
+        twin.grid(True, which="minor", color="red", alpha=0.2)
+        return fig
+
+    return [wide, short, four_sides, colour_bar, shared, inverted_twin_base2]
 
 
 @pytest.mark.parametrize("make", _log_figures(), ids=lambda f: f.__name__)
