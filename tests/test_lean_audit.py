@@ -173,7 +173,8 @@ def test_log_axes_labelled_in_plain_text():
 def _log_figures():
     """Log axes of every kind the reports draw: many decades (unlabelled minor ticks, grid on
     both), less than a decade (labelled minor ticks), ticks on all four sides, a log colour bar,
-    Axes sharing their axes (and so their locators), an inverted axis, base 2, a twin Axes."""
+    Axes sharing their axes (and so their locators), an inverted axis, base 2, a twin Axes, and a
+    figure drawn the "tight" way."""
     from matplotlib.colors import LogNorm
 
     def wide():
@@ -232,7 +233,16 @@ def _log_figures():
         twin.grid(True, which="minor", color="red", alpha=0.2)
         return fig
 
-    return [wide, short, four_sides, colour_bar, shared, inverted_twin_base2]
+    def beyond_margin():  # drawn the "tight" way (twice): the minor ticks must be drawn there too
+        fig, ax = core_report.subplots(figsize=(4, 3))
+        ax.plot([1e-6, 1e-3, 1], [0.5, 0.2, 0.1])
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+        fig.text(0.5, -1.0, "far away")
+        return fig
+
+    return [wide, short, four_sides, colour_bar, shared, inverted_twin_base2, beyond_margin]
 
 
 @pytest.mark.parametrize("make", _log_figures(), ids=lambda f: f.__name__)
