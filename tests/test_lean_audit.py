@@ -168,3 +168,103 @@ def test_log_axes_labelled_in_plain_text():
     minor.set_locs([0.3, 0.4, 0.5, 0.6])
     assert "$" not in "".join(minor(v) for v in (0.3, 0.4, 0.5, 0.6))
     assert any(minor(v) for v in (0.3, 0.4, 0.5, 0.6))  # minor labels still shown on a short log axis
+
+
+def _log_figures():
+    """Log axes of every kind the reports draw: many decades (unlabelled minor ticks, grid on
+    both), less than a decade (labelled minor ticks), ticks on all four sides, a log colour bar,
+    Axes sharing their axes (and so their locators), an inverted axis, base 2, a twin Axes, and a
+    figure drawn the "tight" way."""
+    from matplotlib.colors import LogNorm
+
+    def wide():
+        fig, ax = core_report.subplots(figsize=(5.4, 4.2))
+        x = np.geomspace(3e-9, 1, 40)
+        ax.fill_between(x, x ** 0.3 / 3, x ** 0.2, alpha=0.15, lw=0)
+        ax.plot(x, x ** 0.25, "o--", ms=3)
+        ax.axhline(0.9, color="#555", lw=0.8, ls=":")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.set_title("nine decades")
+        return fig
+
+    def short():
+        fig, ax = core_report.subplots(figsize=(4, 3))
+        ax.plot([0.12, 0.2, 0.45], [1, 2, 3])
+        ax.set_xscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+        return fig
+
+    def four_sides():
+        fig, ax = core_report.subplots(figsize=(4, 3))
+        ax.plot([1e-4, 1e2], [1e3, 1e-1], drawstyle="steps-post")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.tick_params(which="both", direction="in", top=True, right=True)
+        ax.grid(True, which="minor", ls="--", alpha=0.5)
+        return fig
+
+    def colour_bar():
+        fig, ax = core_report.subplots(figsize=(4, 3))
+        im = ax.imshow(np.geomspace(1e-6, 1e-1, 16).reshape(4, 4), norm=LogNorm(vmin=1e-6, vmax=1e-1))
+        fig.colorbar(im, ax=ax, label="rate (log scale)")
+        return fig
+
+    def shared():
+        fig, axes = core_report.subplots(1, 2, figsize=(8, 3), sharex=True, sharey=True)
+        for k, ax in enumerate(axes):
+            ax.plot([1e-5, 1e-1], [1e-3 * (k + 1), 1e2])
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.grid(True, which="both", alpha=0.3)
+        return fig
+
+    def inverted_twin_base2():
+        fig, ax = core_report.subplots(figsize=(4, 3))
+        ax.plot([1e-5, 1], [1, 1024])
+        ax.set_xscale("log")
+        ax.set_yscale("log", base=2)
+        ax.invert_xaxis()
+        ax.grid(True, which="both", alpha=0.3)
+        twin = ax.twinx()
+        twin.plot([1e-5, 1], [1e-2, 1e3])
+        twin.set_yscale("log")
+        twin.grid(True, which="minor", color="red", alpha=0.2)
+        return fig
+
+    def beyond_margin():  # drawn the "tight" way (twice): the minor ticks must be drawn there too
+        fig, ax = core_report.subplots(figsize=(4, 3))
+        ax.plot([1e-6, 1e-3, 1], [0.5, 0.2, 0.1])
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+        fig.text(0.5, -1.0, "far away")
+        return fig
+
+    return [wide, short, four_sides, colour_bar, shared, inverted_twin_base2, beyond_margin]
+
+
+@pytest.mark.parametrize("make", _log_figures(), ids=lambda f: f.__name__)
+def test_lean_log_ticks_change_no_pixel(make, monkeypatch):
+    lean = make()
+    lean_png = _png(core_report.to_data_uri(lean))
+    with monkeypatch.context() as m:
+        m.setattr(core_report, "lean_log_ticks", lambda fig: None)
+        plain_png = _png(core_report.to_data_uri(make()))
+    assert lean_png.shape == plain_png.shape
+    assert (lean_png == plain_png).all(), f"{(lean_png != plain_png).any(axis=2).sum()} pixels differ"
+
+
+def test_lean_log_ticks_make_no_tick_per_minor_location():
+    wide = _log_figures()[0]()
+    core_report.to_data_uri(wide)
+    ax = wide.axes[0]
+    # matplotlib alone makes a tick for each of the 80 minor locations in view, and 16 beyond
+    assert len(ax.xaxis.minorTicks) == 1 and len(ax.yaxis.minorTicks) == 1
+    view = ax.get_xlim()
+    assert all(view[0] * (1 - 1e-9) <= loc <= view[1] * (1 + 1e-9) for loc in ax.xaxis.get_majorticklocs())
+    # a short log axis keeps its labelled minor ticks as matplotlib's own
+    short = _log_figures()[1]()
+    core_report.to_data_uri(short)
+    assert len(short.axes[0].xaxis.minorTicks) > 1

@@ -91,6 +91,84 @@ def plain_log_ticks(fig) -> None:
                     formatter.__class__ = plain
 
 
+@functools.lru_cache(maxsize=None)
+def _clipped_log_locator():
+    from matplotlib.ticker import LogLocator
+
+    class ClippedLogLocator(LogLocator):
+        """matplotlib's log-axis locator, less the locations outside the view limits: matplotlib
+        makes a tick (five artists) for every location it is given and then draws only those
+        inside, and a log locator gives a decade beyond each end. The test is matplotlib's own
+        (``Axis._update_ticks``: inside the limits in the axis' transformed units, to a relative
+        1e-10), so that the ticks kept are exactly those it draws."""
+
+        def __call__(self):
+            import numpy as np
+
+            locs = np.asarray(super().__call__(), dtype=float)
+            if locs.size == 0:
+                return locs
+            transform = self.axis.get_transform()
+            low, high = self.axis.get_view_interval()
+            if low > high:
+                low, high = high, low
+            low, high = transform.transform([low, high])
+            if low > high:
+                low, high = high, low
+            slack = (high - low) * 1e-10
+            where = np.asarray(transform.transform(locs), dtype=float)
+            return locs[(low - slack <= where) & (where <= high + slack)]
+
+    return LogLocator, ClippedLogLocator
+
+
+def lean_log_ticks(fig) -> None:
+    """The ticks of every log axis of ``fig`` made cheaper to draw, without changing a pixel:
+
+    * locations outside the view limits are not made into ticks (see ``ClippedLogLocator``);
+    * unlabelled minor ticks (all of them on an axis over more than a decade) are drawn by one
+      matplotlib tick moved to each location in turn, right after the axis' other ticks (where
+      matplotlib draws them, in the same order), instead of a tick of five artists made, laid
+      out and measured several times per location (a DET over nine decades has 80). Minor ticks
+      carrying a label (a log axis shorter than a decade) are left as they are.
+
+    Call it once the figure is complete (it fixes each Axes' view limits)."""
+    import numpy as np
+    from matplotlib.ticker import NullLocator
+
+    base, clipped = _clipped_log_locator()
+    flattened = []
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() != "log":
+                continue
+            for ticker in (axis.major, axis.minor):
+                if type(ticker.locator) is base:  # matplotlib's default for a log scale
+                    ticker.locator.__class__ = clipped
+            if type(axis.minor.locator) is not clipped or not axis.get_visible():
+                continue
+            locs = np.asarray(axis.minor.locator(), dtype=float)  # at the final view limits
+            if locs.size == 0 or not np.isfinite(locs).all() or any(axis.minor.formatter.format_ticks(locs)):
+                continue
+            flattened.append((axis, locs))
+    # only now: Axes sharing an axis share its locator, so none is replaced before all are read
+    for axis, locs in flattened:
+        tick = axis.get_minor_ticks(1)[0]  # matplotlib's own minor tick, drawn at every location
+        tick.label1.set_text("")
+        tick.label2.set_text("")
+        axis.draw = functools.partial(_draw_then, axis.draw, tick, locs)  # right after the axis' ticks
+        axis.set_minor_locator(NullLocator())
+
+
+def _draw_then(draw, tick, locs, renderer, *args, **kwargs):
+    """The axis (``draw``), then one tick drawn at each of ``locs``: what the axis drew for its
+    minor ticks, in the same order, without a Tick per location."""
+    draw(renderer, *args, **kwargs)
+    for loc in locs:
+        tick.update_position(loc)
+        tick.draw(renderer)
+
+
 def to_data_uri(fig, dpi: int = 110) -> str:
     """PNG data URI of a matplotlib figure (then closed), so the report is one self-contained file.
 
@@ -98,13 +176,15 @@ def to_data_uri(fig, dpi: int = 110) -> str:
     drawn once instead of twice: it is drawn on a canvas ``MARGIN_INCHES`` larger on every side
     (artists keep their places and sizes in inches) and the white border is cut off the pixels.
     A figure with an Axes, text or legend placed beyond that margin, or whose ink reaches the
-    larger canvas's edge, is drawn the usual way instead.
+    larger canvas's edge, is drawn the usual way instead. Log axes' ticks are made cheaper to draw
+    first (:func:`lean_log_ticks`: the same pixels).
     """
     from matplotlib.transforms import Bbox
 
     plain_log_ticks(fig)
     for ax in fig.axes:  # what savefig's first "tight" draw would do: fix each Axes' aspect ratio
         ax.apply_aspect()
+    lean_log_ticks(fig)
     width, height = fig.get_size_inches()
     box = Bbox.from_extents(-MARGIN_INCHES, -MARGIN_INCHES, width + MARGIN_INCHES, height + MARGIN_INCHES)
     png = None
@@ -176,7 +256,9 @@ def _crop_to_png(rgba, width: float, height: float, pad: int) -> bytes | None:
     crop = image[top:bottom, left:right]
     opaque = bool((crop[..., 3] == 255).all())
     out = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(crop[..., :3] if opaque else crop), "RGB" if opaque else "RGBA").save(out, format="png")
+    # zlib level 3, not 6: a third less time encoding (the same pixels), the file 2% larger
+    Image.fromarray(np.ascontiguousarray(crop[..., :3] if opaque else crop), "RGB" if opaque else "RGBA").save(
+        out, format="png", compress_level=3)
     return out.getvalue()
 
 
