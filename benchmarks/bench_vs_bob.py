@@ -22,6 +22,9 @@ and (c) the same ``faceaudit audit`` command on a tiny set (20 probes x 200 gall
 (imports, numba's start-up, loading, a report with every figure), which no speed-up of the search
 can remove.
 
+faceaudit's children keep Python's bytecode cache under the benchmark's folder
+(``PYTHONPYCACHEPREFIX``; see ``faceaudit_env``), as an installed package has it.
+
 For each: wall time, CPU-seconds (user + system of the child, ``os.wait4``) and peak resident
 memory of the child; medians over rounds and the ratio bob / faceaudit. It then checks that the
 figures agree (see *Conventions* below) and prints both side by side.
@@ -156,6 +159,18 @@ def faceaudit_cmd(folder: Path, out: Path, threshold: float) -> list[str]:
     return [sys.executable, "-m", "faceaudit.cli", "audit", "--templates", str(folder / "templates.npy"),
             "--manifest", str(folder / "manifest.parquet"), "--protocol", str(folder / "protocol.parquet"),
             "--out", str(out), "--threshold", repr(threshold)]
+
+
+def faceaudit_env(base: Path) -> dict:
+    """faceaudit's environment: this one, but with Python's bytecode cache kept under ``base``
+    (``PYTHONPYCACHEPREFIX``), written by the untimed warm-up run even where
+    ``PYTHONDONTWRITEBYTECODE`` is set. An installed faceaudit has its bytecode compiled at
+    install, as bob.measure's environment has; a checkout with ``pip install -e`` and that
+    variable set would otherwise compile faceaudit's own modules from source on every run
+    (about 0.05 CPU-s), a cost no user of an installed package pays."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(base / "pycache")
+    return env
 
 
 def bob_cmd(python: Path, folder: Path, out: Path, threshold: float) -> list[str]:
@@ -391,17 +406,18 @@ def main(argv: list[str] | None = None) -> int:
         if not (tiny / "protocol.parquet").exists():
             write_set(tiny, TINY[1], TINY[0], args.dim, seed=2)
         runs_dir = Path(tempfile.mkdtemp(prefix="runs_", dir=base))  # fresh results folders on every invocation
+        fa_env = faceaudit_env(base)
         # warm-up (numba's on-disk cache, the page cache): not timed
-        run_child(faceaudit_cmd(folder, runs_dir / "warmup_fa", args.threshold))
-        run_child(faceaudit_cmd(tiny, runs_dir / "warmup_tiny", args.threshold))
+        run_child(env=fa_env, cmd=faceaudit_cmd(folder, runs_dir / "warmup_fa", args.threshold))
+        run_child(env=fa_env, cmd=faceaudit_cmd(tiny, runs_dir / "warmup_tiny", args.threshold))
         runs: dict[str, list[dict]] = {"faceaudit": [], "bob": [], "tiny": []}
         for rnd in range(args.rounds):
             order = ["faceaudit", "tiny", "bob"] if rnd % 2 == 0 else ["bob", "tiny", "faceaudit"]
             for who in order:
                 if who == "faceaudit":
-                    res = run_child(faceaudit_cmd(folder, runs_dir / f"fa_{rnd}", args.threshold))
+                    res = run_child(env=fa_env, cmd=faceaudit_cmd(folder, runs_dir / f"fa_{rnd}", args.threshold))
                 elif who == "tiny":
-                    res = run_child(faceaudit_cmd(tiny, runs_dir / f"tiny_{rnd}", args.threshold))
+                    res = run_child(env=fa_env, cmd=faceaudit_cmd(tiny, runs_dir / f"tiny_{rnd}", args.threshold))
                 elif bob_python is not None:
                     res = run_child(bob_cmd(bob_python, folder, runs_dir / f"bob_{rnd}.json", args.threshold))
                 else:
@@ -465,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
                 write_set(bfolder, args.big_gallery, args.probes, args.dim, seed=1)
                 print(f"\nwrote {bfolder} in {time.perf_counter() - t:.1f} s")
             big = {"n": args.probes * args.big_gallery}
-            res = run_child(faceaudit_cmd(bfolder, runs_dir / "fa_big", args.threshold))
+            res = run_child(env=fa_env, cmd=faceaudit_cmd(bfolder, runs_dir / "fa_big", args.threshold))
             big["faceaudit"] = res
             print(f"large run faceaudit: exit {res['rc']}, {res['wall_s']:.1f} s wall, {res['cpu_s']:.1f} CPU-s, "
                   f"peak {res['peak_rss_mib']:.0f} MiB", flush=True)
