@@ -481,6 +481,8 @@ def _fine_ref(kind, v, fh):
 
 
 LOOK = 1 << 30  # added to a coarse bin: the score needs a closer look (subject gate, thresholds)
+UND = 1 << 29  # added to the never-read bin: the screen cannot decide the coarse bin
+BIN_MASK = UND - 1
 
 
 @nb.njit(cache=True, nogil=True)
@@ -488,7 +490,7 @@ def _screen_cosine(row, n, mc, gate, tmin, cbv, n_coarse):
     """Vectorised: each screen score's coarse bin (``n_coarse``, a bin never read, when the
     screen cannot decide it), plus ``LOOK`` when it needs a closer look (not decided, or at the
     subject gate or a threshold)."""
-    dummy = np.int32(n_coarse)
+    dummy = np.int32(n_coarse + UND)
     look = np.int32(LOOK)
     # float32 arithmetic (twice the lanes): x is off by at most 2^-15 (s * 2^8 is exact, the
     # sum is rounded once below 2^10), which the margin absorbs
@@ -506,7 +508,7 @@ def _screen_cosine(row, n, mc, gate, tmin, cbv, n_coarse):
         fr = x - np.float32(ci)
         ok = (fr > m32) & (fr < hi32) & (x >= np.float32(0.0)) & (x < top)
         c = ci if ok else dummy
-        cbv[j] = c + (look if ((s >= g32) | (s >= t32) | (not ok)) else np.int32(0))
+        cbv[j] = c + (look if ((s >= g32) | (s >= t32)) else np.int32(0))
 
 
 @nb.njit(cache=True, nogil=True)
@@ -521,7 +523,7 @@ def _screen_euclid(row, n, pn, gsq, mct, top, gate, tmin, cbv, n_coarse):
     g32 = np.float32(np.nextafter(np.float32(max(gate, -3e38)), np.float32(-np.inf)))  # flags a superset
     t32 = np.float32(np.nextafter(np.float32(max(tmin, -3e38)), np.float32(-np.inf)))
     look = np.int32(LOOK)
-    dummy = np.int32(n_coarse)
+    dummy = np.int32(n_coarse + UND)
     big = wc + np.uint32(1)
     e_hi = np.int64((np.float32(top).view(np.uint32) >> np.uint32(23)) & np.uint32(0xFF))
     e_lo = min(max(e_hi - 3, 1), 251)
@@ -541,7 +543,15 @@ def _screen_euclid(row, n, pn, gsq, mct, top, gate, tmin, cbv, n_coarse):
         lowc = kb & (wc - np.uint32(1))
         ok = (lowc >= mg) & (wc - lowc > mg)
         c = np.int32(kb >> sh) if ok else dummy
-        cbv[j] = c + (look if ((s >= g32) | (s >= t32) | (not ok)) else np.int32(0))
+        cbv[j] = c + (look if ((s >= g32) | (s >= t32)) else np.int32(0))
+
+
+@nb.njit(cache=True, inline="always")
+def _low_bit(m):
+    """Index of the lowest set bit of ``m`` (uint64, not 0): the exponent of its lowest bit
+    as a float64 (a power of two up to 2^63, exact)."""
+    low = m & (~m + np.uint64(1))
+    return np.int64(np.float64(low).view(np.uint64) >> np.uint64(52)) - 1023
 
 
 @nb.njit(cache=True, nogil=True)
@@ -603,7 +613,9 @@ def reduce_tile(kind, scores, n_rows, P, P64, psq, G, gsq, c0, gstart, col_subje
     n_thr = thresholds.shape[0]
     cosine = kind == COSINE
     n_coarse = ch.shape[1] - 1  # the last bin takes what the screen could not decide; never read
-    mask = np.int32(LOOK - 1)
+    mask = np.int32(BIN_MASK)
+    und_bit = np.int32(UND)
+    look_bit = np.int32(LOOK)
     mc = dl_row[0] * 2.0**COARSE_BITS * (1 + 2.0**-20) + 2.0**-40  # cosine: margin in coarse bins
     lim = min(floor, n_coarse)  # at or above: a closer look (n_coarse: undecided)
     n_rec = 0
@@ -642,36 +654,45 @@ def reduce_tile(kind, scores, n_rows, P, P64, psq, G, gsq, c0, gstart, col_subje
         if mu >= s_lo and mu < s_hi:  # the mate's templates are no impostors: the never-read bin
             for j in range(gstart[mu] - c0, gstart[mu + 1] - c0):
                 cbv[j] = n_coarse
+        for j in range(n_cols):  # count every bin
+            ch[j & (N_COPIES - 1), cbv[j] & mask] += 1
+        # list what needs more: marked (c >= LOOK), undecided (UND) or in the fine region; a
+        # 64-column bit mask at a time (vectorised), then its set bits
         ns = 0
-        for j in range(n_cols):  # count every bin; list what needs more (branch-free)
-            c = cbv[j]
-            ch[j & (N_COPIES - 1), c & mask] += 1
+        nw = n_cols >> 6
+        for w in range(nw):
+            m = np.uint64(0)
+            for b in range(64):
+                m |= np.uint64(cbv[w * 64 + b] >= lim) << np.uint64(b)
+            while m != np.uint64(0):
+                spec[ns] = w * 64 + _low_bit(m)
+                ns += 1
+                m &= m - np.uint64(1)
+        for j in range(nw * 64, n_cols):
             spec[ns] = j
-            ns += c >= lim  # marked (c >= LOOK), undecided or in the fine region
+            ns += cbv[j] >= lim
         nu = 0
-        last_u = -1
-        for jx in range(ns):
+        nl = 0
+        for jx in range(ns):  # branch-free: fine bins, what waits for a reference score, what needs a look
             j = spec[jx]
             c = cbv[j]
             cb = c & mask
-            if c == n_coarse:  # the mate
-                continue
+            bj = bits[j]
+            kb = _key(bj)
+            low = np.int64(kb & np.uint64(0xFFF))
+            mg = mft[np.int64((np.uint64(bj) >> np.uint64(23)) & np.uint64(0xFF))]
+            fok = (low >= mg) & (4096 - low > mg)  # the screen decides the fine bin
+            fin = (cb >= floor) & (cb < n_coarse)  # coarse bin decided, in the fine region
+            uc = (c & und_bit) != 0  # coarse bin undecided (the mate: n_coarse, neither)
+            fh[np.int64(kb >> np.uint64(HIST_SHIFT))] += np.int64(fin & fok)
+            und[nu] = j if uc else -1 - j
+            nu += np.int64(uc | (fin & (not fok)))
+            spec[nl] = j  # in place: nl <= jx
+            nl += np.int64(c >= look_bit)
+        last_u = -1
+        for jx in range(nl):  # marked: at a threshold or at the subject gate
+            j = spec[jx]
             s = row[j]
-            if cb == n_coarse:  # coarse bin undecided: the reference decides both bins, later
-                und[nu] = j
-                nu += 1
-            elif cb >= floor:
-                bj = bits[j]
-                kb = _key(bj)
-                low = np.int64(kb & np.uint64(0xFFF))
-                mg = mft[np.int64((np.uint64(bj) >> np.uint64(23)) & np.uint64(0xFF))]
-                if low >= mg and 4096 - low > mg:
-                    fh[np.int64(kb >> np.uint64(HIST_SHIFT))] += 1
-                else:  # the fine bin waits for the reference score
-                    und[nu] = -1 - j
-                    nu += 1
-            if c < LOOK:
-                continue
             if n_thr > 0 and np.float64(s) >= tmin:
                 gg = gallery_group[j + c0]
                 for t in range(n_thr):
@@ -709,13 +730,10 @@ def reduce_tile(kind, scores, n_rows, P, P64, psq, G, gsq, c0, gstart, col_subje
         filled[r] = fl
         for i in range(nu):  # histogram bins the screen left undecided, on reference scores
             j = und[i]
-            if j >= 0:
-                v = _ref_fast(kind, p, p64, G, j)
-                cr = coarse_of(kind, v)
-                ch[0, cr] += 1
-                if cr >= floor:
-                    _fine_ref(kind, v, fh)
-            else:
-                _fine_ref(kind, _ref_fast(kind, p, p64, G, -1 - j), fh)
+            isc = j >= 0  # the coarse bin (and the fine one if in the fine region); else the fine bin
+            v = _ref_fast(kind, p, p64, G, j if isc else -1 - j)
+            cr = coarse_of(kind, v)
+            ch[0, cr] += np.int64(isc)
+            fh[np.int64(_key(np.float32(v).view(np.uint32)) >> np.uint64(HIST_SHIFT))] += np.int64((not isc) | (cr >= floor))
         n_rec += nu
     counter[0] += n_rec
