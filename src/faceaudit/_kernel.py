@@ -372,15 +372,53 @@ def _dist_row(p64, G, j):
 @nb.njit(cache=True, inline="always")
 def _ref_fast(kind, p, p64, G, j):
     """Reference score of (p, G[j]): the float64 tier inline, :func:`reference` when undecided."""
-    d = p64.shape[0]
+    v = _dot_row(p64, G, j) if kind == COSINE else _dist_row(p64, G, j)
+    return _ref_from(kind, v, p, G, j)
+
+
+@nb.njit(cache=True, fastmath={"reassoc", "contract"})
+def _dot4(kind, p64, G, j0, j1, j2, j3):
+    """The float64 tier's sums (:func:`_dot_row` or :func:`_dist_row`) for four gallery rows at
+    once: four independent chains instead of one, so the recomputations of a row overlap. The
+    order of the sums differs from one call to another, which the tier's bound allows: it holds
+    for any order of summation (fused multiply-adds included), see :func:`reference`."""
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
     if kind == COSINE:
-        v = _dot_row(p64, G, j)
+        for k in range(p64.shape[0]):
+            pk = p64[k]
+            a0 += pk * np.float64(G[j0, k])
+            a1 += pk * np.float64(G[j1, k])
+            a2 += pk * np.float64(G[j2, k])
+            a3 += pk * np.float64(G[j3, k])
+    else:
+        for k in range(p64.shape[0]):
+            pk = p64[k]
+            t0 = pk - np.float64(G[j0, k])
+            t1 = pk - np.float64(G[j1, k])
+            t2 = pk - np.float64(G[j2, k])
+            t3 = pk - np.float64(G[j3, k])
+            a0 += t0 * t0
+            a1 += t1 * t1
+            a2 += t2 * t2
+            a3 += t3 * t3
+    return a0, a1, a2, a3
+
+
+@nb.njit(cache=True, inline="always")
+def _ref_from(kind, v, p, G, j):
+    """Reference score of (p, G[j]) from ``v``, the float64 tier's sum (a dot product, or a
+    squared distance) in any order: its float32 rounding when the tier's error interval rounds
+    to one value, else :func:`reference`."""
+    d = p.shape[0]
+    if kind == COSINE:
         err = (d + 2) * 2.0**-52 * 1.0001 + 2.0**-1000
         lo = np.float32(v - err)
         if lo == np.float32(v + err) and lo < np.float32(1.0) - np.float32(2.0**-20) and lo >= np.float32(-1.0):
             return lo
         return reference(kind, p, G[j])[0]
-    v = _dist_row(p64, G, j)
     eps = (d + 6) * 2.0**-53
     r = math.sqrt(v)
     lo = np.float32(r * (1.0 - 2.0 * eps))
@@ -547,6 +585,13 @@ def _screen_euclid(row, n, pn, gsq, mct, top, gate, tmin, cbv, n_coarse):
 
 
 @nb.njit(cache=True, inline="always")
+def _col(e):
+    """The column of an entry of ``und`` in :func:`reduce_tile`: ``j`` (the coarse bin is
+    undecided) or ``~j`` (only the fine bin)."""
+    return e ^ (e >> 63)
+
+
+@nb.njit(cache=True, inline="always")
 def _low_bit(m):
     """Index of the lowest set bit of ``m`` (uint64, not 0): the exponent of its lowest bit
     as a float64 (a power of two up to 2^63, exact)."""
@@ -620,6 +665,7 @@ def reduce_tile(kind, scores, n_rows, P, P64, psq, G, gsq, c0, gstart, col_subje
     lim = min(floor, n_coarse)  # at or above: a closer look (n_coarse: undecided)
     n_rec = 0
     kv = np.empty(k, np.float32)
+    vals = np.empty(n_cols)
     gmax = 0.0
     if not cosine:
         for j in range(n_cols):
@@ -685,7 +731,7 @@ def reduce_tile(kind, scores, n_rows, P, P64, psq, G, gsq, c0, gstart, col_subje
             fin = (cb >= floor) & (cb < n_coarse)  # coarse bin decided, in the fine region
             uc = (c & und_bit) != 0  # coarse bin undecided (the mate: n_coarse, neither)
             fh[np.int64(kb >> np.uint64(HIST_SHIFT))] += np.int64(fin & fok)
-            und[nu] = j if uc else -1 - j
+            und[nu] = j if uc else ~j
             nu += np.int64(uc | (fin & (not fok)))
             spec[nl] = j  # in place: nl <= jx
             nl += np.int64(c >= look_bit)
@@ -728,10 +774,20 @@ def reduce_tile(kind, scores, n_rows, P, P64, psq, G, gsq, c0, gstart, col_subje
                             kth = np.float64(ts[k - 1])
                             gate = min(ms, kth) - dl - 1e-12
         filled[r] = fl
+        i = 0  # the float64 tier of every undecided one first, four at a time
+        while i + 4 <= nu:
+            a0, a1, a2, a3 = _dot4(kind, p64, G, _col(und[i]), _col(und[i + 1]), _col(und[i + 2]), _col(und[i + 3]))
+            vals[i] = a0
+            vals[i + 1] = a1
+            vals[i + 2] = a2
+            vals[i + 3] = a3
+            i += 4
+        for i in range(i, nu):
+            vals[i] = _dot_row(p64, G, _col(und[i])) if cosine else _dist_row(p64, G, _col(und[i]))
         for i in range(nu):  # histogram bins the screen left undecided, on reference scores
             j = und[i]
             isc = j >= 0  # the coarse bin (and the fine one if in the fine region); else the fine bin
-            v = _ref_fast(kind, p, p64, G, j if isc else -1 - j)
+            v = _ref_from(kind, vals[i], p, G, _col(j))
             cr = coarse_of(kind, v)
             ch[0, cr] += np.int64(isc)
             fh[np.int64(_key(np.float32(v).view(np.uint32)) >> np.uint64(HIST_SHIFT))] += np.int64((not isc) | (cr >= floor))
