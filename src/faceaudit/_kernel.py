@@ -562,7 +562,7 @@ def _screen_euclid(row, n, pn, gsq, mct, top, gate, tmin, cbv, n_coarse):
     t32 = np.float32(np.nextafter(np.float32(max(tmin, -3e38)), np.float32(-np.inf)))
     look = np.int32(LOOK)
     dummy = np.int32(n_coarse + UND)
-    big = wc + np.uint32(1)
+    big = np.uint32(wc + np.uint32(1))
     e_hi = np.int64((np.float32(top).view(np.uint32) >> np.uint32(23)) & np.uint32(0xFF))
     e_lo = min(max(e_hi - 3, 1), 251)
     m0 = np.uint32(mct[e_lo])
@@ -574,13 +574,15 @@ def _screen_euclid(row, n, pn, gsq, mct, top, gate, tmin, cbv, n_coarse):
         d2 = pn + gsq[j] - np.float32(2.0) * row[j]
         s = -np.sqrt(max(d2, np.float32(0.0)))
         row[j] = s
+        # 32-bit integers throughout (numba widens integer arithmetic to 64 bits; the casts let
+        # the compiler use twice the lanes); no step wraps differently in 32 bits
         b = np.float32(s).view(np.uint32)
-        kb = ~b + np.uint32(1)  # s <= 0: its histogram key (see _key)
-        i = ((b >> np.uint32(23)) & np.uint32(0xFF)) - el
-        mg = m0 if i == 0 else (m1 if i == 1 else (m2 if i == 2 else (m3 if i == 3 else big)))
-        lowc = kb & (wc - np.uint32(1))
-        ok = (lowc >= mg) & (wc - lowc > mg)
-        c = np.int32(kb >> sh) if ok else dummy
+        kb = np.uint32(np.uint32(~b) + np.uint32(1))  # s <= 0: its histogram key (see _key), < 2^32
+        i = np.uint32(np.uint32(np.uint32(b >> np.uint32(23)) & np.uint32(0xFF)) - el)
+        mg = m0 if i == np.uint32(0) else (m1 if i == np.uint32(1) else (m2 if i == np.uint32(2) else (m3 if i == np.uint32(3) else big)))
+        lowc = np.uint32(kb & np.uint32(wc - np.uint32(1)))
+        ok = (lowc >= mg) & (np.uint32(wc - lowc) > mg)
+        c = np.int32(np.uint32(kb >> sh)) if ok else dummy
         cbv[j] = c + (look if ((s >= g32) | (s >= t32)) else np.int32(0))
 
 
