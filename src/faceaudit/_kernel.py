@@ -664,7 +664,7 @@ def reduce_tile(kind, scores, n_rows, P, P64, psq, G, gsq, c0, gstart, col_subje
     und_bit = np.int32(UND)
     look_bit = np.int32(LOOK)
     mc = dl_row[0] * 2.0**COARSE_BITS * (1 + 2.0**-20) + 2.0**-40  # cosine: margin in coarse bins
-    lim = min(floor, n_coarse)  # at or above: a closer look (n_coarse: undecided)
+    lim = np.int32(min(floor, n_coarse))  # at or above: a closer look (n_coarse: the mate or undecided)
     n_rec = 0
     kv = np.empty(k, np.float32)
     vals = np.empty(n_cols)
