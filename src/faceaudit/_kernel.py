@@ -648,10 +648,13 @@ def reduce_tile(kind, scores, n_rows, P, P64, psq, G, gsq, c0, gstart, col_subje
     the screen cannot decide within its bound (``dl_row`` for subject maxima and thresholds;
     ``mtab_*`` in ulps for histogram bins) is decided on reference scores.
 
-    Per row: a vectorised pass gives each score its coarse bin (with a mark for the few that need
-    a closer look); a tight pass counts the bins and lists the marked and fine-region columns
-    (``spec``); only those are looked at closer. Histogram bins the screen cannot decide are
-    recomputed after that, in a batch (``und``). While a row's top-``k`` list is not yet full (its
+    Per row: a vectorised pass gives each score its coarse bin (with ``UND`` where the screen
+    cannot decide it, ``LOOK`` where it needs a closer look: the gates, thresholds); a tight pass
+    counts the bins; a vectorised pass of 64-column bit masks lists the flagged and fine-region
+    columns (``spec``); a branch-free pass over those counts the fine bins the screen decides and
+    splits the rest into what waits for a reference score (``und``) and what is marked (compacted
+    into ``spec``), which is then looked at closer. The histogram bins the screen cannot decide
+    are recomputed at the end of the row, in a batch (the float64 tier four at a time). While a row's top-``k`` list is not yet full (its
     first tile of the shard), the screen's gate comes from the tile itself: no subject whose
     screen maximum is more than ``2 dl`` below the ``k``-th largest non-mate subject's can reach
     the top ``k`` (see :func:`_kth_screen`).
