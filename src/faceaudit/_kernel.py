@@ -372,15 +372,53 @@ def _dist_row(p64, G, j):
 @nb.njit(cache=True, inline="always")
 def _ref_fast(kind, p, p64, G, j):
     """Reference score of (p, G[j]): the float64 tier inline, :func:`reference` when undecided."""
-    d = p64.shape[0]
+    v = _dot_row(p64, G, j) if kind == COSINE else _dist_row(p64, G, j)
+    return _ref_from(kind, v, p, G, j)
+
+
+@nb.njit(cache=True, fastmath={"reassoc", "contract"})
+def _dot4(kind, p64, G, j0, j1, j2, j3):
+    """The float64 tier's sums (:func:`_dot_row` or :func:`_dist_row`) for four gallery rows at
+    once: four independent chains instead of one, so the recomputations of a row overlap. The
+    order of the sums differs from one call to another, which the tier's bound allows: it holds
+    for any order of summation (fused multiply-adds included), see :func:`reference`."""
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
     if kind == COSINE:
-        v = _dot_row(p64, G, j)
+        for k in range(p64.shape[0]):
+            pk = p64[k]
+            a0 += pk * np.float64(G[j0, k])
+            a1 += pk * np.float64(G[j1, k])
+            a2 += pk * np.float64(G[j2, k])
+            a3 += pk * np.float64(G[j3, k])
+    else:
+        for k in range(p64.shape[0]):
+            pk = p64[k]
+            t0 = pk - np.float64(G[j0, k])
+            t1 = pk - np.float64(G[j1, k])
+            t2 = pk - np.float64(G[j2, k])
+            t3 = pk - np.float64(G[j3, k])
+            a0 += t0 * t0
+            a1 += t1 * t1
+            a2 += t2 * t2
+            a3 += t3 * t3
+    return a0, a1, a2, a3
+
+
+@nb.njit(cache=True, inline="always")
+def _ref_from(kind, v, p, G, j):
+    """Reference score of (p, G[j]) from ``v``, the float64 tier's sum (a dot product, or a
+    squared distance) in any order: its float32 rounding when the tier's error interval rounds
+    to one value, else :func:`reference`."""
+    d = p.shape[0]
+    if kind == COSINE:
         err = (d + 2) * 2.0**-52 * 1.0001 + 2.0**-1000
         lo = np.float32(v - err)
         if lo == np.float32(v + err) and lo < np.float32(1.0) - np.float32(2.0**-20) and lo >= np.float32(-1.0):
             return lo
         return reference(kind, p, G[j])[0]
-    v = _dist_row(p64, G, j)
     eps = (d + 6) * 2.0**-53
     r = math.sqrt(v)
     lo = np.float32(r * (1.0 - 2.0 * eps))
@@ -481,6 +519,8 @@ def _fine_ref(kind, v, fh):
 
 
 LOOK = 1 << 30  # added to a coarse bin: the score needs a closer look (subject gate, thresholds)
+UND = 1 << 29  # added to the never-read bin: the screen cannot decide the coarse bin
+BIN_MASK = UND - 1
 
 
 @nb.njit(cache=True, nogil=True)
@@ -488,7 +528,7 @@ def _screen_cosine(row, n, mc, gate, tmin, cbv, n_coarse):
     """Vectorised: each screen score's coarse bin (``n_coarse``, a bin never read, when the
     screen cannot decide it), plus ``LOOK`` when it needs a closer look (not decided, or at the
     subject gate or a threshold)."""
-    dummy = np.int32(n_coarse)
+    dummy = np.int32(n_coarse + UND)
     look = np.int32(LOOK)
     # float32 arithmetic (twice the lanes): x is off by at most 2^-15 (s * 2^8 is exact, the
     # sum is rounded once below 2^10), which the margin absorbs
@@ -506,7 +546,7 @@ def _screen_cosine(row, n, mc, gate, tmin, cbv, n_coarse):
         fr = x - np.float32(ci)
         ok = (fr > m32) & (fr < hi32) & (x >= np.float32(0.0)) & (x < top)
         c = ci if ok else dummy
-        cbv[j] = c + (look if ((s >= g32) | (s >= t32) | (not ok)) else np.int32(0))
+        cbv[j] = c + (look if ((s >= g32) | (s >= t32)) else np.int32(0))
 
 
 @nb.njit(cache=True, nogil=True)
@@ -521,8 +561,8 @@ def _screen_euclid(row, n, pn, gsq, mct, top, gate, tmin, cbv, n_coarse):
     g32 = np.float32(np.nextafter(np.float32(max(gate, -3e38)), np.float32(-np.inf)))  # flags a superset
     t32 = np.float32(np.nextafter(np.float32(max(tmin, -3e38)), np.float32(-np.inf)))
     look = np.int32(LOOK)
-    dummy = np.int32(n_coarse)
-    big = wc + np.uint32(1)
+    dummy = np.int32(n_coarse + UND)
+    big = np.uint32(wc + np.uint32(1))
     e_hi = np.int64((np.float32(top).view(np.uint32) >> np.uint32(23)) & np.uint32(0xFF))
     e_lo = min(max(e_hi - 3, 1), 251)
     m0 = np.uint32(mct[e_lo])
@@ -534,14 +574,31 @@ def _screen_euclid(row, n, pn, gsq, mct, top, gate, tmin, cbv, n_coarse):
         d2 = pn + gsq[j] - np.float32(2.0) * row[j]
         s = -np.sqrt(max(d2, np.float32(0.0)))
         row[j] = s
+        # 32-bit integers throughout (numba widens integer arithmetic to 64 bits; the casts let
+        # the compiler use twice the lanes); no step wraps differently in 32 bits
         b = np.float32(s).view(np.uint32)
-        kb = ~b + np.uint32(1)  # s <= 0: its histogram key (see _key)
-        i = ((b >> np.uint32(23)) & np.uint32(0xFF)) - el
-        mg = m0 if i == 0 else (m1 if i == 1 else (m2 if i == 2 else (m3 if i == 3 else big)))
-        lowc = kb & (wc - np.uint32(1))
-        ok = (lowc >= mg) & (wc - lowc > mg)
-        c = np.int32(kb >> sh) if ok else dummy
-        cbv[j] = c + (look if ((s >= g32) | (s >= t32) | (not ok)) else np.int32(0))
+        kb = np.uint32(np.uint32(~b) + np.uint32(1))  # s <= 0: its histogram key (see _key), < 2^32
+        i = np.uint32(np.uint32(np.uint32(b >> np.uint32(23)) & np.uint32(0xFF)) - el)
+        mg = m0 if i == np.uint32(0) else (m1 if i == np.uint32(1) else (m2 if i == np.uint32(2) else (m3 if i == np.uint32(3) else big)))
+        lowc = np.uint32(kb & np.uint32(wc - np.uint32(1)))
+        ok = (lowc >= mg) & (np.uint32(wc - lowc) > mg)
+        c = np.int32(np.uint32(kb >> sh)) if ok else dummy
+        cbv[j] = c + (look if ((s >= g32) | (s >= t32)) else np.int32(0))
+
+
+@nb.njit(cache=True, inline="always")
+def _col(e):
+    """The column of an entry of ``und`` in :func:`reduce_tile`: ``j`` (the coarse bin is
+    undecided) or ``~j`` (only the fine bin)."""
+    return e ^ (e >> 63)
+
+
+@nb.njit(cache=True, inline="always")
+def _low_bit(m):
+    """Index of the lowest set bit of ``m`` (uint64, not 0): the exponent of its lowest bit
+    as a float64 (a power of two up to 2^63, exact)."""
+    low = m & (~m + np.uint64(1))
+    return np.int64(np.float64(low).view(np.uint64) >> np.uint64(52)) - 1023
 
 
 @nb.njit(cache=True, nogil=True)
@@ -591,10 +648,13 @@ def reduce_tile(kind, scores, n_rows, P, P64, psq, G, gsq, c0, gstart, col_subje
     the screen cannot decide within its bound (``dl_row`` for subject maxima and thresholds;
     ``mtab_*`` in ulps for histogram bins) is decided on reference scores.
 
-    Per row: a vectorised pass gives each score its coarse bin (with a mark for the few that need
-    a closer look); a tight pass counts the bins and lists the marked and fine-region columns
-    (``spec``); only those are looked at closer. Histogram bins the screen cannot decide are
-    recomputed after that, in a batch (``und``). While a row's top-``k`` list is not yet full (its
+    Per row: a vectorised pass gives each score its coarse bin (with ``UND`` where the screen
+    cannot decide it, ``LOOK`` where it needs a closer look: the gates, thresholds); a tight pass
+    counts the bins; a vectorised pass of 64-column bit masks lists the flagged and fine-region
+    columns (``spec``); a branch-free pass over those counts the fine bins the screen decides and
+    splits the rest into what waits for a reference score (``und``) and what is marked (compacted
+    into ``spec``), which is then looked at closer. The histogram bins the screen cannot decide
+    are recomputed at the end of the row, in a batch (the float64 tier four at a time). While a row's top-``k`` list is not yet full (its
     first tile of the shard), the screen's gate comes from the tile itself: no subject whose
     screen maximum is more than ``2 dl`` below the ``k``-th largest non-mate subject's can reach
     the top ``k`` (see :func:`_kth_screen`).
@@ -603,11 +663,14 @@ def reduce_tile(kind, scores, n_rows, P, P64, psq, G, gsq, c0, gstart, col_subje
     n_thr = thresholds.shape[0]
     cosine = kind == COSINE
     n_coarse = ch.shape[1] - 1  # the last bin takes what the screen could not decide; never read
-    mask = np.int32(LOOK - 1)
+    mask = np.int32(BIN_MASK)
+    und_bit = np.int32(UND)
+    look_bit = np.int32(LOOK)
     mc = dl_row[0] * 2.0**COARSE_BITS * (1 + 2.0**-20) + 2.0**-40  # cosine: margin in coarse bins
-    lim = min(floor, n_coarse)  # at or above: a closer look (n_coarse: undecided)
+    lim = np.int32(min(floor, n_coarse))  # at or above: a closer look (n_coarse: the mate or undecided)
     n_rec = 0
     kv = np.empty(k, np.float32)
+    vals = np.empty(n_cols)
     gmax = 0.0
     if not cosine:
         for j in range(n_cols):
@@ -642,36 +705,45 @@ def reduce_tile(kind, scores, n_rows, P, P64, psq, G, gsq, c0, gstart, col_subje
         if mu >= s_lo and mu < s_hi:  # the mate's templates are no impostors: the never-read bin
             for j in range(gstart[mu] - c0, gstart[mu + 1] - c0):
                 cbv[j] = n_coarse
+        for j in range(n_cols):  # count every bin
+            ch[j & (N_COPIES - 1), cbv[j] & mask] += 1
+        # list what needs more: marked (c >= LOOK), undecided (UND) or in the fine region; a
+        # 64-column bit mask at a time (vectorised), then its set bits
         ns = 0
-        for j in range(n_cols):  # count every bin; list what needs more (branch-free)
-            c = cbv[j]
-            ch[j & (N_COPIES - 1), c & mask] += 1
+        nw = n_cols >> 6
+        for w in range(nw):
+            m = np.uint64(0)
+            for b in range(64):
+                m |= np.uint64(cbv[w * 64 + b] >= lim) << np.uint64(b)
+            while m != np.uint64(0):
+                spec[ns] = w * 64 + _low_bit(m)
+                ns += 1
+                m &= m - np.uint64(1)
+        for j in range(nw * 64, n_cols):
             spec[ns] = j
-            ns += c >= lim  # marked (c >= LOOK), undecided or in the fine region
+            ns += cbv[j] >= lim
         nu = 0
-        last_u = -1
-        for jx in range(ns):
+        nl = 0
+        for jx in range(ns):  # branch-free: fine bins, what waits for a reference score, what needs a look
             j = spec[jx]
             c = cbv[j]
             cb = c & mask
-            if c == n_coarse:  # the mate
-                continue
+            bj = bits[j]
+            kb = _key(bj)
+            low = np.int64(kb & np.uint64(0xFFF))
+            mg = mft[np.int64((np.uint64(bj) >> np.uint64(23)) & np.uint64(0xFF))]
+            fok = (low >= mg) & (4096 - low > mg)  # the screen decides the fine bin
+            fin = (cb >= floor) & (cb < n_coarse)  # coarse bin decided, in the fine region
+            uc = (c & und_bit) != 0  # coarse bin undecided (the mate: n_coarse, neither)
+            fh[np.int64(kb >> np.uint64(HIST_SHIFT))] += np.int64(fin & fok)
+            und[nu] = j if uc else ~j
+            nu += np.int64(uc | (fin & (not fok)))
+            spec[nl] = j  # in place: nl <= jx
+            nl += np.int64(c >= look_bit)
+        last_u = -1
+        for jx in range(nl):  # marked: at a threshold or at the subject gate
+            j = spec[jx]
             s = row[j]
-            if cb == n_coarse:  # coarse bin undecided: the reference decides both bins, later
-                und[nu] = j
-                nu += 1
-            elif cb >= floor:
-                bj = bits[j]
-                kb = _key(bj)
-                low = np.int64(kb & np.uint64(0xFFF))
-                mg = mft[np.int64((np.uint64(bj) >> np.uint64(23)) & np.uint64(0xFF))]
-                if low >= mg and 4096 - low > mg:
-                    fh[np.int64(kb >> np.uint64(HIST_SHIFT))] += 1
-                else:  # the fine bin waits for the reference score
-                    und[nu] = -1 - j
-                    nu += 1
-            if c < LOOK:
-                continue
             if n_thr > 0 and np.float64(s) >= tmin:
                 gg = gallery_group[j + c0]
                 for t in range(n_thr):
@@ -707,15 +779,22 @@ def reduce_tile(kind, scores, n_rows, P, P64, psq, G, gsq, c0, gstart, col_subje
                             kth = np.float64(ts[k - 1])
                             gate = min(ms, kth) - dl - 1e-12
         filled[r] = fl
+        i = 0  # the float64 tier of every undecided one first, four at a time
+        while i + 4 <= nu:
+            a0, a1, a2, a3 = _dot4(kind, p64, G, _col(und[i]), _col(und[i + 1]), _col(und[i + 2]), _col(und[i + 3]))
+            vals[i] = a0
+            vals[i + 1] = a1
+            vals[i + 2] = a2
+            vals[i + 3] = a3
+            i += 4
+        for i in range(i, nu):
+            vals[i] = _dot_row(p64, G, _col(und[i])) if cosine else _dist_row(p64, G, _col(und[i]))
         for i in range(nu):  # histogram bins the screen left undecided, on reference scores
             j = und[i]
-            if j >= 0:
-                v = _ref_fast(kind, p, p64, G, j)
-                cr = coarse_of(kind, v)
-                ch[0, cr] += 1
-                if cr >= floor:
-                    _fine_ref(kind, v, fh)
-            else:
-                _fine_ref(kind, _ref_fast(kind, p, p64, G, -1 - j), fh)
+            isc = j >= 0  # the coarse bin (and the fine one if in the fine region); else the fine bin
+            v = _ref_from(kind, vals[i], p, G, _col(j))
+            cr = coarse_of(kind, v)
+            ch[0, cr] += np.int64(isc)
+            fh[np.int64(_key(np.float32(v).view(np.uint32)) >> np.uint64(HIST_SHIFT))] += np.int64((not isc) | (cr >= floor))
         n_rec += nu
     counter[0] += n_rec
