@@ -359,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.probes, args.gallery, args.big_gallery, args.rounds = 200, 5000, 20_000, 1
+    if args.keep is not None and args.keep.exists() and not args.keep.is_dir():
+        parser.error(f"--keep {args.keep}: not a folder")
 
     if args.openblas_coretype == "unset":
         os.environ.pop("OPENBLAS_CORETYPE", None)
