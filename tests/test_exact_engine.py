@@ -341,7 +341,6 @@ def test_engine_equals_reference_brute_force_over_several_tiles(score, per_subje
     own K-th subject, later tiles from the top K so far), mated and non-mated probes, subjects
     with several templates: every per-probe figure and the candidate lists equal a brute force
     over all reference scores, and the histogram equals the impostor reference scores folded."""
-    from faceaudit import counts
     rng = np.random.default_rng(7)
     n_gallery, n_probes, d, k = 3000, 120, 24, 20
     gallery = rng.standard_normal((n_gallery, d), dtype=np.float32)
@@ -355,6 +354,13 @@ def test_engine_equals_reference_brute_force_over_several_tiles(score, per_subje
     proto = Protocol(np.arange(n_gallery), n_gallery + np.arange(n_mated),
                      n_gallery + np.arange(n_mated, n_probes))
     res = search(es, proto, score=score, top_k=k, fine_budget=20_000)
+    assert_equals_brute_force(es, proto, res, score, k, 20_000)
+
+
+def assert_equals_brute_force(es, proto, res, score: str, k: int, fine_budget: int) -> None:
+    """Every per-probe figure of ``res`` (a search of ``proto`` on ``es``), its candidate lists
+    and its folded impostor histogram equal a brute force over all reference scores."""
+    from faceaudit import counts
     P, G = proto.probes, proto.gallery
     S = reference_scores(es, np.repeat(P, G.size), np.tile(G, P.size), score).reshape(P.size, G.size)
     names, code = np.unique(es.subject_ids[G], return_inverse=True)
@@ -366,19 +372,70 @@ def test_engine_equals_reference_brute_force_over_several_tiles(score, per_subje
         is_mate = names == es.subject_ids[p]
         non = np.flatnonzero(~is_mate)
         order = non[np.lexsort((non, -per[i, non].astype(np.float64)))]
-        assert res.best_nonmate[i] == per[i, order[0]]
+        if non.size:
+            assert res.best_nonmate[i] == per[i, order[0]], i
         cands = list(order[:k])
         if is_mate.any():
             m = int(np.flatnonzero(is_mate)[0])
             n_ge = int((per[i, non] >= per[i, m]).sum())
-            assert res.mate_score[i] == per[i, m] and res.mate_rank[i] == n_ge + 1
+            assert res.mate_score[i] == per[i, m] and res.mate_rank[i] == n_ge + 1, i
             cands.insert(n_ge, m)
         cands = cands[:k]
-        assert list(res.gallery_subjects[res.candidates_subject[i]]) == list(names[cands])
-        assert np.array_equal(res.candidates_score[i], per[i, cands])
+        listed = res.candidates_subject[i]
+        assert list(res.gallery_subjects[listed[listed >= 0]]) == list(names[cands]), i
+        assert np.array_equal(res.candidates_score[i][:len(cands)], per[i, cands]), i
         impostors.append(S[i][~is_mate[code]])
-    hist, fine_from = counts.fold_scores(np.concatenate(impostors), score, 20_000)
+    hist, fine_from = counts.fold_scores(np.concatenate(impostors), score, fine_budget)
     assert fine_from == res.hist_fine_from and np.array_equal(hist, res.impostor_hist)
+
+
+def _random_case(rng):
+    """A small search with awkward shapes: 1-130 dimensions, galleries of 1 to 3,000 templates
+    (tile and 64-column mask edges), 1-7 templates a subject, exact copies of gallery templates
+    under other subjects and as mated probes, values on a half-integer grid (many exact ties),
+    distances at other scales, tiny and huge fine budgets, blocks of a few probes, a gallery held
+    in parts."""
+    n_gallery = int(rng.choice([1, 2, 63, 64, 65, 1023, 1025, 3000]))
+    n_probes, d = int(rng.choice([1, 7, 33, 130])), int(rng.choice([1, 2, 3, 8, 33, 128, 130]))
+    per_subject, k = int(rng.choice([1, 2, 3, 7])), int(rng.choice([1, 5, 20]))
+    score = str(rng.choice(["cosine", "neg_euclidean"]))
+    gallery = rng.standard_normal((n_gallery, d), dtype=np.float32)
+    if rng.random() < 0.4 and n_gallery > 1:
+        half = n_gallery // 2
+        gallery[half:half + half // 2] = gallery[:half // 2]
+    if rng.random() < 0.3:
+        gallery = np.round(gallery * 2) / 2
+        gallery[np.all(gallery == 0, axis=1), 0] = 1.0
+    n_mated = min(n_probes // 2, n_gallery // per_subject)
+    mated = gallery[:n_mated * per_subject:per_subject] + 0.6 * rng.standard_normal((n_mated, d), dtype=np.float32)
+    if rng.random() < 0.3 and n_mated:
+        copies = max(1, n_mated // 3)
+        mated[:copies] = gallery[:copies * per_subject:per_subject]
+    x = np.concatenate([gallery, mated, rng.standard_normal((n_probes - n_mated, d), dtype=np.float32)])
+    if score == "neg_euclidean" and rng.random() < 0.5:
+        x *= np.float32(rng.choice([1e-3, 7.0, 300.0]))
+    subjects = np.concatenate([np.arange(n_gallery) // per_subject, np.arange(n_mated),
+                               10**6 + np.arange(n_probes - n_mated)])
+    es = validate(x, pd.DataFrame({"template_id": np.arange(x.shape[0]).astype(str),
+                                   "subject_id": [f"s{v:07d}" for v in subjects]}))
+    proto = Protocol(np.arange(n_gallery), n_gallery + np.arange(n_mated), n_gallery + np.arange(n_mated, n_probes))
+    kw = {"fine_budget": int(rng.choice([1, 100, 5000, 10**9]))}
+    if rng.random() < 0.3:
+        kw["memory_budget"] = 1
+    if rng.random() < 0.3:
+        kw["block_size"] = int(rng.choice([1, 3, 37]))
+    return es, proto, score, k, kw
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_engine_equals_brute_force_on_awkward_shapes(seed):
+    """Random small searches with awkward shapes (see ``_random_case``), four per seed: the
+    engine equals the brute force on every one."""
+    rng = np.random.default_rng(1000 + seed)
+    for _ in range(4):
+        es, proto, score, k, kw = _random_case(rng)
+        res = search(es, proto, score=score, top_k=k, **kw)
+        assert_equals_brute_force(es, proto, res, score, k, kw["fine_budget"])
 
 
 @pytest.mark.parametrize("d", [16, 128])
