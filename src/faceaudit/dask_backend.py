@@ -360,14 +360,14 @@ class DaskBackend:
         client = self.client
         self._check_workers(client, source, memory)
 
-        subjects = evalset.subject_ids
         lay = gallery_layout(evalset, protocol.gallery, score, gallery_groups)
         n_g, dim = lay.rows.size, evalset.dim
         n_groups = int(lay.groups.max()) + 1 if (gallery_groups is not None and n_g) else 0
         probe_rows = protocol.probes
         n_probes, n_mated = probe_rows.size, protocol.mated.size
         mate_subject = np.full(n_probes, -1, dtype=np.int32)
-        mate_subject[:n_mated] = np.searchsorted(lay.subject_ids, subjects[protocol.mated])
+        # through the integer subject codes, as the engine does (never a search among strings)
+        mate_subject[:n_mated] = np.searchsorted(lay.subject_codes, evalset.subject_codes[protocol.mated])
         safe = np.maximum(mate_subject, 0)
         mate_n = np.where(mate_subject >= 0, lay.start[safe + 1] - lay.start[safe], 0)
 
