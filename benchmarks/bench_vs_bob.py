@@ -409,17 +409,21 @@ def main(argv: list[str] | None = None) -> int:
             write_set(tiny, TINY[1], TINY[0], args.dim, seed=2)
         runs_dir = Path(tempfile.mkdtemp(prefix="runs_", dir=base))  # fresh results folders on every invocation
         fa_env = faceaudit_env(base)
-        # warm-up (numba's on-disk cache, the page cache): not timed
-        run_child(env=fa_env, cmd=faceaudit_cmd(folder, runs_dir / "warmup_fa", args.threshold))
-        run_child(env=fa_env, cmd=faceaudit_cmd(tiny, runs_dir / "warmup_tiny", args.threshold))
+
+        def run_faceaudit(data: Path, name: str) -> dict:
+            return run_child(faceaudit_cmd(data, runs_dir / name, args.threshold), env=fa_env)
+
+        # warm-up (numba's on-disk cache, the page cache, the bytecode cache): not timed
+        run_faceaudit(folder, "warmup_fa")
+        run_faceaudit(tiny, "warmup_tiny")
         runs: dict[str, list[dict]] = {"faceaudit": [], "bob": [], "tiny": []}
         for rnd in range(args.rounds):
             order = ["faceaudit", "tiny", "bob"] if rnd % 2 == 0 else ["bob", "tiny", "faceaudit"]
             for who in order:
                 if who == "faceaudit":
-                    res = run_child(env=fa_env, cmd=faceaudit_cmd(folder, runs_dir / f"fa_{rnd}", args.threshold))
+                    res = run_faceaudit(folder, f"fa_{rnd}")
                 elif who == "tiny":
-                    res = run_child(env=fa_env, cmd=faceaudit_cmd(tiny, runs_dir / f"tiny_{rnd}", args.threshold))
+                    res = run_faceaudit(tiny, f"tiny_{rnd}")
                 elif bob_python is not None:
                     res = run_child(bob_cmd(bob_python, folder, runs_dir / f"bob_{rnd}.json", args.threshold))
                 else:
@@ -483,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
                 write_set(bfolder, args.big_gallery, args.probes, args.dim, seed=1)
                 print(f"\nwrote {bfolder} in {time.perf_counter() - t:.1f} s")
             big = {"n": args.probes * args.big_gallery}
-            res = run_child(env=fa_env, cmd=faceaudit_cmd(bfolder, runs_dir / "fa_big", args.threshold))
+            res = run_faceaudit(bfolder, "fa_big")
             big["faceaudit"] = res
             print(f"large run faceaudit: exit {res['rc']}, {res['wall_s']:.1f} s wall, {res['cpu_s']:.1f} CPU-s, "
                   f"peak {res['peak_rss_mib']:.0f} MiB", flush=True)
