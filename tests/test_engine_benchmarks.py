@@ -35,6 +35,14 @@ def test_bench_reduce_prints_blas_and_reduction_per_comparison():
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = [ln for ln in proc.stdout.splitlines() if "ns/comparison" in ln]
-    assert [ln.split()[0] for ln in lines] == ["cosine", "neg_euclidean"]
-    for ln in lines:
+    assert [ln.split()[0] for ln in lines] == ["cosine", "floor", "neg_euclidean"]
+    for ln in lines[::2]:
         assert "BLAS / (BLAS + reduction)" in ln and "recomputed" in ln
+    # the floor: BLAS on the same tiles, then only binning and counting each score; it costs
+    # something, and less than the engine's whole reduction of the same tiles
+    def figure(line, label):
+        return float(line.split(label)[1].split()[0].rstrip(";):"))
+    floor, cosine = lines[1], lines[0]
+    assert "BLAS + bin and count only" in floor and "ceiling" in floor
+    assert 0 < figure(floor, "(counting") < figure(cosine, "(reduction")
+    assert 0 < figure(floor, "BLAS / (BLAS + counting)") <= 1
