@@ -20,7 +20,9 @@ times, interleaved and repeated (the order alternates each round):
 
 and (c) the same ``faceaudit audit`` command on a tiny set (20 probes x 200 gallery): its fixed cost
 (imports, numba's start-up, loading, a report with every figure), which no speed-up of the search
-can remove.
+can remove; (d) a Python that only imports the modules that command loads (``IMPORTS``: numpy,
+numba, pyarrow, pandas, scipy.special, matplotlib and faceaudit's own), no work at all: the part of
+the fixed cost that comes with the libraries the project builds on.
 
 faceaudit's children keep Python's bytecode cache under the benchmark's folder
 (``PYTHONPYCACHEPREFIX``; see ``faceaudit_env``), as an installed package has it.
@@ -85,6 +87,10 @@ BOB_SCRIPT = HERE / "bob_pipeline.py"
 BOB_PACKAGES = ["numpy<2", "bob.measure", "pandas", "pyarrow<22", "threadpoolctl"]
 DEFAULT_BOB_VENV = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "faceaudit" / "bob-venv"
 TINY = (20, 200)  # probes x gallery of the set that measures faceaudit's fixed cost
+# what `faceaudit audit` imports (its modules, which load numpy, numba, pyarrow, pandas, scipy.special
+# and matplotlib), without numba's start-up on the first compiled call or any work
+IMPORTS = ("faceaudit.cli", "faceaudit.audit", "faceaudit.explain", "faceaudit.report", "pyarrow.parquet",
+           "matplotlib.figure", "matplotlib.backends.backend_agg")
 GENUINE_A, GENUINE_B = 55.5, 18.5  # genuine score 2 Beta(a, b) - 1: mean 0.5, s.d. about 0.1
 
 
@@ -416,14 +422,18 @@ def main(argv: list[str] | None = None) -> int:
         # warm-up (numba's on-disk cache, the page cache, the bytecode cache): not timed
         run_faceaudit(folder, "warmup_fa")
         run_faceaudit(tiny, "warmup_tiny")
-        runs: dict[str, list[dict]] = {"faceaudit": [], "bob": [], "tiny": []}
+        imports_cmd = [sys.executable, "-c", "import " + ", ".join(IMPORTS)]
+        run_child(imports_cmd, env=fa_env)
+        runs: dict[str, list[dict]] = {"faceaudit": [], "bob": [], "tiny": [], "imports": []}
         for rnd in range(args.rounds):
-            order = ["faceaudit", "tiny", "bob"] if rnd % 2 == 0 else ["bob", "tiny", "faceaudit"]
-            for who in order:
+            order = ["faceaudit", "tiny", "imports", "bob"]
+            for who in (order if rnd % 2 == 0 else order[::-1]):
                 if who == "faceaudit":
                     res = run_faceaudit(folder, f"fa_{rnd}")
                 elif who == "tiny":
                     res = run_faceaudit(tiny, f"tiny_{rnd}")
+                elif who == "imports":
+                    res = run_child(imports_cmd, env=fa_env)
                 elif bob_python is not None:
                     res = run_child(bob_cmd(bob_python, folder, runs_dir / f"bob_{rnd}.json", args.threshold))
                 else:
@@ -432,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{who} failed (exit {res['rc']}):\n{res['output'][-3000:]}")
                     return 1
                 runs[who].append(res)
-                name = f"faceaudit, {TINY[0]} x {TINY[1]}" if who == "tiny" else who
+                name = {"tiny": f"faceaudit, {TINY[0]} x {TINY[1]}", "imports": "imports only"}.get(who, who)
                 print(f"round {rnd + 1}/{args.rounds} {name}: {res['wall_s']:.2f} s wall, {res['cpu_s']:.2f} CPU-s, "
                       f"peak {res['peak_rss_mib']:.0f} MiB", flush=True)
 
@@ -526,6 +536,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append([f"faceaudit audit, {TINY[0]} x {TINY[1]} (fixed cost)", f"{TINY[0] * TINY[1]:.0e}",
                      f"{tw:.2f}", f"{tc:.2f}", f"{max(r['peak_rss_mib'] for r in runs['tiny']):.0f}", "", ""])
         report["fixed_cost_cpu_s"] = tc
+        iw, ic = median([r["wall_s"] for r in runs["imports"]]), median([r["cpu_s"] for r in runs["imports"]])
+        rows.append(["imports only (its modules, no work)", "0", f"{iw:.2f}", f"{ic:.2f}",
+                     f"{max(r['peak_rss_mib'] for r in runs['imports']):.0f}", "", ""])
+        report["imports_cpu_s"] = ic
         if big:
             f = big["faceaudit"]
             rows.append(["faceaudit audit", f"{big['n']:.0e}", f"{f['wall_s']:.1f}", f"{f['cpu_s']:.1f}",
@@ -551,7 +565,8 @@ def main(argv: list[str] | None = None) -> int:
               f"takes about {fc - tc:.2f}")
         if br:
             print(f"bob / 10 = {bc / 10:.2f} CPU-s: a 10x margin leaves {bc / 10 - tc:.2f} CPU-s beyond the fixed cost "
-                  f"for work that now takes {fc - tc:.2f}")
+                  f"for work that now takes {fc - tc:.2f}; importing the command's modules alone (no work) takes "
+                  f"{ic:.2f} CPU-s, {'more' if ic > bc / 10 else 'less'} than that whole margin")
         if big and "bob" in big and big["bob"]["rc"] != 0:
             print(f"numpy + bob.measure at {big['n']:.0e}: {status}")
         if br:

@@ -50,6 +50,9 @@ def test_quick_faceaudit_half_prints_the_table_in_a_terminal(tmp_path):
     rep = json.loads((tmp_path / "out.json").read_text())
     assert len(rep["runs"]["faceaudit"]) == 1 and rep["runs"]["bob"] == []
     assert "(fixed cost)" in out and len(rep["runs"]["tiny"]) == 1 and rep["fixed_cost_cpu_s"] > 0
+    # the libraries' share of it: a Python that only imports the command's modules
+    assert "imports only (its modules, no work)" in out and len(rep["runs"]["imports"]) == 1
+    assert 0 < rep["imports_cpu_s"] < rep["fixed_cost_cpu_s"]
     assert rep["big"]["faceaudit"]["rc"] == 0 and rep["big"]["faceaudit"]["peak_rss_mib"] > 0
 
 
