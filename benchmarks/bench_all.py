@@ -8,7 +8,7 @@ Runs, one after the other (each in its own processes, so their peaks do not mix)
    ``OPENBLAS_CORETYPE`` unset (``default,unset``; on a machine where it is preset these differ):
    BLAS alone on the engine's tiles and in large calls, the engine, their ratio in CPU-seconds;
    then ``bench_reduce.py``: the hot loop alone (one thread, BLAS on a tile against its reduction,
-   per comparison);
+   per comparison), and the floor (BLAS, then only binning and counting every score);
 2. ``bench_scale.py``: loading a 1,000,000-row evaluation set and the whole ``faceaudit audit``
    at 10,000 x 1,000,000 x 128-d (1e10), peak resident memory; with ``--big`` also 100,000 probes
    (1e11, about 6 minutes of 2 cores);
@@ -95,6 +95,10 @@ def main() -> None:
         if "ratio_cpu" in b:
             print(f"vs numpy + bob.measure (1e8, or smaller with --quick): bob / faceaudit {b['ratio_cpu']:.2f}x in CPU-s, "
                   f"{b['ratio_wall']:.2f}x in wall time")
+        if "imports_cpu_s" in b:
+            print(f"faceaudit audit's fixed cost {b['fixed_cost_cpu_s']:.2f} CPU-s, of which importing its modules "
+                  f"{b['imports_cpu_s']:.2f}" + (f"; a 10x margin: {b['runs_bob_cpu_s'] / 10:.2f} CPU-s in all"
+                                                  if b.get("runs_bob_cpu_s") else ""))
         big = b.get("big", {}).get("faceaudit")
         if big:
             print(f"faceaudit audit at {b['big'].get('n', 0):.0e}: peak {big.get('peak_rss_mib', 0):.0f} MiB")

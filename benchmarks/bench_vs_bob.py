@@ -532,6 +532,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(["numpy + bob.measure", f"{n_cmp:.0e}", f"{bw:.2f}", f"{bc:.2f}",
                          f"{max(r['peak_rss_mib'] for r in br):.0f}", f"{bw / fw:.2f}x", f"{bc / fc:.2f}x"])
             report["ratio_wall"], report["ratio_cpu"] = bw / fw, bc / fc
+            report["runs_bob_cpu_s"] = bc
         tw, tc = median([r["wall_s"] for r in runs["tiny"]]), median([r["cpu_s"] for r in runs["tiny"]])
         rows.append([f"faceaudit audit, {TINY[0]} x {TINY[1]} (fixed cost)", f"{TINY[0] * TINY[1]:.0e}",
                      f"{tw:.2f}", f"{tc:.2f}", f"{max(r['peak_rss_mib'] for r in runs['tiny']):.0f}", "", ""])

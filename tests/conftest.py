@@ -48,6 +48,13 @@ def with_options(base: dict, overrides: list) -> list:
     return [str(x) for kv in options.items() for x in kv]
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path_factory, monkeypatch):
+    """Every test's cache folder (crash tracebacks, cached templates) is a temporary one: a test
+    never writes into the user's ``~/.cache/faceaudit``. A test may set its own."""
+    monkeypatch.setenv("FACEAUDIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture
 def tiny_files(tmp_path):
     """A valid templates.npy + manifest.csv on disk, and a helper to write variants."""

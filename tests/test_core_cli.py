@@ -177,7 +177,10 @@ def test_failed_write_leaves_nothing(tiny_files, tmp_path, monkeypatch):
 
     monkeypatch.setattr(report, "write_report", boom)
     out = tmp_path / "out"
+    monkeypatch.setenv("FACEAUDIT_CACHE", str(tmp_path / "cache"))
     result = run("audit", "--templates", t, "--manifest", m, "--out", out)
-    assert result.exit_code != 0
+    assert result.exit_code == 1 and "internal error" in result.output
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+    # the traceback went to the cache folder named by the environment, not the user's home
+    assert [p.name.startswith("faceaudit-crash-") for p in (tmp_path / "cache").iterdir()] == [True]
