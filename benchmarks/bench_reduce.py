@@ -34,8 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def count_only():
-    """The floor's pass, compiled on first use: each score's coarse bin, then one increment."""
+    """The floor's pass, compiled on first use: each score's cosine coarse bin (the kernel's
+    width), then one increment in the kernel's interleaved counters (``ch``: ``N_COPIES`` rows)."""
     import numba as nb
+    from faceaudit._kernel import COARSE_BITS, N_COPIES
+
+    scale = np.float32(2.0**COARSE_BITS)
+    copy_mask = N_COPIES - 1
 
     @nb.njit(nogil=True)
     def bin_and_count(scores, n_rows, ch, cbv):
@@ -43,9 +48,9 @@ def count_only():
         for r in range(n_rows):
             row = scores[r]
             for j in range(n):  # vectorised
-                cbv[j] = np.int32(row[j] * np.float32(256.0) + np.float32(256.0))
+                cbv[j] = np.int32(row[j] * scale + scale)
             for j in range(n):  # a scatter: one increment per comparison
-                ch[j & 3, cbv[j]] += 1
+                ch[j & copy_mask, cbv[j]] += 1
     return bin_and_count
 
 
@@ -81,9 +86,8 @@ def main(argv=None) -> None:
         floor = engine.fine_floor(es, proto.probes, gal.rows, score, tail_budget(n_audit), n_audit)
         tiles = engine.tiles(gal.start)
 
-        ch = np.zeros((4, 520), np.int64)
-        cbv = np.empty(work.flat.size // rows + 1, np.int32)
-
+        with_floor = score == "cosine"  # the floor's bins are cosine's
+        ch, cbv = np.zeros_like(work.ch), np.empty_like(work.cbv)  # the floor's own, shaped as the engine's
         recomputed = [0.0]
 
         def run(what: str) -> float:
@@ -105,13 +109,13 @@ def main(argv=None) -> None:
 
         with threadpoolctl.threadpool_limits(1, user_api="blas"):
             run("engine")
-            if score == "cosine":
+            if with_floor:
                 run("floor")
             blas, full, least = [], [], []
             for _ in range(args.repeat):
                 blas.append(run("blas"))
                 full.append(run("engine"))
-                if score == "cosine":
+                if with_floor:
                     least.append(run("floor"))
         b, f = min(blas), min(full)
         print(f"  {score:14s} BLAS {b:.2f} ns/comparison, BLAS + reduction {f:.2f} (reduction {f - b:.2f}); "
