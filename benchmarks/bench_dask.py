@@ -29,14 +29,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import faceaudit  # noqa: F401  (first: sets OpenBLAS's spin timeout before numpy loads it)
 import numpy as np
 import pandas as pd
 
+import faceaudit  # noqa: F401  (first: sets OpenBLAS's spin timeout before numpy loads it)
+
 
 def make(folder: Path, n_gallery: int, n_probes: int, dim: int, seed: int = 0):
-    from faceaudit.evalset import validate
-    from faceaudit.protocol import Protocol
+    from faceaudit.data.evalset import validate
+    from faceaudit.data.protocol import Protocol
     rng = np.random.default_rng(seed)
     n_mated = n_probes // 2
     gallery = rng.standard_normal((n_gallery, dim), dtype=np.float32)
@@ -93,10 +94,11 @@ def main() -> None:
 
     import distributed
     import numba
-    from faceaudit.protocol import Protocol
     import threadpoolctl
-    from faceaudit.dask_backend import DaskBackend
-    from faceaudit.engine import search
+
+    from faceaudit.data.protocol import Protocol
+    from faceaudit.engine.dask_backend import DaskBackend
+    from faceaudit.engine.local import search
 
     n_cmp = args.gallery * args.probes
     memory = args.memory_mb * 2**20

@@ -25,14 +25,15 @@ import subprocess
 import sys
 import time
 
-import faceaudit  # noqa: F401  (first: sets OpenBLAS's spin timeout before numpy loads it)
 import numpy as np
 import pandas as pd
 
+import faceaudit  # noqa: F401  (first: sets OpenBLAS's spin timeout before numpy loads it)
+
 
 def make(n_gallery: int, n_probes: int, dim: int, seed: int = 0):
-    from faceaudit.evalset import validate
-    from faceaudit.protocol import Protocol
+    from faceaudit.data.evalset import validate
+    from faceaudit.data.protocol import Protocol
     rng = np.random.default_rng(seed)
     n_mated = n_probes // 2
     gallery = rng.standard_normal((n_gallery, dim), dtype=np.float32)
@@ -54,9 +55,11 @@ def _cpu() -> float:
 def _tiled_blas(P, G, threads: int) -> None:
     """BLAS alone on exactly the engine's tiles (TILE_ROWS probe rows x about TILE_COLS gallery
     templates, one BLAS thread per worker thread, the same thread pool shape)."""
-    import threadpoolctl
     from concurrent.futures import ThreadPoolExecutor
-    from faceaudit.engine import TILE_COLS, TILE_ROWS
+
+    import threadpoolctl
+
+    from faceaudit.engine.local import TILE_COLS, TILE_ROWS
 
     def unit(a):
         buf = np.empty(TILE_ROWS * TILE_COLS, np.float32)
@@ -73,8 +76,9 @@ def _tiled_blas(P, G, threads: int) -> None:
 def child(args) -> dict:
     import numba
     import threadpoolctl
-    from faceaudit.counts import hist_edges
-    from faceaudit.engine import _gather, raw_scores, search
+
+    from faceaudit.engine.counts import hist_edges
+    from faceaudit.engine.local import _gather, raw_scores, search
     es, proto = make(args.gallery, args.probes, args.dim)
     search(es, proto, block_size=8)  # compile
     search(es, proto, block_size=8, score="neg_euclidean")

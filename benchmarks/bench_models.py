@@ -51,8 +51,8 @@ def bench(adapter, paths) -> dict:
 
 def main() -> None:
     args = _args()
-    from faceaudit.datasets import lfw
-    from faceaudit.models import load_adapter
+    from faceaudit.data.datasets import lfw
+    from faceaudit.models.registry import load_adapter
     root = args.data / "lfw" / "images"
     paths = [root / p for p, _ in lfw.list_images(root)[: args.images]]
     print(f"{len(paths)} LFW images; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

@@ -27,8 +27,9 @@ import sys
 import time
 from pathlib import Path
 
-import faceaudit  # noqa: F401  (first: sets OpenBLAS's spin timeout before numpy loads it)
 import numpy as np
+
+import faceaudit  # noqa: F401  (first: sets OpenBLAS's spin timeout before numpy loads it)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -37,7 +38,8 @@ def count_only():
     """The floor's pass, compiled on first use: each score's cosine coarse bin (the kernel's
     width), then one increment in the kernel's interleaved counters (``ch``: ``N_COPIES`` rows)."""
     import numba as nb
-    from faceaudit._kernel import COARSE_BITS, N_COPIES
+
+    from faceaudit.engine._kernel import COARSE_BITS, N_COPIES
 
     scale = np.float32(2.0**COARSE_BITS)
     copy_mask = N_COPIES - 1
@@ -65,8 +67,9 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     import threadpoolctl
     from bench_engine import make
-    from faceaudit import engine
-    from faceaudit.counts import tail_budget
+
+    from faceaudit.engine import local as engine
+    from faceaudit.engine.counts import tail_budget
 
     rows = args.rows
     bin_and_count = count_only()

@@ -60,8 +60,8 @@ def write_tables(folder: Path, n_gallery: int, n_probes: int) -> None:
 
 
 def time_loading(folder: Path) -> dict:
-    from faceaudit.evalset import load_evaluation_set
-    from faceaudit.protocol import load_protocol
+    from faceaudit.data.evalset import load_evaluation_set
+    from faceaudit.data.protocol import load_protocol
     t0 = time.perf_counter()
     es = load_evaluation_set(folder / "templates.npy", folder / "manifest.parquet")
     t1 = time.perf_counter()

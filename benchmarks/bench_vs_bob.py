@@ -7,7 +7,7 @@
 
 Writes a synthetic evaluation set to a temporary folder (``templates.npy``, ``manifest.parquet``,
 ``protocol.parquet``: one gallery template per enrolled subject; half the probes mated, the rest from
-subjects never enrolled; 128-d unit vectors built as in ``faceaudit.synthetic``: impostor
+subjects never enrolled; 128-d unit vectors built as in ``faceaudit.data.synthetic``: impostor
 scores ``2 Beta(63.5, 63.5) - 1``, genuine scores ``2 Beta(55.5, 18.5) - 1``, mean 0.5), then
 times, interleaved and repeated (the order alternates each round):
 
@@ -83,13 +83,14 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_scale import write_tables  # noqa: E402  (the same manifest and protocol layout)
+
 BOB_SCRIPT = HERE / "bob_pipeline.py"
 BOB_PACKAGES = ["numpy<2", "bob.measure", "pandas", "pyarrow<22", "threadpoolctl"]
 DEFAULT_BOB_VENV = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "faceaudit" / "bob-venv"
 TINY = (20, 200)  # probes x gallery of the set that measures faceaudit's fixed cost
 # what `faceaudit audit` imports (its modules, which load numpy, numba, pyarrow, pandas, scipy.special
 # and matplotlib), without numba's start-up on the first compiled call or any work
-IMPORTS = ("faceaudit.cli", "faceaudit.audit", "faceaudit.explain", "faceaudit.report", "pyarrow.parquet",
+IMPORTS = ("faceaudit.cli", "faceaudit.audit", "faceaudit.analyses.explain", "faceaudit.report", "pyarrow.parquet",
            "matplotlib.figure", "matplotlib.backends.backend_agg")
 GENUINE_A, GENUINE_B = 55.5, 18.5  # genuine score 2 Beta(a, b) - 1: mean 0.5, s.d. about 0.1
 
@@ -101,7 +102,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 def write_set(folder: Path, n_gallery: int, n_probes: int, dim: int, seed: int = 0) -> None:
     """Gallery: one uniform unit template per enrolled subject. Probes: the first half mated with
-    gallery subjects 0.. (genuine score drawn exactly, as in ``faceaudit.synthetic``), the rest
+    gallery subjects 0.. (genuine score drawn exactly, as in ``faceaudit.data.synthetic``), the rest
     uniform unit templates of subjects never enrolled."""
     rng = np.random.default_rng(seed)
     n = n_gallery + n_probes
@@ -249,7 +250,7 @@ def faceaudit_figures(res_dir: Path, threshold: float, eps: float) -> dict:
         out["far"] = out["far_errors"] / out["n_impostor"]
         out["frr"] = out["frr_errors"] / out["n_genuine"]
         try:
-            from faceaudit.engine import hist_edges
+            from faceaudit.engine.counts import hist_edges
             out["threshold_is_edge"] = bool(np.isin(np.float32(threshold), hist_edges()))
         except Exception:  # the histogram's layout may change; the check is then skipped
             out["threshold_is_edge"] = None

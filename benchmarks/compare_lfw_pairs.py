@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--folds", type=int, default=10)
     args = parser.parse_args()
-    from faceaudit.datasets import lfw
+    from faceaudit.data.datasets import lfw
     pairs = lfw.read_pairs(args.data / "lfw" / "pairs.txt")
     keep = pairs.fold < args.folds
     pairs = lfw.Pairs(pairs.left[keep], pairs.right[keep], pairs.same[keep], pairs.fold[keep])

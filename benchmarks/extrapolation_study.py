@@ -18,7 +18,7 @@ import time
 
 import pandas as pd
 
-from faceaudit.simscores import POPULATIONS, extrapolation_study
+from faceaudit.analyses.simscores import POPULATIONS, extrapolation_study
 
 
 def main() -> None:

@@ -6,7 +6,7 @@
     python benchmarks/reproduce_lfw.py --jitter 10 --folds 1     # dlib jitter on a subset only
 
 Embeds the LFW images (deep-funneled release; all 13,233, or with ``--folds K`` only those in
-the first K folds of ``pairs.txt``) with :func:`faceaudit.embed.embed_images` (2 workers,
+the first K folds of ``pairs.txt``) with :func:`faceaudit.models.embed.embed_images` (2 workers,
 cached: a second run is free, an interrupted one resumes), or reads an existing embedding
 folder (``--evalset``, e.g. one from ``faceaudit embed``), then reports:
 
@@ -61,9 +61,9 @@ RULES = {"dlib": ("neg_euclidean", -0.6), "sface": ("cosine", 0.363)}
 
 def main() -> None:
     args = _args()
-    from faceaudit.datasets import blufr, lfw
-    from faceaudit.embed import DEFAULT, ImageItem, embed_images
-    from faceaudit.models import load_adapter
+    from faceaudit.data.datasets import blufr, lfw
+    from faceaudit.models.embed import DEFAULT, ImageItem, embed_images
+    from faceaudit.models.registry import load_adapter
 
     lfw_dir = args.data / "lfw"
     suffix = "" if args.folds == 10 else f"-folds{args.folds}"
@@ -100,7 +100,7 @@ def main() -> None:
         report["seconds_per_image_wall"] = info["seconds"] / info["embedded"]
     if args.folds == 10 and not args.no_blufr:
         report["blufr"] = blufr_eval.evaluate(blufr.load_blufr(lfw_dir / "blufr_lfw_config.mat"), lt, score=score)
-    from faceaudit.audit import to_json
+    from auditcore.serialize import to_json
     # beside the embedding folder, not inside it: faceaudit only replaces folders holding what it wrote
     written = out.with_name(out.name + ".reproduction.json")
     written.write_text(json.dumps(to_json(report), indent=1))

@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
-from faceaudit import engine
+from faceaudit.engine import local as engine
 
 
 class SearchService:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from faceaudit.evalset import EvaluationSet, validate
+from faceaudit.data.evalset import EvaluationSet, validate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,6 +53,7 @@ def _own_cache(tmp_path_factory, monkeypatch):
     """Every test's cache folder (crash tracebacks, cached templates) is a temporary one: a test
     never writes into the user's ``~/.cache/faceaudit``. A test may set its own."""
     monkeypatch.setenv("FACEAUDIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("FLAGAUDIT_CACHE", str(tmp_path_factory.mktemp("flagcache")))
 
 
 @pytest.fixture

@@ -11,14 +11,14 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO, shared_data
 from typer.testing import CliRunner
 
-from conftest import REPO, shared_data
+from auditcore.errors import InputError
 from faceaudit.benchmarks import blufr, lfw
 from faceaudit.benchmarks.templates import from_arrays, lfw_key
 from faceaudit.cli import app
-from faceaudit.datasets.lfw import read_pairs
-from faceaudit.errors import InputError
+from faceaudit.data.datasets.lfw import read_pairs
 
 DATA = shared_data()
 needs_data = pytest.mark.skipif(DATA is None, reason="shared data not found at ../shared/data; set FACEAUDIT_DATA")
@@ -247,7 +247,7 @@ def _synthetic_lfw(names, seed=0, noise=0.8, dim=32):
 
 @needs_data
 def test_benchmark_lfw_and_blufr_end_to_end_in_a_terminal(tmp_path):
-    from faceaudit.datasets.blufr import load_blufr
+    from faceaudit.data.datasets.blufr import load_blufr
     bl = load_blufr(DATA / "lfw" / "blufr_lfw_config.mat")
     names = list(bl.image_list)
     x = _synthetic_lfw(names)

@@ -15,13 +15,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from auditcore.errors import InputError
 from faceaudit.audit import run_audit
 from faceaudit.blackbox.adapters import BUILTIN, import_responses, parse_response
 from faceaudit.blackbox.audit import audit_lists, write_blackbox_results
-from faceaudit.blackbox.schema import read_lists, records_to_lists, write_lists
 from faceaudit.cli import app
-from faceaudit.errors import InputError
-from faceaudit.synthetic import make_population
+from faceaudit.data.candidates import read_lists, records_to_lists, write_lists
+from faceaudit.data.synthetic import make_population
 
 runner = CliRunner()
 
@@ -336,8 +336,8 @@ def test_written_folder_is_atomic_and_marked(tmp_path, population):
 
 
 def test_demographics_from_lists_equal_the_template_audit_for_fpir_and_fnir(population):
+    from faceaudit.analyses.demographics import add_demographics
     from faceaudit.blackbox.groups import add_demographics_from_lists
-    from faceaudit.demographics import add_demographics
     es, proto, audit = population
     rng = np.random.default_rng(1)
     subjects = es.manifest.subject_id.unique()
@@ -376,7 +376,8 @@ def test_system_decisions_give_their_own_operating_point():
 def test_same_figures_with_ties_everywhere(gallery_per_subject, L, t):
     """Scores that are multiples of 1/4 (ties abound, duplicate templates): still the template audit's figures."""
     from conftest import exact_evalset
-    from faceaudit.protocol import generate_protocol
+
+    from faceaudit.data.protocol import generate_protocol
     es = exact_evalset(n_subjects=40, per_subject=3, duplicates=3)
     proto = generate_protocol(es, enrol_fraction=0.5, seed=0, gallery_per_subject=gallery_per_subject)
     audit = run_audit(es, proto, top_k=20, thresholds=[0.25, 0.5])

@@ -19,18 +19,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from blackbox_fixture import NIST_ADAPTER, REKOGNITION_ADAPTER, SearchService
 from conftest import assert_nothing_more_sent
 from test_blackbox import same_where_defined
 
+from auditcore.errors import InputError
 from faceaudit.audit import run_audit
 from faceaudit.blackbox.audit import audit_lists
-from faceaudit.blackbox.observed import read_gallery, read_manifest
 from faceaudit.blackbox.query import QueryConfig, load_adapter, run_query
-from faceaudit.blackbox.schema import read_lists
-from faceaudit.errors import InputError
-from faceaudit.synthetic import make_population
+from faceaudit.data.candidates import read_lists
+from faceaudit.data.synthetic import make_population
+from faceaudit.engine.observed import read_gallery, read_manifest
 
 TOKEN = "s3cret-token-for-tests"
 

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from test_blackbox import engine_lists
 
+from faceaudit.analyses.scale import fpir_independent
 from faceaudit.audit import run_audit
 from faceaudit.blackbox.audit import audit_lists
 from faceaudit.blackbox.scale import add_scale_from_lists, fpir_subgallery
-from faceaudit.engine import search
+from faceaudit.data.protocol import Protocol
+from faceaudit.data.synthetic import make_population
+from faceaudit.engine.local import search
 from faceaudit.metrics.tail import fit_tail
-from faceaudit.protocol import Protocol
-from faceaudit.scale import fpir_independent
-from faceaudit.synthetic import make_population
 
 
 @pytest.fixture(scope="module")

@@ -11,18 +11,18 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO
 from scipy import stats
 from typer.testing import CliRunner
 
-from conftest import REPO
+from auditcore.errors import InputError
+from faceaudit.analyses.compare import compare
 from faceaudit.audit import run_audit, write_results
 from faceaudit.cli import app
-from faceaudit.compare import compare
-from faceaudit.errors import InputError
-from faceaudit.evalset import validate
+from faceaudit.data.evalset import validate
+from faceaudit.data.protocol import generate_protocol
 from faceaudit.metrics import paired
 from faceaudit.metrics.identification import threshold_at_fpir
-from faceaudit.protocol import generate_protocol
 
 
 @pytest.mark.parametrize("b,c", [(8, 3), (0, 0), (0, 9), (5, 5), (1, 12), (40, 61), (300, 250)])
@@ -87,7 +87,7 @@ def _population(noise: float, seed: int = 0, n_subj: int = 240, per: int = 3, di
 
 
 def _audit(tmp_path, name, noise, seed=0, protocol_seed=0, group_by=True):
-    from faceaudit.demographics import add_demographics
+    from faceaudit.analyses.demographics import add_demographics
     es = _population(noise, seed)
     audit = run_audit(es, generate_protocol(es, seed=protocol_seed), score="cosine")
     if group_by:
@@ -191,7 +191,9 @@ def test_a_broken_black_box_folder_is_refused_in_one_line(tmp_path):
     """Black-box audits are compared (tests/test_compare_blackbox.py); one whose folder lacks what
     pairing needs (the lists' observed domain) is refused in one line, nothing written."""
     import json as _json
+
     from typer.testing import CliRunner
+
     from faceaudit.cli import app
     folder = tmp_path / "bb"
     folder.mkdir()

@@ -17,23 +17,23 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO
 from scipy import stats
+from test_blackbox import engine_lists
 from typer.testing import CliRunner
 
-from conftest import REPO
+from auditcore import bootstrap as boot_
+from auditcore.errors import InputError
+from faceaudit.analyses.compare import compare
+from faceaudit.analyses.demographics import add_demographics
 from faceaudit.audit import run_audit, write_results
 from faceaudit.blackbox.audit import audit_lists, write_blackbox_results
 from faceaudit.blackbox.groups import add_demographics_from_lists
-from faceaudit.blackbox.schema import write_lists
 from faceaudit.cli import app
-from faceaudit.compare import compare
-from faceaudit.demographics import add_demographics
-from faceaudit.errors import InputError
-from faceaudit.evalset import validate
-from faceaudit.metrics import bootstrap as boot_
+from faceaudit.data.candidates import write_lists
+from faceaudit.data.evalset import validate
+from faceaudit.data.protocol import generate_protocol
 from faceaudit.metrics.identification import threshold_at_fpir
-from faceaudit.protocol import generate_protocol
-from test_blackbox import engine_lists
 
 N_BOOT = 200
 TARGETS = (0.1, 0.03, 0.01, 0.001)

@@ -7,9 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
-
 from conftest import with_options
+from typer.testing import CliRunner
 
 from faceaudit.cli import app
 
@@ -168,7 +167,7 @@ def test_wrong_format(tiny_files, tmp_path, content, suffix, words):
 
 
 def test_failed_write_leaves_nothing(tiny_files, tmp_path, monkeypatch):
-    import faceaudit.report as report
+    import faceaudit.report.html as report
     es, write = tiny_files
     t, m = write()
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from faceaudit.engine import hist_edges, score_bin, search
-from faceaudit.protocol import generate_protocol
-
 from conftest import exact_evalset
+
+from faceaudit.data.protocol import generate_protocol
+from faceaudit.engine.counts import hist_edges, score_bin
+from faceaudit.engine.local import search
 
 
 def brute_force(es, proto, score: str, k: int):
@@ -80,7 +80,7 @@ def test_block_size_does_not_change_any_output(score):
     rng = np.random.default_rng(0)
     es = exact_evalset(n_subjects=60, per_subject=3, seed=5)
     # also real-valued data, where BLAS rounding could depend on the call shape
-    from faceaudit.evalset import validate
+    from faceaudit.data.evalset import validate
     es_real = validate(rng.standard_normal((es.n, 32)).astype(np.float32), es.manifest)
     for data in (es, es_real):
         proto = generate_protocol(data, enrol_fraction=0.5, gallery_per_subject=2, seed=2)
@@ -112,7 +112,7 @@ def test_group_counts_match_brute_force():
 
 
 def test_probe_never_scored_against_itself():
-    from faceaudit.evalset import validate
+    from faceaudit.data.evalset import validate
     base = exact_evalset(n_subjects=20, per_subject=3, duplicates=0)
     rng = np.random.default_rng(0)
     es = validate(rng.standard_normal((base.n, 24)).astype(np.float32), base.manifest)

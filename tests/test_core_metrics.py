@@ -7,10 +7,10 @@ import pytest
 from scipy import stats
 from sklearn.metrics import roc_curve
 
-from faceaudit.engine import hist_edges, score_bin
+from auditcore.intervals import allowed_errors, rate
+from faceaudit.engine.counts import hist_edges, score_bin
 from faceaudit.metrics import identification as ident
 from faceaudit.metrics import verification as verif
-from faceaudit.metrics.intervals import allowed_errors, rate
 
 
 # ---------------------------------------------------------------- identification, by hand

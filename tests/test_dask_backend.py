@@ -21,13 +21,13 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from faceaudit import engine  # noqa: E402
+from auditcore.errors import InputError  # noqa: E402
 from faceaudit.audit import run_audit, write_results  # noqa: E402
-from faceaudit.dask_backend import DaskBackend, gallery_layout, shard_bounds  # noqa: E402
-from faceaudit.engine import search  # noqa: E402
-from faceaudit.errors import InputError  # noqa: E402
-from faceaudit.evalset import load_evaluation_set  # noqa: E402
-from faceaudit.protocol import generate_protocol  # noqa: E402
+from faceaudit.data.evalset import load_evaluation_set  # noqa: E402
+from faceaudit.data.protocol import generate_protocol  # noqa: E402
+from faceaudit.engine import local as engine  # noqa: E402
+from faceaudit.engine.dask_backend import DaskBackend, gallery_layout, shard_bounds  # noqa: E402
+from faceaudit.engine.local import search  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 FIELDS = ("probe_rows", "is_mated", "probe_subjects", "gallery_subjects", "best_nonmate", "mate_score", "mate_rank",
@@ -106,7 +106,7 @@ def test_shard_bounds_cover_subjects_with_at_most_n_templates():
 def test_same_result_whatever_shards_blocks_and_task_order(client, evalset, score, small_tail, monkeypatch):
     es, proto = evalset
     if small_tail:  # a fine budget far below the comparisons: the histogram is folded (coarse bulk)
-        monkeypatch.setattr("faceaudit.counts.TAIL_MIN", 300)
+        monkeypatch.setattr("faceaudit.engine.counts.TAIL_MIN", 300)
     groups = np.arange(es.n) % 3
     kw = dict(score=score, top_k=6, thresholds=[0.0, 0.4], gallery_groups=groups)
     one = search(es, proto, **kw)
@@ -169,7 +169,7 @@ def test_bad_clusters_and_paths_fail_with_one_line(client, files, evalset, tmp_p
         DaskBackend(client=client, memory_per_worker=2**40).search(es, proto)
     with pytest.raises(InputError, match="too little for one task"):
         DaskBackend(client=client, memory_per_worker=2**20).search(es, proto)
-    from faceaudit.evalset import validate
+    from faceaudit.data.evalset import validate
     with pytest.raises(InputError, match="not loaded from one"):
         DaskBackend(client=client).search(validate(es.templates, es.manifest), proto)
 
@@ -245,9 +245,9 @@ def test_worker_killed_mid_run_same_result_nothing_counted_twice(client, evalset
 
 
 def test_demographics_and_scale_passes_run_on_the_backend(client, files, evalset):
-    from faceaudit.audit import to_json
-    from faceaudit.demographics import add_demographics
-    from faceaudit.scale import add_scale
+    from auditcore.serialize import to_json
+    from faceaudit.analyses.demographics import add_demographics
+    from faceaudit.analyses.scale import add_scale
     es, proto = evalset
 
     class Counting(DaskBackend):

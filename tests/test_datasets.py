@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import shared_data
-from faceaudit.datasets import blufr, lfw, orl
-from faceaudit.errors import InputError
+
+from auditcore.errors import InputError
+from faceaudit.data.datasets import blufr, lfw, orl
 
 DATA = shared_data()
 needs_data = pytest.mark.skipif(DATA is None, reason="shared data not found at ../shared/data; set FACEAUDIT_DATA")
@@ -73,7 +73,7 @@ def test_pairs_file_errors_are_one_line(tmp_path):
 
 
 def test_shared_data_dir_follows_the_environment(tmp_path, monkeypatch):
-    from faceaudit.datasets import shared_data_dir
+    from faceaudit.data.datasets import shared_data_dir
     monkeypatch.setenv("FACEAUDIT_DATA", str(tmp_path))
     assert shared_data_dir() == tmp_path
     monkeypatch.setenv("FACEAUDIT_DATA", str(tmp_path / "absent"))

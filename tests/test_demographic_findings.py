@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from faceaudit.audit import run_audit, to_json
-from faceaudit.demographics import _contrast, add_demographics
-from faceaudit.metrics.bootstrap import percentile_interval
-from faceaudit.synthetic import make_population
+from auditcore.bootstrap import percentile_interval
+from auditcore.serialize import to_json
+from faceaudit.analyses.demographics import _contrast, add_demographics
+from faceaudit.audit import run_audit
+from faceaudit.data.synthetic import make_population
 
 
 @pytest.fixture(scope="module")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import shared_data
+
+from auditcore import differentials as diff
+from faceaudit.analyses.demographics import add_demographics
 from faceaudit.audit import run_audit, write_results
-from faceaudit.demographics import add_demographics
-from faceaudit.evalset import EvaluationSet
-from faceaudit.metrics import differentials as diff
-from faceaudit.protocol import Protocol
-from faceaudit.synthetic import SyntheticTruth, make_population
+from faceaudit.data.evalset import EvaluationSet
+from faceaudit.data.protocol import Protocol
+from faceaudit.data.synthetic import SyntheticTruth, make_population
 
 DATA = shared_data()
 
@@ -128,6 +128,7 @@ def test_small_groups_are_greyed_not_ranked_and_zero_errors_bounded():
 
 def test_bad_group_column_is_one_clear_error(tiny_files, tmp_path):
     from typer.testing import CliRunner
+
     from faceaudit.cli import app
     es, write = tiny_files
     t, m = write()
@@ -138,7 +139,7 @@ def test_bad_group_column_is_one_clear_error(tiny_files, tmp_path):
 
 @pytest.mark.skipif(DATA is None, reason="shared data not found at ../shared/data; set FACEAUDIT_DATA")
 def test_lfw_label_counts():
-    from faceaudit.datasets import lfw_labels
+    from faceaudit.data.datasets import lfw_labels
     gender = lfw_labels.load_gender(DATA / "lfw")
     assert len(gender) == 13229 and (gender == "ambiguous").sum() == 5
     attrs = lfw_labels.load_attributes(DATA / "lfw")

@@ -9,15 +9,15 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
-
 from conftest import shared_data
 from test_models import onnx_model
-from faceaudit.cli import app
+from typer.testing import CliRunner
 
-from faceaudit.embed import ImageItem, embed_images, items_from_folder, items_from_manifest, read_rgb
-from faceaudit.errors import InputError
+from auditcore.errors import InputError
+from faceaudit.cli import app
 from faceaudit.models.base import Box, ModelAdapter
+from faceaudit.models.embed import ImageItem, embed_images, items_from_folder, items_from_manifest
+from faceaudit.models.images import read_rgb
 
 DATA = shared_data()
 runner = CliRunner()

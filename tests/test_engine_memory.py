@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from faceaudit import engine
-from faceaudit.engine import _gather, gallery_plan, layout_bytes, search
-from faceaudit.evalset import drop_pages, is_mapped, load_evaluation_set, validate
-from faceaudit.protocol import Protocol, generate_protocol, load_protocol
+from faceaudit.data.evalset import drop_pages, is_mapped, load_evaluation_set, validate
+from faceaudit.data.protocol import Protocol, generate_protocol, load_protocol
+from faceaudit.engine import local as engine
+from faceaudit.engine.local import _gather, gallery_plan, layout_bytes, search
 
 # ids whose order differs between naive byte, case-folded and code-point orders
 ODD_IDS = ["b", "B", "a", "é", "e", "Z", "z", "日本", "ä", "10", "9", "a b", "ab", "\u00e9x", "A"]
@@ -125,7 +125,7 @@ def test_load_protocol_rows_and_errors(tmp_path):
     proto = load_protocol(es, tmp_path / "p.csv")
     assert list(proto.gallery) == [0, 2, 31]
     assert list(proto.mated) == [1, 3, 30] and list(proto.nonmated) == [5]
-    from faceaudit.errors import InputError
+    from auditcore.errors import InputError
     for bad, msg in ((table.assign(role=["gallery"] * 6 + ["probes"]), "got 'probes'"),
                      (pd.concat([table, table.iloc[[3]]]), "template_id listed twice, e.g. t1"),
                      (table.assign(template_id=list(table.template_id[:-1]) + ["nope"]), "e.g. nope")):
@@ -174,7 +174,7 @@ def test_small_parts_from_a_memory_map_give_the_same_result(tmp_path, monkeypatc
 
 
 def test_integer_subject_ids_of_an_unvalidated_set_keep_their_type_and_order():
-    from faceaudit.evalset import EvaluationSet
+    from faceaudit.data.evalset import EvaluationSet
     ids = np.array([5, 3, 5, 10, 100, 3])  # numeric order differs from string order
     es = EvaluationSet(np.eye(6, dtype=np.float32), pd.DataFrame({"template_id": list("abcdef"), "subject_id": ids}))
     gal = engine._Gallery(es, np.array([0, 1, 3, 4]), "cosine", None)

@@ -1,7 +1,7 @@
 """Reference scores and reproducibility: every figure is the same on any machine.
 
 The reference score of a pair is the exact real dot product (or distance) of the stored float32
-vectors, rounded once to float32 (see faceaudit._kernel). These tests check it against an
+vectors, rounded once to float32 (see faceaudit.engine._kernel). These tests check it against an
 independent computation in Python's exact rational arithmetic, check the BLAS screen's error
 bound on adversarial data, and check that results folders are byte-identical across block sizes,
 memory budgets, gallery shards, BLAS and numba thread counts and OpenBLAS kernels.
@@ -20,13 +20,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from faceaudit import _kernel
-from faceaudit.engine import _gather, raw_scores, reference_scores, search
-from faceaudit.evalset import validate
-from faceaudit.protocol import Protocol, generate_protocol
-
 from conftest import exact_evalset
+
+from faceaudit.data.evalset import validate
+from faceaudit.data.protocol import Protocol, generate_protocol
+from faceaudit.engine import _kernel
+from faceaudit.engine.local import _gather, raw_scores, reference_scores, search
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -226,7 +225,7 @@ def test_gallery_shards_merge_to_the_same_result():
 
 
 def test_probe_splits_merge_to_the_same_result():
-    from faceaudit.counts import merge_probe_splits
+    from faceaudit.engine.counts import merge_probe_splits
     es = exact_evalset(n_subjects=40, per_subject=3, seed=2)
     proto = generate_protocol(es, enrol_fraction=0.5, seed=1)
     whole = search(es, proto, top_k=4)
@@ -245,11 +244,11 @@ _RUN = r"""
 import hashlib, json, sys
 import numpy as np, pandas as pd, threadpoolctl
 from faceaudit.audit import run_audit, write_results
-from faceaudit.engine import _gather, raw_scores
-from faceaudit.evalset import validate
-from faceaudit.protocol import generate_protocol
-import faceaudit.counts
-faceaudit.counts.TAIL_MIN = 2000  # a fine budget well below the comparisons: the bulk is binned coarsely
+from faceaudit.engine.local import _gather, raw_scores
+from faceaudit.data.evalset import validate
+from faceaudit.data.protocol import generate_protocol
+import faceaudit.engine.counts
+faceaudit.engine.counts.TAIL_MIN = 2000  # a fine budget well below the comparisons: the bulk is binned coarsely
 out, budget = sys.argv[1], int(sys.argv[2])
 rng = np.random.default_rng(5)
 n_subj, per = 300, 3
@@ -318,7 +317,7 @@ def test_results_byte_identical_across_blas_kernels_threads_and_budgets(tmp_path
 
 
 def test_gallery_larger_than_the_budget_is_held_in_parts_with_the_same_result():
-    from faceaudit import engine
+    from faceaudit.engine import local as engine
     rng = np.random.default_rng(8)
     x = rng.standard_normal((12_300, 16)).astype(np.float32)
     subjects = np.concatenate([np.arange(12_000) // 2, np.arange(150) // 2, 10**6 + np.arange(150)])
@@ -360,7 +359,7 @@ def test_engine_equals_reference_brute_force_over_several_tiles(score, per_subje
 def assert_equals_brute_force(es, proto, res, score: str, k: int, fine_budget: int) -> None:
     """Every per-probe figure of ``res`` (a search of ``proto`` on ``es``), its candidate lists
     and its folded impostor histogram equal a brute force over all reference scores."""
-    from faceaudit import counts
+    from faceaudit.engine import counts
     P, G = proto.probes, proto.gallery
     S = reference_scores(es, np.repeat(P, G.size), np.tile(G, P.size), score).reshape(P.size, G.size)
     names, code = np.unique(es.subject_ids[G], return_inverse=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from faceaudit.analyses.explain import ScoreModel, calibration_check, explain, posterior_terms
+from faceaudit.analyses.simscores import ScorePopulation
 from faceaudit.audit import run_audit
-from faceaudit.explain import ScoreModel, calibration_check, explain, posterior_terms
+from faceaudit.data.synthetic import make_population
 from faceaudit.metrics.tail import fit_tail
-from faceaudit.simscores import ScorePopulation
-from faceaudit.synthetic import make_population
 
 
 def test_gamma_model_reduces_to_independence_formula():
@@ -23,7 +23,7 @@ def test_gamma_model_reduces_to_independence_formula():
 
 def test_gamma_best_of_matches_monte_carlo_mixture():
     # G_M(s) = E[(1-q)^(M lambda)] with lambda ~ Gamma(1/theta, theta): closed form vs simulation
-    from faceaudit.explain import _log_best_of
+    from faceaudit.analyses.explain import _log_best_of
     rng = np.random.default_rng(0)
     theta, m, q = 3.0, 1000, 1e-3
     lam = rng.gamma(1 / theta, theta, 400_000)

@@ -1,7 +1,7 @@
 """The impostor histogram at two resolutions: fine bins in the tail, coarse bins in the bulk.
 
 Checked against brute force: every impostor comparison's reference score, binned by the
-documented convention (:func:`faceaudit.counts.fold_scores`, written from the definitions:
+documented convention (:func:`faceaudit.engine.counts.fold_scores`, written from the definitions:
 the split is the lowest coarse edge with at most the fine budget at or above it), and FMR at
 every threshold the verification curve reports counted directly from those scores.
 """
@@ -9,15 +9,14 @@ every threshold the verification curve reports counted directly from those score
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from faceaudit import counts
-from faceaudit.engine import fine_floor, reference_scores, search
-from faceaudit.evalset import validate
+from faceaudit.data.evalset import validate
+from faceaudit.data.protocol import generate_protocol
+from faceaudit.engine import counts
+from faceaudit.engine.local import fine_floor, reference_scores, search
 from faceaudit.metrics import verification as verif
-from faceaudit.protocol import generate_protocol
-
-import pandas as pd
 
 
 def _data(d: int = 32, n_subjects: int = 400, per: int = 2, seed: int = 4):

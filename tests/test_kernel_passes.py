@@ -11,11 +11,10 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-
-from faceaudit import _kernel
-from faceaudit.counts import HIST_SHIFT
-
 from test_exact_engine import adversarial, exact_cosine, exact_neg_distance, normalised
+
+from faceaudit.engine import _kernel
+from faceaudit.engine.counts import HIST_SHIFT
 
 
 def _exact_sum(kind: int, p: np.ndarray, g: np.ndarray) -> Fraction:

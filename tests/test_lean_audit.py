@@ -17,14 +17,13 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import REPO
 from PIL import Image
 from scipy import stats
 
 from auditcore import report as core_report
 from auditcore.intervals import clopper_pearson
-from faceaudit import explain
-
-from conftest import REPO
+from faceaudit.analyses import explain
 
 
 def _run(code: str) -> str:
@@ -40,8 +39,8 @@ def test_an_audit_with_its_report_loads_neither_scipy_stats_nor_pyplot(tmp_path)
         import numpy as np, pandas as pd
         import faceaudit.cli
         from faceaudit.audit import run_audit, write_results
-        from faceaudit.evalset import validate
-        from faceaudit.protocol import generate_protocol
+        from faceaudit.data.evalset import validate
+        from faceaudit.data.protocol import generate_protocol
         rng = np.random.default_rng(0)
         centres = rng.normal(size=(60, 32)).astype(np.float32)
         x = np.repeat(centres, 3, axis=0) + 0.7 * rng.normal(size=(180, 32)).astype(np.float32)

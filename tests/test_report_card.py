@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from faceaudit.analyses.explain import lookalikes
 from faceaudit.audit import run_audit
 from faceaudit.cli import app
-from faceaudit.explain import lookalikes
+from faceaudit.data.synthetic import make_population
 from faceaudit.report import html as rhtml
-from faceaudit.synthetic import make_population
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def test_lookalikes_equal_n_times_fmr_counted_by_hand(audit):
     x = es.templates
     d = -np.linalg.norm(x[a.search.probe_rows][:, None, :] - x[proto.gallery][None, :, :], axis=-1).astype(np.float32)
     impostor = es.subject_ids[a.search.probe_rows][:, None] != es.subject_ids[proto.gallery][None, :]
-    from faceaudit.engine import hist_edges, score_bin
+    from faceaudit.engine.counts import hist_edges, score_bin
     edge = hist_edges()[score_bin(np.float32([t]))[0]]  # counts are exact at histogram edges
     k = int((d[impostor] >= edge).sum())
     rows = lookalikes(a.search, [t], (1e6, 1e10))
@@ -67,7 +67,7 @@ def test_summary_carries_rank1_and_why_it_differs(audit):
 
 
 def test_det_curve_band_is_clopper_pearson(audit):
-    from faceaudit.metrics.intervals import clopper_pearson
+    from auditcore.intervals import clopper_pearson
     _, _, a = audit
     c = a.results["identification"]["curve"]
     n = a.results["identification"]["n_mated_searches"]

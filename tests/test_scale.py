@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import with_options
 from scipy import stats
 from typer.testing import CliRunner
 
-from conftest import with_options
+from faceaudit.analyses.explain import ScoreModel, explain, posterior
+from faceaudit.analyses.scale import add_scale, fpir_independent, measure_growth
 from faceaudit.audit import run_audit, write_results
 from faceaudit.cli import app
-from faceaudit.explain import ScoreModel, explain, posterior
+from faceaudit.data.synthetic import make_population
 from faceaudit.metrics.tail import fit_tail
-from faceaudit.scale import add_scale, fpir_independent, measure_growth
-from faceaudit.synthetic import make_population
 
 
 def test_fpir_independent_matches_direct_formula():
@@ -117,7 +117,7 @@ def test_explain_estimated_from_scores_close_to_exact():
     rng = np.random.default_rng(3)
     gen, imp = stats.norm(0.6, 0.1), stats.norm(0.0, 0.1)
     genuine = gen.rvs(size=4000, random_state=rng)
-    from faceaudit.engine import hist_edges, score_bin
+    from faceaudit.engine.counts import hist_edges, score_bin
     impostor = imp.rvs(size=400_000, random_state=rng).astype(np.float32)
     hist = np.bincount(score_bin(impostor), minlength=hist_edges().size)
     model = ScoreModel(genuine, hist, fit_tail(hist))
@@ -150,7 +150,7 @@ def test_explain_cli_and_bad_input(tmp_path):
 def test_extrapolation_bands_hold_in_small_simulation_study():
     # populations with exactly known FPIR(N): light, heavy and bounded tails, independent and
     # heterogeneous probes; bands to N = 1e10 must hold the truth in >= 90% of cases at every N
-    from faceaudit.simscores import POPULATIONS, extrapolation_study
+    from faceaudit.analyses.simscores import POPULATIONS, extrapolation_study
     rows = extrapolation_study(populations=POPULATIONS[::2], seeds=(5,), n_gallery=400, n_nonmated=1000,
                                fpir_targets=(0.1, 0.01), n_out=(1e4, 1e6, 1e8, 1e10))
     by_n = {}
@@ -165,10 +165,10 @@ def test_extrapolation_bands_hold_in_small_simulation_study():
 
 
 def test_band_upper_bound_is_jensen_bound_and_lower_is_monotone():
-    from faceaudit.scale import extrapolation_band, not_estimable_beyond
+    from faceaudit.analyses.scale import extrapolation_band, not_estimable_beyond
     rows = extrapolation_band([1e3, 1e6], fmr_k=50, fmr_n=10**6, measured_templates=[10, 100],
                               measured_fp=[5, 40], measured_lo=[0.002, 0.03], n_searches=1000)
-    from faceaudit.metrics.intervals import clopper_pearson
+    from auditcore.intervals import clopper_pearson
     hi_q = clopper_pearson(50, 10**6)[1]
     for r in rows:
         assert r["fpir_hi"] == pytest.approx(1 - (1 - hi_q) ** r["gallery_size"], rel=1e-9)

@@ -14,13 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import exact_evalset
 from typer.testing import CliRunner
 
-from conftest import exact_evalset
-
+from auditcore.errors import InputError
+from auditcore.outdir import MARKER, TMP_MARKER, atomic_folder, check_target, remove_stale_temporaries
 from faceaudit.cli import app
-from faceaudit.errors import InputError
-from faceaudit.outdir import MARKER, TMP_MARKER, atomic_folder, check_target, remove_stale_temporaries
 
 runner = CliRunner()
 

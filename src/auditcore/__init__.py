@@ -18,24 +18,7 @@ It imports neither auditor. One module per concern:
 from __future__ import annotations
 
 import gc
-import importlib
-import sys
 from typing import Callable
-
-
-def alias_modules(package: str, names: dict[str, str]) -> None:
-    """Make ``package.old`` an alias of ``auditcore.new`` for every ``old: new`` in ``names``.
-
-    Used by the auditors' packages for modules that moved here, so that every earlier import
-    (``from faceaudit.metrics.intervals import rate``, ``import faceaudit.outdir``) keeps working
-    and refers to the very same module object (monkeypatching included).
-    """
-    parent = sys.modules[package]
-    for old, new in names.items():
-        module = importlib.import_module(f"auditcore.{new}")
-        sys.modules.setdefault(f"{package}.{old}", module)
-        setattr(parent, old, module)
-
 
 FULL_COLLECTION_EVERY = 100  # younger collections between two full ones in a console command (Python's default: 10)
 

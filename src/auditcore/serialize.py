@@ -30,3 +30,14 @@ def to_json(value):
     if hasattr(value, "to_dict"):
         return to_json(value.to_dict())
     return value
+
+
+def thin(n: int, limit: int = 600) -> np.ndarray:
+    """Indices 0..n-1 thinned to about ``limit``, dense at both ends (log-spaced)."""
+    if n <= limit:
+        return np.arange(n)
+    half = limit // 2
+    low = np.unique(np.geomspace(1, n, half).astype(np.int64) - 1)
+    high = n - 1 - low
+    mid = np.linspace(0, n - 1, limit // 4).astype(np.int64)
+    return np.unique(np.concatenate([low, high, mid]))

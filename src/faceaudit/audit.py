@@ -17,76 +17,24 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from auditcore.outdir import atomic_folder
+from auditcore.serialize import thin, to_json
+from auditcore.validation import rate_targets
 from faceaudit import __version__
-from faceaudit.engine import SearchResult, hist_edges, search
-from faceaudit.errors import InputError
-from faceaudit.evalset import EvaluationSet
+from faceaudit.analyses.base import Audit
+from faceaudit.data.evalset import EvaluationSet
+from faceaudit.data.protocol import Protocol
+from faceaudit.engine.counts import SearchResult, hist_edges
+from faceaudit.engine.local import search
 from faceaudit.metrics import identification as ident
 from faceaudit.metrics import verification as verif
-from faceaudit.outdir import atomic_folder
-from faceaudit.protocol import Protocol
-from auditcore.serialize import to_json  # noqa: F401 (part of this module's API)
-
-CONVENTIONS = {
-    "match": "a comparison score >= threshold T is a match; higher scores mean more alike",
-    "fpir": "FPIR(T) = non-mated searches returning at least one candidate with score >= T, "
-            "divided by the number of non-mated searches (one error per search)",
-    "fnir": "FNIR(R, T) = mated searches whose mate is not in the top R candidates or scores "
-            "below T, divided by the number of mated searches",
-    "cmc": "identification rate at rank r = 1 - FNIR(r, -inf)",
-    "ties": "a mate tied with a non-mate takes the worse rank",
-    "subject_score": "a gallery subject's score is the maximum over its gallery templates",
-    "operating_point": "'at rate x' = the lowest threshold whose error count is <= floor(x * n); "
-                       "never interpolated, never the nearest point",
-    "undefined": "a rate with no trials is undefined (null), never 0",
-    "verification": "FMR/FNMR over probe-vs-gallery template comparisons; impostor scores are "
-                    "counted exactly at float32 bin edges (11 mantissa bits), so verification "
-                    "thresholds lie on those edges",
-    "intervals": "two-sided 95% Clopper-Pearson intervals on every rate unless stated",
-}
-
-DEFAULT_FPIR_TARGETS = (0.1, 0.01, 0.001)
-DEFAULT_FMR_TARGETS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
-
-
-@dataclass
-class Audit:
-    """An audit's counts (``search``) and its JSON-ready ``results``."""
-
-    evalset: EvaluationSet
-    protocol: Protocol
-    search: SearchResult
-    results: dict
-    failures: pd.DataFrame | None = None
-    extra_files: dict = field(default_factory=dict)
-    backend: object = None  # what ran the search (None: the single-process engine); later passes use it too
-
-    @property
-    def searcher(self):
-        """``search`` as this audit ran it: the backend's, or :func:`faceaudit.engine.search`."""
-        return search if self.backend is None else self.backend.search
-
-
-def _ranks(top_k: int) -> list[int]:
-    return sorted({r for r in (1, 5, 10, 20, top_k) if r <= top_k})
-
-
-def _thin(n: int, limit: int = 600) -> np.ndarray:
-    """Indices 0..n-1 thinned to about ``limit``, dense at both ends (log-spaced)."""
-    if n <= limit:
-        return np.arange(n)
-    half = limit // 2
-    low = np.unique(np.geomspace(1, n, half).astype(np.int64) - 1)
-    high = n - 1 - low
-    mid = np.linspace(0, n - 1, limit // 4).astype(np.int64)
-    return np.unique(np.concatenate([low, high, mid]))
+from faceaudit.metrics.conventions import CONVENTIONS, DEFAULT_FMR_TARGETS, DEFAULT_FPIR_TARGETS, ranks_for
 
 
 def _failed_searches(failures: pd.DataFrame | None, gallery_subjects: np.ndarray) -> tuple[int, int]:
@@ -106,7 +54,7 @@ def _identification(res: SearchResult, fpir_targets, thresholds, top_k: int,
         best = np.concatenate([best, np.full(failed[1], -np.inf, np.float32)])
         mate_score = np.concatenate([mate_score, np.full(failed[0], -np.inf, np.float32)])
         mate_rank = np.concatenate([mate_rank, np.full(failed[0], np.iinfo(np.int32).max)])
-    ranks = _ranks(top_k)
+    ranks = ranks_for(top_k)
 
     def point(threshold: float) -> dict:
         return {"threshold": threshold,
@@ -120,8 +68,8 @@ def _identification(res: SearchResult, fpir_targets, thresholds, top_k: int,
         entry.update(point(op.threshold) if op.threshold is not None else {"threshold": None})
         operating.append(entry)
     curve = ident.identification_curve(best, mate_score, mate_rank, rank=1)
-    keep = _thin(curve.thresholds.size)
-    from faceaudit.metrics.intervals import clopper_pearson
+    keep = thin(curve.thresholds.size)
+    from auditcore.intervals import clopper_pearson
     fnir_ci = np.array([clopper_pearson(int(m), curve.n_mated) if curve.n_mated else (np.nan, np.nan)
                         for m in curve.misses[keep]]).reshape(-1, 2)
     cmc = ident.cmc(mate_rank, top_k)
@@ -144,7 +92,7 @@ def _identification(res: SearchResult, fpir_targets, thresholds, top_k: int,
 def _verification(res: SearchResult, fmr_targets) -> dict:
     curve = verif.verification_curve(res.genuine_scores, res.impostor_hist, score=res.score,
                                      fine_from=res.hist_fine_from)
-    keep = _thin(curve.thresholds.size)
+    keep = thin(curve.thresholds.size)
     edges = hist_edges()
     fine_from = float(edges[res.hist_fine_from]) if 0 < res.hist_fine_from < edges.size else None
     grid = "2^-8 apart" if res.score == "cosine" else "1/32 of a binade apart"
@@ -194,12 +142,10 @@ def run_audit(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosin
     ``faceaudit embed``). Their searches count as misses / non-false-positives when
     ``fta_as_miss`` (ISO/IEC 19795-1 generalised rates), else they are left out and reported.
     ``backend``: runs the search instead of the single-process engine (an object with the
-    engine's ``search`` signature, e.g. :class:`faceaudit.dask_backend.DaskBackend`); the
+    engine's ``search`` signature, e.g. :class:`faceaudit.engine.dask_backend.DaskBackend`); the
     result is the same.
     """
-    for t in fpir_targets:
-        if not 0 < t < 1:
-            raise InputError(f"FPIR target must be between 0 and 1, got {t}")
+    rate_targets("FPIR target", fpir_targets)
     kwargs = {} if memory_budget is None else {"memory_budget": memory_budget}
     res = (search if backend is None else backend.search)(evalset, protocol, score=score, top_k=top_k, progress=progress, **kwargs)
     failed = _failed_searches(failures, res.gallery_subjects)
@@ -224,7 +170,7 @@ def run_audit(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosin
         "verification": _verification(res, fmr_targets),
         "distributions": _distributions(res),
     }
-    from faceaudit.explain import calibration_check, lookalikes  # explain checked on this audit's own searches
+    from faceaudit.analyses.explain import calibration_check, lookalikes  # explain checked on this audit's own searches
     results["explain_calibration"] = calibration_check(res, n_gallery_templates=int(protocol.gallery.size))
     results["lookalikes"] = lookalikes(res, [op["threshold"] for op in results["identification"]["operating_points"]],
                                        n_gallery_templates=int(protocol.gallery.size))
@@ -276,27 +222,6 @@ def write_results(audit: Audit, out_dir: str | Path, *, overwrite: bool = False,
         for name, writer in audit.extra_files.items():
             writer(tmp / name)
         if report:
-            from faceaudit.report import write_report
+            from faceaudit.report.html import write_report
             write_report(to_json(audit.results), tmp / "report.html")
     return out
-
-
-def load_results(results_dir: str | Path) -> dict:
-    """Read and check ``results.json`` from a results folder (InputError if it is not one)."""
-    folder = Path(results_dir)
-    if not folder.is_dir():
-        raise InputError("results folder not found" if not folder.exists() else
-                         "expected a results folder written by faceaudit, got a file", folder)
-    path = folder / "results.json"
-    if not path.exists():
-        raise InputError("no results.json here; is this a faceaudit results folder?", results_dir)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            results = json.load(fh)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"not valid JSON ({exc.__class__.__name__}: {exc}); is this a faceaudit results.json?", path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read ({exc.strerror or exc})", path) from None
-    if not isinstance(results, dict) or "faceaudit_version" not in results or "identification" not in results:
-        raise InputError("not a faceaudit results.json (no faceaudit_version / identification entries)", path)
-    return results

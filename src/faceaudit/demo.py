@@ -7,10 +7,11 @@ from typing import Callable
 import numpy as np
 from scipy import optimize
 
-from faceaudit.audit import Audit, run_audit
+from faceaudit.analyses.base import Audit
+from faceaudit.audit import run_audit
+from faceaudit.data.synthetic import SyntheticTruth, make_population
 from faceaudit.metrics import identification as ident
 from faceaudit.metrics import verification as verif
-from faceaudit.synthetic import SyntheticTruth, make_population
 
 
 def truth_checks(audit: Audit, truth: SyntheticTruth, fpir_targets=(0.1, 0.01, 0.001)) -> list[dict]:
@@ -58,6 +59,6 @@ def run_demo(*, seed: int = 0, n_enrolled: int = 2000, n_nonenrolled: int = 4000
         "checks": truth_checks(audit, truth),
     }
     if scale:
-        from faceaudit.scale import add_scale
+        from faceaudit.analyses.scale import add_scale
         add_scale(audit, n_seeds=3, seed=seed)
     return audit

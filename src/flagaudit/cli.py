@@ -1,18 +1,20 @@
 """The ``flagaudit`` command line: a thin layer over :mod:`flagaudit.audit`.
 
-Bad input raises :class:`auditcore.errors.InputError`; :func:`main` prints it as one line
-(``error: ...``) and exits with status 2, nothing half-written (the results folder is atomic).
+Every command runs inside the guard both auditors share (:class:`auditcore.cli.CommandLine`):
+bad input prints one line (``error: ...``) and exits 2, a bug one line and exit 1 with its
+traceback saved to a file, Ctrl-C/SIGTERM 130/143; nothing is half-written (the results folder
+is atomic).
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
 from auditcore import run_then_exit
+from auditcore.cli import CommandLine
 from auditcore.errors import InputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -36,7 +38,6 @@ def _print_summary(results: dict, out: Path) -> None:
     print(f"report: {out / 'report.html'}")
 
 
-@app.command()
 def audit(
     suite: List[str] = typer.Option(..., "--suite", help="hatecheck, mhc, mhc-<language> or benign-traps (repeatable)."),
     out: Path = typer.Option(..., help="Results folder to write (atomically)."),
@@ -111,7 +112,6 @@ def audit(
     _print_summary(fa.results, out)
 
 
-@app.command()
 def demo(out: Path = typer.Option(Path("flagaudit-demo"), help="Results folder to write."),
          mean_degree: float = typer.Option(20, help="Mean degree of the demo's random graph."),
          overwrite: bool = typer.Option(True, help="Replace an existing demo folder flagaudit wrote.")) -> None:
@@ -131,7 +131,6 @@ def demo(out: Path = typer.Option(Path("flagaudit-demo"), help="Results folder t
     _print_summary(fa.results, out)
 
 
-@app.command()
 def cases(suite: List[str] = typer.Option(..., "--suite", help="Suite name (repeatable)."),
           out: Path = typer.Option(..., help="CSV to write: case_id, language, text (feed it to your system)."),
           data: Optional[Path] = typer.Option(None, help="Folder holding hatecheck/.")) -> None:
@@ -151,16 +150,15 @@ def cases(suite: List[str] = typer.Option(..., "--suite", help="Suite name (repe
     print(f"{len(df):,} cases written to {out}")
 
 
+guard = CommandLine("flagaudit", memory_hint="use fewer suites or a smaller --graph",
+                    stop_note="nothing was written (no results folder, no temporary files; an --endpoint "
+                              "journal is kept so that the same command resumes)")
+guard.register(app, {"audit": audit, "demo": demo, "cases": cases})
+
+
 def main() -> None:
-    """Console entry point: bad input -> ``error: ...`` on one line, exit status 2."""
-    try:
-        run_then_exit(app)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    """Console entry point (``flagaudit``): the guarded app, ended through :func:`run_then_exit`."""
+    guard.main(app, run=run_then_exit)
 
 
 if __name__ == "__main__":

@@ -22,19 +22,14 @@ import math
 import numpy as np
 
 from auditcore.errors import InputError
+from auditcore.validation import rate_targets
 
 DEFAULT_BASE_RATES = (1e-5, 1e-4, 1e-3, 1e-2)
 DEFAULT_POSTS_PER_DAY = 1_000_000
 
 
 def check_base_rates(base_rates) -> list[float]:
-    out = []
-    for p in base_rates:
-        p = float(p)
-        if not (0.0 < p < 1.0) or math.isnan(p):
-            raise InputError(f"base rate must be strictly between 0 and 1, got {p:g}")
-        out.append(p)
-    return out
+    return rate_targets("base rate", base_rates)
 
 
 def check_posts_per_day(n) -> float:

@@ -1,7 +1,7 @@
 """Published benchmark protocols run on any system's templates: LFW View 2 and BLUFR.
 
 Protocol evaluations are analyses over scores, kept apart from the loaders in
-:mod:`faceaudit.datasets` (which only read ``pairs.txt`` and ``blufr_lfw_config.mat``):
+:mod:`faceaudit.data.datasets` (which only read ``pairs.txt`` and ``blufr_lfw_config.mat``):
 
 * :mod:`~faceaudit.benchmarks.templates`: an evaluation set whose ``template_id`` values are
   LFW image names (``Name/Name_NNNN.jpg``), indexed by those names, with its failures to enrol;

@@ -51,9 +51,9 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from auditcore.intervals import allowed_errors
 from faceaudit.benchmarks.templates import LfwTemplates
-from faceaudit.datasets.blufr import Blufr
-from faceaudit.metrics.intervals import allowed_errors
+from faceaudit.data.datasets.blufr import Blufr
 
 SQRT_EPS = math.sqrt(np.finfo(np.float64).eps)  # MATLAB's sqrt(eps)
 VERIFICATION_FAR = 1e-3

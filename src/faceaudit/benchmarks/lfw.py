@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from faceaudit.benchmarks.templates import LfwTemplates
-from faceaudit.datasets.lfw import Pairs
+from faceaudit.data.datasets.lfw import Pairs
 
 
 def similarity(a: np.ndarray, b: np.ndarray, kind: str = "cosine") -> np.ndarray:

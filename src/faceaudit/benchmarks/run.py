@@ -1,6 +1,6 @@
 """``faceaudit benchmark lfw|blufr`` as a library: evaluate, print, write a results folder.
 
-Folder contents (written atomically with :func:`faceaudit.outdir.atomic_folder`):
+Folder contents (written atomically with :func:`auditcore.outdir.atomic_folder`):
 
 * ``results.json``: every figure (per fold / per trial, both rules for BLUFR) and the summary;
 * ``summary.txt``: the lines the command printed;
@@ -17,12 +17,12 @@ from typing import Any
 
 import pandas as pd
 
+from auditcore.errors import InputError
+from auditcore.outdir import atomic_folder
 from faceaudit import __version__
 from faceaudit.benchmarks import blufr as blufr_eval
 from faceaudit.benchmarks import lfw as lfw_eval
 from faceaudit.benchmarks.templates import LfwTemplates
-from faceaudit.errors import InputError
-from faceaudit.outdir import atomic_folder
 
 PAIRS_FILE = "pairs.txt"
 BLUFR_FILE = "blufr_lfw_config.mat"
@@ -32,7 +32,7 @@ def lfw_folder(data: str | Path | None, needs: str) -> Path:
     """The LFW folder holding ``needs``: ``data`` itself or ``data/lfw``; by default the shared
     data (``$FACEAUDIT_DATA`` or ``../shared/data``, as the tests find it)."""
     if data is None:
-        from faceaudit.datasets import shared_data_dir
+        from faceaudit.data.datasets import shared_data_dir
         root = shared_data_dir()
         if root is None:
             raise InputError(f"give --data DIR: the LFW folder holding {needs} (no shared data found; "
@@ -67,7 +67,7 @@ def _missing_line(t: dict, what: str) -> str:
 def run_lfw(templates: LfwTemplates, data: str | Path | None = None, *, score: str = "cosine",
             threshold: float | None = None) -> tuple[dict, pd.DataFrame]:
     """(results, per-pair table) for LFW View 2."""
-    from faceaudit.datasets.lfw import read_pairs
+    from faceaudit.data.datasets.lfw import read_pairs
     folder = lfw_folder(data, PAIRS_FILE)
     pairs = read_pairs(folder / PAIRS_FILE)
     results = {**_header("lfw", templates, folder, score),
@@ -123,7 +123,7 @@ def write_lfw(results: dict, table: pd.DataFrame, out: str | Path, *, overwrite:
 # ------------------------------------------------------------------ BLUFR
 def run_blufr(templates: LfwTemplates, data: str | Path | None = None, *, score: str = "cosine",
               trials: int | None = None, progress=None) -> dict:
-    from faceaudit.datasets.blufr import load_blufr
+    from faceaudit.data.datasets.blufr import load_blufr
     folder = lfw_folder(data, BLUFR_FILE)
     bl = load_blufr(folder / BLUFR_FILE)
     return {**_header("blufr", templates, folder, score),
@@ -174,6 +174,6 @@ def write_blufr(results: dict, out: str | Path, *, overwrite: bool = False) -> P
 
 
 def _write_json(results: dict, path: Path) -> None:
-    from faceaudit.audit import to_json
+    from auditcore.serialize import to_json
     with open(path, "w") as fh:
         json.dump(to_json(results), fh, indent=1, allow_nan=False)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from faceaudit.errors import InputError
+from auditcore.errors import InputError
 
 _NAME = re.compile(r"^(?P<person>.+)_(?P<number>\d{4})(?:\.jpg)?$", re.IGNORECASE)
 
@@ -85,7 +85,7 @@ def load(templates: str | Path | None = None, manifest: str | Path | None = None
          evalset: str | Path | None = None, failures: str | Path | None = None) -> LfwTemplates:
     """From ``--templates/--manifest`` or an ``--evalset`` folder (templates.npy, manifest.csv,
     failures.csv). The templates are validated as for an audit (no NaN, inf or all-zero rows)."""
-    from faceaudit.evalset import load_evaluation_set, resolve_evalset_paths
+    from faceaudit.data.evalset import load_evaluation_set, resolve_evalset_paths
     templates, manifest, failures = resolve_evalset_paths(evalset, templates, manifest, failures)
     es = load_evaluation_set(templates, manifest)
     failed_ids: list = []

@@ -26,9 +26,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from auditcore.errors import InputError
 from auditcore.http_runner import get_path  # noqa: F401 (dotted paths in responses, shared with flagaudit)
-from faceaudit.blackbox.schema import CandidateLists, records_to_lists
-from faceaudit.errors import InputError
+from faceaudit.data.candidates import CandidateLists, records_to_lists
 
 try:  # Python >= 3.11
     import tomllib

@@ -19,14 +19,15 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from auditcore.intervals import rate
+from auditcore.outdir import atomic_folder
+from auditcore.serialize import thin, to_json
+from auditcore.validation import rate_targets
 from faceaudit import __version__
-from faceaudit.audit import CONVENTIONS, DEFAULT_FPIR_TARGETS, _ranks, _thin, to_json
-from faceaudit.blackbox.observed import ObservedSearches, observe
-from faceaudit.blackbox.schema import CandidateLists, write_lists
-from faceaudit.errors import InputError
+from faceaudit.data.candidates import CandidateLists, write_lists
+from faceaudit.engine.observed import ObservedSearches, observe
 from faceaudit.metrics import identification as ident
-from faceaudit.metrics.intervals import rate
-from faceaudit.outdir import atomic_folder
+from faceaudit.metrics.conventions import CONVENTIONS, DEFAULT_FPIR_TARGETS, ranks_for
 
 NOT_MEASURABLE_FROM_LISTS = {
     "verification": "verification FMR/FNMR/DET need every impostor comparison score; candidate lists show only "
@@ -69,20 +70,6 @@ def _not_measurable(reason: str, trials: int | None = None) -> dict:
 
 def _cut(domain: dict) -> str:
     return "unknown" if domain["from"] is None else f"{domain['from']:.6g}"
-
-
-def _best_threshold(best: np.ndarray, target: float):
-    """:func:`ident.threshold_at_fpir`, made safe for scores finer than float32: if rounding the
-    (c+1)-th highest score to float32 left it at or above the threshold, step to the next float32."""
-    op = ident.threshold_at_fpir(best, target)
-    if op.threshold is None or not np.isfinite(op.threshold):
-        return op
-    t = np.float32(op.threshold)
-    while ident.fpir(best, float(t)).errors > op.allowed_errors:
-        t = np.nextafter(t, np.float32(np.inf))
-    if float(t) == op.threshold:
-        return op
-    return ident.OperatingPoint(target, float(t), ident.fpir(best, float(t)), op.allowed_errors)
 
 
 def _system_point(obs: ObservedSearches, ranks: list[int]) -> dict | None:
@@ -131,7 +118,7 @@ def identification_from_lists(obs: ObservedSearches, *, fpir_targets: Sequence[f
     mate_score, mate_rank = obs.mate_score[m], obs.mate_rank[m]
     n_nm, n_m = int(nm.sum()), int(m.sum())
     depth = int(obs.list_length.max())
-    ranks = _ranks(depth)
+    ranks = ranks_for(depth)
 
     def fpir_at(t: float) -> dict:
         why = obs.fpir_problem(t)
@@ -151,7 +138,7 @@ def identification_from_lists(obs: ObservedSearches, *, fpir_targets: Sequence[f
             entry.update(threshold=None, not_measurable="rank-only lists (no scores): no threshold can be set")
             entry["allowed_errors"] = int(np.floor(target * n_nm))
         else:
-            op = _best_threshold(best, target)
+            op = ident.float32_threshold_at_fpir(best, target)
             entry["allowed_errors"] = op.allowed_errors
             why = None if op.threshold is None else obs.fpir_problem(op.threshold)
             if op.threshold is None:
@@ -182,7 +169,7 @@ def identification_from_lists(obs: ObservedSearches, *, fpir_targets: Sequence[f
         if ok.any():
             ok &= np.array([obs.fnir_problem(t, 1) is None if o else False for t, o in zip(c.thresholds, ok)], bool)
         idx = np.flatnonzero(ok)
-        keep = idx[_thin(idx.size)]
+        keep = idx[thin(idx.size)]
         curve = {"threshold": c.thresholds[keep].tolist(), "fpir": c.fpir[keep].tolist(),
                  "fnir_rank1": c.fnir[keep].tolist(),
                  "note": "only thresholds where the lists determine both rates; thinned to ~600"}
@@ -251,9 +238,7 @@ def audit_lists(lists: CandidateLists, manifest: pd.DataFrame, gallery_ids, *,
                 fpir_targets: Sequence[float] = DEFAULT_FPIR_TARGETS, thresholds: Sequence[float] = (),
                 metadata: dict | None = None) -> BlackboxAudit:
     """Audit a system from its candidate lists. ``gallery_ids``: the enrolled template ids."""
-    for t in fpir_targets:
-        if not 0 < t < 1:
-            raise InputError(f"FPIR target must be between 0 and 1, got {t}")
+    rate_targets("FPIR target", fpir_targets)
     obs = observe(lists, manifest, gallery_ids)
     gallery_ids = np.asarray(list(gallery_ids), dtype=str)
     results = {
@@ -320,6 +305,6 @@ def write_blackbox_results(audit: BlackboxAudit, out_dir: str | Path, *, overwri
         for name, writer in audit.extra_files.items():
             writer(tmp / name)
         if report:
-            from faceaudit.report import write_report
+            from faceaudit.report.html import write_report
             write_report(to_json(audit.results), tmp / "report.html")
     return out

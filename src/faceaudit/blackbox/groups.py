@@ -1,6 +1,6 @@
 """Demographic differentials from candidate lists: per-group FPIR and FNIR (rank 1) at one threshold.
 
-The same computation as :mod:`faceaudit.demographics` (its helpers: subject-level bootstrap,
+The same computation as :mod:`faceaudit.analyses.demographics` (its helpers: subject-level bootstrap,
 rate entries, max/min summaries, findings) on the observed per-search counts. FMR, FNMR, the
 cross-group FMR matrix and per-group thresholds need every impostor and genuine comparison and
 are reported as not measurable. The threshold is the lowest with FPIR <= ``operating_fpir`` over
@@ -14,10 +14,10 @@ from typing import Sequence
 
 import numpy as np
 
-from faceaudit import demographics as demo_
-from faceaudit.errors import InputError
-from faceaudit.metrics import bootstrap as boot_
-from faceaudit.metrics import differentials as diff
+from auditcore import bootstrap as boot_
+from auditcore import differentials as diff
+from auditcore.errors import InputError
+from faceaudit.analyses import demographics as demo_
 
 NOT_FROM_LISTS = "not measurable from candidate lists (needs every impostor and genuine comparison)"
 
@@ -46,9 +46,9 @@ def add_demographics_from_lists(bb, group_by: Sequence[str], *, min_group_size: 
                if o.get("target_fpir") == operating_fpir and o.get("threshold") is not None
                and not o["fnir"]["1"].get("not_measurable")), None)
     if op is None:
-        from faceaudit.blackbox.audit import _best_threshold
+        from faceaudit.metrics.identification import float32_threshold_at_fpir
         if not obs.rank_only:
-            cand = _best_threshold(obs.best_nonmate[~obs.is_mated], operating_fpir)
+            cand = float32_threshold_at_fpir(obs.best_nonmate[~obs.is_mated], operating_fpir)
             if cand.threshold is not None and obs.fpir_problem(cand.threshold) is None \
                     and obs.fnir_problem(cand.threshold, 1) is None:
                 op = {"threshold": cand.threshold}

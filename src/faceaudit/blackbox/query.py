@@ -46,14 +46,31 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
+from auditcore.errors import InputError
+
 # the generic runner (one endpoint, retries, rate, journal, request log) is shared with flagaudit
-from auditcore.http_runner import (RETRY_STATUS, Client, Fatal, Journal, QueryConfig, RateLimiter,  # noqa: F401
-                                   RequestSpec, auth_entries, apply_limits, check_endpoint, check_limits, check_path,
-                                   fill, journal_paths, read_toml, request_spec, run_parallel)
+from auditcore.http_runner import (  # noqa: F401
+    RETRY_STATUS,
+    Client,
+    Fatal,
+    Journal,
+    QueryConfig,
+    RateLimiter,
+    RequestSpec,
+    apply_limits,
+    auth_entries,
+    check_endpoint,
+    check_limits,
+    check_path,
+    fill,
+    journal_paths,
+    read_toml,
+    request_spec,
+    run_parallel,
+)
+from auditcore.outdir import atomic_folder
 from faceaudit.blackbox.adapters import ResponseSpec, get_path, parse_response, spec_from_table
-from faceaudit.blackbox.schema import lists_to_records, records_to_lists, write_lists
-from faceaudit.errors import InputError
-from faceaudit.outdir import atomic_folder
+from faceaudit.data.candidates import lists_to_records, records_to_lists, write_lists
 
 _Fatal = Fatal  # earlier private names
 _check_path, _request_spec = check_path, request_spec
@@ -132,8 +149,8 @@ def run_query(adapter: Adapter, endpoint: str, manifest_path, protocol_path, out
               config: QueryConfig | None = None, announce: Callable[[str], None] = print,
               progress: Callable[[int, int], None] | None = None) -> dict:
     """Send every probe of the protocol to the system (see the module docstring); return a summary."""
-    from faceaudit.blackbox.observed import read_gallery, read_manifest
-    from faceaudit.outdir import check_target
+    from auditcore.outdir import check_target
+    from faceaudit.engine.observed import read_gallery, read_manifest
     check_endpoint(endpoint)
     out = Path(out)
     check_target(out, overwrite=overwrite)
@@ -150,7 +167,7 @@ def run_query(adapter: Adapter, endpoint: str, manifest_path, protocol_path, out
         raise InputError(f"{len(missing)} probe template_id(s) not in the manifest, e.g. {missing[0]}", protocol_path)
     templates = None
     if templates_path is not None:
-        from faceaudit.evalset import load_evaluation_set
+        from faceaudit.data.evalset import load_evaluation_set
         templates = load_evaluation_set(templates_path, manifest_path).templates
     cfg = config or QueryConfig(endpoint)
     apply_limits(cfg, adapter.limits)

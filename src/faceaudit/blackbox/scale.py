@@ -15,9 +15,9 @@ non-mated search is listed, so there:
   :func:`faceaudit.metrics.tail.fit_tail` gets the same exceedances. Its default tail threshold
   (the level leaving max(1,000, 0.1%) comparisons above it) is used when the lists show it; when
   they do not, the fit starts at the first histogram edge above the observed level, and says so;
-* **extrapolation** to 1e6..1e10 people with :func:`faceaudit.scale.fpir_independent`, the same
+* **extrapolation** to 1e6..1e10 people with :func:`faceaudit.analyses.scale.fpir_independent`, the same
   rule (empirical FMR where at least 10 impostors reach T, else the tail model) and the same
-  assumptions (:data:`faceaudit.scale.ASSUMPTIONS`) as the template audit.
+  assumptions (:data:`faceaudit.analyses.scale.ASSUMPTIONS`) as the template audit.
 
 Below the observed level nothing is estimated: those thresholds are reported as not measurable.
 """
@@ -29,11 +29,10 @@ from typing import Sequence
 import numpy as np
 from scipy.special import gammaln
 
-from faceaudit import _kernel
-from faceaudit.engine import hist_edges, score_bin
-from faceaudit.metrics.intervals import rate
+from auditcore.intervals import rate
+from faceaudit.analyses.scale import ASSUMPTIONS, EXTRAPOLATION_SIZES, default_sizes, fpir_independent
+from faceaudit.engine.counts import N_BINS, hist_edges, score_bin
 from faceaudit.metrics.tail import exceedances_from_hist, fit_tail
-from faceaudit.scale import ASSUMPTIONS, EXTRAPOLATION_SIZES, default_sizes, fpir_independent
 
 
 def _log_choose(n, k):
@@ -62,7 +61,7 @@ def impostor_tail_from_lists(bb) -> dict:
     u, strict = obs.unseen_bound[nm], obs.unseen_strict[nm]
     level = float(np.max(u)) if nm.size else np.inf
     inclusive = bool(np.all(strict[u == level])) if nm.size else False
-    hist = np.zeros(_kernel.N_BINS, np.int64)
+    hist = np.zeros(N_BINS, np.int64)
     s32 = scores.astype(np.float32)
     np.add.at(hist, score_bin(s32), 1)
     # comparisons the lists do not show: below the observed level; counted in the lowest bin

@@ -24,24 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from faceaudit.metrics.intervals import Rate, allowed_errors, rate
-
-
-def _as1d(name: str, values, dtype=None) -> np.ndarray:
-    array = np.asarray(values, dtype=dtype)
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be 1-d, got shape {array.shape}")
-    return array
-
-
-def _check_mated(mate_score, mate_rank) -> tuple[np.ndarray, np.ndarray]:
-    scores = _as1d("mate_score", mate_score, np.float64)
-    ranks = _as1d("mate_rank", mate_rank, np.int64)
-    if scores.shape != ranks.shape:
-        raise ValueError(f"mate_score and mate_rank differ in length: {scores.size} vs {ranks.size}")
-    if ranks.size and ranks.min() < 1:
-        raise ValueError("mate ranks are 1-based and must be >= 1")
-    return scores, ranks
+from auditcore.intervals import Rate, allowed_errors, rate
+from auditcore.validation import as_1d, mated_arrays, rate_target
 
 
 def fpir(best_nonmate, threshold: float, **interval) -> Rate:
@@ -50,7 +34,7 @@ def fpir(best_nonmate, threshold: float, **interval) -> Rate:
     >>> fpir([0.2, 0.5, 0.7], 0.5).errors
     2
     """
-    best = _as1d("best_nonmate", best_nonmate, np.float64)
+    best = as_1d("best_nonmate", best_nonmate, np.float64)
     return rate(int(np.count_nonzero(best >= threshold)), best.size, **interval)
 
 
@@ -60,7 +44,7 @@ def fnir(mate_score, mate_rank, threshold: float = -np.inf, *, rank: int = 1, **
     >>> fnir([0.9, 0.4, 0.8], [1, 1, 2], 0.5, rank=1).errors
     2
     """
-    scores, ranks = _check_mated(mate_score, mate_rank)
+    scores, ranks = mated_arrays(mate_score, mate_rank)
     missed = (scores < threshold) | (ranks > rank)
     return rate(int(np.count_nonzero(missed)), scores.size, **interval)
 
@@ -71,7 +55,7 @@ def cmc(mate_rank, max_rank: int) -> np.ndarray:
     >>> cmc([1, 2, 2, 5], 3).tolist()
     [0.25, 0.75, 0.75]
     """
-    ranks = _as1d("mate_rank", mate_rank, np.int64)
+    ranks = as_1d("mate_rank", mate_rank, np.int64)
     if ranks.size == 0:
         return np.full(max_rank, np.nan)
     hits = np.bincount(np.minimum(ranks, max_rank + 1), minlength=max_rank + 2)[1:max_rank + 1]
@@ -103,9 +87,8 @@ def threshold_at_fpir(best_nonmate, target: float, **interval) -> OperatingPoint
     >>> op.allowed_errors, op.achieved.errors, op.threshold > 0.3
     (1, 1, True)
     """
-    best = _as1d("best_nonmate", best_nonmate, np.float32)
-    if not 0.0 <= target <= 1.0:
-        raise ValueError(f"target must be in [0, 1], got {target}")
+    best = as_1d("best_nonmate", best_nonmate, np.float32)
+    rate_target("target", target)
     n = best.size
     if n == 0:
         return OperatingPoint(target, None, rate(0, 0, **interval), 0)
@@ -144,8 +127,8 @@ def identification_curve(best_nonmate, mate_score, mate_rank, *, rank: int = 1) 
     Thresholds are the distinct values of ``best_nonmate`` and ``mate_score``; at each,
     ``false_positives = #(best_nonmate >= T)`` and ``misses = #(mate < T or rank > R)``.
     """
-    best = np.sort(_as1d("best_nonmate", best_nonmate, np.float64))
-    scores, ranks = _check_mated(mate_score, mate_rank)
+    best = np.sort(as_1d("best_nonmate", best_nonmate, np.float64))
+    scores, ranks = mated_arrays(mate_score, mate_rank)
     thresholds = np.unique(np.concatenate([best, scores]))
     false_positives = best.size - np.searchsorted(best, thresholds, side="left")
     ranked_out = int(np.count_nonzero(ranks > rank))
@@ -153,3 +136,17 @@ def identification_curve(best_nonmate, mate_score, mate_rank, *, rank: int = 1) 
     misses = ranked_out + np.searchsorted(in_rank, thresholds, side="left")
     return IdentificationCurve(thresholds, false_positives.astype(np.int64), best.size,
                                misses.astype(np.int64), scores.size, rank)
+
+
+def float32_threshold_at_fpir(best: np.ndarray, target: float):
+    """:func:`threshold_at_fpir`, made safe for scores finer than float32: if rounding the
+    (c+1)-th highest score to float32 left it at or above the threshold, step to the next float32."""
+    op = threshold_at_fpir(best, target)
+    if op.threshold is None or not np.isfinite(op.threshold):
+        return op
+    t = np.float32(op.threshold)
+    while fpir(best, float(t)).errors > op.allowed_errors:
+        t = np.nextafter(t, np.float32(np.inf))
+    if float(t) == op.threshold:
+        return op
+    return OperatingPoint(target, float(t), fpir(best, float(t)), op.allowed_errors)

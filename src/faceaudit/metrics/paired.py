@@ -8,7 +8,7 @@
   bootstrap below does not assume it.
 * :func:`subject_bootstrap_difference`: the difference of two rates on the same trials, with a
   percentile interval from resampling *subjects* (all of a person's searches move together, as in
-  :mod:`faceaudit.metrics.bootstrap`).
+  :mod:`auditcore.bootstrap`).
 * :func:`weighted_threshold_at_fpir`: faceaudit's operating-point rule on a resample (search
   weights = multiplicities), so that a difference "at FPIR x" re-estimates each system's
   threshold in every resample.
@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from faceaudit.metrics import bootstrap as boot_
-from faceaudit.metrics.intervals import allowed_errors
+from auditcore import bootstrap as boot_
+from auditcore.intervals import allowed_errors
 
 
 def mcnemar_exact(b: int, c: int) -> float:

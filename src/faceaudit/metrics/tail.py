@@ -22,8 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from faceaudit.counts import exact_bins, next_exact_bins
-from faceaudit.engine import hist_edges
+from faceaudit.engine.counts import exact_bins, hist_edges, next_exact_bins
 
 MAX_FIT_POINTS = 100_000
 
@@ -74,7 +73,7 @@ def exceedances_from_hist(impostor_hist: np.ndarray, *, min_exceedances: int = 1
                           tail_fraction: float = 1e-3, score: str = "cosine",
                           fine_from: int = 0) -> tuple[float, np.ndarray, np.ndarray, int]:
     """(u, bin midpoints above u, their counts, n_u) from the engine's impostor histogram
-    (``score``/``fine_from``: the search's, see :mod:`faceaudit.counts`; u is an exact edge)."""
+    (``score``/``fine_from``: the search's, see :mod:`faceaudit.engine.counts`; u is an exact edge)."""
     hist = np.asarray(impostor_hist, dtype=np.int64)
     n = int(hist.sum())
     if n == 0:

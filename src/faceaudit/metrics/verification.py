@@ -1,7 +1,7 @@
 """Verification (1:1) metrics on the same comparisons: FMR, FNMR, DET, EER, FNMR at FMR.
 
 Genuine comparison scores are exact; impostor comparisons arrive as a histogram over exact
-float32 bin edges (see :mod:`faceaudit.counts`), so thresholds live on those edges, where
+float32 bin edges (see :mod:`faceaudit.engine.counts`), so thresholds live on those edges, where
 every count is exact: every fine edge from ``fine_from`` up, and below it (the bulk, where
 FMR is above 1%) the coarse edges only. Definitions (score ``>= T`` is a match):
 
@@ -19,9 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from faceaudit.counts import exact_bins, next_exact_bins
-from faceaudit.engine import hist_edges, score_bin
-from faceaudit.metrics.intervals import Rate, allowed_errors, rate
+from auditcore.intervals import Rate, allowed_errors, rate
+from faceaudit.engine.counts import exact_bins, hist_edges, next_exact_bins, score_bin
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ class VerificationCurve:
 def verification_curve(genuine_scores, impostor_hist, *, score: str = "cosine",
                        fine_from: int = 0) -> VerificationCurve:
     """FMR and FNMR counts at every exact edge that holds a genuine or impostor score (moved
-    down to an exact edge: :func:`faceaudit.counts.exact_bins`), and at the exact edge just
+    down to an exact edge: :func:`faceaudit.engine.counts.exact_bins`), and at the exact edge just
     above every impostor bin (the lowest threshold that excludes that bin).
 
     ``impostor_hist`` is the engine's histogram (length ``N_BINS``); ``score`` and

@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from faceaudit.errors import InputError
+from auditcore.errors import InputError
 
 FACE_CHOICE = "largest box containing the image centre, else largest box"
 
@@ -147,20 +147,3 @@ class ModelAdapter(ABC):
         if not np.any(vector != 0):
             return EmbedOutcome(None, "model returned an all-zero template")
         return EmbedOutcome(vector, None)
-
-
-MODELS = ("dlib", "sface", "onnx")
-
-
-def load_adapter(model: str = "dlib", **options: Any) -> ModelAdapter:
-    """``dlib`` (the reference model), ``sface`` (OpenCV's SFace) or ``onnx`` (``onnx_path=...``)."""
-    if model == "dlib":
-        from faceaudit.models.dlib_adapter import DlibAdapter
-        return DlibAdapter(**options)
-    if model == "sface":
-        from faceaudit.models.sface_adapter import SFaceAdapter
-        return SFaceAdapter(**options)
-    if model == "onnx":
-        from faceaudit.models.onnx_adapter import OnnxAdapter
-        return OnnxAdapter(**options)
-    raise InputError(f"unknown model '{model}' (choose dlib, sface or onnx)")

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from faceaudit.errors import InputError
+from auditcore.errors import InputError
 from faceaudit.models.base import FACE_CHOICE, Box, ModelAdapter
 
 SHAPE_MODEL = "shape_predictor_5_face_landmarks.dat"

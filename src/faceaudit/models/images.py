@@ -6,7 +6,7 @@ order, or raises ``ValueError(reason)`` (the reason goes into ``failures.csv``);
 
 * :func:`read_pillow`: Pillow, EXIF orientation applied, greyscale/palette/CMYK/16-bit
   converted to 8-bit RGB (the generic ONNX adapter and test doubles; see
-  :func:`faceaudit.embed.read_rgb`).
+  :func:`read_rgb`).
 * :func:`read_dlib`: ``dlib.load_rgb_image``, as dlib's Python examples (JPEG, PNG, GIF, BMP,
   DNG, WebP; no EXIF orientation). dlib's loader does not read the Netpbm formats
   (PGM/PPM/PBM, e.g. the ORL faces); those, and only those, are decoded by Pillow. Netpbm
@@ -22,6 +22,7 @@ never "any decoder".
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +39,30 @@ def _header(path: Path) -> bytes:
     return head
 
 
+def read_rgb(data: bytes) -> np.ndarray:
+    """Decode image bytes to an ``H x W x 3`` uint8 RGB array.
+
+    Greyscale, palette, CMYK and 16-bit images are converted; EXIF orientation is applied.
+    Raises ``ValueError`` with the reason (zero-byte, not an image, corrupt) otherwise.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+    if not data:
+        raise ValueError("empty (zero-byte) file")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im, dtype=np.float64)
+                im = Image.fromarray(np.uint8(np.clip(arr / max(arr.max(), 1) * 255, 0, 255)))
+            return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
+    except UnidentifiedImageError:
+        raise ValueError("not an image Pillow can read") from None
+    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"corrupt image ({exc})") from None
+
+
 def read_pillow(path: str | Path) -> np.ndarray:
-    """RGB via Pillow (see :func:`faceaudit.embed.read_rgb`)."""
-    from faceaudit.embed import read_rgb
+    """RGB via Pillow (see :func:`read_rgb`)."""
     return read_rgb(Path(path).read_bytes())
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from faceaudit.errors import InputError
+from auditcore.errors import InputError
 from faceaudit.models.base import FACE_CHOICE, Box, ModelAdapter
 from faceaudit.models.dlib_adapter import SHAPE_MODEL, detection_options, hog_detect, import_dlib, model_file
 

@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from faceaudit.errors import InputError
+from auditcore.errors import InputError
 from faceaudit.models.base import FACE_CHOICE, Box, ModelAdapter
 
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"

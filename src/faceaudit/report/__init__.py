@@ -1,5 +1,7 @@
-"""The HTML report: reads a results dict, never computes a metric."""
+"""The HTML report: reads a results dict, never computes a metric.
 
-from faceaudit.report.html import render_report, write_report
+:mod:`~faceaudit.report.html` (``render_report``, ``write_report``) and its sections, one module
+each; :mod:`~faceaudit.report.compare_html` for ``faceaudit compare``.
 
-__all__ = ["render_report", "write_report"]
+May import: :mod:`auditcore.report` and itself; never the engine, metrics, analyses or data.
+"""

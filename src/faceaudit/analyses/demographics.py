@@ -1,0 +1,399 @@
+"""For whom does it fail: per-group error rates at one operating threshold (ISO/IEC 19795-10).
+
+``add_demographics(audit, ["sex", "sex*race"])`` adds ``results["demographics"]``:
+
+* one threshold for everyone, set on the whole population (default: FPIR = 1%), the way
+  systems are deployed;
+* FNIR (rank 1) and FPIR by the probe's group, FMR and FNMR by the probe's group, and the
+  cross-group FMR matrix (probe group x gallery group), from a second engine pass that counts
+  impostor comparisons ``>= T`` per probe and gallery group exactly;
+* summaries across groups with at least ``min_group_size`` searches: max/min ratios, the
+  inequity rate, FDR and GARBE (:mod:`auditcore.differentials`);
+* the threshold each group would need for the overall FMR (how far one threshold is from equal
+  treatment);
+* intervals by a seeded bootstrap over probe *subjects*: all of a subject's searches and
+  comparisons are resampled together (comparisons of one person are not independent); the
+  gallery is held fixed. Ratios get their own interval from the same replicates.
+
+Groups with fewer searches than ``min_group_size``, and "missing"/"unknown"/"ambiguous" labels,
+are reported, greyed, never ranked or used in a summary. Labels come from manifest columns;
+``a*b`` combines two.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from auditcore import bootstrap as boot_
+from auditcore import differentials as diff
+from auditcore.errors import InputError
+from auditcore.intervals import clopper_pearson
+from faceaudit.analyses.base import Audit
+from faceaudit.data.protocol import Protocol
+from faceaudit.metrics import identification as ident
+from faceaudit.metrics import verification as verif
+
+MEASURES = {
+    "fmr": "falsely matched (FMR)",
+    "fnmr": "falsely rejected (FNMR)",
+    "fpir": "returned someone when not in the gallery (FPIR)",
+    "fnir": "missed when in the gallery (FNIR, rank 1)",
+}
+
+
+def group_labels(manifest, spec: str) -> np.ndarray:
+    """Label per row for a column or an ``a*b`` combination (``"F & black"``)."""
+    try:
+        return diff.group_labels(manifest, spec)
+    except (KeyError, ValueError) as exc:
+        raise InputError(f"group-by '{spec}': {exc.args[0]}") from None
+
+
+def _interval(draws, confidence: float) -> list:
+    lo, hi, _ = boot_.percentile_interval(np.asarray(draws, float)[:, None], confidence)
+    return [None if np.isnan(lo[0]) else float(lo[0]), None if np.isnan(hi[0]) else float(hi[0])]
+
+
+def _subject_table(subject: np.ndarray, group: np.ndarray, values: np.ndarray, n_subjects: int, n_groups: int) -> np.ndarray:
+    table = np.zeros((n_subjects, n_groups) + values.shape[1:], dtype=np.float64)
+    np.add.at(table, (subject, group), values)
+    return table
+
+
+def _rate_entry(errors: float, trials: float, n_searches: int, boot: np.ndarray, min_group_size: int,
+                confidence: float, people: int = 0, per_person: bool = False) -> dict:
+    lo, hi = _interval(boot, confidence)
+    if per_person:  # each person counts once: errors = sum of per-person rates, trials = people
+        entry = {"errors": float(errors), "trials": int(round(trials)), "searches": int(n_searches),
+                 "value": (errors / trials) if trials else None, "ci": [lo, hi], "too_few": bool(n_searches < min_group_size),
+                 "people": int(people), "unit": "person"}
+    else:
+        e, t = int(round(errors)), int(round(trials))
+        entry = {"errors": e, "trials": t, "searches": int(n_searches), "value": (e / t) if t else None,
+                 "ci": [lo, hi], "too_few": bool(n_searches < min_group_size), "people": int(people), "unit": "trial"}
+        if t:
+            entry["clopper_pearson"] = list(clopper_pearson(e, t, confidence))
+    if trials and errors == 0 and people:
+        bound = _people_upper(people, confidence)
+        entry["upper_bound_from_people"] = bound
+        entry["note"] = (f"0 of {int(round(trials)):,}; upper {confidence:.0%} bound {bound:.2g} "
+                         f"(counting the {people:,} people, not their comparisons, as independent)")
+    return entry
+
+
+VERBS = {"fmr": "were falsely matched", "fnmr": "were falsely rejected",
+         "fpir": "who were not in the gallery had someone returned for them",
+         "fnir": "who were in the gallery were missed"}
+
+
+def _people_upper(n_people: int, confidence: float) -> float | None:
+    """Upper bound on a rate whose group had no errors, counting people (not comparisons) as the
+    independent units: Clopper-Pearson for 0 errors in ``n_people``."""
+    return clopper_pearson(0, int(n_people), confidence)[1] if n_people else None
+
+
+def _contrast(a: int, b: int, point: np.ndarray, boot: np.ndarray, people: np.ndarray, groups, confidence: float) -> dict:
+    """Rate of group ``a`` over group ``b``: point, a people-bootstrap interval (the same
+    resampled people on both sides), and what can be said for sure ("at least" / "at most"),
+    with no infinity anywhere: an unbounded side is ``None`` and explained."""
+    ra, rb = float(point[a]), float(point[b])
+    out = {"group": str(groups[a]), "versus": str(groups[b]), "rate": ra, "versus_rate": rb,
+           "ratio": None, "ci": [None, None], "at_least": None, "at_most": None, "measurable": True, "note": None}
+    if ra == 0 and rb == 0:
+        out.update(measurable=False, note="not measurable: neither group had an error")
+        return out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        draws = np.where(boot[:, b] > 0, boot[:, a] / np.where(boot[:, b] > 0, boot[:, b], 1),
+                         np.where(boot[:, a] > 0, np.inf, np.nan))
+    lo, hi = _interval(draws, confidence)
+    if rb > 0:
+        out["ratio"] = ra / rb
+    lo_a = _interval(boot[:, a], confidence)[0]
+    if rb == 0:  # no errors in b: bound b's rate from its people, a's from below
+        ub = _people_upper(people[b], confidence)
+        out["note"] = (f"people labelled {groups[b]} had no errors; their rate is at most {ub:.2g} "
+                       f"(0 errors among {int(people[b])} people)")
+        if lo_a and ub:
+            out["at_least"] = lo_a / ub
+        out["ci"] = [out["at_least"], None]
+        return out
+    out["ci"] = [lo, hi if hi is not None and np.isfinite(hi) else None]
+    out["at_least"] = lo
+    out["at_most"] = out["ci"][1]
+    if out["ci"][1] is None:
+        out["note"] = f"the upper end is unbounded: in some resamples people labelled {groups[b]} had no errors"
+    return out
+
+
+def _times(x: float) -> str:
+    return f"{x:.2g}" if x < 1 else (f"{x:.1f}" if x < 10 else f"{x:,.0f}")
+
+
+def _contrast_sentence(measure: str, c: dict, how: str) -> str | None:
+    m = measure.upper()
+    if not c["measurable"]:
+        return f"{m}, people labelled {c['group']} against {c['versus']} ({how}): {c['note']}."
+    verb = VERBS[measure]
+    if c["ratio"] is None:  # the comparison group had no errors
+        if c["at_least"] is None or c["at_least"] <= 1:
+            return (f"People labelled {c['group']} {verb} at a rate of {c['rate']:.3g}; {c['note']}, so the data cannot "
+                    f"say how many times higher the first group's rate is ({how}).")
+        return (f"People labelled {c['group']} {verb} at a rate of {c['rate']:.3g}; {c['note']}: the first group's rate "
+                f"is at least {_times(c['at_least'])} times the second's ({how}; lower {CONF:.0%} bound over upper bound, "
+                "both from people).")
+    lo, hi = c["ci"]
+    ci = f"95% CI {_times(lo)} to {_times(hi)}" if lo is not None and hi is not None else (
+        f"95% CI from {_times(lo)}, upper end unbounded" if lo is not None else "no interval")
+    base = (f"People labelled {c['group']} {verb} {_times(c['ratio'])} times as often as people labelled "
+            f"{c['versus']} ({how}; {ci}, resampling people)")
+    if lo is not None and lo > 1:
+        return base + f": at least {_times(lo)} times."
+    if hi is not None and hi < 1:
+        return base + f": at most {_times(hi)} times, i.e. less often."
+    return base + ": the data do not show a difference."
+
+
+CONF = 0.95
+
+
+def _summary(rates_point: np.ndarray, rates_boot: np.ndarray, eligible: np.ndarray, groups, confidence,
+             people: np.ndarray | None = None):
+    people = np.zeros(len(groups)) if people is None else people
+    if eligible.sum() < 2:
+        return {"ratio": None, "ci": [None, None], "max_group": None, "min_group": None,
+                "note": "fewer than two groups with enough searches"}
+    idx = np.flatnonzero(eligible)
+    r = rates_point[idx]
+    if np.all(r == 0):
+        return {"ratio": None, "ci": [None, None], "max_group": None, "min_group": None,
+                "note": "not measurable: no ranked group had an error"}
+    i_max = int(idx[np.nanargmax(r)])
+    lowest = idx[r == np.nanmin(r)]
+    i_min = int(lowest[0]) if lowest[0] != i_max else int(idx[idx != i_max][0])
+    # the interval is for the ratio of this fixed pair of groups (highest over lowest in the
+    # point estimate); re-picking the extremes in every resample would bias it upwards
+    extreme = _contrast(i_max, i_min, rates_point, rates_boot, people, groups, confidence)
+    # reference group: the ranked group with the most people (stated rule)
+    ref = int(idx[np.argmax(people[idx])])
+    versus_ref = [_contrast(int(g), ref, rates_point, rates_boot, people, groups, confidence) for g in idx if g != ref]
+
+    def strength(c):
+        if c["at_least"] is not None and c["at_least"] > 1:
+            return np.log(c["at_least"])
+        if c["at_most"] is not None and 0 < c["at_most"] < 1:
+            return -np.log(c["at_most"])
+        return 0.0
+
+    strongest = max(versus_ref, key=strength) if versus_ref else None
+    out = {"ratio": extreme["ratio"], "ci": extreme["ci"], "at_least": extreme["at_least"],
+           "max_group": str(groups[i_max]), "min_group": str(groups[i_min]),
+           "max": float(rates_point[i_max]), "min": float(rates_point[i_min]),
+           "extreme_pair": extreme, "reference_group": str(groups[ref]),
+           "reference_rule": "the ranked group with the most people searched",
+           "versus_reference": versus_ref, "strongest_versus_reference": strongest}
+    if extreme["note"]:
+        out["note"] = extreme["note"]
+    return out
+
+
+def _finding(measure: str, s: dict, rates: dict | None = None) -> list[str]:
+    if not s.get("extreme_pair"):
+        return []
+    out = [_contrast_sentence(measure, s["extreme_pair"], "highest against lowest group")]
+    c = s.get("strongest_versus_reference")
+    if c and {c["group"], c["versus"]} != {s["max_group"], s["min_group"]}:
+        out.append(_contrast_sentence(measure, c, f"against the reference group {s['reference_group']}, "
+                                                  "the group with the most people"))
+    return [x for x in out if x]
+
+
+def _group_thresholds(audit: Audit, codes: np.ndarray, groups, target_fmr: float, score: str,
+                      tick: Callable[[], None] | None = None) -> list[dict]:
+    """Per probe group: the lowest threshold giving at most the overall FMR, and FNMR there."""
+    out = []
+    subjects_mated = codes[audit.protocol.mated]
+    subjects_nonmated = codes[audit.protocol.nonmated]
+    for g, name in enumerate(groups):
+        mated = audit.protocol.mated[subjects_mated == g]
+        nonmated = audit.protocol.nonmated[subjects_nonmated == g]
+        if mated.size + nonmated.size == 0:
+            continue
+        res = audit.searcher(audit.evalset, Protocol(audit.protocol.gallery, mated, nonmated), score=score, top_k=1)
+        if tick is not None:
+            tick()
+        curve = verif.verification_curve(res.genuine_scores, res.impostor_hist, score=res.score,
+                                         fine_from=res.hist_fine_from)
+        point = verif.fnmr_at_fmr(curve, target_fmr)
+        out.append({"group": str(name), "threshold": point.threshold, "measurable": point.measurable,
+                    "fmr": point.fmr.to_dict(), "fnmr": point.fnmr.to_dict()})
+    return out
+
+
+def analyse(audit: Audit, spec: str, threshold: float, *, min_group_size: int, n_boot: int, seed: int,
+            confidence: float, alpha: float, per_person: bool = False, tick: Callable[[], None] | None = None) -> dict:
+    es, proto, res = audit.evalset, audit.protocol, audit.search
+    labels = group_labels(es.manifest, spec)
+    groups, codes = diff.encode(labels)
+    n_groups = groups.size
+    score = audit.results["input"]["score"]
+    res2 = audit.searcher(es, proto, score=score, top_k=1, thresholds=[threshold], gallery_groups=codes)
+    if tick is not None:
+        tick()
+    # the engine sizes its per-group counts by the gallery's groups: a group present only among
+    # probes (nobody enrolled) gets zero columns here, so every group has a row and a column
+    g_counts = np.zeros((res2.n_probes, n_groups), np.int64)
+    g_comps = np.zeros((res2.n_probes, n_groups), np.int64)
+    g_counts[:, :res2.group_counts.shape[1]] = res2.group_counts[:, :, 0]
+    g_comps[:, :res2.group_comparisons.shape[1]] = res2.group_comparisons
+    probe_group = codes[res.probe_rows]
+    subj_names, probe_subject = np.unique(res.probe_subjects, return_inverse=True)
+    n_subj = subj_names.size
+    mated = res.is_mated
+    t32 = np.float32(threshold)
+    # per-probe counts
+    fm = g_counts.sum(1).astype(float)
+    fm_n = g_comps.sum(1).astype(float)
+    fnm = np.bincount(res.genuine_probe, weights=(res.genuine_scores < t32), minlength=res.n_probes)
+    fnm_n = np.bincount(res.genuine_probe, minlength=res.n_probes).astype(float)
+    fp = (~mated & (res.best_nonmate >= t32)).astype(float)
+    fn = (mated & ((res.mate_score < t32) | (res.mate_rank > 1))).astype(float)
+    per_probe = {"fmr": (fm, fm_n, np.ones(res.n_probes)), "fnmr": (fnm, fnm_n, mated.astype(float)),
+                 "fpir": (fp, (~mated).astype(float), (~mated).astype(float)),
+                 "fnir": (fn, mated.astype(float), mated.astype(float))}
+    weights = boot_.subject_weights(n_subj, n_boot, seed)
+    ranked = np.array([diff.is_ranked_label(g) for g in groups])
+    rates, summaries, boot_rates, point_rates, eligible_by = {}, {}, {}, {}, {}
+    for measure, (err, trials, searches) in per_probe.items():
+        e_tab = _subject_table(probe_subject, probe_group, err, n_subj, n_groups)
+        t_tab = _subject_table(probe_subject, probe_group, trials, n_subj, n_groups)
+        s_tab = _subject_table(probe_subject, probe_group, searches, n_subj, n_groups)
+        people = (t_tab > 0).sum(0)
+        if per_person:  # a person's searches as one unit: the group rate is the mean of per-person rates
+            has = t_tab > 0
+            e_tab = np.where(has, e_tab / np.where(has, t_tab, 1), 0.0)
+            t_tab = has.astype(float)
+        e_sum, t_sum, s_sum = e_tab.sum(0), t_tab.sum(0), s_tab.sum(0)
+        point = diff.rates(e_sum, t_sum)
+        boot = diff.rates(boot_.weighted_sums(weights, e_tab), boot_.weighted_sums(weights, t_tab))
+        eligible = (s_sum >= min_group_size) & (t_sum > 0) & ranked
+        rates[measure] = {str(groups[g]): _rate_entry(e_sum[g], t_sum[g], s_sum[g], boot[:, g], min_group_size, confidence,
+                                                     int(people[g]), per_person)
+                          for g in range(n_groups) if t_sum[g] > 0}
+        summaries[measure] = _summary(point, boot, eligible, groups, confidence, people)
+        boot_rates[measure], point_rates[measure], eligible_by[measure] = boot, point, eligible
+    both = eligible_by["fmr"] & eligible_by["fnmr"]
+    extra = {}
+    if both.sum() >= 2:
+        f, fb = point_rates["fmr"][both], boot_rates["fmr"][:, both]
+        n, nb = point_rates["fnmr"][both], boot_rates["fnmr"][:, both]
+        ineq = diff.max_min_ratio(f) * diff.max_min_ratio(n)
+        ineq_ci = [None if v is None or not np.isfinite(v) else v for v in _interval(diff.inequity_rate(fb, nb), confidence)]
+        extra = {
+            "inequity_rate": {"value": float(ineq) if np.isfinite(ineq) else None, "ci": ineq_ci,
+                              **({} if np.isfinite(ineq) else
+                                 {"note": "not measurable as a number: a group had no FMR or FNMR errors"})},
+            "fdr": {"value": float(diff.fdr(f, n, alpha)), "ci": _interval(diff.fdr(fb, nb, alpha), confidence), "alpha": alpha},
+            "garbe": {"value": float(diff.garbe(f, n, alpha)), "ci": _interval(diff.garbe(fb, nb, alpha), confidence), "alpha": alpha},
+        }
+    # cross-group FMR: probe group x gallery group
+    cross_e = _subject_table(probe_subject, probe_group, g_counts.astype(float), n_subj, n_groups).sum(0)
+    cross_t = _subject_table(probe_subject, probe_group, g_comps.astype(float), n_subj, n_groups).sum(0)
+    overall_fmr = float(fm.sum() / fm_n.sum()) if fm_n.sum() else None
+    findings = [f for m in MEASURES for f in _finding(m, summaries[m], rates[m])]
+    headline = None
+    for m in MEASURES:
+        s_m = summaries[m]
+        for c, how in ((s_m.get("extreme_pair"), "highest against lowest group"),
+                       (s_m.get("strongest_versus_reference"), f"against the reference group {s_m.get('reference_group')}, "
+                                                               "the group with the most people")):
+            if c and c["at_least"] is not None and c["at_least"] > 1:
+                strength = float(np.log(c["at_least"]))
+                if headline is None or strength > headline["strength"]:
+                    headline = {"measure": m, "strength": strength, "at_least": c["at_least"],
+                                "sentence": f"Grouped by {spec}: " + _contrast_sentence(m, c, how)}
+    return {
+        "spec": spec, "groups": [str(g) for g in groups],
+        "group_sizes": {str(groups[g]): {"templates": int((codes == g).sum()),
+                                         "probe_subjects": int(np.unique(probe_subject[probe_group == g]).size),
+                                         "gallery_templates": int((codes[proto.gallery] == g).sum())} for g in range(n_groups)},
+        "rates": rates, "summaries": summaries, **extra,
+        "ranked_groups": [str(g) for g, r in zip(groups, ranked) if r],
+        "cross_fmr": {"errors": cross_e.astype(int).tolist(), "trials": cross_t.astype(int).tolist(),
+                      "rate": [[(e / t) if t else None for e, t in zip(er, tr)] for er, tr in zip(cross_e, cross_t)]},
+        "overall_fmr": overall_fmr,
+        "group_thresholds": _group_thresholds(audit, codes, groups, overall_fmr, score, tick) if overall_fmr else [],
+        "findings": findings, "headline": headline,
+    }
+
+
+def label_provenance(manifest, columns: Sequence[str], caveats: dict | None = None) -> dict:
+    """Where each grouping column's labels came from: ``--caveat`` text, else the manifest's
+    ``caveat_<column>`` column (its distinct values), else None (not stated)."""
+    out = {}
+    for c in columns:
+        text = (caveats or {}).get(c)
+        if text is None and f"caveat_{c}" in manifest.columns:
+            values = [str(v) for v in manifest[f"caveat_{c}"].dropna().unique() if str(v).strip()]
+            text = "; ".join(values) or None
+        out[c] = text
+    return out
+
+
+def provenance_line(provenance: dict) -> str:
+    """One sentence on where a grouping's labels came from, neutral where it is not stated."""
+    parts = []
+    for c, text in provenance.items():
+        parts.append(f"'{c}': {text}" if text else f"where the labels in column '{c}' came from is not stated")
+    return "Labels: " + "; ".join(parts) + ". Every figure from these labels inherits this."
+
+
+def add_demographics(audit: Audit, group_by: Sequence[str], *, min_group_size: int = 30,
+                     operating_fpir: float = 0.01, threshold: float | None = None, n_boot: int = 1000,
+                     seed: int = 0, confidence: float = 0.95, alpha: float = 0.5,
+                     caveats: dict | None = None, per_person: bool = False,
+                     progress: Callable[[int, int], None] | None = None) -> dict:
+    """Compute the demographic section (see module docstring); store ``results["demographics"]``.
+
+    ``caveats``: COLUMN -> where its labels came from (overrides a manifest ``caveat_COLUMN``
+    column); it is stored with every analysis that uses the column. ``progress(done, total)``
+    is called after each engine pass.
+    """
+    if not group_by:
+        raise InputError("give at least one manifest column to group by")
+    res = audit.search
+    if threshold is None:
+        op = ident.threshold_at_fpir(res.best_nonmate[~res.is_mated], operating_fpir)
+        threshold, how = op.threshold, f"lowest threshold with FPIR <= {operating_fpir:g} over everyone"
+    else:
+        how = "given"
+    manifest = audit.evalset.manifest
+    columns = sorted({c.strip() for spec in group_by for c in spec.split("*")})
+    provenance = label_provenance(manifest, columns, caveats)
+    total = sum(1 + np.unique(group_labels(manifest, spec)).size for spec in group_by)
+    done = [0]
+
+    def tick() -> None:
+        done[0] += 1
+        if progress is not None:
+            progress(min(done[0], total), total)
+
+    analyses = []
+    for spec in group_by:
+        a = analyse(audit, spec, threshold, min_group_size=min_group_size, n_boot=n_boot, seed=seed,
+                    confidence=confidence, alpha=alpha, per_person=per_person, tick=tick)
+        cols = [c.strip() for c in spec.split("*")]
+        a["label_provenance"] = {c: provenance[c] for c in cols}
+        a["label_provenance_text"] = provenance_line(a["label_provenance"])
+        analyses.append(a)
+    demo = {"threshold": threshold, "threshold_rule": how, "operating_fpir": operating_fpir,
+            "min_group_size": min_group_size, "n_boot": n_boot, "seed": seed, "confidence": confidence,
+            "bootstrap": "probe subjects resampled with replacement; gallery fixed; percentile intervals",
+            "caveats": {c: t for c, t in provenance.items() if t},
+            "unit": ("each person once: a group's rate is the mean of its people's rates" if per_person
+                     else "each search or comparison; intervals still resample people"),
+            "per_person": per_person,
+            "analyses": analyses}
+    audit.results["demographics"] = demo
+    return demo

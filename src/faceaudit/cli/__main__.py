@@ -1,0 +1,5 @@
+"""``python -m faceaudit.cli`` (as the ``faceaudit`` command)."""
+
+from faceaudit.cli import main
+
+main()

@@ -1,0 +1,37 @@
+"""``faceaudit compare``: audits of several systems on the same searches, side by side
+(registered, guarded, on the app in :mod:`faceaudit.cli`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+import typer
+
+from auditcore.validation import rate_targets
+
+
+def compare(
+    results: List[Path] = typer.Argument(..., help="Two or more results folders on the same searches, from `faceaudit audit` or `faceaudit audit-lists` (black-box)."),
+    out: Path = typer.Option(..., help="Comparison folder to write (atomically): comparison.json, summary.txt, report.html."),
+    name: List[str] = typer.Option([], help="A display name per results folder, in order (default: folder names)."),
+    fpir: List[float] = typer.Option([0.1, 0.01, 0.001], help="FPIR operating points to compare at (repeatable)."),
+    n_boot: int = typer.Option(1000, min=100, help="Bootstrap resamples (over probe subjects)."),
+    seed: int = typer.Option(0, help="Bootstrap seed."),
+    overwrite: bool = typer.Option(False, help="Replace an existing comparison folder written by faceaudit."),
+) -> None:
+    """Compare systems: paired differences with intervals, McNemar tests, DET/CMC overlaid, per group.
+
+    Black-box audits (candidate lists) are compared where both systems' lists determine a figure;
+    anything else is reported as not measurable, with the reason.
+    """
+    from auditcore.outdir import check_target
+    from faceaudit.analyses.compare import compare as run_compare
+    from faceaudit.analyses.compare import write_comparison
+    rate_targets("--fpir", fpir)
+    check_target(out, overwrite=overwrite)
+    result = run_compare(results, names=name or None, fpir_targets=fpir, n_boot=n_boot, seed=seed)
+    write_comparison(result, out, overwrite=overwrite)
+    for line in result["summary"]:
+        print(line)
+    print(f"report: {out / 'report.html'}")
