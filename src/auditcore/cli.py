@@ -27,6 +27,7 @@ from typing import Callable
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from auditcore import run_then_exit
 from auditcore.errors import InputError
@@ -38,10 +39,12 @@ class CommandLine:
     """The guard of one program (``faceaudit`` or ``flagaudit``).
 
     ``stop_note``: what a stopped run leaves behind, said after "interrupted; ";
-    ``memory_hint``: what to do when memory runs out."""
+    ``memory_hint``: what to do when memory runs out; ``styled``: ``error:`` in bold red in a
+    terminal (faceaudit) or plain everywhere (flagaudit, whose lines are copied into reviews)."""
 
-    def __init__(self, program: str, *, stop_note: str, memory_hint: str) -> None:
+    def __init__(self, program: str, *, stop_note: str, memory_hint: str, styled: bool = True) -> None:
         self.program = program
+        self.styled = styled
         self.stop_note = stop_note
         self.memory_hint = memory_hint
         self.console = console
@@ -50,8 +53,16 @@ class CommandLine:
     # ---------------------------------------------------------------- one-line outcomes
     def fail(self, message: str) -> None:
         """``error: <message>`` on stderr, exit status 2."""
-        self.console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        self.console.print(f"{self._red('error:')} {self._text(message)}", highlight=False, soft_wrap=True,
+                           markup=self.styled)
         raise typer.Exit(code=2)
+
+    def _red(self, text: str) -> str:
+        return f"[bold red]{text}[/]" if self.styled else text
+
+    def _text(self, text: str) -> str:
+        """A message as printed: brackets in it (``[auth]``, a path) are text, never markup."""
+        return escape(text) if self.styled else text
 
     def crash_file(self) -> Path:
         """Where an internal error's traceback goes: the cache folder, else the temp folder."""
@@ -72,15 +83,16 @@ class CommandLine:
         """One line for an unexpected error; the traceback goes to a file, exit status 1."""
         path = self.crash_file()
         what = f"{exc.__class__.__name__}: {exc}".splitlines()[0][:300] if str(exc) else exc.__class__.__name__
-        self.console.print(f"[bold red]internal error[/] (a bug in {self.program}, not a problem with your input): "
-                           f"{what}. Full traceback saved to {path}; please include it in a bug report.",
-                           highlight=False, soft_wrap=True)
+        self.console.print(f"{self._red('internal error')} (a bug in {self.program}, not a problem with your input): "
+                           f"{self._text(what)}. Full traceback saved to {path}; please include it in a bug report.",
+                           highlight=False, soft_wrap=True, markup=self.styled)
         raise typer.Exit(code=1)
 
     def stopped(self) -> None:
         """Ctrl-C or SIGTERM: every temporary file is already gone; say so, exit 130 or 143."""
         terminated = self._signal == signal.SIGTERM
-        self.console.print(f"{'terminated' if terminated else 'interrupted'}; {self.stop_note}", highlight=False)
+        self.console.print(f"{'terminated' if terminated else 'interrupted'}; {self.stop_note}", highlight=False,
+                           markup=False)
         raise typer.Exit(code=143 if terminated else 130)
 
     # ---------------------------------------------------------------- wrapping commands

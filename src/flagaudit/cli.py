@@ -152,7 +152,7 @@ def cases(suite: List[str] = typer.Option(..., "--suite", help="Suite name (repe
 
 guard = CommandLine("flagaudit", memory_hint="use fewer suites or a smaller --graph",
                     stop_note="nothing was written (no results folder, no temporary files; an --endpoint "
-                              "journal is kept so that the same command resumes)")
+                              "journal is kept so that the same command resumes)", styled=False)
 guard.register(app, {"audit": audit, "demo": demo, "cases": cases})
 
 
