@@ -63,7 +63,7 @@ def audit(
     graph_nodes: int = typer.Option(20_000, help="Accounts in the random graph."),
     n_boot: int = typer.Option(2000, help="Template-bootstrap resamples."),
     seed: int = typer.Option(0, help="Seed of the bootstrap, random graph and sampled accounts."),
-    min_trials: int = typer.Option(20, help="Fewest cases for a group to be ranked in differentials."),
+    min_trials: int = typer.Option(20, min=1, help="Fewest cases for a group to be ranked in differentials."),
     overwrite: bool = typer.Option(False, help="Replace a results folder flagaudit wrote earlier."),
 ) -> None:
     """Run a system on test suites and write results.json, cases.parquet and report.html."""
