@@ -35,6 +35,52 @@ from auditcore.errors import InputError
 console = Console(stderr=True)  # the one stderr console of either auditor: messages, progress, errors
 
 
+def _click():
+    """The click typer runs on: typer 0.17 and later carry their own copy (``typer._click``),
+    whose exceptions are not ``click``'s."""
+    from typer import core
+    return getattr(core, "_click", None) or __import__("click")
+
+
+class App(typer.Typer):
+    """A typer app whose command-line mistakes read like every other error: one line.
+
+    click prints a usage error as three lines (usage, a hint, a boxed message); here it is
+    ``error: Invalid value for '--memory-mb': 0 is not in the range x>=1. (see 'faceaudit audit
+    --help')``, exit 2. ``--help`` and a bare command (which shows the help) are unchanged.
+    Only a real run goes through here (``app()``); test runners that invoke the click command
+    directly see click's own output. ``styled``: as :class:`CommandLine`'s."""
+
+    def __init__(self, *args, styled: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.styled = styled
+
+    def _error(self, message: str) -> None:
+        red = "[bold red]error:[/]" if self.styled else "error:"
+        console.print(f"{red} {escape(message) if self.styled else message}", highlight=False, soft_wrap=True,
+                      markup=self.styled)
+
+    def __call__(self, *args, **kwargs):
+        click = _click()
+        kwargs["standalone_mode"] = False
+        try:
+            outcome = super().__call__(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.exceptions.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else self.info.name or ""
+            hint = f" (see '{where} --help')" if where else ""
+            self._error(f"{exc.format_message()}{hint}")
+            sys.exit(exc.exit_code)
+        except click.exceptions.ClickException as exc:
+            self._error(exc.format_message())
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            raise KeyboardInterrupt from None
+        sys.exit(outcome if isinstance(outcome, int) else 0)
+
+
 class CommandLine:
     """The guard of one program (``faceaudit`` or ``flagaudit``).
 

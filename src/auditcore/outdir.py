@@ -57,10 +57,12 @@ def _unexpected_entries(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name != MARKER and p.name not in listed)
 
 
-def check_target(out: str | Path, *, overwrite: bool) -> None:
+def check_target(out: str | Path, *, overwrite: bool, program: str = "faceaudit") -> None:
     """Raise :class:`InputError` unless ``out`` may be written (see the module rule).
 
-    Called before any long work, so that a refused folder costs the user nothing.
+    Called before any long work, so that a refused folder costs the user nothing. ``program``
+    names the auditor in the messages (both auditors share the marker: each replaces a folder
+    either of them wrote).
     """
     out = Path(out)
     if out.is_symlink() or (out.exists() and not out.is_dir()):
@@ -82,15 +84,16 @@ def check_target(out: str | Path, *, overwrite: bool) -> None:
     if not entries:
         return
     if not written_by_faceaudit(out):
-        raise InputError("folder exists, is not empty and was not written by faceaudit; faceaudit "
+        raise InputError(f"folder exists, is not empty and was not written by {program}; {program} "
                          "never replaces it (choose a new or empty folder)", out)
     extra = _unexpected_entries(out)
     if extra:
-        raise InputError(f"folder was written by faceaudit but now also holds {', '.join(extra[:3])}"
-                         f"{' ...' if len(extra) > 3 else ''}; faceaudit will not replace it "
+        raise InputError(f"folder was written by {program} but now also holds {', '.join(extra[:3])}"
+                         f"{' ...' if len(extra) > 3 else ''}; {program} will not replace it "
                          "(move those files, or choose another folder)", out)
     if not overwrite:
-        raise InputError("folder exists and is not empty; it was written by faceaudit (use --overwrite to replace it)", out)
+        raise InputError(f"folder exists and is not empty; it was written by {program} (use --overwrite to replace it)",
+                         out)
     if not os.access(out, os.W_OK | os.X_OK) or not os.access(parent, os.W_OK | os.X_OK):
         raise InputError("cannot replace this folder (permission denied)", out)
 
@@ -105,25 +108,54 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _dead_writer(folder: Path) -> bool:
+    """True if ``folder`` carries the temporary marker of a process that is gone."""
+    marker = folder / TMP_MARKER
+    if not folder.is_dir() or folder.is_symlink() or not marker.is_file():
+        return False
+    try:
+        pid = int(marker.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return False
+    return not (pid and _pid_alive(pid) and pid != os.getpid())
+
+
 def remove_stale_temporaries(out: str | Path) -> list[Path]:
-    """Remove temporary folders of earlier, killed runs into ``out`` (only those faceaudit
-    marked as its own, and only if their process is gone); return what was removed."""
+    """Clean up after earlier, killed runs into ``out``; return the folders removed.
+
+    * A temporary folder (``.NAME.tmp-XXXX``) whose process is gone is removed; so is the
+      temporary marker left in ``out`` by a run killed just after renaming its folder into place.
+    * A replacement interrupted by a kill leaves ``.NAME.old-XXXX`` holding the previous
+      results (``x``). If ``out`` is missing, the kill came between the two renames: the previous
+      results are put back as ``out`` (nothing is lost). If ``out`` is there, the replacement
+      had finished and the previous results are removed, as the run would have done.
+
+    Only folders carrying faceaudit's temporary marker of a dead process are touched, and in an
+    old folder only previous results that carry the output marker."""
     out = Path(out)
     removed = []
     if not out.parent.is_dir():
         return removed
     for cand in out.parent.glob(f".{out.name}.tmp-*"):
-        marker = cand / TMP_MARKER
-        if not cand.is_dir() or cand.is_symlink() or not marker.is_file():
+        if _dead_writer(cand):
+            shutil.rmtree(cand, ignore_errors=True)
+            removed.append(cand)
+    if written_by_faceaudit(out) and _dead_writer(out):
+        (out / TMP_MARKER).unlink()  # killed just after its rename: the results are whole
+    for cand in out.parent.glob(f".{out.name}.old-*"):
+        if not _dead_writer(cand):
             continue
-        try:
-            pid = int(marker.read_text().strip() or 0)
-        except (OSError, ValueError):
-            continue
-        if pid and _pid_alive(pid) and pid != os.getpid():
+        previous = cand / "x"
+        others = [p.name for p in cand.iterdir() if p.name not in ("x", TMP_MARKER)]
+        if others or (previous.exists() and (previous.is_symlink() or not written_by_faceaudit(previous))):
+            continue  # not the shape this module leaves: never delete what it did not write
+        if previous.exists() and not os.path.lexists(out):
+            os.replace(previous, out)  # the kill came between the two renames: restore
+        else:
+            shutil.rmtree(cand, ignore_errors=True)
+            removed.append(cand)
             continue
         shutil.rmtree(cand, ignore_errors=True)
-        removed.append(cand)
     return removed
 
 
@@ -131,13 +163,15 @@ def remove_stale_temporaries(out: str | Path) -> list[Path]:
 def atomic_folder(out: str | Path, *, overwrite: bool = False, kind: str = "results") -> Iterator[Path]:
     """Yield a temporary folder to write into; on success it replaces ``out`` atomically.
 
-    ``out`` is checked first (:func:`check_target`). On any exception, ``KeyboardInterrupt``
+    Stale folders of killed runs are cleaned up first (:func:`remove_stale_temporaries`: an
+    interrupted replacement is restored), then ``out`` is checked (:func:`check_target`). On any exception, ``KeyboardInterrupt``
     and SIGTERM (see :mod:`faceaudit.cli`) included, the temporary folder is removed and
     ``out`` is left as it was. OS errors (permissions, a full disk) become :class:`InputError`.
     """
     out = Path(out)
-    check_target(out, overwrite=overwrite)
+    program = "flagaudit" if kind.startswith("flagaudit") else "faceaudit"
     remove_stale_temporaries(out)
+    check_target(out, overwrite=overwrite, program=program)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -146,14 +180,16 @@ def atomic_folder(out: str | Path, *, overwrite: bool = False, kind: str = "resu
         raise InputError(_os_problem(exc), out) from None
     try:
         yield tmp
-        (tmp / TMP_MARKER).unlink()
-        files = sorted(p.name for p in tmp.iterdir())
+        # the temporary marker stays until the results are in place: a kill at any point
+        # leaves a folder the next run recognises as a dead run's (remove_stale_temporaries)
+        files = sorted(p.name for p in tmp.iterdir() if p.name != TMP_MARKER)
         (tmp / MARKER).write_text(json.dumps({"written_by": "faceaudit", "kind": kind, "files": files}, indent=1))
         os.chmod(tmp, 0o755)
         if out.exists():
-            check_target(out, overwrite=overwrite)  # nothing changed in it meanwhile
+            check_target(out, overwrite=overwrite, program=program)  # nothing changed in it meanwhile
             if any(out.iterdir()):
                 old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+                (old / TMP_MARKER).write_text(str(os.getpid()))  # a kill from here on is undone next time
                 os.replace(out, old / "x")
                 os.replace(tmp, out)
                 shutil.rmtree(old, ignore_errors=True)
@@ -162,6 +198,7 @@ def atomic_folder(out: str | Path, *, overwrite: bool = False, kind: str = "resu
                 os.replace(tmp, out)
         else:
             os.replace(tmp, out)
+        (out / TMP_MARKER).unlink()
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise InputError(_os_problem(exc), out) from None

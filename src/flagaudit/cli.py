@@ -14,12 +14,13 @@ from typing import List, Optional
 import typer
 
 from auditcore import run_then_exit
-from auditcore.cli import CommandLine
+from auditcore.cli import App, CommandLine
 from auditcore.errors import InputError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
-                  help="Audit automated flagging of social-media posts: false flags on protected speech, "
-                       "per test, group and language, with intervals; what that means per day and through network expansion.")
+app = App(styled=False, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+          rich_markup_mode=None,
+          help="Audit automated flagging of social-media posts: false flags on protected speech, "
+               "per test, group and language, with intervals; what that means per day and through network expansion.")
 
 
 def _print_summary(results: dict, out: Path) -> None:

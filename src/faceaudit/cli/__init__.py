@@ -20,16 +20,15 @@ from __future__ import annotations
 import typer
 
 from auditcore import run_then_exit
-from auditcore.cli import CommandLine
+from auditcore.cli import App, CommandLine
 from faceaudit.cli import audit, benchmark, blackbox, compare, embed
 
 guard = CommandLine("faceaudit", memory_hint="lower --memory-mb or use a smaller evaluation set",
                     stop_note="nothing was written (no results folder, no temporary files; a query's journal "
                               "is kept so that the same command resumes)")
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                  pretty_exceptions_enable=False,
-                  help="Audit face identification (1:N search) systems: FPIR, FNIR, CMC, DET, with intervals.")
+app = App(add_completion=False, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
+          help="Audit face identification (1:N search) systems: FPIR, FNIR, CMC, DET, with intervals.")
 guard.register(app, {
     "demo": audit.demo,
     "audit": audit.audit,
