@@ -6,16 +6,24 @@ flags and scores). Rules it keeps:
 
 * **One endpoint.** Every request goes to the ``endpoint`` the user names plus a path from the
   adapter file (a path, never a URL: a path with a scheme, a host, ``..`` or a query is refused,
-  :func:`check_path`). Redirects are refused, environment proxies are ignored, TLS certificates
-  are verified (a CA bundle may be given; verification cannot be switched off). The endpoint
-  must be a plain http(s) URL without credentials (:func:`check_endpoint`).
+  :func:`check_path`). Requests are sent with :mod:`http.client`, which never follows a redirect:
+  a 3xx answer stops the run, naming where it pointed; environment proxies are never used; TLS
+  certificates are verified (a CA bundle may be given; verification cannot be switched off). The
+  endpoint must be a plain http(s) URL without credentials (:func:`check_endpoint`).
 * **Credentials** come only from the environment variables the adapter names (``[auth]``); they
   go into request headers and nowhere else: the log holds the time, status, latency and the
-  sha256 of each request and response *body*, never headers.
-* **Faults** (:class:`Client`): timeouts, connection failures, HTTP 429 and 5xx and a response
-  that does not parse as JSON are retried with exponential backoff (with jitter; ``Retry-After``
-  is honoured up to the backoff cap), up to ``max_attempts``; then :class:`Fatal` names the
-  request. Any other status stops at once.
+  sha256 of each request and response *body*, never headers. They are sent only over ``https://``
+  or to a loopback address, unless the user allows plain HTTP (:func:`check_credentials_transport`).
+* **Faults** (:class:`Client`): a request that does not finish within ``timeout_s`` *in all*
+  (connect, send, wait, read: one deadline, not a limit per read), any transport fault (connection
+  refused, reset or dropped, a body shorter than its ``Content-Length``, a status line that is not
+  HTTP: every :class:`OSError` and :class:`http.client.HTTPException`), HTTP 429 and 5xx, and a 2xx
+  answer that is not JSON (declared as another content type, or not parsing) are retried with
+  exponential backoff (with jitter; ``Retry-After`` is honoured up to the backoff cap), up to
+  ``max_attempts``; then :class:`Fatal` names the request. Any other status stops at once, and so
+  does an answer larger than ``max_response_mib`` (8 MiB unless the adapter's ``[limits]`` say
+  otherwise) or JSON nested deeper than :data:`MAX_JSON_DEPTH` levels (checked by a linear scan
+  before parsing).
 * **Journal** (:class:`Journal`): JSON lines, each flushed and fsync'd before it counts; one run
   per journal at a time (a lock); a partial last line (a killed run) is dropped; the first line
   records what the run is (endpoint, adapter hash, inputs' hashes) and a resume against another
@@ -29,15 +37,17 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import http.client
+import io
+import ipaddress
 import json
 import os
 import random
 import socket
 import ssl
+import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +62,9 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
+MAX_JSON_DEPTH = 200  # deeper answers are refused before parsing (no service's answer nests this deep)
+DEFAULT_MAX_RESPONSE_MIB = 8.0  # larger answers are refused; an adapter's [limits] max_response_mib raises it
+_USER_AGENT = f"Python-urllib/{sys.version_info[0]}.{sys.version_info[1]}"  # what the runner sent before it used http.client
 
 
 @dataclass(frozen=True)
@@ -85,11 +98,39 @@ def request_spec(table, where: str, source) -> RequestSpec:
 
 
 
+def _scan(text: str):
+    """``(literal, name)`` pairs of a template string, then ``(rest, None)``; ValueError for a '{{' without '}}'."""
+    pos = 0
+    while True:
+        start = text.find("{{", pos)
+        if start < 0:
+            yield text[pos:], None
+            return
+        end = text.find("}}", start)
+        if end < 0:
+            raise ValueError("'{{' without its '}}'")
+        yield text[pos:start], text[start + 2:end].strip()
+        pos = end + 2
+
+
+def placeholders(template) -> set:
+    """Every ``{{name}}`` in a body template (ValueError for a '{{' without its '}}')."""
+    if isinstance(template, dict):
+        return set().union(*(placeholders(v) for v in template.values()))
+    if isinstance(template, list):
+        return set().union(*(placeholders(v) for v in template))
+    if isinstance(template, str) and "{{" in template:
+        return {name for _, name in _scan(template) if name is not None}
+    return set()
+
+
 def fill(template, values: dict):
     """The request body template with ``{{name}}`` placeholders filled in.
 
     A string that is exactly one placeholder takes the value's own JSON type (a number, a list);
-    placeholders inside longer strings are replaced by text. An unknown placeholder is an error.
+    placeholders inside longer strings are replaced by text. An unknown placeholder is an error
+    (KeyError); a '{{' without its '}}' too (ValueError). The values are inserted as they are: a
+    value holding ``{{...}}`` (a case's text, an id) is never read as a placeholder.
     """
     if isinstance(template, dict):
         return {k: fill(v, values) for k, v in template.items()}
@@ -102,21 +143,15 @@ def fill(template, values: dict):
             if key not in values:
                 raise KeyError(key)
             return values[key]
-        out = template
-        while "{{" in out:
-            start = out.index("{{")
-            end = out.index("}}", start)
-            key = out[start + 2:end].strip()
-            if key not in values:
-                raise KeyError(key)
-            out = out[:start] + str(values[key]) + out[end + 2:]
-        return out
+        out = []
+        for literal, key in _scan(template):
+            out.append(literal)
+            if key is not None:
+                if key not in values:
+                    raise KeyError(key)
+                out.append(str(values[key]))
+        return "".join(out)
     return template
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D401 - urllib hook
-        raise urllib.error.HTTPError(req.full_url, code, f"redirect refused (to another address: {newurl})", headers, fp)
 
 
 class RateLimiter:
@@ -202,11 +237,146 @@ class QueryConfig:
     endpoint: str
     concurrency: int = 4
     rate: float | None = None
-    timeout_s: float = 30.0
+    timeout_s: float = 30.0  # one deadline per attempt, in all: connect, send, wait, read
     max_attempts: int = 6
     backoff_s: float = 0.5
     backoff_max_s: float = 30.0
     ca_bundle: str | None = None
+    max_response_mib: float = DEFAULT_MAX_RESPONSE_MIB
+    allow_plain_http: bool = False  # credentials over http:// to a host that is not this machine
+
+
+def _printable(text, limit: int = 80) -> str:
+    """A value from the server, safe to print in one line: printable ASCII only, cut to ``limit``."""
+    text = "".join(c if " " <= c <= "~" else "?" for c in str(text))
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _is_json_type(content_type: str) -> bool:
+    # text/plain: services that label their JSON as text are common and harmless
+    return (content_type in ("application/json", "text/json", "text/plain", "text/javascript")
+            or content_type.endswith("+json"))
+
+
+_NOT_STRUCTURAL = bytes(sorted(set(range(256)) - set(b'"[]{}')))
+
+
+def json_too_deep(data: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether a JSON text nests arrays and objects deeper than ``limit`` levels.
+
+    A linear scan of the brackets outside strings, without recursion (so a hostile answer nested
+    200,000 deep costs one pass over its bytes, never Python's stack); cheap for ordinary answers,
+    which have fewer brackets than ``limit`` in all. Invalid JSON is left to the parser.
+    """
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False
+    # escaped backslashes, then escaped quotes: what is left of '"' delimits strings
+    bare = data.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURAL)
+    depth = 0
+    for i, part in enumerate(bare.split(b'"')):
+        if i % 2:  # inside a string
+            continue
+        for c in part:
+            if c == 91 or c == 123:  # [ {
+                depth += 1
+                if depth > limit:
+                    return True
+            else:
+                depth -= 1
+    return False
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.lower()
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or bool(mapped and mapped.is_loopback)
+
+
+def check_credentials_transport(endpoint: str, credentials, allow_plain_http: bool = False) -> None:
+    """Credentials go over ``https://`` (TLS verified) or to this machine (127.0.0.0/8, ::1,
+    localhost) only; plain ``http://`` elsewhere is refused with one line unless the user allows it
+    (``--allow-plain-http``). ``credentials``: the adapter's ``[auth]`` entries ((header,
+    environment variable, prefix) each), or a bool; without credentials nothing is refused here."""
+    parts = urlsplit(endpoint)
+    if not credentials or allow_plain_http or parts.scheme != "http" or _is_loopback(parts.hostname or ""):
+        return
+    names = [] if isinstance(credentials, bool) else [a[1] for a in credentials]
+    what = f"the credential in {', '.join(names)} (the adapter's [auth])" if names else "the adapter's [auth] credential"
+    raise InputError(f"{what} would go over plain http:// to {parts.hostname}, readable by anyone on the way: use "
+                     "an https:// endpoint, or pass --allow-plain-http if you accept that")
+
+
+class _DeadlineSocket:
+    """A connected socket whose every send and receive ends by one deadline (the request's time in all).
+
+    ``http.client`` reads through :meth:`makefile`; each read waits at most the time left, so a
+    server that sends a byte at a time cannot hold a request past its deadline. Closing is left to
+    :meth:`Client._exchange`, which owns the real socket."""
+
+    def __init__(self, sock, deadline: float) -> None:
+        self.sock = sock
+        self.deadline = deadline
+
+    def left(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request's time ran out")
+        return left
+
+    def sendall(self, data) -> None:
+        self.sock.settimeout(self.left())
+        self.sock.sendall(data)
+
+    def makefile(self, mode: str = "rb", *args, **kwargs):
+        return io.BufferedReader(_DeadlineReader(self))
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+
+
+class _DeadlineReader(io.RawIOBase):
+    def __init__(self, owner: _DeadlineSocket) -> None:
+        self.owner = owner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        self.owner.sock.settimeout(self.owner.left())
+        return self.owner.sock.recv_into(buffer)
+
+
+class _Connection(http.client.HTTPConnection):
+    """One request's connection: connect (and TLS handshake) within the deadline; no proxy, no redirect."""
+
+    def __init__(self, host: str, port: int, deadline: float, context: ssl.SSLContext | None) -> None:
+        super().__init__(host, port)
+        self.deadline = deadline
+        self.context = context
+        self.raw = None
+
+    def connect(self) -> None:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request's time ran out")
+        sock = self.raw = socket.create_connection((self.host, self.port), left)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        if self.context is not None:
+            sock.settimeout(max(1e-3, self.deadline - time.monotonic()))  # the handshake, in all
+            sock = self.raw = self.context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = _DeadlineSocket(sock, self.deadline)
 
 
 class Client:
@@ -216,15 +386,22 @@ class Client:
         """``adapter``: anything with ``auth``, a tuple of (header, environment variable, prefix)."""
         self.config = config
         self.base = config.endpoint.rstrip("/")
-        context = ssl.create_default_context(cafile=config.ca_bundle)
-        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect(),
-                                                  urllib.request.HTTPSHandler(context=context))
-        self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        parts = urlsplit(self.base)
+        self.host = parts.hostname
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.prefix = parts.path
+        self.context = ssl.create_default_context(cafile=config.ca_bundle) if parts.scheme == "https" else None
+        self.limit = int(config.max_response_mib * (1 << 20))
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json",
+                        "User-Agent": _USER_AGENT, "Connection": "close"}
         for header, env, prefix in adapter.auth:
             value = os.environ.get(env)
             if not value:
                 raise InputError(f"the adapter needs the credential in environment variable {env}, which is not set")
+            if any(c in value + prefix for c in "\r\n\0"):
+                raise InputError(f"the credential in environment variable {env} holds a line break or NUL")
             self.headers[header] = prefix + value
+        check_credentials_transport(config.endpoint, adapter.auth, config.allow_plain_http)
         self.limiter = RateLimiter(config.rate)
         self.log = open(log_path, "a", encoding="utf-8")
         self.log_lock = threading.Lock()
@@ -237,55 +414,101 @@ class Client:
             self.log.write(json.dumps(entry) + "\n")
             self.log.flush()
 
+    def _limit_text(self) -> str:
+        return f"{self.config.max_response_mib:g} MiB"
+
+    def _exchange(self, method: str, target: str, data: bytes | None, headers: dict, deadline: float):
+        """One attempt: ``(status, headers, body, too_large)``; transport faults raise."""
+        conn = _Connection(self.host, self.port, deadline, self.context)
+        try:
+            conn.request(method, target, body=data, headers=headers)
+            resp = conn.getresponse()
+            if resp.length is not None and resp.length > self.limit:  # refused before reading
+                return resp.status, resp.headers, b"", True
+            body = bytearray()
+            while len(body) <= self.limit:
+                chunk = resp.read(min(1 << 16, self.limit + 1 - len(body)))
+                if not chunk:
+                    break
+                body += chunk
+            if len(body) > self.limit:
+                return resp.status, resp.headers, bytes(body), True
+            if resp.length:  # the connection ended short of Content-Length
+                raise http.client.IncompleteRead(bytes(body), resp.length)
+            return resp.status, resp.headers, bytes(body), False
+        finally:
+            conn.close()
+            if conn.raw is not None:
+                conn.raw.close()
+
     def send(self, spec: RequestSpec, body: dict, label: str) -> object:
         """The parsed JSON response of one request, retried on transient faults."""
         data = json.dumps(body, allow_nan=False).encode("utf-8")
         req_hash = hashlib.sha256(data).hexdigest()
         url = self.base + spec.path
+        target = self.prefix + spec.path
+        headers = {**self.headers, **spec.headers}
         last = ""
         for attempt in range(1, self.config.max_attempts + 1):
             if self.stop.is_set():
                 raise Fatal("stopped")
             self.limiter.wait()
-            request = urllib.request.Request(url, data=None if spec.method == "GET" else data,
-                                             headers={**self.headers, **spec.headers}, method=spec.method)
             started = time.monotonic()
             stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
-            status, payload, retry_after, error = None, b"", None, None
+            status, payload, retry_after, error, refused, answer = None, b"", None, None, None, None
             try:
-                with self.opener.open(request, timeout=self.config.timeout_s) as resp:
-                    status = resp.status
-                    payload = resp.read()
-            except urllib.error.HTTPError as exc:
-                status = exc.code
-                try:
-                    payload = exc.read() or b""
-                except (OSError, ValueError):
-                    payload = b""
-                retry_after = exc.headers.get("Retry-After") if exc.headers else None
-                error = f"HTTP {exc.code}"
-            except (TimeoutError, socket.timeout):
+                status, got, payload, too_large = self._exchange(spec.method, target, None if spec.method == "GET"
+                                                                 else data, headers, started + self.config.timeout_s)
+            except TimeoutError:  # the deadline, or a read or connect that outlived it
                 error = "timeout"
-            except urllib.error.URLError as exc:
-                error = "timeout" if isinstance(exc.reason, (TimeoutError, socket.timeout)) else f"connection: {exc.reason}"
-            except (ConnectionError, OSError) as exc:  # reset, refused, incomplete read
+            except http.client.HTTPException as exc:  # short body, not an HTTP status line, dropped connection
                 error = f"connection: {exc.__class__.__name__}"
+            except OSError as exc:  # refused, reset, unreachable, TLS
+                error = f"connection: {exc.__class__.__name__}"
+            else:
+                if too_large:
+                    error = f"response larger than {self._limit_text()}"
+                    refused = (f"the response is larger than {self._limit_text()}, the limit for one answer; if the "
+                               "service's answers really are this large, raise max_response_mib in the adapter "
+                               "file's [limits]; not retried")
+                elif 200 <= status < 300:
+                    kind = (got.get("Content-Type") or "").split(";")[0].strip().lower()
+                    if kind and not _is_json_type(kind):
+                        error = f"response is not JSON (Content-Type {_printable(kind, 40)})"
+                    elif json_too_deep(payload):
+                        error = f"response JSON nests deeper than {MAX_JSON_DEPTH} levels"
+                        refused = (f"the response's JSON nests deeper than {MAX_JSON_DEPTH} levels (a broken or "
+                                   "hostile service); not retried")
+                    else:
+                        try:
+                            answer = json.loads(payload.decode("utf-8"))
+                        except (ValueError, UnicodeDecodeError) as exc:
+                            error = f"response does not parse as JSON ({exc.__class__.__name__})"
+                        except RecursionError:  # pragma: no cover - json_too_deep comes first
+                            error = f"response JSON nests deeper than {MAX_JSON_DEPTH} levels"
+                            refused = "the response's JSON nests too deep (a broken or hostile service); not retried"
+                else:
+                    error = f"HTTP {status}"
+                    retry_after = got.get("Retry-After")
+                    if 300 <= status < 400:
+                        try:
+                            where = urlsplit(got.get("Location") or "").netloc
+                        except ValueError:  # not even a URL
+                            where = ""
+                        refused = (f"HTTP {status}; not retried (a redirect"
+                                   + (f" to {_printable(where)}" if where else "")
+                                   + ": redirects are never followed)")
             latency = time.monotonic() - started
-            parsed, parse_error = None, None
-            if status is not None and 200 <= status < 300:
-                try:
-                    parsed = json.loads(payload.decode("utf-8"))
-                except (ValueError, UnicodeDecodeError) as exc:
-                    parse_error = f"response does not parse as JSON ({exc.__class__.__name__})"
-                    error = parse_error
             self._log({"time": stamp, "request": label, "method": spec.method, "path": spec.path,
                        "attempt": attempt, "status": status, "latency_s": round(latency, 4),
                        "request_sha256": req_hash, "response_sha256": hashlib.sha256(payload).hexdigest()
                        if status is not None else None, "response_bytes": len(payload), "error": error})
-            if status is not None and 200 <= status < 300 and parse_error is None:
-                return parsed
-            transient = (status is None or status in RETRY_STATUS or parse_error is not None)
-            last = error or f"HTTP {status}"
+            if error is None:
+                return answer
+            if refused:
+                raise Fatal(f"request {label} to {url}: {refused}")
+            last = error
+            transient = status is None or status in RETRY_STATUS or 200 <= status < 300
             if not transient:
                 raise Fatal(f"request {label} to {url}: {last}; not retried")
             if attempt == self.config.max_attempts:
@@ -314,12 +537,18 @@ def check_endpoint(endpoint: str) -> str:
     if parts.query or parts.fragment or parts.username or parts.password:
         raise InputError("endpoint must not carry a query, a fragment or credentials (credentials come from the "
                          "environment variables the adapter names)")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise InputError(f"endpoint must be an http(s) URL with a valid port, got '{endpoint}'") from None
+    if any(c <= " " or c == "\x7f" for c in endpoint):
+        raise InputError("endpoint must not contain spaces or control characters")
     return endpoint
 
 
 
 
-LIMIT_KEYS = ("concurrency", "rate", "timeout_s", "max_attempts", "backoff_s", "backoff_max_s")
+LIMIT_KEYS = ("concurrency", "rate", "timeout_s", "max_attempts", "backoff_s", "backoff_max_s", "max_response_mib")
 
 
 def read_toml(path) -> tuple[dict, bytes]:
@@ -353,6 +582,10 @@ def check_limits(limits, source) -> dict:
     unknown = set(limits) - set(LIMIT_KEYS)
     if unknown:
         raise InputError(f"[limits]: unknown key(s) {', '.join(sorted(unknown))}", source)
+    mib = limits.get("max_response_mib", DEFAULT_MAX_RESPONSE_MIB)
+    if isinstance(mib, bool) or not isinstance(mib, (int, float)) or not 0 < mib < 1 << 20:
+        raise InputError("[limits] max_response_mib must be a number of MiB above 0 (the largest answer "
+                         "accepted; default 8)", source)
     return limits
 
 

@@ -52,9 +52,13 @@ def audit(
     journal: Optional[Path] = typer.Option(None, help="--endpoint: journal (default OUT.journal.jsonl); rerun to resume."),
     concurrency: int = typer.Option(4, min=1, help="--endpoint: requests in flight at once."),
     rate: Optional[float] = typer.Option(None, help="--endpoint: at most this many requests per second."),
-    timeout: float = typer.Option(30.0, help="--endpoint: seconds before a request is retried as timed out."),
+    timeout: float = typer.Option(30.0, help="--endpoint: seconds before a request is retried as timed out "
+                                             "(connecting, sending and the whole answer, in all)."),
     max_attempts: int = typer.Option(6, min=1, help="--endpoint: attempts per request (timeouts, 429, 5xx, bad JSON)."),
     ca_bundle: Optional[Path] = typer.Option(None, help="--endpoint: CA certificates to verify its TLS certificate."),
+    allow_plain_http: bool = typer.Option(False, "--allow-plain-http",
+                                          help="--endpoint: send the adapter's credentials over plain http:// to a "
+                                               "host that is not this machine (refused by default: use https)."),
     data: Optional[Path] = typer.Option(None, help="Folder holding hatecheck/ (for hatecheck and mhc suites)."),
     posts_per_day: float = typer.Option(1_000_000, help="Posts the system reads per day."),
     base_rate: Optional[List[float]] = typer.Option(None, help="Share of genuinely threatening posts, in (0, 1) "
@@ -97,7 +101,8 @@ def audit(
     elif endpoint is not None:
         from flagaudit.endpoint import query_cli
         result, http = query_cli(system, endpoint, cases, out, journal=journal, concurrency=concurrency, rate=rate,
-                                 timeout=timeout, max_attempts=max_attempts, ca_bundle=ca_bundle, overwrite=overwrite)
+                                 timeout=timeout, max_attempts=max_attempts, ca_bundle=ca_bundle, overwrite=overwrite,
+                                 allow_plain_http=allow_plain_http)
         kind = "HTTP endpoint"
     else:
         result = system.run(cases["text"].tolist())

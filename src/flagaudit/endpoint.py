@@ -2,11 +2,15 @@
 
 Each suite case's text is sent to the one endpoint the user names, one request per case, through
 the runner the face audit's ``faceaudit query`` uses (:mod:`auditcore.http_runner`): the endpoint is
-printed before the first request, redirects are refused, TLS is verified, credentials come only
-from the environment variables the adapter names, timeouts/429/5xx/unparseable answers are retried
-with backoff, every attempt is logged (time, status, latency, sha256 of the bodies; never
-headers), and every answered case is journaled (fsync'd) before it counts, so a killed run, rerun
-with the same command, sends only the cases not in the journal: none is repeated or lost.
+printed before the first request, redirects are never followed, TLS is verified, credentials come
+only from the environment variables the adapter names and go only over https or to this machine
+(unless ``--allow-plain-http``), a request not done within ``--timeout`` seconds in all, transport
+faults (refused, reset or dropped connections, a body short of its length, a status line that is
+not HTTP), 429/5xx and answers that are not JSON are retried with backoff, an answer larger than
+``max_response_mib`` (8 MiB) or nested deeper than 200 levels stops the run at once, every attempt
+is logged (time, status, latency, sha256 of the bodies; never headers), and every answered case is
+journaled (fsync'd) before it counts, so a killed run, rerun with the same command, sends only the
+cases not in the journal: none is repeated or lost.
 
 The adapter is a TOML file (example: ``docs/adapters/flagger-example.toml``)::
 
@@ -32,7 +36,8 @@ The adapter is a TOML file (example: ``docs/adapters/flagger-example.toml``)::
     header = "Authorization"
     env = "FLAGGER_TOKEN"
     prefix = "Bearer "
-    [limits]                      # optional: concurrency, rate, timeout_s, max_attempts, backoff_s, backoff_max_s
+    [limits]                      # optional: concurrency, rate, timeout_s, max_attempts, backoff_s, backoff_max_s,
+                                  # max_response_mib (the largest answer accepted, default 8)
 
 An answer that parses but does not hold what the adapter says (no flag at the path, an unknown
 label, a score that is not a number or off its range) stops the run with one line naming the
@@ -54,8 +59,8 @@ import pandas as pd
 
 from auditcore.errors import InputError
 from auditcore.http_runner import (Client, Fatal, Journal, QueryConfig, RequestSpec, announce_line, apply_limits,
-                                   auth_entries, check_endpoint, check_limits, fill, get_path, journal_paths,
-                                   read_toml, request_spec, run_parallel, sha256_bytes)
+                                   auth_entries, check_credentials_transport, check_endpoint, check_limits, fill,
+                                   get_path, journal_paths, read_toml, request_spec, run_parallel, sha256_bytes)
 from flagaudit.systems import Flags
 
 PLACEHOLDERS = ("case_id", "text", "language")
@@ -205,6 +210,7 @@ def query_flags(adapter: FlagAdapter, endpoint: str, cases: pd.DataFrame, out, *
     from auditcore.outdir import check_target
 
     check_endpoint(endpoint)
+    check_credentials_transport(endpoint, adapter.auth, bool(config and config.allow_plain_http))
     out = Path(out)
     check_target(out, overwrite=overwrite)
     if cases["case_id"].duplicated().any():
@@ -268,12 +274,13 @@ def query_flags(adapter: FlagAdapter, endpoint: str, cases: pd.DataFrame, out, *
 
 
 def query_cli(adapter: FlagAdapter, endpoint: str, cases: pd.DataFrame, out, *, journal=None, concurrency=4,
-              rate=None, timeout=30.0, max_attempts=6, ca_bundle=None, overwrite=False) -> tuple[Flags, dict]:
+              rate=None, timeout=30.0, max_attempts=6, ca_bundle=None, overwrite=False,
+              allow_plain_http=False) -> tuple[Flags, dict]:
     """:func:`query_flags` for the command line: the endpoint line on stdout, progress on stderr in a terminal."""
     import sys
 
     config = QueryConfig(endpoint, concurrency=concurrency, rate=rate, timeout_s=timeout, max_attempts=max_attempts,
-                         ca_bundle=None if ca_bundle is None else str(ca_bundle))
+                         ca_bundle=None if ca_bundle is None else str(ca_bundle), allow_plain_http=allow_plain_http)
     tty = sys.stderr.isatty()
     last = [0.0]
 

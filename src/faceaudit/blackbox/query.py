@@ -7,19 +7,27 @@ search per probe, and writes a results folder with the candidate lists in the sc
 Rules it keeps (the generic part, one endpoint, retries, rate, journal and request log, lives in
 :mod:`auditcore.http_runner`, shared with ``flagaudit audit --endpoint``):
 
+* **Checked before the first request**: every placeholder of the adapter's bodies is known
+  (:func:`load_adapter`), ``{{template}}`` has templates and ``{{image_base64}}`` an ``image``
+  column, and every image path the run will read lies inside the images folder
+  (``--images-root``, default the manifest's folder; :func:`auditcore.paths.resolve_under`)
+  unless the user allows otherwise (``allow_images_outside``).
 * **One endpoint.** Every request goes to the ``endpoint`` the user names plus a path from the
   adapter file (a path, never a URL: a path with a scheme, a host, ``..`` or a query is refused).
-  Redirects are refused, environment proxies are ignored, TLS certificates are verified (a CA
-  bundle may be given, verification cannot be switched off). The endpoint is printed before the
+  Redirects are never followed, environment proxies are ignored, TLS certificates are verified (a
+  CA bundle may be given, verification cannot be switched off). The endpoint is printed before the
   first request.
 * **Credentials** come only from the environment variables the adapter names (``[auth]``); they
   go into request headers and nowhere else: the log holds the time, status, latency and the sha256
-  of each request and response *body*, never headers.
-* **Faults.** Timeouts, connection failures, HTTP 429 and 5xx and a response that does not parse
-  are retried with exponential backoff (with jitter; ``Retry-After`` is honoured up to the
-  backoff cap), up to ``max_attempts`` per request; then the run stops with one line naming the
-  request. Any other status, or a response that parses but breaks the schema (not in rank order,
-  off its scale), stops the run at once.
+  of each request and response *body*, never headers. They go only over https or to this machine,
+  unless the user allows plain HTTP (``allow_plain_http`` in the config).
+* **Faults.** A request not done within ``timeout_s`` in all, every transport fault (refused,
+  reset or dropped connections, a body short of its length, a status line that is not HTTP),
+  HTTP 429 and 5xx and a 2xx answer that is not JSON are retried with exponential backoff (with
+  jitter; ``Retry-After`` is honoured up to the backoff cap), up to ``max_attempts`` per request;
+  then the run stops with one line naming the request. Any other status, an answer larger than
+  the adapter's ``max_response_mib`` (8 MiB), JSON nested deeper than 200 levels, or a response
+  that parses but breaks the schema (not in rank order, off its scale), stops the run at once.
 * **Journal.** Every finished enrolment and search is appended to a journal (JSON lines, flushed
   and fsync'd) before it counts. A killed run, rerun with the same arguments, reads it and sends
   only what is not in it: no finished search is repeated or lost (one in flight when the run died
@@ -59,21 +67,38 @@ from auditcore.http_runner import (  # noqa: F401
     RequestSpec,
     apply_limits,
     auth_entries,
+    check_credentials_transport,
     check_endpoint,
     check_limits,
     check_path,
     fill,
     journal_paths,
+    placeholders,
     read_toml,
     request_spec,
     run_parallel,
 )
 from auditcore.outdir import atomic_folder
+from auditcore.paths import resolve_under
 from faceaudit.blackbox.adapters import ResponseSpec, get_path, parse_response, spec_from_table
 from faceaudit.data.candidates import lists_to_records, records_to_lists, write_lists
 
 _Fatal = Fatal  # earlier private names
 _check_path, _request_spec = check_path, request_spec
+
+PLACEHOLDERS = ("template_id", "probe_id", "search_id", "list_length", "threshold", "template", "image_base64")
+
+
+def _check_placeholders(spec: RequestSpec, where: str, source) -> None:
+    """Every ``{{name}}`` of a body is one :data:`PLACEHOLDERS` names: checked before any request."""
+    try:
+        names = placeholders(spec.body)
+    except ValueError:
+        raise InputError(f"[{where}] body has a '{{{{' without its '}}}}'", source) from None
+    unknown = sorted(names - set(PLACEHOLDERS))
+    if unknown:
+        raise InputError(f"[{where}] body uses an unknown placeholder {{{{{unknown[0]}}}}} "
+                         f"(known: {', '.join(PLACEHOLDERS)})", source)
 
 
 @dataclass(frozen=True)
@@ -115,9 +140,15 @@ def load_adapter(path) -> Adapter:
         enrol = _request_spec(table, "enrol", path)
     auth = auth_entries(data, path)
     system = data.get("system", {})
+    if not isinstance(system, dict):
+        raise InputError("[system] must be a table", path)
     limits = check_limits(data.get("limits", {}), path)
+    search_spec = _request_spec(search, "search", path)
+    _check_placeholders(search_spec, "search", path)
+    if enrol is not None:
+        _check_placeholders(enrol, "enrol", path)
     return Adapter(name=str(data.get("name", path.stem)), sha256=hashlib.sha256(raw).hexdigest(),
-                   search=_request_spec(search, "search", path),
+                   search=search_spec,
                    response=spec_from_table(data["response"], str(data.get("name", path.stem)), path),
                    enrol=enrol, enrol_id=enrol_id, auth=auth,
                    list_length=list_length, threshold=threshold, system=system.get("name"),
@@ -132,26 +163,36 @@ def _template_values(templates: np.ndarray | None, row: int) -> list | None:
     return None if templates is None else [float(v) for v in templates[row]]
 
 
-def _image_b64(manifest: pd.DataFrame, row: int, root: Path | None) -> str:
-    if "image" not in manifest.columns:
-        raise KeyError("image_base64")
-    path = Path(str(manifest["image"].iloc[row]))
-    if not path.is_absolute() and root is not None:
-        path = root / path
+def _image_paths(manifest: pd.DataFrame, rows, root: Path, manifest_path: Path, allow_outside: bool) -> dict:
+    """Row -> the image file to send, each inside ``root`` (or anywhere, when allowed): checked
+    before the first request, so that a manifest cannot make the run send a file outside it."""
+    images = manifest["image"]
+    return {row: resolve_under(root, str(images.iloc[row]), allow_outside=allow_outside,
+                               what=f"image of {manifest['template_id'].iloc[row]}", source=manifest_path)
+            for row in rows}
+
+
+def _image_b64(path: Path, template_id: str) -> str:
     try:
         return base64.b64encode(path.read_bytes()).decode("ascii")
     except OSError as exc:
-        raise InputError(f"cannot read image for {manifest['template_id'].iloc[row]} ({exc.strerror})", path) from None
+        raise InputError(f"cannot read image for {template_id} ({exc.strerror})", path) from None
 
 
 def run_query(adapter: Adapter, endpoint: str, manifest_path, protocol_path, out, *, templates_path=None,
               images_root=None, journal_path=None, enrol: bool = True, overwrite: bool = False,
               config: QueryConfig | None = None, announce: Callable[[str], None] = print,
-              progress: Callable[[int, int], None] | None = None) -> dict:
-    """Send every probe of the protocol to the system (see the module docstring); return a summary."""
+              progress: Callable[[int, int], None] | None = None, allow_images_outside: bool = False) -> dict:
+    """Send every probe of the protocol to the system (see the module docstring); return a summary.
+
+    ``images_root``: the folder the manifest's relative ``image`` paths start from (default: the
+    manifest's folder); an image path that is absolute or leads outside it is refused before any
+    request unless ``allow_images_outside``.
+    """
     from auditcore.outdir import check_target
     from faceaudit.engine.observed import read_gallery, read_manifest
     check_endpoint(endpoint)
+    check_credentials_transport(endpoint, adapter.auth, bool(config and config.allow_plain_http))
     out = Path(out)
     check_target(out, overwrite=overwrite)
     manifest_path, protocol_path = Path(manifest_path), Path(protocol_path)
@@ -165,6 +206,20 @@ def run_query(adapter: Adapter, endpoint: str, manifest_path, protocol_path, out
     missing = [p for p in probes if p not in row_of]
     if missing:
         raise InputError(f"{len(missing)} probe template_id(s) not in the manifest, e.g. {missing[0]}", protocol_path)
+    # everything the bodies need, checked before the first request
+    enrolling = bool(enrol and adapter.enrol)
+    search_uses = placeholders(adapter.search.body)
+    enrol_uses = placeholders(adapter.enrol.body) if enrolling else set()
+    if "template" in search_uses | enrol_uses and templates_path is None:
+        raise InputError("the adapter sends {{template}} but no --templates were given")
+    image_paths: dict = {}
+    if "image_base64" in search_uses | enrol_uses:
+        if "image" not in manifest.columns:
+            raise InputError("the adapter sends {{image_base64}} but the manifest has no 'image' column", manifest_path)
+        rows = ([row_of[p] for p in probes] if "image_base64" in search_uses else []) + \
+            ([row_of[g] for g in gallery] if "image_base64" in enrol_uses else [])
+        image_paths = _image_paths(manifest, rows, Path(images_root) if images_root else manifest_path.parent,
+                                   manifest_path, allow_images_outside)
     templates = None
     if templates_path is not None:
         from faceaudit.data.evalset import load_evaluation_set
@@ -199,22 +254,14 @@ def run_query(adapter: Adapter, endpoint: str, manifest_path, protocol_path, out
             v["template"] = _template_values(templates, row)
         return v
 
-    def body_for(spec: RequestSpec, row: int, label: str) -> dict:
+    def body_for(spec: RequestSpec, row: int, uses: set) -> dict:
         v = values(row)
-        try:
-            return fill(spec.body, v)
-        except KeyError as exc:
-            if exc.args[0] == "image_base64":
-                v["image_base64"] = _image_b64(manifest, row, Path(images_root) if images_root else manifest_path.parent)
-                return fill(spec.body, v)
-            if exc.args[0] == "template":
-                raise InputError("the adapter sends {{template}} but no --templates were given") from None
-            raise InputError(f"the adapter's body uses an unknown placeholder {{{{{exc.args[0]}}}}} "
-                             "(known: template_id, probe_id, search_id, list_length, threshold, template, "
-                             "image_base64)") from None
+        if "image_base64" in uses:
+            v["image_base64"] = _image_b64(image_paths[row], manifest["template_id"].iloc[row])
+        return fill(spec.body, v)  # every placeholder was checked before the first request
 
     def do_enrol(tid: str) -> None:
-        body = body_for(adapter.enrol, row_of[tid], f"enrol {tid}")
+        body = body_for(adapter.enrol, row_of[tid], enrol_uses)
         answer = client.send(adapter.enrol, body, f"enrol {tid}")
         system_id = None
         if adapter.enrol_id:
@@ -228,7 +275,7 @@ def run_query(adapter: Adapter, endpoint: str, manifest_path, protocol_path, out
 
     def do_search(pid: str) -> None:
         label = f"search {pid}"
-        body = body_for(adapter.search, row_of[pid], label)
+        body = body_for(adapter.search, row_of[pid], search_uses)
         answer = client.send(adapter.search, body, label)
         request = {k: v for k, v in (body.items() if isinstance(body, dict) else [])
                    if k in (adapter.response.list_length_param, adapter.response.threshold_param)}

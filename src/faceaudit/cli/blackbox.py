@@ -128,15 +128,23 @@ def query(
     protocol: Path = typer.Option(..., help="Protocol file: template_id, role=gallery|probe."),
     out: Path = typer.Option(..., help="Folder to write: lists.parquet, lists.jsonl, requests.jsonl, query.json."),
     templates: Optional[Path] = typer.Option(None, help="Templates (.npy), for systems that take templates ({{template}})."),
-    images_root: Optional[Path] = typer.Option(None, help="Folder that relative image paths in the manifest start from."),
+    images_root: Optional[Path] = typer.Option(None, help="Folder that the manifest's image paths start from and must "
+                                                          "stay inside (default: the manifest's folder)."),
+    allow_images_outside: bool = typer.Option(False, "--allow-images-outside",
+                                              help="Also read and send image files the manifest names by absolute "
+                                                   "path or outside the images folder (refused by default)."),
     journal: Optional[Path] = typer.Option(None, help="Journal file (default OUT.journal.jsonl beside OUT); rerun to resume."),
     enrol: bool = typer.Option(True, help="Enrol the gallery first (if the adapter has [enrol])."),
     concurrency: int = typer.Option(4, min=1, help="Requests in flight at once."),
     rate: Optional[float] = typer.Option(None, help="At most this many requests per second."),
-    timeout: float = typer.Option(30.0, help="Seconds before a request counts as timed out (and is retried)."),
+    timeout: float = typer.Option(30.0, help="Seconds before a request counts as timed out (and is retried): "
+                                             "connecting, sending and the whole answer, in all."),
     max_attempts: int = typer.Option(6, min=1, help="Attempts per request (timeouts, 429, 5xx, unparseable answers)."),
     backoff: float = typer.Option(0.5, help="First retry delay, seconds; doubles each attempt (with jitter)."),
     ca_bundle: Optional[Path] = typer.Option(None, help="CA certificates to verify the endpoint's TLS certificate with."),
+    allow_plain_http: bool = typer.Option(False, "--allow-plain-http",
+                                          help="Send the adapter's credentials over plain http:// to a host that is "
+                                               "not this machine (refused by default: use https)."),
     overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
 ) -> None:
     """Send the evaluation set to a system under test over HTTP and collect its candidate lists."""
@@ -144,11 +152,11 @@ def query(
     spec = load_adapter(adapter)
     config = QueryConfig(endpoint, concurrency=concurrency, rate=rate, timeout_s=timeout,
                          max_attempts=max_attempts, backoff_s=backoff,
-                         ca_bundle=None if ca_bundle is None else str(ca_bundle))
+                         ca_bundle=None if ca_bundle is None else str(ca_bundle), allow_plain_http=allow_plain_http)
     with _progress("querying") as progress:
         summary = run_query(spec, endpoint, manifest, protocol, out, templates_path=templates,
                             images_root=images_root, journal_path=journal, enrol=enrol, overwrite=overwrite,
-                            config=config, progress=progress,
+                            config=config, progress=progress, allow_images_outside=allow_images_outside,
                             announce=lambda line: console.print(line, highlight=False, soft_wrap=True))
     print(f"{summary['searches']:,} searches collected ({summary['requests_this_run']:,} requests this run, "
           f"{summary['retries_this_run']:,} retried) -> {out}")
