@@ -12,6 +12,11 @@ It imports neither auditor. One module per concern:
 * :mod:`auditcore.http_runner`: the HTTP runner for a system under test (one endpoint, retries,
   rate, journal, request log): ``faceaudit query`` and ``flagaudit audit --endpoint``.
 
+* :mod:`auditcore.validation`: input checks declared once (helpers raising :class:`InputError`);
+* :mod:`auditcore.paths`: files named inside a file stay under the folder the user named;
+* :mod:`auditcore.cli`: the command-line guard both CLIs run in (one-line errors, signals, the
+  one stderr console).
+
 :func:`run_then_exit` runs either CLI's command from its console entry point.
 """
 

@@ -212,7 +212,7 @@ def query_flags(adapter: FlagAdapter, endpoint: str, cases: pd.DataFrame, out, *
     check_endpoint(endpoint)
     check_credentials_transport(endpoint, adapter.auth, bool(config and config.allow_plain_http))
     out = Path(out)
-    check_target(out, overwrite=overwrite)
+    check_target(out, overwrite=overwrite, program="flagaudit")
     if cases["case_id"].duplicated().any():
         raise InputError("case ids repeat across the suites")
     cfg = apply_limits(config or QueryConfig(endpoint), adapter.limits)
