@@ -3,6 +3,10 @@
 A :class:`Rate` keeps the integer counts it came from. With no trials it is *undefined*:
 ``value``, ``ci_low`` and ``ci_high`` are ``None``, never 0.
 Intervals: Clopper-Pearson (exact, two-sided, conservative; default) or Wilson score.
+
+For trials that come in clusters (a person's searches, a template's cases), :func:`korn_graubard`
+gives the Clopper-Pearson interval on the *effective* sample size (Korn and Graubard 1998);
+:func:`beta_interval` is Clopper-Pearson for real-valued (effective) counts, vectorised.
 """
 
 from __future__ import annotations
@@ -89,3 +93,108 @@ def allowed_errors(target: float, trials: int) -> int:
     product is 28.999999999999996) and ``0.07 * 100`` gives 7.
     """
     return int(math.floor(Fraction(repr(float(target))) * int(trials)))
+
+
+def beta_interval(errors, trials, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Clopper-Pearson for real-valued counts (effective counts), elementwise.
+
+    ``low = B(alpha/2; x, n - x + 1)`` and ``high = B(1 - alpha/2; x + 1, n - x)``, B the beta
+    quantile; 0 and 1 at ``x = 0`` and ``x = n``; NaN where ``n = 0``. For whole numbers it
+    equals :func:`clopper_pearson` (tested).
+    """
+    x = np.asarray(errors, dtype=np.float64)
+    n = np.asarray(trials, dtype=np.float64)
+    x, n = np.broadcast_arrays(x, n)
+    alpha = 1.0 - confidence
+    ok = n > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lo = np.where(x > 0, special.betaincinv(np.where(x > 0, x, 1.0), np.maximum(n - x + 1, 1e-300), alpha / 2), 0.0)
+        hi = np.where(x < n, special.betaincinv(x + 1, np.where(x < n, n - x, 1.0), 1 - alpha / 2), 1.0)
+    return np.where(ok, lo, np.nan), np.where(ok, hi, np.nan)
+
+
+def t_quantile(q: float, df) -> np.ndarray:
+    """Student's t quantile (``scipy.special.stdtrit``; the normal quantile beyond 1e7 df)."""
+    df = np.asarray(df, dtype=np.float64)
+    return np.where(df > 1e7, special.ndtri(q), special.stdtrit(np.minimum(np.maximum(df, 1.0), 1e7), q))
+
+
+def design_effects(errors_by_cluster, trials_by_cluster) -> tuple[np.ndarray, np.ndarray, float]:
+    """Design effects of per-group proportions from cluster-level counts.
+
+    ``errors_by_cluster`` and ``trials_by_cluster`` are ``(clusters, groups)``; a cluster takes
+    part in a group where it has trials there. For group g with m clusters, n trials, x errors
+    and ``p = x / n``, the variance of p from its clusters (the ratio estimator's linearisation,
+    what a cluster bootstrap estimates) is ``v = m / (m - 1) * sum_i (e_i - p t_i)^2 / n^2``; the
+    design effect is ``v / (p (1 - p) / n)``. It is estimable where ``0 < p < 1`` and ``m >= 2``.
+
+    Returns ``(clusters per group, own design effect (NaN where not estimable), pooled design
+    effect)``: the pooled one is ``sum_g m/(m-1) sum_i (e_i - p_g t_i)^2 / sum_g p_g (1 - p_g) n_g``
+    over the groups where it is estimable (NaN if none), i.e. the clustering of the whole table.
+    """
+    e = np.asarray(errors_by_cluster, dtype=np.float64)
+    t = np.asarray(trials_by_cluster, dtype=np.float64)
+    if e.ndim == 1:
+        e, t = e[:, None], t[:, None]
+    has = t > 0
+    m = has.sum(0)
+    x, n = e.sum(0), t.sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.where(n > 0, x / np.where(n > 0, n, 1.0), np.nan)
+        resid = np.where(has, e - np.nan_to_num(p) * t, 0.0)
+        ss = np.where(m >= 2, m / np.maximum(m - 1, 1) * (resid ** 2).sum(0), np.nan)
+        binomial = p * (1 - p) * n
+        ok = (m >= 2) & (binomial > 0)
+        own = np.where(ok, ss / np.where(ok, binomial, 1.0), np.nan)
+    pooled = float(ss[ok].sum() / binomial[ok].sum()) if ok.any() else float("nan")
+    return m, own, pooled
+
+
+def korn_graubard(errors_by_cluster, trials_by_cluster, confidence: float = 0.95, *,
+                  design_effect=None) -> dict:
+    """Per-group intervals for proportions of clustered trials (Korn and Graubard 1998).
+
+    Clopper-Pearson on the effective sample size ``n_eff = n / deff`` with ``x_eff = p n_eff``,
+    with their degrees-of-freedom adjustment ``n_eff * (t_{n-1} / t_{m-1})^2`` (t quantiles at
+    ``1 - alpha/2``; m clusters), and ``n_eff`` capped at ``n``. The design effect used is
+    ``design_effect`` if given, else the larger of the group's own and the table's pooled one
+    (:func:`design_effects`), at least 1: a group with no errors (or very few) cannot show its own
+    clustering, so it takes the clustering measured over every group of the table. Where no group
+    shows any, each cluster counts once (``n_eff`` = clusters), the bound that holds however the
+    trials of a cluster depend on each other.
+
+    Returns arrays: ``value``, ``low``, ``high``, ``design_effect``, ``effective_trials``,
+    ``clusters``, ``source`` (how the design effect was found: "own", "pooled", "clusters",
+    "given"), ``own_design_effect``, ``pooled_design_effect``.
+    """
+    e = np.asarray(errors_by_cluster, dtype=np.float64)
+    t = np.asarray(trials_by_cluster, dtype=np.float64)
+    if e.ndim == 1:
+        e, t = e[:, None], t[:, None]
+    m, own, pooled = design_effects(e, t)
+    x, n = e.sum(0), t.sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.where(n > 0, x / np.where(n > 0, n, 1.0), np.nan)
+    if design_effect is not None:
+        deff = np.maximum(np.broadcast_to(np.asarray(design_effect, np.float64), n.shape), 1.0)
+        source = np.full(n.shape, "given", dtype=object)
+        estimated = np.ones(n.shape, bool)
+    else:
+        best = np.fmax(own, pooled)  # NaN only where neither is estimable
+        estimated = ~np.isnan(best)
+        source = np.where(np.isnan(own) | (pooled > own), "pooled", "own").astype(object)
+        source[~estimated] = "clusters"
+        with np.errstate(invalid="ignore", divide="ignore"):
+            deff = np.where(estimated, np.maximum(np.nan_to_num(best, nan=1.0), 1.0),
+                            np.maximum(n / np.maximum(m, 1), 1.0))
+    q = 1 - (1 - confidence) / 2
+    df_factor = np.where(estimated, (t_quantile(q, n - 1) / t_quantile(q, np.maximum(m - 1, 1))) ** 2, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n_eff = np.minimum(n / deff * df_factor, n)
+    lo, hi = beta_interval(np.nan_to_num(p) * n_eff, n_eff, confidence)
+    # exactly 0 or all errors: the bound at that end is exact
+    lo = np.where(x == 0, 0.0, lo)
+    hi = np.where((x == n) & (n > 0), 1.0, hi)
+    return {"value": p, "low": lo, "high": hi, "design_effect": deff, "effective_trials": n_eff, "clusters": m,
+            "source": source, "own_design_effect": own, "pooled_design_effect": pooled,
+            "errors": x, "trials": n}
