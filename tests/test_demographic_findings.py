@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from auditcore.bootstrap import percentile_interval
+from scipy import stats
+
+from auditcore.claims import Family, GroupRates
 from auditcore.serialize import to_json
 from faceaudit.analyses.demographics import _contrast, add_demographics
 from faceaudit.audit import run_audit
@@ -37,21 +39,49 @@ def test_reference_group_is_the_largest_and_contrasts_have_no_infinity(three_gro
     assert a["findings"]
 
 
-def test_contrast_interval_comes_from_resampled_people():
-    # hand-built resamples: the ratio's bounds are percentiles of per-resample ratios (same people
-    # on both sides), and a group with no errors is bounded from its people, not its comparisons
-    rng = np.random.default_rng(0)
-    boot = np.column_stack([rng.uniform(0.08, 0.12, 400), rng.uniform(0.01, 0.03, 400)])
-    point = np.array([0.1, 0.02])
-    c = _contrast(0, 1, point, boot, np.array([50, 40]), np.array(["A", "B"]), 0.95)
-    lo, hi, _ = percentile_interval((boot[:, 0] / boot[:, 1])[:, None], 0.95)
-    assert c["ratio"] == pytest.approx(5.0) and c["ci"] == [pytest.approx(lo[0]), pytest.approx(hi[0])]
-    assert c["at_least"] == pytest.approx(lo[0])
-    boot0 = np.column_stack([boot[:, 0], np.zeros(400)])
-    z = _contrast(0, 1, np.array([0.1, 0.0]), boot0, np.array([50, 40]), np.array(["A", "B"]), 0.95)
-    ub = 1 - 0.025 ** (1 / 40)  # Clopper-Pearson upper bound for 0 of 40 people
-    a_lo = percentile_interval(boot[:, :1], 0.95)[0][0]
-    assert z["ratio"] is None and z["at_least"] == pytest.approx(a_lo / ub, rel=1e-6)
+def _kg_by_hand(e, t, level, pooled):
+    """Korn-Graubard for one group, written out with scipy.stats (independent of auditcore)."""
+    has = t > 0
+    m, n, x = has.sum(), t.sum(), e.sum()
+    p = x / n
+    q = 1 - (1 - level) / 2
+    own = (m / (m - 1) * ((e - p * t)[has] ** 2).sum() / n ** 2) / (p * (1 - p) / n) if 0 < p < 1 else np.nan
+    deff = max(np.nanmax([own, pooled]), 1.0)
+    neff = min(n / deff * (stats.t.ppf(q, n - 1) / stats.t.ppf(q, m - 1)) ** 2, n)
+    lo = stats.beta.ppf((1 - level) / 2, p * neff, neff - p * neff + 1) if x > 0 else 0.0
+    hi = stats.beta.ppf(q, p * neff + 1, neff - p * neff)
+    return p, lo, hi
+
+
+def test_contrast_bounds_are_simultaneous_and_from_people():
+    # hand-built people: A has 50 people with 10 comparisons each, 10 of them with 2 errors (20/500);
+    # B has 40 people with 10 each, 4 of them with 1 error (4/400). The ratio's bounds are the MOVER
+    # combination of the two groups' Korn-Graubard limits at the per-comparison level 1 - 0.05/6
+    # (6 comparisons in the family); a group with no errors is bounded from its people's design effect.
+    e, t = np.zeros((90, 2)), np.zeros((90, 2))
+    t[:50, 0], e[:10, 0] = 10, 2
+    t[50:, 1], e[50:54, 1] = 10, 1
+    family = Family(6)
+    level = 1 - 0.05 / 6
+    assert family.level == pytest.approx(level)
+    ss = [50 / 49 * ((e[:50, 0] - 0.04 * 10) ** 2).sum(), 40 / 39 * ((e[50:, 1] - 0.01 * 10) ** 2).sum()]
+    pooled = sum(ss) / (0.04 * 0.96 * 500 + 0.01 * 0.99 * 400)
+    pa, la, ua = _kg_by_hand(e[:50, 0], t[:50, 0], level, pooled)
+    pb, lb, ub = _kg_by_hand(e[50:, 1], t[50:, 1], level, pooled)
+    c = _contrast(0, 1, GroupRates(e, t), np.array(["A", "B"]), family)
+    want_lo = np.exp(np.log(pa / pb) - np.sqrt(np.log(pa / la) ** 2 + np.log(ub / pb) ** 2))
+    want_hi = np.exp(np.log(pa / pb) + np.sqrt(np.log(ua / pa) ** 2 + np.log(pb / lb) ** 2))
+    assert c["ratio"] == pytest.approx(4.0) and c["ci"] == [pytest.approx(want_lo, rel=1e-6), pytest.approx(want_hi, rel=1e-6)]
+    assert c["at_least"] == pytest.approx(want_lo, rel=1e-6) and c["per_comparison_level"] == pytest.approx(level)
+    assert c["difference_ci"][0] == pytest.approx(0.03 - np.sqrt((pa - la) ** 2 + (ub - pb) ** 2), rel=1e-6)
+    # B with no errors: its upper limit takes A's design effect (the only one measurable)
+    e0 = e.copy()
+    e0[50:, 1] = 0
+    z = _contrast(0, 1, GroupRates(e0, t), np.array(["A", "B"]), family)
+    pooled0 = ss[0] / (0.04 * 0.96 * 500)
+    _, la0, _ = _kg_by_hand(e0[:50, 0], t[:50, 0], level, pooled0)
+    _, _, ub0 = _kg_by_hand(e0[50:, 1], t[50:, 1], level, pooled0)
+    assert z["ratio"] is None and z["at_least"] == pytest.approx(la0 / ub0, rel=1e-6)
     assert z["ci"][1] is None and "40 people" in z["note"]
 
 

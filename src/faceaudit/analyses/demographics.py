@@ -11,9 +11,16 @@
   inequity rate, FDR and GARBE (:mod:`auditcore.differentials`);
 * the threshold each group would need for the overall FMR (how far one threshold is from equal
   treatment);
-* intervals by a seeded bootstrap over probe *subjects*: all of a subject's searches and
-  comparisons are resampled together (comparisons of one person are not independent); the
-  gallery is held fixed. Ratios get their own interval from the same replicates.
+* per-group intervals from *people*, not comparisons (a person's searches and comparisons are
+  not independent): Clopper-Pearson on the effective number of trials, the trials divided by the
+  design effect measured from the people (Korn and Graubard 1998; :mod:`auditcore.claims`), so
+  that a group with a few errors never gets a lower bound of 0 and one with none gets an upper
+  bound; the seeded people bootstrap (gallery fixed) is kept beside it for reference and gives
+  the intervals of FDR, GARBE and the inequity rate;
+* claims ("at least x times") from bounds that hold simultaneously over every pair of ranked
+  groups and every measure of the section (:func:`add_claims`), so the pair picked for being
+  highest and lowest, or against the reference group, is covered whichever it is; with no
+  true difference the section claims one in at most 5% of audits (``tests/test_claims_null.py``).
 
 Groups with fewer searches than ``min_group_size``, and "missing"/"unknown"/"ambiguous" labels,
 are reported, greyed, never ranked or used in a summary. Labels come from manifest columns;
@@ -27,6 +34,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from auditcore import bootstrap as boot_
+from auditcore import claims as claims_
 from auditcore import differentials as diff
 from auditcore.errors import InputError
 from auditcore.intervals import clopper_pearson
@@ -62,25 +70,48 @@ def _subject_table(subject: np.ndarray, group: np.ndarray, values: np.ndarray, n
     return table
 
 
-def _rate_entry(errors: float, trials: float, n_searches: int, boot: np.ndarray, min_group_size: int,
-                confidence: float, people: int = 0, per_person: bool = False) -> dict:
-    lo, hi = _interval(boot, confidence)
+def _num(x) -> float | None:
+    x = float(x)
+    return None if np.isnan(x) else x
+
+
+def _rate_entry(rates: claims_.GroupRates, g: int, n_searches: int, boot: np.ndarray, min_group_size: int,
+                confidence: float, per_person: bool = False) -> dict:
+    """One group's rate: counts, the Korn-Graubard interval from its people (``ci``), the people
+    bootstrap's percentile interval for reference (``bootstrap_ci``) and, counting trials as
+    independent, Clopper-Pearson (``clopper_pearson``)."""
+    kg = rates.at(confidence)
+    errors, trials, people = float(rates.errors[g]), float(rates.trials[g]), int(rates.clusters[g])
+    lo, hi = float(kg["low"][g]), float(kg["high"][g])
     if per_person:  # each person counts once: errors = sum of per-person rates, trials = people
-        entry = {"errors": float(errors), "trials": int(round(trials)), "searches": int(n_searches),
+        entry = {"errors": errors, "trials": int(round(trials)), "searches": int(n_searches),
                  "value": (errors / trials) if trials else None, "ci": [lo, hi], "too_few": bool(n_searches < min_group_size),
-                 "people": int(people), "unit": "person"}
+                 "people": people, "unit": "person"}
     else:
         e, t = int(round(errors)), int(round(trials))
         entry = {"errors": e, "trials": t, "searches": int(n_searches), "value": (e / t) if t else None,
-                 "ci": [lo, hi], "too_few": bool(n_searches < min_group_size), "people": int(people), "unit": "trial"}
+                 "ci": [lo, hi], "too_few": bool(n_searches < min_group_size), "people": people, "unit": "trial"}
         if t:
             entry["clopper_pearson"] = list(clopper_pearson(e, t, confidence))
-    if trials and errors == 0 and people:
-        bound = _people_upper(people, confidence)
-        entry["upper_bound_from_people"] = bound
-        entry["note"] = (f"0 of {int(round(trials)):,}; upper {confidence:.0%} bound {bound:.2g} "
-                         f"(counting the {people:,} people, not their comparisons, as independent)")
+    n_eff, deff, source = float(kg["effective_trials"][g]), float(kg["design_effect"][g]), str(kg["source"][g])
+    entry.update(interval_method="korn-graubard", design_effect=deff, design_effect_source=source,
+                 effective_trials=n_eff, bootstrap_ci=_interval(boot, confidence))
+    if trials and errors == 0:
+        entry["upper_bound"] = hi
+        if people:
+            entry["upper_bound_from_people"] = _people_upper(people, confidence)
+        how = {"own": "its own people", "pooled": "the people of every group of this grouping",
+               "clusters": "no group's errors (none had any), so each person counts once",
+               "given": "a given design effect"}[source]
+        entry["note"] = (f"0 of {int(round(trials)):,}; upper {confidence:.0%} bound {hi:.2g} (the trials count as "
+                         f"{n_eff:,.0f} independent ones: design effect {deff:.3g}, from {how})")
     return entry
+
+
+INTERVALS = ("per group: Clopper-Pearson on the effective number of trials (Korn and Graubard 1998: trials divided "
+             "by the design effect measured from the group's people, or from every group's people when larger or "
+             "when the group has no errors), 95%; contrasts between groups: simultaneous over every pair of ranked "
+             "groups and every measure of the section (Bonferroni; MOVER from the groups' limits)")
 
 
 VERBS = {"fmr": "were falsely matched", "fnmr": "were falsely rejected",
@@ -89,41 +120,39 @@ VERBS = {"fmr": "were falsely matched", "fnmr": "were falsely rejected",
 
 
 def _people_upper(n_people: int, confidence: float) -> float | None:
-    """Upper bound on a rate whose group had no errors, counting people (not comparisons) as the
-    independent units: Clopper-Pearson for 0 errors in ``n_people``."""
+    """Upper bound on a rate whose group had no errors if each person's trials were all errors or
+    none (the most that clustering can do): Clopper-Pearson for 0 errors in ``n_people``."""
     return clopper_pearson(0, int(n_people), confidence)[1] if n_people else None
 
 
-def _contrast(a: int, b: int, point: np.ndarray, boot: np.ndarray, people: np.ndarray, groups, confidence: float) -> dict:
-    """Rate of group ``a`` over group ``b``: point, a people-bootstrap interval (the same
-    resampled people on both sides), and what can be said for sure ("at least" / "at most"),
-    with no infinity anywhere: an unbounded side is ``None`` and explained."""
-    ra, rb = float(point[a]), float(point[b])
+def _contrast(a: int, b: int, rates: claims_.GroupRates, groups, family: claims_.Family) -> dict:
+    """Rate of group ``a`` over group ``b`` with bounds that hold simultaneously over every contrast
+    of the report (``family``): the point ratio, its simultaneous interval (``ci``), and what can
+    be said for sure ("at least" / "at most"), with no infinity anywhere: an unbounded side is
+    ``None`` and explained (only when ``b`` had no errors)."""
+    level = family.level
+    c = {k: v[0] for k, v in rates.contrast(a, b, level).items()}
+    ra, rb = float(rates.value[a]), float(rates.value[b])
     out = {"group": str(groups[a]), "versus": str(groups[b]), "rate": ra, "versus_rate": rb,
-           "ratio": None, "ci": [None, None], "at_least": None, "at_most": None, "measurable": True, "note": None}
-    if ra == 0 and rb == 0:
+           "ratio": None, "ci": [None, None], "at_least": None, "at_most": None, "measurable": True, "note": None,
+           "difference": ra - rb, "difference_ci": [_num(c["difference_low"]), _num(c["difference_high"])],
+           "per_comparison_level": level, "simultaneous": family.confidence}
+    if not c["measurable"]:
         out.update(measurable=False, note="not measurable: neither group had an error")
         return out
-    with np.errstate(divide="ignore", invalid="ignore"):
-        draws = np.where(boot[:, b] > 0, boot[:, a] / np.where(boot[:, b] > 0, boot[:, b], 1),
-                         np.where(boot[:, a] > 0, np.inf, np.nan))
-    lo, hi = _interval(draws, confidence)
-    if rb > 0:
-        out["ratio"] = ra / rb
-    lo_a = _interval(boot[:, a], confidence)[0]
-    if rb == 0:  # no errors in b: bound b's rate from its people, a's from below
-        ub = _people_upper(people[b], confidence)
+    if rb == 0:  # no errors in b: only a lower bound, a's lower limit over b's upper limit
+        ub = float(rates.interval(level)[1][b])
         out["note"] = (f"people labelled {groups[b]} had no errors; their rate is at most {ub:.2g} "
-                       f"(0 errors among {int(people[b])} people)")
-        if lo_a and ub:
-            out["at_least"] = lo_a / ub
+                       f"(0 errors among {int(rates.clusters[b]):,} people, at the simultaneous level)")
+        lo = float(c["ratio_low"])
+        out["at_least"] = lo if lo > 0 else None
         out["ci"] = [out["at_least"], None]
         return out
-    out["ci"] = [lo, hi if hi is not None and np.isfinite(hi) else None]
+    out["ratio"] = ra / rb
+    lo, hi = float(c["ratio_low"]), float(c["ratio_high"])
+    out["ci"] = [lo, hi if np.isfinite(hi) else None]
     out["at_least"] = lo
     out["at_most"] = out["ci"][1]
-    if out["ci"][1] is None:
-        out["note"] = f"the upper end is unbounded: in some resamples people labelled {groups[b]} had no errors"
     return out
 
 
@@ -133,6 +162,7 @@ def _times(x: float) -> str:
 
 def _contrast_sentence(measure: str, c: dict, how: str) -> str | None:
     m = measure.upper()
+    conf = f"{c.get('simultaneous', CONF):.0%}"
     if not c["measurable"]:
         return f"{m}, people labelled {c['group']} against {c['versus']} ({how}): {c['note']}."
     verb = VERBS[measure]
@@ -141,13 +171,13 @@ def _contrast_sentence(measure: str, c: dict, how: str) -> str | None:
             return (f"People labelled {c['group']} {verb} at a rate of {c['rate']:.3g}; {c['note']}, so the data cannot "
                     f"say how many times higher the first group's rate is ({how}).")
         return (f"People labelled {c['group']} {verb} at a rate of {c['rate']:.3g}; {c['note']}: the first group's rate "
-                f"is at least {_times(c['at_least'])} times the second's ({how}; lower {CONF:.0%} bound over upper bound, "
-                "both from people).")
+                f"is at least {_times(c['at_least'])} times the second's ({how}; simultaneous {conf} lower bound over "
+                "upper bound, both from people).")
     lo, hi = c["ci"]
-    ci = f"95% CI {_times(lo)} to {_times(hi)}" if lo is not None and hi is not None else (
-        f"95% CI from {_times(lo)}, upper end unbounded" if lo is not None else "no interval")
+    ci = f"simultaneous {conf} interval {_times(lo)} to {_times(hi)}" if lo is not None and hi is not None else (
+        f"simultaneous {conf} interval from {_times(lo)}" if lo is not None else "no interval")
     base = (f"People labelled {c['group']} {verb} {_times(c['ratio'])} times as often as people labelled "
-            f"{c['versus']} ({how}; {ci}, resampling people)")
+            f"{c['versus']} ({how}; {ci}, from people)")
     if lo is not None and lo > 1:
         return base + f": at least {_times(lo)} times."
     if hi is not None and hi < 1:
@@ -158,26 +188,27 @@ def _contrast_sentence(measure: str, c: dict, how: str) -> str | None:
 CONF = 0.95
 
 
-def _summary(rates_point: np.ndarray, rates_boot: np.ndarray, eligible: np.ndarray, groups, confidence,
-             people: np.ndarray | None = None):
-    people = np.zeros(len(groups)) if people is None else people
+def _summary(rates: claims_.GroupRates, eligible: np.ndarray, groups, family: claims_.Family) -> dict:
+    """The extreme pair (highest against lowest ranked group in the point estimate) and each ranked
+    group against the reference group, every bound simultaneous over the report's ``family``."""
+    people = rates.clusters
+    point = rates.value
     if eligible.sum() < 2:
         return {"ratio": None, "ci": [None, None], "max_group": None, "min_group": None,
                 "note": "fewer than two groups with enough searches"}
     idx = np.flatnonzero(eligible)
-    r = rates_point[idx]
+    r = point[idx]
     if np.all(r == 0):
         return {"ratio": None, "ci": [None, None], "max_group": None, "min_group": None,
                 "note": "not measurable: no ranked group had an error"}
     i_max = int(idx[np.nanargmax(r)])
     lowest = idx[r == np.nanmin(r)]
     i_min = int(lowest[0]) if lowest[0] != i_max else int(idx[idx != i_max][0])
-    # the interval is for the ratio of this fixed pair of groups (highest over lowest in the
-    # point estimate); re-picking the extremes in every resample would bias it upwards
-    extreme = _contrast(i_max, i_min, rates_point, rates_boot, people, groups, confidence)
+    # the pair is chosen from the data (highest and lowest); its bounds hold because every pair's do
+    extreme = _contrast(i_max, i_min, rates, groups, family)
     # reference group: the ranked group with the most people (stated rule)
     ref = int(idx[np.argmax(people[idx])])
-    versus_ref = [_contrast(int(g), ref, rates_point, rates_boot, people, groups, confidence) for g in idx if g != ref]
+    versus_ref = [_contrast(int(g), ref, rates, groups, family) for g in idx if g != ref]
 
     def strength(c):
         if c["at_least"] is not None and c["at_least"] > 1:
@@ -187,26 +218,104 @@ def _summary(rates_point: np.ndarray, rates_boot: np.ndarray, eligible: np.ndarr
         return 0.0
 
     strongest = max(versus_ref, key=strength) if versus_ref else None
+    k = int(idx.size)
     out = {"ratio": extreme["ratio"], "ci": extreme["ci"], "at_least": extreme["at_least"],
            "max_group": str(groups[i_max]), "min_group": str(groups[i_min]),
-           "max": float(rates_point[i_max]), "min": float(rates_point[i_min]),
+           "max": float(point[i_max]), "min": float(point[i_min]),
            "extreme_pair": extreme, "reference_group": str(groups[ref]),
            "reference_rule": "the ranked group with the most people searched",
-           "versus_reference": versus_ref, "strongest_versus_reference": strongest}
+           "versus_reference": versus_ref, "strongest_versus_reference": strongest,
+           "adjustment": {**family.to_dict(), "groups_compared": k, "pairs": claims_.n_pairs(k),
+                          "selection": f"highest against lowest of {k} groups in the point estimate",
+                          "adjusted_for": claims_.family_text(k, family)}}
     if extreme["note"]:
         out["note"] = extreme["note"]
     return out
 
 
+def _how(s: dict, which: str) -> str:
+    adj = s.get("adjustment") or {}
+    k, text = adj.get("groups_compared"), adj.get("adjusted_for")
+    if which == "extreme":
+        head = f"highest against lowest of {k} groups" if k else "highest against lowest group"
+    else:
+        head = f"against the reference group {s.get('reference_group')}, the group with the most people"
+    return f"{head}, {text}" if text else head
+
+
 def _finding(measure: str, s: dict, rates: dict | None = None) -> list[str]:
     if not s.get("extreme_pair"):
         return []
-    out = [_contrast_sentence(measure, s["extreme_pair"], "highest against lowest group")]
+    out = [_contrast_sentence(measure, s["extreme_pair"], _how(s, "extreme"))]
     c = s.get("strongest_versus_reference")
     if c and {c["group"], c["versus"]} != {s["max_group"], s["min_group"]}:
-        out.append(_contrast_sentence(measure, c, f"against the reference group {s['reference_group']}, "
-                                                  "the group with the most people"))
+        out.append(_contrast_sentence(measure, c, _how(s, "reference")))
     return [x for x in out if x]
+
+
+def group_figures(per_probe: dict, probe_subject: np.ndarray, probe_group: np.ndarray, groups, weights: np.ndarray, *,
+                  min_group_size: int, confidence: float, per_person: bool = False) -> dict:
+    """Per-group rates of every measure from per-probe counts (no claims yet: :func:`add_claims`).
+
+    ``per_probe``: measure -> (errors, trials, searches) per probe; ``probe_subject``: the probe's
+    person (0..n-1), ``probe_group``: its group code; ``weights``: the people bootstrap's
+    ``(n_boot, n_people)`` multiplicities. Returns ``rates`` (the results' per-group entries),
+    ``boot``/``point``/``eligible`` per measure, and ``claim_input`` (measure -> (GroupRates, eligible)).
+    """
+    n_subj, n_groups = weights.shape[1], len(groups)
+    ranked = np.array([diff.is_ranked_label(g) for g in groups])
+    rates, boots, points, eligibles, claim_input = {}, {}, {}, {}, {}
+    for measure, (err, trials, searches) in per_probe.items():
+        e_tab = _subject_table(probe_subject, probe_group, np.asarray(err, float), n_subj, n_groups)
+        t_tab = _subject_table(probe_subject, probe_group, np.asarray(trials, float), n_subj, n_groups)
+        s_tab = _subject_table(probe_subject, probe_group, np.asarray(searches, float), n_subj, n_groups)
+        if per_person:  # a person's searches as one unit: the group rate is the mean of per-person rates
+            has = t_tab > 0
+            e_tab = np.where(has, e_tab / np.where(has, t_tab, 1), 0.0)
+            t_tab = has.astype(float)
+        e_sum, t_sum, s_sum = e_tab.sum(0), t_tab.sum(0), s_tab.sum(0)
+        group_rates = claims_.GroupRates(e_tab, t_tab)
+        point = diff.rates(e_sum, t_sum)
+        boot = diff.rates(boot_.weighted_sums(weights, e_tab), boot_.weighted_sums(weights, t_tab))
+        eligible = (s_sum >= min_group_size) & (t_sum > 0) & ranked
+        rates[measure] = {str(groups[g]): _rate_entry(group_rates, g, s_sum[g], boot[:, g], min_group_size, confidence,
+                                                     per_person)
+                          for g in range(n_groups) if t_sum[g] > 0}
+        boots[measure], points[measure], eligibles[measure] = boot, point, eligible
+        claim_input[measure] = (group_rates, eligible)
+    return {"rates": rates, "boot": boots, "point": points, "eligible": eligibles, "ranked": ranked,
+            "claim_input": claim_input}
+
+
+def family_size(claim_inputs) -> int:
+    """Pairwise contrasts in a report: over every analysis and measure, pairs of ranked groups."""
+    return sum(claims_.n_pairs(int(eligible.sum())) for ci in claim_inputs for _, eligible in ci.values()
+               if eligible.sum() >= 2)
+
+
+def add_claims(analyses: list[dict], claim_inputs: list[dict], confidence: float) -> claims_.Family:
+    """Summaries, findings and the headline of each analysis, every bound simultaneous over all the
+    pairwise contrasts of all the analyses (one family: the report)."""
+    family = claims_.Family(max(family_size(claim_inputs), 1), confidence)
+    for a, ci in zip(analyses, claim_inputs):
+        groups = np.asarray(a["groups"], dtype=object)
+        summaries = {m: _summary(rates, eligible, groups, family) for m, (rates, eligible) in ci.items()}
+        a["summaries"] = {**a.get("summaries", {}), **summaries}
+        a["findings"] = [f for m in MEASURES if m in summaries for f in _finding(m, summaries[m])]
+        headline = None
+        for m in MEASURES:
+            s_m = summaries.get(m)
+            if not s_m:
+                continue
+            for c, which in ((s_m.get("extreme_pair"), "extreme"), (s_m.get("strongest_versus_reference"), "reference")):
+                if c and c["at_least"] is not None and c["at_least"] > 1:
+                    strength = float(np.log(c["at_least"]))
+                    if headline is None or strength > headline["strength"]:
+                        headline = {"measure": m, "strength": strength, "at_least": c["at_least"],
+                                    "sentence": f"Grouped by {a['spec']}: " + _contrast_sentence(m, c, _how(s_m, which))}
+        a["headline"] = headline
+        a["claims"] = family.to_dict()
+    return family
 
 
 def _group_thresholds(audit: Audit, codes: np.ndarray, groups, target_fmr: float, score: str,
@@ -263,26 +372,10 @@ def analyse(audit: Audit, spec: str, threshold: float, *, min_group_size: int, n
                  "fpir": (fp, (~mated).astype(float), (~mated).astype(float)),
                  "fnir": (fn, mated.astype(float), mated.astype(float))}
     weights = boot_.subject_weights(n_subj, n_boot, seed)
-    ranked = np.array([diff.is_ranked_label(g) for g in groups])
-    rates, summaries, boot_rates, point_rates, eligible_by = {}, {}, {}, {}, {}
-    for measure, (err, trials, searches) in per_probe.items():
-        e_tab = _subject_table(probe_subject, probe_group, err, n_subj, n_groups)
-        t_tab = _subject_table(probe_subject, probe_group, trials, n_subj, n_groups)
-        s_tab = _subject_table(probe_subject, probe_group, searches, n_subj, n_groups)
-        people = (t_tab > 0).sum(0)
-        if per_person:  # a person's searches as one unit: the group rate is the mean of per-person rates
-            has = t_tab > 0
-            e_tab = np.where(has, e_tab / np.where(has, t_tab, 1), 0.0)
-            t_tab = has.astype(float)
-        e_sum, t_sum, s_sum = e_tab.sum(0), t_tab.sum(0), s_tab.sum(0)
-        point = diff.rates(e_sum, t_sum)
-        boot = diff.rates(boot_.weighted_sums(weights, e_tab), boot_.weighted_sums(weights, t_tab))
-        eligible = (s_sum >= min_group_size) & (t_sum > 0) & ranked
-        rates[measure] = {str(groups[g]): _rate_entry(e_sum[g], t_sum[g], s_sum[g], boot[:, g], min_group_size, confidence,
-                                                     int(people[g]), per_person)
-                          for g in range(n_groups) if t_sum[g] > 0}
-        summaries[measure] = _summary(point, boot, eligible, groups, confidence, people)
-        boot_rates[measure], point_rates[measure], eligible_by[measure] = boot, point, eligible
+    fig = group_figures(per_probe, probe_subject, probe_group, groups, weights, min_group_size=min_group_size,
+                        confidence=confidence, per_person=per_person)
+    rates, ranked = fig["rates"], fig["ranked"]
+    boot_rates, point_rates, eligible_by = fig["boot"], fig["point"], fig["eligible"]
     both = eligible_by["fmr"] & eligible_by["fnmr"]
     extra = {}
     if both.sum() >= 2:
@@ -290,41 +383,33 @@ def analyse(audit: Audit, spec: str, threshold: float, *, min_group_size: int, n
         n, nb = point_rates["fnmr"][both], boot_rates["fnmr"][:, both]
         ineq = diff.max_min_ratio(f) * diff.max_min_ratio(n)
         ineq_ci = [None if v is None or not np.isfinite(v) else v for v in _interval(diff.inequity_rate(fb, nb), confidence)]
+        describe = ("describes the spread of this sample's group rates; its percentile interval is not a test of equal "
+                    "rates (with no true difference it still excludes equality): claims come from the pairwise bounds")
         extra = {
-            "inequity_rate": {"value": float(ineq) if np.isfinite(ineq) else None, "ci": ineq_ci,
+            "inequity_rate": {"value": float(ineq) if np.isfinite(ineq) else None, "ci": ineq_ci, "interval_note": describe,
                               **({} if np.isfinite(ineq) else
                                  {"note": "not measurable as a number: a group had no FMR or FNMR errors"})},
-            "fdr": {"value": float(diff.fdr(f, n, alpha)), "ci": _interval(diff.fdr(fb, nb, alpha), confidence), "alpha": alpha},
-            "garbe": {"value": float(diff.garbe(f, n, alpha)), "ci": _interval(diff.garbe(fb, nb, alpha), confidence), "alpha": alpha},
+            "fdr": {"value": float(diff.fdr(f, n, alpha)), "ci": _interval(diff.fdr(fb, nb, alpha), confidence), "alpha": alpha,
+                    "interval_note": describe},
+            "garbe": {"value": float(diff.garbe(f, n, alpha)), "ci": _interval(diff.garbe(fb, nb, alpha), confidence),
+                      "alpha": alpha, "interval_note": describe},
         }
     # cross-group FMR: probe group x gallery group
     cross_e = _subject_table(probe_subject, probe_group, g_counts.astype(float), n_subj, n_groups).sum(0)
     cross_t = _subject_table(probe_subject, probe_group, g_comps.astype(float), n_subj, n_groups).sum(0)
     overall_fmr = float(fm.sum() / fm_n.sum()) if fm_n.sum() else None
-    findings = [f for m in MEASURES for f in _finding(m, summaries[m], rates[m])]
-    headline = None
-    for m in MEASURES:
-        s_m = summaries[m]
-        for c, how in ((s_m.get("extreme_pair"), "highest against lowest group"),
-                       (s_m.get("strongest_versus_reference"), f"against the reference group {s_m.get('reference_group')}, "
-                                                               "the group with the most people")):
-            if c and c["at_least"] is not None and c["at_least"] > 1:
-                strength = float(np.log(c["at_least"]))
-                if headline is None or strength > headline["strength"]:
-                    headline = {"measure": m, "strength": strength, "at_least": c["at_least"],
-                                "sentence": f"Grouped by {spec}: " + _contrast_sentence(m, c, how)}
     return {
         "spec": spec, "groups": [str(g) for g in groups],
         "group_sizes": {str(groups[g]): {"templates": int((codes == g).sum()),
                                          "probe_subjects": int(np.unique(probe_subject[probe_group == g]).size),
                                          "gallery_templates": int((codes[proto.gallery] == g).sum())} for g in range(n_groups)},
-        "rates": rates, "summaries": summaries, **extra,
+        "rates": rates, "summaries": {}, **extra,
         "ranked_groups": [str(g) for g, r in zip(groups, ranked) if r],
         "cross_fmr": {"errors": cross_e.astype(int).tolist(), "trials": cross_t.astype(int).tolist(),
                       "rate": [[(e / t) if t else None for e, t in zip(er, tr)] for er, tr in zip(cross_e, cross_t)]},
         "overall_fmr": overall_fmr,
         "group_thresholds": _group_thresholds(audit, codes, groups, overall_fmr, score, tick) if overall_fmr else [],
-        "findings": findings, "headline": headline,
+        "findings": [], "headline": None, "_claim_input": fig["claim_input"],
     }
 
 
@@ -387,9 +472,12 @@ def add_demographics(audit: Audit, group_by: Sequence[str], *, min_group_size: i
         a["label_provenance"] = {c: provenance[c] for c in cols}
         a["label_provenance_text"] = provenance_line(a["label_provenance"])
         analyses.append(a)
+    # one family for the whole section: every claim's bound holds together with all the others
+    family = add_claims(analyses, [a.pop("_claim_input") for a in analyses], confidence)
     demo = {"threshold": threshold, "threshold_rule": how, "operating_fpir": operating_fpir,
             "min_group_size": min_group_size, "n_boot": n_boot, "seed": seed, "confidence": confidence,
             "bootstrap": "probe subjects resampled with replacement; gallery fixed; percentile intervals",
+            "intervals": INTERVALS, "claims": family.to_dict(),
             "caveats": {c: t for c, t in provenance.items() if t},
             "unit": ("each person once: a group's rate is the mean of its people's rates" if per_person
                      else "each search or comparison; intervals still resample people"),

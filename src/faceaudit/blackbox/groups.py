@@ -1,7 +1,8 @@
 """Demographic differentials from candidate lists: per-group FPIR and FNIR (rank 1) at one threshold.
 
-The same computation as :mod:`faceaudit.analyses.demographics` (its helpers: subject-level bootstrap,
-rate entries, max/min summaries, findings) on the observed per-search counts. FMR, FNMR, the
+The same computation as :mod:`faceaudit.analyses.demographics` (its helpers: per-group rates with
+intervals from people, claims simultaneous over every pair and measure of the section, findings)
+on the observed per-search counts. FMR, FNMR, the
 cross-group FMR matrix and per-group thresholds need every impostor and genuine comparison and
 are reported as not measurable. The threshold is the lowest with FPIR <= ``operating_fpir`` over
 everyone when the lists show it, else the system's own threshold (its decision: a list that is
@@ -65,36 +66,28 @@ def add_demographics_from_lists(bb, group_by: Sequence[str], *, min_group_size: 
     subj_names, probe_subject = np.unique(obs.probe_subjects.astype(str), return_inverse=True)
     weights = boot_.subject_weights(subj_names.size, n_boot, seed)
     mated = obs.is_mated.astype(float)
-    analyses = []
+    analyses, claim_inputs = [], []
     for spec in group_by:
         labels = demo_.group_labels(manifest, spec)
         groups, codes = diff.encode(labels)
-        ranked = np.array([diff.is_ranked_label(g) for g in groups])
-        rates, summaries, findings = {}, {}, []
-        for measure, err, trials in (("fpir", fp, 1 - mated), ("fnir", fn, mated)):
-            e_tab = demo_._subject_table(probe_subject, codes, err, subj_names.size, groups.size)
-            t_tab = demo_._subject_table(probe_subject, codes, trials, subj_names.size, groups.size)
-            e_sum, t_sum = e_tab.sum(0), t_tab.sum(0)
-            point = diff.rates(e_sum, t_sum)
-            boot = diff.rates(weights @ e_tab, weights @ t_tab)
-            eligible = (t_sum >= min_group_size) & (t_sum > 0) & ranked
-            people = (t_tab > 0).sum(0)  # people with at least one trial in the group
-            rates[measure] = {str(groups[g]): demo_._rate_entry(e_sum[g], t_sum[g], t_sum[g], boot[:, g], min_group_size,
-                                                                 confidence, int(people[g]))
-                              for g in range(groups.size) if t_sum[g] > 0}
-            summaries[measure] = demo_._summary(point, boot, eligible, groups, confidence, people)
-            findings.extend(demo_._finding(measure, summaries[measure], rates[measure]))
+        per_probe = {"fpir": (fp, 1 - mated, 1 - mated), "fnir": (fn, mated, mated)}
+        fig = demo_.group_figures(per_probe, probe_subject, codes, groups, weights, min_group_size=min_group_size,
+                                  confidence=confidence)
+        rates, ranked = fig["rates"], fig["ranked"]
         for measure in ("fmr", "fnmr"):
             rates[measure] = {}
-            summaries[measure] = {"ratio": None, "ci": [None, None], "max_group": None, "min_group": None,
-                                  "note": NOT_FROM_LISTS}
+        summaries = {m: {"ratio": None, "ci": [None, None], "max_group": None, "min_group": None, "note": NOT_FROM_LISTS}
+                     for m in ("fmr", "fnmr")}
         analyses.append({"spec": spec, "groups": [str(g) for g in groups], "rates": rates, "summaries": summaries,
                          "ranked_groups": [str(g) for g, r in zip(groups, ranked) if r],
                          "group_sizes": {str(groups[g]): {"probe_subjects": int(np.unique(probe_subject[codes == g]).size),
                                                          "searches": int((codes == g).sum())} for g in range(groups.size)},
-                         "findings": findings, "not_measurable": {"fmr": NOT_FROM_LISTS, "fnmr": NOT_FROM_LISTS,
-                                                                   "cross_group_fmr": NOT_FROM_LISTS,
-                                                                   "group_thresholds": NOT_FROM_LISTS}})
+                         "findings": [], "not_measurable": {"fmr": NOT_FROM_LISTS, "fnmr": NOT_FROM_LISTS,
+                                                            "cross_group_fmr": NOT_FROM_LISTS,
+                                                            "group_thresholds": NOT_FROM_LISTS}})
+        claim_inputs.append(fig["claim_input"])
+    # every claim of this section simultaneous with all the others (one family)
+    family = demo_.add_claims(analyses, claim_inputs, confidence)
     columns = sorted({c.strip() for spec in group_by for c in spec.split("*")})
     provenance = demo_.label_provenance(bb.manifest, columns, caveats)
     for a in analyses:  # where the labels came from travels with every figure from them
@@ -102,7 +95,10 @@ def add_demographics_from_lists(bb, group_by: Sequence[str], *, min_group_size: 
         a["label_provenance_text"] = demo_.provenance_line(a["label_provenance"])
     out = {"threshold": threshold, "threshold_rule": rule, "operating_fpir": operating_fpir,
            "min_group_size": min_group_size, "n_boot": n_boot, "seed": seed, "confidence": confidence,
-           "bootstrap": "probe subjects resampled with replacement; gallery fixed; percentile intervals",
+           "bootstrap": ("per group, Clopper-Pearson on the effective number of searches (Korn-Graubard: the design effect "
+                         "from the people); contrasts simultaneous over every pair of ranked groups and measure "
+                         "(Bonferroni); the probe-subject bootstrap (gallery fixed) kept for reference"),
+           "intervals": demo_.INTERVALS, "claims": family.to_dict(),
            "caveats": {c: t for c, t in provenance.items() if t}, "analyses": analyses}
     bb.results["demographics_from_lists"] = out
     return out

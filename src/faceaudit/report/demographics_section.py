@@ -72,7 +72,7 @@ def bars(analysis: dict, min_size: int):
         ax.xaxis.set_major_locator(MaxNLocator(3))
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
         ax.invert_yaxis()
-    fig.suptitle(f"Per group at one threshold; bars: 95% subject-bootstrap CI; grey: fewer than {min_size} "
+    fig.suptitle(f"Per group at one threshold; bars: 95% intervals from people; grey: fewer than {min_size} "
                  "searches or unranked label", fontsize=10)
     fig.tight_layout()
     return fig
@@ -83,15 +83,17 @@ def _cell(entry: dict | None) -> str:
         return '<td class="muted">no trials</td>'
     style = ' style="color:#999"' if entry["too_few"] else ""
     lo, hi = entry["ci"]
-    ci = f" [{_g(lo, 2)}, {_g(hi, 2)}]" if lo is not None else ""
     note = f"<br><small>{esc(entry['note'])}</small>" if entry.get("note") else ""
     few = "<br><small>too few trials</small>" if entry["too_few"] else ""
     if entry.get("unit") == "person":
         counts = f"({entry['trials']:,} people)"
     else:
         counts = f"({entry['errors']:,}/{entry['trials']:,})"
-    return (f"<td{style}>{entry['value']:.3g}{ci} <span class='muted'>{counts}</span>"
-            f"{note}{few}</td>")
+    if not entry["errors"] and hi is not None:  # no errors: the figure is the bound, never "0 [0, 0]"
+        figure = f"at most {_g(hi, 2)} <span class='muted'>(95% upper bound)</span>"
+    else:
+        figure = f"{entry['value']:.3g}" + (f" [{_g(lo, 2)}, {_g(hi, 2)}]" if lo is not None else "")
+    return f"<td{style}>{figure} <span class='muted'>{counts}</span>{note}{few}</td>"
 
 
 def _g(value, digits: int = 3) -> str:
@@ -122,14 +124,32 @@ def _threshold_row(t: dict, single: float) -> str:
     return f"<tr><td>{esc(t['group'])}</td><td>{shown}</td><td>{delta}</td><td>{fnmr}</td></tr>"
 
 
+def _intervals_text(d: dict) -> str:
+    """What the intervals are, from the results (older results folders: the bootstrap alone)."""
+    claims = d.get("claims")
+    if not claims:
+        return (f"Intervals: {d['confidence']:.0%} percentile intervals from {d['n_boot']:,} bootstrap resamples of "
+                f"probe subjects (seed {d['seed']}; {esc(d['bootstrap'])}).")
+    return (f"Per-group intervals ({d['confidence']:.0%}): Clopper-Pearson on the effective number of trials, the "
+            "trials discounted by the design effect measured from the people (Korn-Graubard), so they cover the rate "
+            "of new people of the same kind, not only of the people in this audit; a group with no errors shows its "
+            f"upper bound. Contrasts between groups: simultaneous {claims['confidence']:.0%} bounds over all "
+            f"{claims['comparisons']:,} pairwise comparisons of this section (every pair of ranked groups, every "
+            f"measure, every grouping; Bonferroni, each at {claims['per_comparison_level']:.4%}), so a claim about the "
+            "highest and lowest group holds whichever pair that turned out to be; with no true difference the section "
+            "claims one in at most 5% of audits. FDR, GARBE and the inequity rate describe the spread of these groups' "
+            f"rates; their intervals ({d['n_boot']:,} people-bootstrap resamples, seed {d['seed']}) are not tests "
+            "of equal rates.")
+
+
 def render(results: dict) -> str:
     d = results["demographics"]
     caveats = d.get("caveats") or {}
     out = ["<h2>Demographic differentials (ISO/IEC 19795-10)</h2>",
            f"<p>One threshold for everyone, <b>{fmt_threshold(d['threshold'])}</b> ({esc(d['threshold_rule'])}), "
-           f"as deployed systems use. Intervals: {d['confidence']:.0%} percentile intervals from {d['n_boot']:,} "
-           f"bootstrap resamples of probe subjects (seed {d['seed']}; {esc(d['bootstrap'])}). Groups with fewer than "
+           f"as deployed systems use. {_intervals_text(d)} Groups with fewer than "
            f"{d['min_group_size']} searches, and missing/unknown/ambiguous labels, are shown greyed and never ranked.</p>"]
+    ci_head = "simultaneous 95%" if d.get("claims") else "95% CI"
     for a in d["analyses"]:
         cols = [c.strip() for c in a["spec"].split("*")]
         prov = a.get("label_provenance") or {c: caveats.get(c) for c in cols}
@@ -172,8 +192,8 @@ def render(results: dict) -> str:
             "<figcaption>Impostor comparisons matched, by the probe's group (rows) and the enrolled person's group "
             "(columns). Same-group pairs (diagonal) often match more: look-alikes are likelier within a group."
             "</figcaption></figure><div><p><b>Differential summaries</b> (ranked groups only)</p>"
-            f"<table><tr><th>measure</th><th>highest / lowest [95% CI]</th><th>groups</th><th>largest against the reference "
-            f"group [95% CI]</th><th>groups</th></tr>"
+            f"<table><tr><th>measure</th><th>highest / lowest [{ci_head}]</th><th>groups</th><th>largest against the "
+            f"reference group [{ci_head}]</th><th>groups</th></tr>"
             f"{summ}{extra}</table>"
             f"<p><b>Threshold each group would need</b> for the overall FMR ({a['overall_fmr']:.3g}):</p>"
             "<table><tr><th>probe group</th><th>threshold</th><th>vs the single threshold</th><th>FNMR there</th></tr>"
