@@ -11,13 +11,16 @@
   trade-off curve (FFR and miss rate at every distinct score).
 
 Intervals. Cases generated from one template are not independent (a flagger that fires on
-"I'm so done with {AGENCY}" fires for every agency), so every interval comes from a seeded
-**cluster bootstrap over templates** (:mod:`auditcore.bootstrap`: templates resampled with
-replacement, all their cases moving together; percentile intervals). A percentile bootstrap
-collapses to a point when no case (or every case) is flagged, so the interval reported is the
-union of the bootstrap interval and the exact Clopper-Pearson interval on the counts (which is
-right if cases were independent): never narrower than either. A rate with no trials is
-undefined (None), never 0.
+"I'm so done with {AGENCY}" fires for every agency), so templates are the independent units.
+Overall rates: a seeded **cluster bootstrap over templates** (:mod:`auditcore.bootstrap`:
+templates resampled with replacement, all their cases moving together; percentile intervals),
+joined with the exact Clopper-Pearson interval on the counts (the bootstrap collapses to a point
+when no case, or every case, is flagged). Per group, test, language and suite, where counts are
+small: Clopper-Pearson on the effective number of cases, the design effect measured from the
+templates (Korn and Graubard 1998; :func:`auditcore.intervals.korn_graubard`), so 5 flags out
+of 64 never read "0.0%-26.3%" and 0 flags read as an upper bound. Differentials: bounds
+simultaneous over every pair of ranked groups (:mod:`auditcore.claims`). A rate with no trials
+is undefined (None), never 0.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from auditcore import bootstrap as boot
+from auditcore import claims as claims_
 from auditcore import differentials as diff
 from auditcore.intervals import allowed_errors, clopper_pearson
 
@@ -50,14 +54,25 @@ class Bootstrap:
         names, codes = diff.encode(clusters)
         return cls(codes, boot.subject_weights(len(names), n_boot, seed), n_boot, seed, confidence)
 
+    def sums(self, group_codes, values, n_groups: int) -> np.ndarray:
+        """``(n_templates, n_groups)`` sums of ``values`` per template and group."""
+        return boot.per_subject_sums(self.cluster_codes, group_codes, values, self.weights.shape[1], n_groups)
+
     def totals(self, group_codes, values, n_groups: int) -> np.ndarray:
         """``(n_boot, n_groups)`` resampled sums of ``values`` per group."""
-        sums = boot.per_subject_sums(self.cluster_codes, group_codes, values, self.weights.shape[1], n_groups)
-        return boot.resample_totals(self.weights, sums)
+        return boot.resample_totals(self.weights, self.sums(group_codes, values, n_groups))
 
 
-def rate_entry(errors: int, trials: int, boot_rates: np.ndarray | None, confidence: float, n_templates: int) -> dict:
-    """One rate: value, Clopper-Pearson and bootstrap intervals, and their union (reported)."""
+def rate_entry(errors: int, trials: int, boot_rates: np.ndarray | None, confidence: float, n_templates: int,
+               kg: dict | None = None) -> dict:
+    """One rate: value, Clopper-Pearson and bootstrap intervals, and the reported interval.
+
+    Overall rates (``kg`` None) report the union of the two. A group's rate (``kg``: its entry of
+    :func:`auditcore.intervals.korn_graubard`, keys ``low``, ``high``, ``design_effect``,
+    ``effective_trials``, ``source``) reports the Korn-Graubard interval: Clopper-Pearson on the
+    effective number of cases (cases divided by the design effect measured from the templates), so a
+    group with flags never gets a lower bound of 0 and one with none gets an upper bound (the
+    percentile bootstrap gives [0, x] to 5 flags from few templates, [0, 0] to none)."""
     errors, trials = int(errors), int(trials)
     out = {"errors": errors, "trials": trials, "templates": int(n_templates), "confidence": confidence}
     if trials == 0:
@@ -68,60 +83,127 @@ def rate_entry(errors: int, trials: int, boot_rates: np.ndarray | None, confiden
     if boot_rates is not None:
         lo, hi, _ = boot.percentile_interval(boot_rates[:, None], confidence)
         b_lo, b_hi = float(lo[0]), float(hi[0])
-    lo = cp_lo if np.isnan(b_lo) else min(cp_lo, b_lo)
-    hi = cp_hi if np.isnan(b_hi) else max(cp_hi, b_hi)
+    if kg is None:
+        lo = cp_lo if np.isnan(b_lo) else min(cp_lo, b_lo)
+        hi = cp_hi if np.isnan(b_hi) else max(cp_hi, b_hi)
+        method = "union of the template bootstrap and Clopper-Pearson"
+    else:
+        lo, hi = float(kg["low"]), float(kg["high"])
+        method = "korn-graubard"
     out.update(value=errors / trials, ci_low=float(lo), ci_high=float(hi), cp_low=float(cp_lo), cp_high=float(cp_hi),
-               boot_low=None if np.isnan(b_lo) else b_lo, boot_high=None if np.isnan(b_hi) else b_hi)
+               boot_low=None if np.isnan(b_lo) else b_lo, boot_high=None if np.isnan(b_hi) else b_hi,
+               interval_method=method)
+    if kg is not None:
+        out.update(design_effect=float(kg["design_effect"]), effective_trials=float(kg["effective_trials"]),
+                   design_effect_source=str(kg["source"]))
     return out
 
 
-def _grouped(cases: pd.DataFrame, errors: np.ndarray, mask: np.ndarray, by: str | None, bs: Bootstrap) -> tuple:
-    """Per-group error/trial counts, template counts and resampled rates, over cases in ``mask``."""
+@dataclass
+class _Table:
+    """One disaggregation: group names, per-template counts (as :class:`GroupRates`), template
+    counts and resampled rates."""
+
+    names: np.ndarray
+    rates: claims_.GroupRates
+    templates: list
+    boot_rates: np.ndarray
+
+    @property
+    def err(self) -> np.ndarray:
+        return self.rates.errors
+
+    @property
+    def tri(self) -> np.ndarray:
+        return self.rates.trials
+
+
+def _table(cases: pd.DataFrame, errors: np.ndarray, mask: np.ndarray, by: str | None, bs: Bootstrap) -> _Table:
+    """Per-group error/trial counts by template, template counts and resampled rates, over cases in ``mask``."""
     labels = np.full(len(cases), "all", dtype=object) if by is None else cases[by].to_numpy(dtype=object)
     names, codes = diff.encode(labels)
     g = len(names)
     m = mask.astype(np.float64)
-    err = diff.by_group(codes, errors.astype(np.float64) * m, g)
-    tri = diff.by_group(codes, m, g)
-    b_err = bs.totals(codes, errors.astype(np.float64) * m, g)
-    b_tri = bs.totals(codes, m, g)
+    e_tab = bs.sums(codes, errors.astype(np.float64) * m, g)
+    t_tab = bs.sums(codes, m, g)
+    b_err = boot.resample_totals(bs.weights, e_tab)
+    b_tri = boot.resample_totals(bs.weights, t_tab)
     templates = [int(pd.unique(cases["cluster"].to_numpy()[mask & (codes == i)]).size) for i in range(g)]
-    return names, err, tri, templates, diff.rates(b_err, b_tri)
+    return _Table(names, claims_.GroupRates(e_tab, t_tab), templates, diff.rates(b_err, b_tri))
 
 
-def rate_table(cases: pd.DataFrame, errors, mask, by: str | None, bs: Bootstrap, min_trials: int = 1) -> dict:
-    """Rate of ``errors`` among cases in ``mask``, per value of column ``by`` (or overall)."""
+def _ranked(names, tri, min_trials: int) -> np.ndarray:
+    return np.array([str(n).lower() not in UNRANKED and diff.is_ranked_label(str(n)) for n in names],
+                    dtype=bool) & (np.asarray(tri) >= min_trials) & (np.asarray(tri) > 0)
+
+
+def _comparisons(tab: _Table, min_trials: int) -> int:
+    """Bounds a differential of this table states: a difference and a ratio for each pair of ranked groups."""
+    return 2 * claims_.n_pairs(int(_ranked(tab.names, tab.tri, min_trials).sum()))
+
+
+def rate_table(cases: pd.DataFrame, errors, mask, by: str | None, bs: Bootstrap, min_trials: int = 1,
+               family: claims_.Family | None = None) -> dict:
+    """Rate of ``errors`` among cases in ``mask``, per value of column ``by`` (or overall).
+
+    The differential's bounds are simultaneous over ``family`` (default: this table's own pairs)."""
     errors = np.asarray(errors, dtype=bool)
     mask = np.asarray(mask, dtype=bool)
-    names, err, tri, templates, b_rates = _grouped(cases, errors, mask, by, bs)
-    keep = tri > 0
+    return _rate_table(_table(cases, errors, mask, by, bs), by, bs, min_trials, family)
+
+
+def _rate_table(tab: _Table, by: str | None, bs: Bootstrap, min_trials: int, family: claims_.Family | None) -> dict:
+    keep = tab.tri > 0
+    kg = tab.rates.at(bs.confidence)
     groups = {}
-    for i, name in enumerate(names):
+    for i, name in enumerate(tab.names):
         if keep[i]:
-            groups[str(name)] = rate_entry(err[i], tri[i], b_rates[:, i], bs.confidence, templates[i])
+            groups[str(name)] = rate_entry(tab.err[i], tab.tri[i], tab.boot_rates[:, i], bs.confidence, tab.templates[i],
+                                           None if by is None else {k: kg[k][i] for k in
+                                                                    ("low", "high", "design_effect", "effective_trials",
+                                                                     "source")})
     if by is None:
         return groups["all"] if groups else rate_entry(0, 0, None, bs.confidence, 0)
-    return {"by": by, "groups": groups, "differential": differential(names[keep], err[keep], tri[keep],
-                                                                       b_rates[:, keep], bs, min_trials)}
+    if family is None:
+        family = claims_.Family(max(_comparisons(tab, min_trials), 1), bs.confidence)
+    return {"by": by, "groups": groups, "differential": differential(tab, min_trials, family)}
 
 
-def differential(names, err, tri, b_rates, bs: Bootstrap, min_trials: int) -> dict:
-    """Max/min ratio and max difference across ranked groups (real groups with enough trials),
-    with percentile intervals from the same template resamples."""
-    ranked = np.array([str(n).lower() not in UNRANKED and diff.is_ranked_label(str(n)) for n in names],
-                      dtype=bool) & (np.asarray(tri) >= min_trials)
-    point = diff.rates(err, tri)
+def differential(tab: _Table, min_trials: int, family: claims_.Family) -> dict:
+    """Largest difference and ratio of the rate across ranked groups (real groups with at least
+    ``min_trials`` cases): the most- against the least-flagged group in the point estimate, with
+    bounds simultaneous over every pair of ranked groups and every comparison of ``family``, so
+    they hold for the pair picked whichever it is (:mod:`auditcore.claims`)."""
+    names = tab.names
+    ranked = _ranked(names, tab.tri, min_trials)
+    point = tab.rates.value
+    k = int(ranked.sum())
     out = {"ranked_groups": [str(n) for n, r in zip(names, ranked) if r], "min_trials": int(min_trials)}
-    hi_name, lo_name = diff.extremes(point, ranked, names) if ranked.sum() >= 2 else (None, None)
+    hi_name, lo_name = diff.extremes(point, ranked, names) if k >= 2 else (None, None)
     out.update(highest=hi_name, lowest=lo_name)
-    for key, func in (("max_min_ratio", diff.max_min_ratio), ("max_difference", diff.max_difference)):
-        value = float(func(point, ranked)) if ranked.sum() >= 2 else np.nan
-        samples = func(b_rates, ranked) if ranked.sum() >= 2 else np.full(bs.n_boot, np.nan)
-        lo, hi, undefined = boot.percentile_interval(np.asarray(samples, float)[:, None], bs.confidence)
-        out[key] = {"value": None if np.isnan(value) else value,
-                    "ci_low": None if np.isnan(lo[0]) else float(lo[0]),  # may be inf (a zero rate)
-                    "ci_high": None if np.isnan(hi[0]) else float(hi[0]),
-                    "undefined_resamples": int(undefined[0])}
+    empty = {"value": None, "ci_low": None, "ci_high": None, "undefined_resamples": None}
+    if hi_name is None:
+        out.update(max_min_ratio=dict(empty), max_difference=dict(empty))
+        return out
+    i_hi = int(np.flatnonzero(names == hi_name)[0])
+    i_lo = int(np.flatnonzero(names == lo_name)[0])
+    c = {key: v[0] for key, v in tab.rates.contrast(i_hi, i_lo, family.level).items()}
+
+    def num(x):
+        x = float(x)
+        return None if np.isnan(x) else x
+
+    ratio = float(diff.max_min_ratio(point, ranked))
+    out["max_min_ratio"] = {"value": None if np.isnan(ratio) else ratio,  # inf when the lowest group had no flags
+                            "ci_low": num(c["ratio_low"]) if c["measurable"] else None,
+                            "ci_high": num(c["ratio_high"]) if c["measurable"] else None,  # inf: lowest had none
+                            "undefined_resamples": None}
+    out["max_difference"] = {"value": float(point[i_hi] - point[i_lo]), "ci_low": num(c["difference_low"]),
+                             "ci_high": num(c["difference_high"]), "undefined_resamples": None}
+    out.update(family.to_dict())
+    out.update(groups_compared=k, pairs=claims_.n_pairs(k),
+               selection=f"most- against least-flagged of {k} groups in the point estimate",
+               adjusted_for=claims_.family_text(k, family))
     return out
 
 
@@ -161,8 +243,16 @@ def threshold_at_ffr(score, benign, threat, target: float) -> float | None:
 
 # --------------------------------------------------------------------- everything at once
 
+CLAIMED = (("false_flag", "target"), ("false_flag", "language"), ("false_flag", "suite"))
+
+
 def flag_metrics(cases: pd.DataFrame, flagged, *, bs: Bootstrap, min_trials: int = 20) -> dict:
-    """Every rate of one set of flags (see the module docstring)."""
+    """Every rate of one set of flags (see the module docstring).
+
+    The differentials the report states (false-flag rate by target group, language and suite:
+    ``CLAIMED``) form one family: every difference and ratio bound among them holds simultaneously
+    at ``bs.confidence``. Other tables' differentials (not stated in the report) are simultaneous
+    over their own table."""
     flagged = np.asarray(flagged, dtype=bool)
     role = cases["role"].to_numpy()
     benign, threat, hateful = role == "benign", role == "threat", role == "hateful"
@@ -171,12 +261,28 @@ def flag_metrics(cases: pd.DataFrame, flagged, *, bs: Bootstrap, min_trials: int
         "miss": {"overall": rate_table(cases, ~flagged, threat, None, bs)},
         "hateful_flag": {"overall": rate_table(cases, flagged, hateful, None, bs)},
     }
-    for by in GROUPINGS:
-        out["false_flag"][by] = rate_table(cases, flagged, benign, by, bs, min_trials)
-    for by in ("language", "functionality", "target"):
-        out["miss"][by] = rate_table(cases, ~flagged, threat, by, bs, min_trials)
-    out["hateful_flag"]["functionality"] = rate_table(cases, flagged, hateful, "functionality", bs, min_trials)
+    tables = {("false_flag", by): _table(cases, flagged, benign, by, bs) for by in GROUPINGS}
+    tables.update({("miss", by): _table(cases, ~flagged, threat, by, bs) for by in ("language", "functionality", "target")})
+    tables[("hateful_flag", "functionality")] = _table(cases, flagged, hateful, "functionality", bs)
+    claimed = claims_.Family(max(sum(_comparisons(tables[k], min_trials) for k in CLAIMED), 1), bs.confidence)
+    for (what, by), tab in tables.items():
+        out[what][by] = _rate_table(tab, by, bs, min_trials, claimed if (what, by) in CLAIMED else None)
+        if (what, by) in CLAIMED:
+            out[what][by]["differential"]["stated_in_report"] = True
+    out["methods"] = METHODS
     return out
+
+
+METHODS = {
+    "intervals": "overall rates: the union of a percentile template bootstrap and Clopper-Pearson on the cases; "
+                 "per group, test, language and suite: Clopper-Pearson on the effective number of cases (Korn and "
+                 "Graubard 1998: cases divided by the design effect measured from the templates, or from every group's "
+                 "templates when larger or when the group has no flags), 95%",
+    "differentials": "the most- against the least-flagged ranked group (real groups with at least min_trials cases): "
+                     "difference and ratio with bounds simultaneous over every pair of ranked groups and both "
+                     "statistics of the false-flag differentials by target, language and suite (Bonferroni; MOVER "
+                     "from the groups' limits); with no true difference the report claims one in at most 5% of audits",
+}
 
 
 def score_metrics(cases: pd.DataFrame, score, *, bs: Bootstrap, targets=(0.01, 0.05, 0.1), max_points: int = 400) -> dict:

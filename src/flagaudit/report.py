@@ -36,11 +36,27 @@ def pct(x, digits: int = 1) -> str:
 
 
 def fmt_r(r: dict | None) -> str:
-    """``12.0% [8.1%, 17.3%] (24/200, 40 templates)``."""
+    """``12.0% [8.1%, 17.3%] (24/200, 40 templates)``; with no flags, the upper bound:
+    ``at most 3.4% (95% upper bound) (0/120, 30 templates)``, never "0.0% [0.0%, 0.0%]"."""
     if not r or not r.get("trials") or r.get("value") is None:
         return '<span class="muted">undefined (0 cases)</span>'
-    return (f"{pct(r['value'])} <span class='muted'>[{pct(r['ci_low'])}, {pct(r['ci_high'])}] "
-            f"({r['errors']}/{r['trials']}, {r['templates']} templates)</span>")
+    counts = f"({r['errors']}/{r['trials']}, {r['templates']} templates)"
+    if not r["errors"]:
+        return f"at most {pct(r['ci_high'])} <span class='muted'>(95% upper bound) {counts}</span>"
+    return f"{pct(r['value'])} <span class='muted'>[{pct(r['ci_low'])}, {pct(r['ci_high'])}] {counts}</span>"
+
+
+def interval_words(r: dict) -> str:
+    """``flagged 7.8% (95% interval 2.9% to 17%)`` or, with no flags, ``at most 3.4% (95% upper bound)``."""
+    if not r["errors"]:
+        return f"at most <b>{pct(r['ci_high'])}</b> (95% upper bound)"
+    return f"<b>{pct(r['value'])}</b> (95% interval {pct(r['ci_low'])} to {pct(r['ci_high'])})"
+
+
+def _ratio(x) -> str:
+    """A ratio for the table: "unbounded" for an infinite end (the lowest group had no flags)."""
+    v = _num(x)
+    return "n/a" if math.isnan(v) else ("unbounded" if math.isinf(v) else f"{v:.3g}")
 
 
 def _num(x):
@@ -52,7 +68,11 @@ def _num(x):
 
 
 def _ratio_text(d: dict, what: str, groups: dict) -> str:
-    """A comparison claim only where the intervals support it (max difference, then max/min ratio)."""
+    """A comparison claim only where the bounds support it (max difference, then max/min ratio).
+
+    The bounds are simultaneous over every pair of ranked groups and every comparison the report
+    states (``d['comparisons']``), so they hold for the most- and least-flagged pair however it was
+    picked; older results (no ``comparisons``) are read as they were written."""
     r, m = d.get("max_min_ratio") or {}, d.get("max_difference") or {}
     if not d.get("highest") or m.get("value") is None:
         return ""
@@ -60,14 +80,19 @@ def _ratio_text(d: dict, what: str, groups: dict) -> str:
     hi, lo = d["highest"], d["lowest"]
     named = (f"most flagged here: <b>{esc(hi)}</b> ({pct(groups[hi]['value'])}), least: {esc(lo)} "
              f"({pct(groups[lo]['value'])})")
+    if d.get("comparisons"):
+        how = (f"simultaneous {d.get('confidence', 0.95):.0%} lower bound for the most- against the least-flagged of "
+               f"{n} groups, {esc(d.get('adjusted_for') or '')}")
+        interval = f"the simultaneous {d.get('confidence', 0.95):.0%} interval"
+    else:
+        how, interval = "lower end of the 95% interval of the largest difference", "the 95% interval"
     m_lo = _num(m.get("ci_low"))
     if m_lo is None or not m_lo > 0:
-        return (f"Across the {n} {what} with at least {d['min_trials']} cases, the 95% interval of the largest "
-                f"difference in false-flag rate includes 0 ({named}): no difference between them is established "
-                "at this number of templates.")
+        return (f"Across the {n} {what} with at least {d['min_trials']} cases, {interval} of the difference in "
+                f"false-flag rate between the most- and least-flagged includes 0 ({named}): no difference between them "
+                "is established at this number of templates.")
     text = (f"Across the {n} {what} with at least {d['min_trials']} cases, false-flag rates differ by at least "
-            f"{m_lo * 100:.1f} percentage points between the most- and least-flagged (lower end of the 95% interval "
-            "of the largest difference)")
+            f"{m_lo * 100:.1f} percentage points between the most- and least-flagged ({how})")
     r_lo = _num(r.get("ci_low"))
     if r_lo is not None and math.isfinite(r_lo) and r_lo >= 1.1:
         text += f", and the most-flagged is flagged at least {math.floor(r_lo * 10) / 10:g} times as often"
@@ -111,9 +136,12 @@ def summary(results: dict) -> str:
                    key=lambda kv: -kv[1]["value"])
     if tests:
         top = tests[:3]
-        items = "".join(f"<li>{esc(test_name(k))}: <b>{pct(v['value'])}</b> flagged "
-                        f"<span class='muted'>(95% interval {pct(v['ci_low'])}&ndash;{pct(v['ci_high'])}, "
-                        f"{v['trials']} posts from {v['templates']} templates)</span></li>" for k, v in top)
+        items = "".join((f"<li>{esc(test_name(k))}: <b>{pct(v['value'])}</b> flagged "
+                         f"<span class='muted'>(95% interval {pct(v['ci_low'])}&ndash;{pct(v['ci_high'])}, "
+                         if v["errors"] else
+                         f"<li>{esc(test_name(k))}: none flagged, at most <b>{pct(v['ci_high'])}</b> "
+                         "<span class='muted'>(95% upper bound, ")
+                        + f"{v['trials']} posts from {v['templates']} templates)</span></li>" for k, v in top)
         parts.append(f"<p>The kinds of protected speech it flags most:</p><ul>{items}</ul>")
     for by, what in (("target", "target groups"), ("language", "languages")):
         t = _ratio_text(ff[by]["differential"], what, ff[by]["groups"])
@@ -149,7 +177,8 @@ def rates_section(results: dict) -> str:
                                      "share of benign posts flagged")),
                    "Red: benign traps (this project); blue: HateCheck / Multilingual HateCheck non-hateful tests (all chosen "
                    "languages together; per language below). "
-                   "Whiskers: 95% intervals (template-cluster bootstrap joined with Clopper-Pearson).")]
+                   "Whiskers: 95% intervals (Clopper-Pearson on the effective number of cases, the design effect "
+                   "measured from the templates).")]
     for by, title in (("target", "False-flag rate per target group"), ("language", "False-flag rate per language")):
         groups = ff[by]["groups"]
         if len(groups) > 1 or by == "target":
@@ -163,24 +192,33 @@ def rates_section(results: dict) -> str:
     rows = "".join(f"<tr><td>{esc(test_name(k))}</td><td>{esc(k)}</td><td>{fmt_r(v)}</td></tr>"
                    for k, v in sorted(ff["functionality"]["groups"].items()))
     diffs = ""
+    simultaneous = False
     for by in ("target", "language", "suite"):
         d = ff[by]["differential"]
         r, m = d["max_min_ratio"], d["max_difference"]
         if r["value"] is None and m["value"] is None:
             continue
+        simultaneous = simultaneous or bool(d.get("comparisons"))
         diffs += (f"<tr><td>{by}</td><td>{esc(d['highest'])} / {esc(d['lowest'])}</td>"
-                  f"<td>{_num(r['value']):.3g} [{_num(r['ci_low']):.3g}, {_num(r['ci_high']):.3g}]</td>"
+                  f"<td>{_ratio(r['value'])} [{_ratio(r['ci_low'])}, {_ratio(r['ci_high'])}]</td>"
                   f"<td>{pct(m['value'])} [{pct(m['ci_low'])}, {pct(m['ci_high'])}]</td>"
                   f"<td>{len(d['ranked_groups'])}</td></tr>")
+    fam = next((ff[by]["differential"] for by in ("target", "language", "suite")
+                if ff[by]["differential"].get("comparisons")), None)
+    ci_head = "simultaneous 95%" if simultaneous else "95% CI"
+    fam_note = (f" Intervals: simultaneous {fam['confidence']:.0%} bounds over all {fam['comparisons']:,} comparisons "
+                "of this table (a difference and a ratio for every pair of ranked groups in each row; Bonferroni, each "
+                f"at {fam['per_comparison_level']:.4%}), so they hold for the most- and least-flagged pair whichever it "
+                "is: with no true difference, a difference is claimed in at most 5% of audits." if fam else "")
     return ("<h2>False flags on protected speech</h2>"
             "<p>False-flag rate: share of benign cases (gold label non-hateful, or benign by construction) that the "
             "system flagged. Intervals account for cases of one template not being independent.</p>"
             f'<div class="grid">{"".join(figs)}</div>'
             f"<table><tr><th>functional test</th><th>id</th><th>false-flag rate [95% CI] (flagged/cases, templates)</th></tr>{rows}</table>"
             + (("<h3>Differentials (false-flag rate)</h3><p>Across ranked groups (real groups with at least "
-                f"{results['bootstrap']['min_trials']} benign cases; 'none' excluded).</p>"
-                "<table><tr><th>between</th><th>highest / lowest</th><th>max/min ratio [95% CI]</th>"
-                f"<th>max difference [95% CI]</th><th>groups</th></tr>{diffs}</table>") if diffs else ""))
+                f"{results['bootstrap']['min_trials']} benign cases; 'none' excluded).{fam_note}</p>"
+                f"<table><tr><th>between</th><th>highest / lowest</th><th>max/min ratio [{ci_head}]</th>"
+                f"<th>max difference [{ci_head}]</th><th>groups</th></tr>{diffs}</table>") if diffs else ""))
 
 
 def miss_section(results: dict) -> str:
@@ -332,7 +370,10 @@ def provenance_section(results: dict) -> str:
         f"<li><b>{esc(s['name'])}</b>: {esc(s['notes'])} Source: {esc(s['source'])}. Licence: <b>{esc(s['licence'])}</b>. "
         f"Cite: {esc(s['citation'])}</li>" for s in results["suites"])
     sysd = results["system"]
-    conv = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in results["conventions"].items())
+    # the metrics state how their intervals and differentials were made (rates.methods) where they
+    # differ from the conventions written when the audit ran
+    conventions = {**results["conventions"], **(results["rates"].get("methods") or {})}
+    conv = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in conventions.items())
     c = results["counts"]
     return ("<h2>What was audited</h2>"
             f"<p>System: {esc(sysd['kind'])} &mdash; {esc(sysd['description'])}.</p>"
