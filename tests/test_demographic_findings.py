@@ -39,15 +39,17 @@ def test_reference_group_is_the_largest_and_contrasts_have_no_infinity(three_gro
     assert a["findings"]
 
 
-def _kg_by_hand(e, t, level, pooled):
-    """Korn-Graubard for one group, written out with scipy.stats (independent of auditcore)."""
+def _kg_by_hand(e, t, level, pooled, pooled_df):
+    """Korn-Graubard for one group, written out with scipy.stats (independent of auditcore): the
+    larger of the group's own and the pooled design effect, with the degrees of freedom of the one used."""
     has = t > 0
     m, n, x = has.sum(), t.sum(), e.sum()
     p = x / n
     q = 1 - (1 - level) / 2
     own = (m / (m - 1) * ((e - p * t)[has] ** 2).sum() / n ** 2) / (p * (1 - p) / n) if 0 < p < 1 else np.nan
-    deff = max(np.nanmax([own, pooled]), 1.0)
-    neff = min(n / deff * (stats.t.ppf(q, n - 1) / stats.t.ppf(q, m - 1)) ** 2, n)
+    deff, df = (own, m - 1) if own > pooled else (pooled, pooled_df)
+    deff = max(deff, 1.0)
+    neff = min(n / deff * (stats.t.ppf(q, n - 1) / stats.t.ppf(q, df)) ** 2, n)
     lo = stats.beta.ppf((1 - level) / 2, p * neff, neff - p * neff + 1) if x > 0 else 0.0
     hi = stats.beta.ppf(q, p * neff + 1, neff - p * neff)
     return p, lo, hi
@@ -66,8 +68,8 @@ def test_contrast_bounds_are_simultaneous_and_from_people():
     assert family.level == pytest.approx(level)
     ss = [50 / 49 * ((e[:50, 0] - 0.04 * 10) ** 2).sum(), 40 / 39 * ((e[50:, 1] - 0.01 * 10) ** 2).sum()]
     pooled = sum(ss) / (0.04 * 0.96 * 500 + 0.01 * 0.99 * 400)
-    pa, la, ua = _kg_by_hand(e[:50, 0], t[:50, 0], level, pooled)
-    pb, lb, ub = _kg_by_hand(e[50:, 1], t[50:, 1], level, pooled)
+    pa, la, ua = _kg_by_hand(e[:50, 0], t[:50, 0], level, pooled, 49 + 39)  # A: its own (1.70 > 1.57)
+    pb, lb, ub = _kg_by_hand(e[50:, 1], t[50:, 1], level, pooled, 49 + 39)  # B: the pooled one
     c = _contrast(0, 1, GroupRates(e, t), np.array(["A", "B"]), family)
     want_lo = np.exp(np.log(pa / pb) - np.sqrt(np.log(pa / la) ** 2 + np.log(ub / pb) ** 2))
     want_hi = np.exp(np.log(pa / pb) + np.sqrt(np.log(ua / pa) ** 2 + np.log(pb / lb) ** 2))
@@ -79,8 +81,8 @@ def test_contrast_bounds_are_simultaneous_and_from_people():
     e0[50:, 1] = 0
     z = _contrast(0, 1, GroupRates(e0, t), np.array(["A", "B"]), family)
     pooled0 = ss[0] / (0.04 * 0.96 * 500)
-    _, la0, _ = _kg_by_hand(e0[:50, 0], t[:50, 0], level, pooled0)
-    _, _, ub0 = _kg_by_hand(e0[50:, 1], t[50:, 1], level, pooled0)
+    _, la0, _ = _kg_by_hand(e0[:50, 0], t[:50, 0], level, pooled0, 49)
+    _, _, ub0 = _kg_by_hand(e0[50:, 1], t[50:, 1], level, pooled0, 49)
     assert z["ratio"] is None and z["at_least"] == pytest.approx(la0 / ub0, rel=1e-6)
     assert z["ci"][1] is None and "40 people" in z["note"]
 

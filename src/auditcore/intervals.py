@@ -155,8 +155,10 @@ def korn_graubard(errors_by_cluster, trials_by_cluster, confidence: float = 0.95
     """Per-group intervals for proportions of clustered trials (Korn and Graubard 1998).
 
     Clopper-Pearson on the effective sample size ``n_eff = n / deff`` with ``x_eff = p n_eff``,
-    with their degrees-of-freedom adjustment ``n_eff * (t_{n-1} / t_{m-1})^2`` (t quantiles at
-    ``1 - alpha/2``; m clusters), and ``n_eff`` capped at ``n``. The design effect used is
+    with their degrees-of-freedom adjustment ``n_eff * (t_{n-1} / t_{df})^2`` (t quantiles at
+    ``1 - alpha/2``; ``df`` the degrees of freedom of the variance behind the design effect: the
+    group's clusters less one for its own, every pooled group's clusters less one each for the
+    pooled one), and ``n_eff`` capped at ``n``. The design effect used is
     ``design_effect`` if given, else the larger of the group's own and the table's pooled one
     (:func:`design_effects`), at least 1: a group with no errors (or very few) cannot show its own
     clustering, so it takes the clustering measured over every group of the table. Where no group
@@ -187,8 +189,12 @@ def korn_graubard(errors_by_cluster, trials_by_cluster, confidence: float = 0.95
         with np.errstate(invalid="ignore", divide="ignore"):
             deff = np.where(estimated, np.maximum(np.nan_to_num(best, nan=1.0), 1.0),
                             np.maximum(n / np.maximum(m, 1), 1.0))
+    # degrees of freedom of the variance behind the design effect used: the group's clusters less
+    # one for its own; for the pooled one, the clusters of every group it pools less one per group
+    own_ok = ~np.isnan(own)
+    df = np.where(source == "own", np.maximum(m - 1, 1), max(int((m[own_ok] - 1).sum()), 1) if own_ok.any() else 1)
     q = 1 - (1 - confidence) / 2
-    df_factor = np.where(estimated, (t_quantile(q, n - 1) / t_quantile(q, np.maximum(m - 1, 1))) ** 2, 1.0)
+    df_factor = np.where(estimated & (source != "given"), (t_quantile(q, n - 1) / t_quantile(q, df)) ** 2, 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         n_eff = np.minimum(n / deff * df_factor, n)
     lo, hi = beta_interval(np.nan_to_num(p) * n_eff, n_eff, confidence)

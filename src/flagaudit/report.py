@@ -88,9 +88,20 @@ def _ratio_text(d: dict, what: str, groups: dict) -> str:
         how, interval = "lower end of the 95% interval of the largest difference", "the 95% interval"
     m_lo = _num(m.get("ci_low"))
     if m_lo is None or not m_lo > 0:
-        return (f"Across the {n} {what} with at least {d['min_trials']} cases, {interval} of the difference in "
+        text = (f"Across the {n} {what} with at least {d['min_trials']} cases, {interval} of the difference in "
                 f"false-flag rate between the most- and least-flagged includes 0 ({named}): no difference between them "
-                "is established at this number of templates.")
+                "is established at this number of templates")
+        s = d.get("strongest_pair")
+        if not s:
+            return text + "."
+        more = (f"; but <b>{esc(s['higher'])}</b> ({pct(groups[s['higher']]['value'])}) is flagged more often than "
+                f"{esc(s['lower'])} ({pct(groups[s['lower']]['value'])}), by at least {s['difference_low'] * 100:.1f} "
+                f"percentage points (the pair with the strongest evidence; simultaneous {d.get('confidence', 0.95):.0%} "
+                f"lower bound, {esc(d.get('adjusted_for') or '')})")
+        r_lo = _num(s.get("ratio_low"))
+        if r_lo is not None and math.isfinite(r_lo) and r_lo >= 1.1:
+            more += f", at least {math.floor(r_lo * 10) / 10:g} times as often"
+        return text + more + "."
     text = (f"Across the {n} {what} with at least {d['min_trials']} cases, false-flag rates differ by at least "
             f"{m_lo * 100:.1f} percentage points between the most- and least-flagged ({how})")
     r_lo = _num(r.get("ci_low"))

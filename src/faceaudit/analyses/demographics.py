@@ -340,28 +340,25 @@ def _group_thresholds(audit: Audit, codes: np.ndarray, groups, target_fmr: float
     return out
 
 
-def analyse(audit: Audit, spec: str, threshold: float, *, min_group_size: int, n_boot: int, seed: int,
-            confidence: float, alpha: float, per_person: bool = False, tick: Callable[[], None] | None = None) -> dict:
+def per_probe_counts(audit: Audit, threshold: float, codes: np.ndarray | None = None) -> dict:
+    """Errors and trials of every measure per probe at ``threshold`` (one engine pass, which also
+    counts each probe's impostor comparisons ``>= T`` by gallery group ``codes``; all one group if
+    None). ``per_probe``: measure -> (errors, trials, searches) per probe; ``probe_subject``: each
+    probe's person as 0..n_subjects-1. A probe's errors do not depend on anyone's group label."""
     es, proto, res = audit.evalset, audit.protocol, audit.search
-    labels = group_labels(es.manifest, spec)
-    groups, codes = diff.encode(labels)
-    n_groups = groups.size
+    codes = np.zeros(es.n, np.int64) if codes is None else np.asarray(codes, np.int64)
+    n_groups = int(codes.max(initial=0)) + 1
     score = audit.results["input"]["score"]
     res2 = audit.searcher(es, proto, score=score, top_k=1, thresholds=[threshold], gallery_groups=codes)
-    if tick is not None:
-        tick()
     # the engine sizes its per-group counts by the gallery's groups: a group present only among
     # probes (nobody enrolled) gets zero columns here, so every group has a row and a column
     g_counts = np.zeros((res2.n_probes, n_groups), np.int64)
     g_comps = np.zeros((res2.n_probes, n_groups), np.int64)
     g_counts[:, :res2.group_counts.shape[1]] = res2.group_counts[:, :, 0]
     g_comps[:, :res2.group_comparisons.shape[1]] = res2.group_comparisons
-    probe_group = codes[res.probe_rows]
     subj_names, probe_subject = np.unique(res.probe_subjects, return_inverse=True)
-    n_subj = subj_names.size
     mated = res.is_mated
     t32 = np.float32(threshold)
-    # per-probe counts
     fm = g_counts.sum(1).astype(float)
     fm_n = g_comps.sum(1).astype(float)
     fnm = np.bincount(res.genuine_probe, weights=(res.genuine_scores < t32), minlength=res.n_probes)
@@ -371,6 +368,24 @@ def analyse(audit: Audit, spec: str, threshold: float, *, min_group_size: int, n
     per_probe = {"fmr": (fm, fm_n, np.ones(res.n_probes)), "fnmr": (fnm, fnm_n, mated.astype(float)),
                  "fpir": (fp, (~mated).astype(float), (~mated).astype(float)),
                  "fnir": (fn, mated.astype(float), mated.astype(float))}
+    return {"per_probe": per_probe, "probe_subject": probe_subject, "n_subjects": int(subj_names.size),
+            "group_counts": g_counts, "group_comparisons": g_comps}
+
+
+def analyse(audit: Audit, spec: str, threshold: float, *, min_group_size: int, n_boot: int, seed: int,
+            confidence: float, alpha: float, per_person: bool = False, tick: Callable[[], None] | None = None) -> dict:
+    es, proto, res = audit.evalset, audit.protocol, audit.search
+    labels = group_labels(es.manifest, spec)
+    groups, codes = diff.encode(labels)
+    n_groups = groups.size
+    score = audit.results["input"]["score"]
+    counts = per_probe_counts(audit, threshold, codes)
+    if tick is not None:
+        tick()
+    per_probe, probe_subject, n_subj = counts["per_probe"], counts["probe_subject"], counts["n_subjects"]
+    g_counts, g_comps = counts["group_counts"], counts["group_comparisons"]
+    fm, fm_n = per_probe["fmr"][0], per_probe["fmr"][1]
+    probe_group = codes[res.probe_rows]
     weights = boot_.subject_weights(n_subj, n_boot, seed)
     fig = group_figures(per_probe, probe_subject, probe_group, groups, weights, min_group_size=min_group_size,
                         confidence=confidence, per_person=per_person)
