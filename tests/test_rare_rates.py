@@ -173,7 +173,7 @@ def test_coverage_at_counts_0_to_10(regime):
             be, bt = w @ E[:, 0], w @ T[:, 0]
             lo, hi, _ = boot_.percentile_interval((be / bt)[:, None])
             inside_old += lo[0] <= p <= hi[0]
-        cover[mu], cover_old[mu] = inside / REPS, inside_old / REPS
+        cover[mu], cover_old[mu] = round(inside / REPS, 3), round(inside_old / REPS, 3)
     shown = {x: f"{h / n:.2f} of {int(n)}" for x, (h, n) in enumerate(by_count) if n}
     print(f"\n[coverage, {regime}] by expected count: {cover}; people bootstrap (old): {cover_old}; "
           f"by observed count 0-10 (all truths together): {shown}")

@@ -122,9 +122,12 @@ class GroupRates:
 
 def family_text(k: int, family: Family) -> str:
     """How a contrast among ``k`` groups was adjusted, in words: "adjusted for choosing the pair
-    among 6 and for all 24 comparisons of this report"."""
+    among 6 and for all 24 comparisons of this report" (with 2 groups: "the only pair, adjusted
+    for all 4 comparisons of this report")."""
     pairs = n_pairs(k)
+    others = family.n_comparisons != pairs
+    if pairs == 1:
+        return ("the only pair, adjusted for all "
+                f"{family.n_comparisons:,} comparisons of this report") if others else "the only pair"
     text = f"adjusted for choosing the pair among {pairs:,}"
-    if family.n_comparisons != pairs:
-        text += f" and for all {family.n_comparisons:,} comparisons of this report"
-    return text
+    return text + (f" and for all {family.n_comparisons:,} comparisons of this report" if others else "")

@@ -19,6 +19,11 @@ Summaries (definitions, sources and worked examples in ``docs/demographics.md``)
   ``n/(n-1) * sum_i sum_j |x_i - x_j| / (2 n^2 mean(x))`` and :func:`garbe`,
   ``a Gini(FMR) + (1 - a) Gini(FNMR)`` (Howard et al., arXiv 2203.05051).
 
+These summaries describe the spread of one sample's group rates. Recomputed in every bootstrap
+resample, the largest gap is biased upwards (with no true difference it is still above 0), so
+its percentile interval is not a test of equal rates: claims that groups differ come from
+:mod:`auditcore.claims` (bounds simultaneous over every pair of groups).
+
 A group takes part in a summary only when it is *ranked*: it has at least ``min_trials``
 trials and its label is a real group (not ``missing``/``unknown``/``ambiguous``). Other groups
 are still reported, greyed, never hidden.

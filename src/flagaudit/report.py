@@ -217,10 +217,10 @@ def rates_section(results: dict) -> str:
     fam = next((ff[by]["differential"] for by in ("target", "language", "suite")
                 if ff[by]["differential"].get("comparisons")), None)
     ci_head = "simultaneous 95%" if simultaneous else "95% CI"
-    fam_note = (f" Intervals: simultaneous {fam['confidence']:.0%} bounds over all {fam['comparisons']:,} comparisons "
-                "of this table (a difference and a ratio for every pair of ranked groups in each row; Bonferroni, each "
-                f"at {fam['per_comparison_level']:.4%}), so they hold for the most- and least-flagged pair whichever it "
-                "is: with no true difference, a difference is claimed in at most 5% of audits." if fam else "")
+    fam_note = (f" Intervals: simultaneous {fam['confidence']:.0%} bounds over all {fam['comparisons']:,} pairwise "
+                "comparisons of this table (every pair of ranked groups in each row, its difference and its ratio each "
+                f"at {fam['per_comparison_level']:.2%}: Bonferroni), so they hold for the most- and least-flagged pair "
+                "whichever it is: with no true difference, a difference is claimed in at most 5% of audits." if fam else "")
     return ("<h2>False flags on protected speech</h2>"
             "<p>False-flag rate: share of benign cases (gold label non-hateful, or benign by construction) that the "
             "system flagged. Intervals account for cases of one template not being independent.</p>"
