@@ -128,6 +128,9 @@ def test_zero_count_is_printed_as_a_bound():
     entry = {"errors": 0, "trials": 5992, "value": 0.0, "ci": [0.0, 0.0016], "too_few": False, "unit": "trial"}
     html = _cell(entry)
     assert "at most 0.0016" in html and "[0, 0" not in html and "95% upper bound" in html
+    # a results folder written before this rule: its bootstrap interval [0, 0] is not shown either
+    old = {**entry, "ci": [0.0, 0.0], "upper_bound_from_people": 0.025}
+    assert "at most 0.025" in _cell(old) and "[0, 0" not in _cell(old)
 
 
 # ------------------------------------------------------------------ coverage at counts 0-10

@@ -219,7 +219,7 @@ def rates_section(results: dict) -> str:
     ci_head = "simultaneous 95%" if simultaneous else "95% CI"
     fam_note = (f" Intervals: simultaneous {fam['confidence']:.0%} bounds over all {fam['comparisons']:,} pairwise "
                 "comparisons of this table (every pair of ranked groups in each row, its difference and its ratio each "
-                f"at {fam['per_comparison_level']:.2%}: Bonferroni), so they hold for the most- and least-flagged pair "
+                f"at {100 * fam['per_comparison_level']:.4g}%: Bonferroni), so they hold for the most- and least-flagged pair "
                 "whichever it is: with no true difference, a difference is claimed in at most 5% of audits." if fam else "")
     return ("<h2>False flags on protected speech</h2>"
             "<p>False-flag rate: share of benign cases (gold label non-hateful, or benign by construction) that the "

@@ -89,8 +89,10 @@ def _cell(entry: dict | None) -> str:
         counts = f"({entry['trials']:,} people)"
     else:
         counts = f"({entry['errors']:,}/{entry['trials']:,})"
-    if not entry["errors"] and hi is not None:  # no errors: the figure is the bound, never "0 [0, 0]"
-        figure = f"at most {_g(hi, 2)} <span class='muted'>(95% upper bound)</span>"
+    # no errors: the figure is the bound, never "0 [0, 0]" (older results: the bound from people)
+    bound = entry.get("upper_bound") or entry.get("upper_bound_from_people") or hi
+    if not entry["errors"] and bound:
+        figure = f"at most {_g(bound, 2)} <span class='muted'>(95% upper bound)</span>"
     else:
         figure = f"{entry['value']:.3g}" + (f" [{_g(lo, 2)}, {_g(hi, 2)}]" if lo is not None else "")
     return f"<td{style}>{figure} <span class='muted'>{counts}</span>{note}{few}</td>"
@@ -135,7 +137,7 @@ def _intervals_text(d: dict) -> str:
             "of new people of the same kind, not only of the people in this audit; a group with no errors shows its "
             f"upper bound. Contrasts between groups: simultaneous {claims['confidence']:.0%} bounds over all "
             f"{claims['comparisons']:,} pairwise comparisons of this section (every pair of ranked groups, every "
-            f"measure, every grouping; Bonferroni, each at {claims['per_comparison_level']:.4%}), so a claim about the "
+            f"measure, every grouping; Bonferroni, each at {100 * claims['per_comparison_level']:.4g}%), so a claim about the "
             "highest and lowest group holds whichever pair that turned out to be; with no true difference the section "
             "claims one in at most 5% of audits. FDR, GARBE and the inequity rate describe the spread of these groups' "
             f"rates; their intervals ({d['n_boot']:,} people-bootstrap resamples, seed {d['seed']}) are not tests "
