@@ -6,6 +6,8 @@ It imports neither auditor. One module per concern:
   ``allowed_errors`` (the ``floor(x * n)`` rule for operating points on integer counts);
 * :mod:`auditcore.bootstrap`: the cluster bootstrap (people for faces, templates for posts);
 * :mod:`auditcore.differentials`: disaggregation by group and differential summaries;
+* :mod:`auditcore.claims`: claims of a difference between groups, with bounds simultaneous over
+  every comparison a report makes (at most 5% of audits claim one when there is none);
 * :mod:`auditcore.report`: the HTML report's shell (page skeleton, CSS, figure embedding);
 * :mod:`auditcore.outdir`: the atomic, marker-based results-folder writer;
 * :mod:`auditcore.errors`: :class:`InputError`, one line and exit status 2 in either CLI.

@@ -30,11 +30,9 @@ CONVENTIONS = {
     "miss": "a threat case (HateCheck/MHC threat_dir_h, threat_norm_h) that the system does not flag",
     "flag": "a score >= the threshold is a flag",
     "threshold at a target false-flag rate x": "the lowest threshold whose false-flag count is at most floor(x * n_benign)",
-    "intervals": "95%; the union of a percentile cluster bootstrap over templates (cases of one template move together) "
-                 "and the exact Clopper-Pearson interval on the counts",
+    "intervals": fm.METHODS["intervals"],
     "undefined": "a rate with no trials is undefined (null), never 0",
-    "differentials": "max/min ratio and max difference of the false-flag rate across ranked groups (real groups with "
-                     "at least min_trials cases), intervals from the same template resamples",
+    "differentials": fm.METHODS["differentials"],  # stated once, where the figures are made
 }
 
 
