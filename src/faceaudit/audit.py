@@ -173,7 +173,7 @@ def run_audit(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosin
     from faceaudit.analyses.explain import calibration_check, lookalikes  # explain checked on this audit's own searches
     results["explain_calibration"] = calibration_check(res, n_gallery_templates=int(protocol.gallery.size))
     results["lookalikes"] = lookalikes(res, [op["threshold"] for op in results["identification"]["operating_points"]],
-                                       n_gallery_templates=int(protocol.gallery.size))
+                                       n_gallery_templates=int(protocol.gallery.size), evalset=evalset, protocol=protocol)
     return Audit(evalset, protocol, res, results, failures, backend=backend)
 
 

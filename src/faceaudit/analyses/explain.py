@@ -718,29 +718,5 @@ def explain_from_results(results_dir: str | Path, score: float, gallery_size: in
     return out
 
 
-def lookalikes(res, thresholds, sizes=(1e6,), *, n_gallery_templates: int | None = None,
-               confidence: float = 0.95) -> list[dict]:
-    """Expected number of non-mates scoring at or above each threshold in one search of a gallery
-    of N people: N x (templates per person) x FMR(T), FMR from the exact impostor counts
-    (Clopper-Pearson band). Needs no independence assumption (linearity of expectation); it does
-    assume the enrolled people resemble the audit's. Impostor counts are exact at the engine's
-    histogram edges; T is taken down to the exact edge at or below it (at most one bin more:
-    2^-11 relative in the tail, coarse in the bulk, see :mod:`faceaudit.engine.counts`), reported as
-    ``counted_from_edge``."""
-    hist = np.asarray(res.impostor_hist)
-    above = np.cumsum(hist[::-1])[::-1]
-    n = int(above[0])
-    per = (n_gallery_templates / res.gallery_size) if n_gallery_templates and res.gallery_size else 1.0
-    rows = []
-    edges = hist_edges() if n else None  # once, not per threshold (a million edges)
-    for t in thresholds:
-        if t is None or not np.isfinite(t) or n == 0:
-            continue
-        b = int(exact_bins(score_bin(np.float32([t])), res.score, getattr(res, "hist_fine_from", 0))[0])
-        k = int(above[b])
-        lo, hi = clopper_pearson(k, n, confidence)
-        for size in sizes:
-            rows.append({"threshold": float(t), "gallery_size": float(size), "fmr": k / n, "fmr_count": k,
-                         "comparisons": n, "expected": size * per * k / n, "expected_ci": [size * per * lo, size * per * hi],
-                         "templates_per_person": per, "counted_from_edge": float(edges[b])})
-    return rows
+# expected look-alikes per search, with intervals from people: its own module (re-exported here)
+from faceaudit.analyses.lookalikes import lookalikes  # noqa: E402,F401
