@@ -19,8 +19,17 @@
   model then overstates growth for some probes and understates it for others).
 * **Extrapolation** to N = 1e6..1e10: FPIR and the expected number of impostors scoring above
   threshold per search, N x FMR(T), with bands. This is extrapolation: it assumes the
-  deployment's faces resemble the audit's, that non-mate scores of one search are independent,
-  and (beyond the measured scores) that the fitted tail holds.
+  deployment's faces resemble the audit's, that non-mate scores of one search are independent
+  given the probe, and (beyond the measured scores) that the fitted tail holds. FMR's interval
+  (and so the look-alikes' band and FPIR's upper bound) comes from people, probe and gallery
+  (:mod:`faceaudit.analyses.lookalikes`), not from independent comparisons. The look-alike figure
+  is always the empirical N x c x FMR(T) with its own interval (the point inside its band); the
+  tail model is used only for FPIR's figure where fewer than 10 comparisons reach T.
+* **One figure or a band**: a figure is given only where the band is narrow (upper <= 10 x lower)
+  and the figure's model, fitted on the small gallery, predicted the largest measured gallery
+  inside the measured interval (``validation[].figure_verdict``); how a band is worded (a figure,
+  a range, a bound, or "these data cannot say") is decided in one place,
+  :func:`faceaudit.report.scale_section.fpir_statement`, which the report and the terminal read.
 """
 
 from __future__ import annotations
@@ -47,7 +56,8 @@ ASSUMPTIONS = [
     "probes, which only lowers FPIR); twins, relatives and duplicate enrolments of the same person break this.",
     "Lower band and figure: the probes' propensity to attract look-alikes varies as a Gamma law, fitted to the "
     "measured growth of FPIR with gallery size; FPIR never falls as the gallery grows.",
-    "Expected look-alikes per search (N x FMR) assume only that enrolled people resemble the audit's.",
+    "Expected look-alikes per search (N x FMR) assume only that enrolled people resemble the audit's; their interval "
+    "counts people, not comparisons (it covers new probe and gallery people of the same kind).",
     "The threshold stays fixed as the gallery grows.",
 ]
 
@@ -91,12 +101,14 @@ def fit_growth_theta(n_templates, fp_counts, n_searches: int, hazard: float, con
 
 def extrapolation_band(n_out, *, fmr_k: int, fmr_n: int, measured_templates, measured_fp, measured_lo,
                        n_searches: int, tail=None, threshold: float | None = None,
-                       confidence: float = 0.95, theta_fit: tuple | None = None) -> list[dict]:
+                       confidence: float = 0.95, theta_fit: tuple | None = None,
+                       fmr_ci: Sequence[float] | None = None) -> list[dict]:
     """FPIR(N) at each N of ``n_out`` (gallery templates), with a band built to hold.
 
-    * upper: 1 - (1 - FMR_hi)^N, FMR_hi the upper Clopper-Pearson bound of the impostor count.
-      Whatever the heterogeneity across probes, FPIR is at most this (Jensen: 1 - (1 - x)^N is
-      concave in x, and FMR is the probes' average).
+    * upper: 1 - (1 - FMR_hi)^N, FMR_hi the upper bound of FMR: ``fmr_ci`` where given (the audit
+      passes the interval from people, :mod:`faceaudit.analyses.lookalikes`), else Clopper-Pearson
+      on the impostor count. Whatever the heterogeneity across probes, FPIR is at most this
+      (Jensen: 1 - (1 - x)^N is concave in x, and FMR is the probes' average).
     * lower: the larger of the measured lower bound at the largest measured gallery (FPIR never
       falls as a nested gallery grows) and the Gamma-propensity model at its most heterogeneous
       plausible theta and FMR_lo.
@@ -104,7 +116,7 @@ def extrapolation_band(n_out, *, fmr_k: int, fmr_n: int, measured_templates, mea
       model where fewer than 10 impostor comparisons reach T), only where the band is narrow
       enough (upper <= 10 x lower); elsewhere "not estimable" and only the bounds are given.
     """
-    lo_q, hi_q = clopper_pearson(fmr_k, fmr_n, confidence)
+    lo_q, hi_q = clopper_pearson(fmr_k, fmr_n, confidence) if fmr_ci is None else (float(fmr_ci[0]), float(fmr_ci[1]))
     if fmr_k >= 10 or tail is None or threshold is None or threshold < tail.u:
         q_hat, source = fmr_k / fmr_n, "empirical"
     else:
@@ -300,6 +312,12 @@ def add_scale(audit: Audit, *, thresholds: Sequence[float] | None = None, sizes:
     n_full_templates = int(audit.protocol.gallery.size) + growth["n_distractors"]
     n_largest_templates = per_size_templates[-1]
     models, validation, extrapolation = [], [], []
+    per = n_full_templates / max(audit.search.gallery_size + growth["n_distractors"], 1)
+    # expected look-alikes per search and FMR's interval from people (probe and gallery people)
+    from faceaudit.analyses.lookalikes import lookalikes
+    looks = {(r["threshold"], r["gallery_size"]): r for r in
+             lookalikes(audit.search, thresholds, extrapolate_to, n_gallery_templates=per * audit.search.gallery_size,
+                        evalset=audit.evalset, protocol=audit.protocol)}
     for t in thresholds:
         k, n = _fmr_exact(full_hist, t, score)
         fmr_rate = rate(k, n)
@@ -335,6 +353,9 @@ def add_scale(audit: Audit, *, thresholds: Sequence[float] | None = None, sizes:
                                         measured_lo=[r["fpir_ci"][0] for r in fit_rows], n_searches=fit_rows[0]["n_nonmated"],
                                         tail=tail_fit_small, threshold=t)[0] if fit_rows and n_small else None
         v_ind, v_tail = verdict(pred_ind), verdict(pred_tail)
+        # the figure's own model (Gamma propensity), fitted on the small gallery, checked the same way
+        pred_fig = None if band_small is None else band_small["model_value"]
+        v_fig = verdict(pred_fig)
         validation.append({
             "threshold": t, "fit_gallery_size": fit_size, "predicted_gallery_size": largest,
             "measured_fpir": measured["fpir"], "measured_ci": [lo, hi],
@@ -343,36 +364,56 @@ def add_scale(audit: Audit, *, thresholds: Sequence[float] | None = None, sizes:
             "tail_prediction": pred_tail, "tail_ci": pred_tail_ci,
             "tail_verdict": v_tail, "tail_agrees": None if v_tail is None else v_tail == "agrees",
             "band": None if band_small is None else [band_small["fpir_lo"], band_small["fpir_hi"]],
-            "band_holds": None if band_small is None else bool(band_small["fpir_lo"] <= hi and lo <= band_small["fpir_hi"])})
+            "band_holds": None if band_small is None else bool(band_small["fpir_lo"] <= hi and lo <= band_small["fpir_hi"]),
+            "figure_prediction": pred_fig, "figure_verdict": v_fig})
         curve_n = np.unique(np.concatenate([np.geomspace(1, max(extrapolate_to), 60), sizes]))
         models.append({"threshold": t, "fmr": fmr_rate.to_dict(),
                        "independence": {"n": curve_n.tolist(), "fpir": fpir_independent(fmr_rate.value, curve_n).tolist(),
                                         "fpir_lo": fpir_independent(fmr_rate.ci_low, curve_n).tolist(),
                                         "fpir_hi": fpir_independent(fmr_rate.ci_high, curve_n).tolist()}})
-        per = n_full_templates / max(audit.search.gallery_size + growth["n_distractors"], 1)
+        look_t = [looks.get((float(t), float(big))) for big in extrapolate_to]
         band = extrapolation_band([big * per for big in extrapolate_to], fmr_k=k, fmr_n=n,
                                   measured_templates=[r["gallery_templates"] for r in mine],
                                   measured_fp=[r["fpir"] * r["n_nonmated"] for r in mine],
                                   measured_lo=[r["fpir_ci"][0] for r in mine], n_searches=mine[0]["n_nonmated"],
-                                  tail=tail_full, threshold=t)
+                                  tail=tail_full, threshold=t,
+                                  fmr_ci=look_t[0]["fmr_ci"] if look_t and look_t[0] else None)
+        # one figure only where the band is narrow and the figure's model predicted the measured growth
+        # and how each is worded (a figure, bounds, or "cannot say") is decided by one function, which
+        # the report and the terminal call too
+        from faceaudit.report.scale_section import fpir_statement, lookalike_statement
+        for b in band:
+            b["estimable"] = bool(b["estimable"] and v_fig == "agrees")
+            b["fpir"] = b["fpir"] if b["estimable"] else None
+            b["statement"] = fpir_statement(b)["kind"]
+            b["estimable"] = b["statement"] == "figure"
+            b["fpir"] = b["fpir"] if b["estimable"] else None
         beyond = not_estimable_beyond(band)
-        for big, b in zip(extrapolate_to, band):
-            fmr, (fmr_lo, fmr_hi) = b["fmr"], b["fmr_ci"]
+        for big, b, look in zip(extrapolate_to, band, look_t):
+            fmr = b["fmr"]
+            # look-alikes: the same figure and interval as results["lookalikes"] (empirical FMR, people interval)
+            exp_lo, exp_hi = look["expected_ci"] if look else (None, None)
             extrapolation.append({"threshold": t, "gallery_size": big, "fmr_source": b["fmr_source"], "fmr": fmr,
+                                  "fmr_ci": b["fmr_ci"],
                                   "fpir": b["fpir"], "fpir_model": b["model_value"], "estimable": b["estimable"],
                                   "fpir_lo": b["fpir_lo"], "fpir_hi": b["fpir_hi"],
                                   "not_estimable_beyond": None if beyond is None else beyond / per,
                                   "theta": b["theta"], "theta_ci": b["theta_ci"],
-                                  "expected_impostors_above_threshold": big * per * fmr,
-                                  "expected_lo": big * per * fmr_lo, "expected_hi": big * per * fmr_hi})
+                                  "expected_impostors_above_threshold": look["expected"] if look else None,
+                                  "expected_lo": exp_lo, "expected_hi": exp_hi,
+                                  "expected_count": look["fmr_count"] if look else None, "statement": b["statement"],
+                                  "expected_statement": lookalike_statement(look["expected"], exp_lo, exp_hi,
+                                                                            look["fmr_count"])["kind"] if look else None,
+                                  "expected_interval": look["interval"] if look else None})
     scale = {"measured": growth, "models": models, "validation": validation, "extrapolation": extrapolation,
              "tail_fit": tail_full.to_dict(), "tail_fit_small": {**tail_fit_small.to_dict(), "gallery_size": fit_size},
              "gallery_templates": n_full_templates, "assumptions": ASSUMPTIONS,
              "claimed_gallery_size": claimed_gallery_size,
-             "band_rule": ("upper: 1-(1-FMR_hi)^N (FPIR can be no higher whatever the heterogeneity); lower: the "
-                           "larger of the measured lower bound at the largest gallery and the Gamma-propensity model at "
-                           "its most heterogeneous plausible theta; a figure only where upper <= 10 x lower, else "
-                           "'not estimable' with the bounds"),
+             "band_rule": ("upper: 1-(1-FMR_hi)^N, FMR_hi the upper 95% bound of FMR from people (FPIR can be no "
+                           "higher whatever the heterogeneity); lower: the larger of the measured lower bound at the "
+                           "largest gallery and the Gamma-propensity model at its most heterogeneous plausible theta; a "
+                           "figure only where upper <= 10 x lower and the figure's model, fitted on the small gallery, "
+                           "predicted the largest measured gallery inside its interval; else 'not estimable' with the bounds"),
              "explain": explain_table(audit, thresholds, tail_full)}
     audit.results["scale"] = scale
     return scale
@@ -385,10 +426,11 @@ def add_claimed_gallery_size(audit: Audit, claimed_gallery_size: float | None) -
     if not claimed_gallery_size >= 1:
         from auditcore.errors import InputError
         raise InputError(f"claimed gallery size must be at least 1, got {claimed_gallery_size:g}")
-    from faceaudit.analyses.explain import lookalikes
+    from faceaudit.analyses.lookalikes import lookalikes
     thresholds = [op["threshold"] for op in audit.results["identification"]["operating_points"]]
     audit.results["lookalikes"] = lookalikes(audit.search, thresholds, sorted({1e6, float(claimed_gallery_size)}),
-                                             n_gallery_templates=int(audit.protocol.gallery.size))
+                                             n_gallery_templates=int(audit.protocol.gallery.size),
+                                             evalset=audit.evalset, protocol=audit.protocol)
     audit.results["input"]["claimed_gallery_size"] = float(claimed_gallery_size)
 
 

@@ -70,6 +70,50 @@ def impostor_tail_from_lists(bb) -> dict:
             "level": level, "level_inclusive": inclusive, "n_nonmated": int(nm.size)}
 
 
+def people_fmr_intervals(bb, thresholds: Sequence[float], confidence: float = 0.95) -> list[dict]:
+    """FMR's interval from people at each threshold (above the observed level), as the template
+    audit's (:mod:`faceaudit.analyses.lookalikes`): the listed impostor scores of non-mated searches
+    by the search's person and the candidate's person, the two-way design effect, Clopper-Pearson on
+    the effective comparisons. Gallery people are taken to have the gallery's mean number of
+    templates (the lists name templates, not every person's count)."""
+    from faceaudit.analyses.lookalikes import people_interval, two_way_variance
+    obs = bb.search
+    nm = ~obs.is_mated
+    c = bb.lists.candidates
+    pos = {s: i for i, s in enumerate(obs.search_ids)}
+    search_row = np.array([pos[str(x)] for x in bb.lists.searches["search_id"].to_numpy()[c["search"].to_numpy()]],
+                          np.int64) if len(c) else np.zeros(0, np.int64)
+    keep = nm[search_row] if len(c) else np.zeros(0, bool)
+    subj_of = dict(zip(bb.manifest["template_id"].astype(str), bb.manifest["subject_id"].astype(str)))
+    cand_person = np.array([subj_of[str(x)] for x in c["candidate_id"].to_numpy()[keep]], dtype=object)
+    col_of = {u: i for i, u in enumerate(obs.gallery_subjects)}
+    cols_all = np.array([col_of[u] for u in cand_person], np.int64)
+    row_names, row_of_search = np.unique(obs.probe_subjects[nm].astype(str), return_inverse=True)
+    row_index = np.full(obs.n_probes, -1, np.int64)
+    row_index[np.flatnonzero(nm)] = row_of_search
+    rows_all = row_index[search_row[keep]]
+    scores = c["score"].to_numpy(np.float64)[keep]
+    n_gp = int(obs.gallery_size)
+    g = int(bb.results["protocol"]["n_gallery_templates"]) / max(n_gp, 1)
+    t_row = np.bincount(row_of_search, minlength=row_names.size).astype(np.float64)
+    n_row = t_row * g * n_gp
+    n_col = np.full(n_gp, g * float(nm.sum()))
+    cell_n_sq = float((t_row ** 2).sum() * n_gp * g * g)
+    parts = []
+    order = np.argsort(np.asarray(thresholds, float), kind="stable")
+    for i in order:
+        hit = scores >= thresholds[i]
+        cell = rows_all[hit] * max(n_gp, 1) + cols_all[hit]
+        uniq, counts = np.unique(cell, return_counts=True)
+        r, cc = uniq // max(n_gp, 1), uniq % max(n_gp, 1)
+        parts.append(two_way_variance(r, cc, counts, t_row[r] * g, n_row, n_col, cell_n_sq))
+    done = people_interval(parts, confidence)
+    out = [None] * len(order)
+    for j, i in enumerate(order):
+        out[i] = done[j]
+    return out
+
+
 def _measurable(t: float, tail: dict) -> bool:
     return t > tail["level"] or (tail["level_inclusive"] and t >= tail["level"])
 
@@ -108,6 +152,7 @@ def add_scale_from_lists(bb, *, thresholds: Sequence[float] | None = None, sizes
     subj_scores = obs.candidates_score[nm]
     sizes = sorted(set(int(s) for s in (sizes or default_sizes(N)) if 1 <= s <= N))
     rows, models, validation, extrapolation = [], [], [], []
+    people = dict(zip(usable, people_fmr_intervals(bb, usable))) if usable else {}
     for t in usable:
         k = np.sum(np.nan_to_num(subj_scores, nan=-np.inf) >= t, axis=1)
         n_nm = int(k.size)
@@ -139,18 +184,22 @@ def add_scale_from_lists(bb, *, thresholds: Sequence[float] | None = None, sizes
                            "tail_prediction": tail_pred, "tail_ci": tail_ci,
                            "tail_agrees": None if tail_ci is None else bool(tail_ci[0] <= hi and lo <= tail_ci[1])})
         if count >= 10 or tail_fit is None or t < tail_fit.u:
-            source, f, f_lo, f_hi = "empirical", fmr.value, fmr.ci_low, fmr.ci_high
+            # the interval from people (searches' and candidates' persons), not independent comparisons
+            source, f, f_lo, f_hi = "empirical", fmr.value, people[t]["low"], people[t]["high"]
+            interval = "people (two-way: probe people and gallery people)"
         else:
-            source = "tail model"
+            source = "tail model"  # the figure and its band both from the tail model
             f = float(tail_fit.fmr(t))
             band = tail_fit.fmr_band([t])
-            f_lo, f_hi = float(band[0][0]), float(band[1][0])
+            f_lo, f_hi = min(float(band[0][0]), f), max(float(band[1][0]), f)
+            interval = "tail model (parametric bootstrap; treats exceedances as independent)"
         for big in extrapolate_to:
             extrapolation.append({"threshold": t, "gallery_size": big, "fmr_source": source, "fmr": f,
                                   "fpir": float(fpir_independent(f, big)), "fpir_lo": float(fpir_independent(f_lo, big)),
                                   "fpir_hi": float(fpir_independent(f_hi, big)),
                                   "expected_impostors_above_threshold": big * f, "expected_lo": big * f_lo,
-                                  "expected_hi": big * f_hi})
+                                  "expected_hi": big * f_hi, "expected_count": count if source == "empirical" else None,
+                                  "expected_interval": interval})
     out = {"observed_level": tail["level"], "observed_level_inclusive": tail["level_inclusive"],
            "listed_impostor_scores": int(tail["scores"].size), "impostor_comparisons": tail["n_total"],
            "gallery_size": N, "gallery_templates": tail["n_templates"],

@@ -106,20 +106,23 @@ def _section_lines(results: dict) -> list:
         rows.append(("largest group differential", _score_text(demo.get("threshold"), score),
                      best["sentence"] if best else "none clear from these data (see the report)"))
     seen = set()
+    from faceaudit.report.scale_section import fpir_statement, lookalike_statement  # the report's own wording
     if op is not None:
         for r in results.get("lookalikes") or []:
             if r["threshold"] == op["threshold"] and ("look", r["gallery_size"]) not in seen:
                 seen.add(("look", r["gallery_size"]))
                 lo, hi = r["expected_ci"]
                 rows.append((f"look-alikes per search, {_people(r['gallery_size'])}", _score_text(op["threshold"], score),
-                             f"{r['expected']:.3g} [{lo:.3g}-{hi:.3g}] non-mates at or above it"))
+                             f"non-mates at or above it: {lookalike_statement(r['expected'], lo, hi, r.get('fmr_count'))['text']}"))
     scale = results.get("scale")
     if scale and op is not None:
         for r in scale.get("extrapolation", []):
             if r.get("threshold") == op["threshold"] and r.get("gallery_size") == 1e6 and "fpir" not in seen:
                 seen.add("fpir")
+                st = fpir_statement(r)
                 rows.append(("FPIR, 1 million (extrapolated)", _score_text(op["threshold"], score),
-                             f"{r['fpir_lo']:.3g} to {r['fpir_hi']:.3g} (95% band; assumptions in the report)"))
+                             "these data cannot say (see the report)" if st["kind"] == "cannot_say" else
+                             f"{st['text']}; assumptions in the report"))
     return rows
 
 

@@ -28,7 +28,7 @@ def _scale(results: dict) -> str:
     if sc.get("not_measurable"):
         return f"<h3>Scale from the lists</h3><p class='muted'>Not measurable: {esc(sc['not_measurable'])}.</p>"
     from faceaudit.report import plots
-    from faceaudit.report.scale_section import _pct, extrapolation_plot, growth_plot
+    from faceaudit.report.scale_section import _pct, extrapolation_plot, fpir_statement, growth_plot, lookalike_statement
     val = "".join(
         f"<tr><td>{fmt_threshold(v['threshold'])}</td><td>{_pct(v['measured_fpir'])} [{_pct(v['measured_ci'][0])}, "
         f"{_pct(v['measured_ci'][1])}]</td><td>{_pct(v['independence_prediction'])} [{_pct(v['independence_ci'][0])}, "
@@ -36,8 +36,8 @@ def _scale(results: dict) -> str:
         for v in sc["validation"])
     ext = "".join(
         f"<tr><td>{fmt_threshold(r['threshold'])}</td><td>{r['gallery_size']:.0e}</td><td>{esc(r['fmr_source'])}</td>"
-        f"<td>{_pct(r['fpir'])} [{_pct(r['fpir_lo'])}, {_pct(r['fpir_hi'])}]</td>"
-        f"<td>{r['expected_impostors_above_threshold']:.3g} [{r['expected_lo']:.3g}, {r['expected_hi']:.3g}]</td></tr>"
+        f"<td>{esc(fpir_statement(r)['text'])}</td>"
+        f"<td>{esc(lookalike_statement(r['expected_impostors_above_threshold'], r['expected_lo'], r['expected_hi'], r.get('expected_count'))['text'])}</td></tr>"
         for r in sc["extrapolation"])
     skipped = "".join(f"<li>T = {fmt_threshold(x['threshold'])}: {esc(x['not_measurable'])}</li>" for x in sc["not_measurable"])
     tf = sc.get("tail_fit")

@@ -108,28 +108,28 @@ def summary(results: dict) -> str:
         mine = [r for r in looks if r["threshold"] == op["threshold"]]
         claimed = results["input"].get("claimed_gallery_size")
         bits = []
+        from faceaudit.report.scale_section import lookalike_statement  # one wording for the report and the terminal
         for r in mine:
             lo, hi = r["expected_ci"]
             label = f"{r['gallery_size']:,.0f} people" + (" (the claimed gallery size)" if claimed and r["gallery_size"] == claimed else "")
-            bits.append(f"in a gallery of {label}, about <b>{_fmt_count(r['expected'])}</b> "
-                        f"(95% interval {_fmt_count(lo)} to {_fmt_count(hi)})")
+            bits.append(f"in a gallery of {label}, <b>{esc(lookalike_statement(r['expected'], lo, hi, r.get('fmr_count'))['text'])}</b>")
         if bits:
             parts.append("<p><b>Look-alikes at scale.</b> Expected number of people who are not the person searched for "
                          f"and still reach the operating threshold, in every single search: {'; '.join(bits)}. This "
                          "is an average over searches (some searches have many, most none) and assumes the enrolled people "
-                         "resemble this audit's.</p>")
+                         "resemble this audit's; the interval counts people, not comparisons.</p>")
     scale = results.get("scale")
     if scale and op is not None:
         rows = [r for r in scale["extrapolation"] if r["threshold"] == op["threshold"]]
         if rows:
-            beyond = rows[0].get("not_estimable_beyond")
             big = [r for r in rows if r["gallery_size"] == 1e6] or rows[:1]
             r = big[0]
-            where = ("estimable up to every size shown" if beyond is None else
-                     f"not estimable as one figure beyond {beyond:,.0f} people" if beyond else "not estimable as one figure at any size shown")
-            parts.append(f"<p><b>Gallery size.</b> At {r['gallery_size']:,.0f} enrolled people the share of searches of "
-                         f"absent people returning someone is between {r['fpir_lo']:.3g} and {r['fpir_hi']:.3g} (95% band; "
-                         f"extrapolated, {where}).</p>")
+            from faceaudit.report.scale_section import fpir_statement  # one wording for the table, text and terminal
+            st = fpir_statement(r)
+            what = (f"these data cannot say what share of searches of absent people would return someone (see the "
+                    "scale section)" if st["kind"] == "cannot_say" else
+                    f"the share of searches of absent people returning someone is {esc(st['text'])} (extrapolated)")
+            parts.append(f"<p><b>Gallery size.</b> At {r['gallery_size']:,.0f} enrolled people {what}.</p>")
     cal = results.get("explain_calibration")
     if cal and cal.get("bins"):
         parts.append(f"<p><b>What one result means.</b> <code>faceaudit explain</code>'s chance that a top candidate is the "

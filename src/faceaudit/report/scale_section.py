@@ -57,7 +57,7 @@ def extrapolation_plot(scale: dict):
         e = _num([r["expected_impostors_above_threshold"] for r in rows])
         lo = _num([r["expected_lo"] for r in rows])
         hi = _num([r["expected_hi"] for r in rows])
-        ax.plot(n, e, "o--", color=colour, ms=4, label=f"{_thr(t)} (FMR: {rows[0]['fmr_source']})")
+        ax.plot(n, e, "o--", color=colour, ms=4, label=_thr(t))
         ax.fill_between(n, np.maximum(lo, 1e-12), np.maximum(hi, 1e-12), color=colour, alpha=0.15)
     ax.axhline(1, color="#555", lw=0.8, ls=":")
     ax.set_xscale("log")
@@ -119,6 +119,95 @@ def _pct(v):
     return f"{v:.3g}"
 
 
+# ------------------------------------------------------------------ how a band is stated (one place)
+#
+# Every extrapolated FPIR and every expected look-alike count is worded by these two functions:
+# the analysis stores their verdict (``statement``) and the report's tables, its text, its summary
+# and the terminal all call them, so that no two places disagree on whether a figure is given.
+# They read only the row, so they word older results folders the same way.
+
+CANNOT_SAY_WIDTH = 0.5   # an FPIR band wider than half of [0, 1] says nothing: "these data cannot say"
+COUNT_RANGE_RATIO = 100  # a look-alike interval whose ends differ more than 100-fold gives no single figure
+
+
+def _sig(x: float, up: bool, digits: int = 3) -> float:
+    """``x`` to ``digits`` significant digits, rounded up (an upper bound) or down (a lower one)."""
+    if x <= 0 or not np.isfinite(x):
+        return float(x)
+    e = int(np.floor(np.log10(x))) - digits + 1
+    scaled = x / 10.0 ** e
+    r = np.ceil(scaled - 1e-9) if up else np.floor(scaled + 1e-9)
+    return float(r * 10.0 ** e)
+
+
+def _num_text(x: float) -> str:
+    """Three significant digits; thousands with separators (130,000, not 130,281 nor 1.3e+05)."""
+    return f"{float(f'{x:.3g}'):,.0f}" if x >= 1000 else f"{x:.3g}"
+
+
+def _one_in(hi: float) -> str:
+    """'1 in M' with 1/M >= hi (a valid upper bound): M rounded down to two significant digits."""
+    m = _sig(1.0 / hi, up=False, digits=2)
+    return f"1 in {m:,.0f}"
+
+
+def fpir_statement(row: dict) -> dict:
+    """How an extrapolated FPIR row (``fpir``, ``fpir_lo``, ``fpir_hi``, ``estimable``) is stated.
+
+    ``kind``: "figure" (a value with its band: the band is narrow and the figure's model passed
+    validation), "range" (between two bounds), "at_most" (an upper bound: the lower one is 0, so
+    below what the audit can resolve), "at_least" (a lower bound: the upper one is 1),
+    "cannot_say" (the band spans more than half of [0, 1]), or "n/a". ``text``: plain words."""
+    lo, hi = row.get("fpir_lo"), row.get("fpir_hi")
+    point = row.get("fpir") if row.get("estimable", row.get("fpir") is not None) else None
+    if lo is None or hi is None:
+        return {"kind": "n/a", "text": "not available"}
+    if hi - lo > CANNOT_SAY_WIDTH:
+        return {"kind": "cannot_say", "text": "these data cannot say",
+                "detail": f"the 95% band runs from {_sig(lo, False):.3g} to {_sig(hi, True):.3g}, most of the possible range"}
+    if hi >= 0.9995 and lo > 0:
+        return {"kind": "at_least", "text": f"at least {_sig(lo, False):.3g} (95% lower bound)"}
+    if lo <= 0:
+        text = (f"fewer than {_one_in(hi)} (95% upper bound)" if hi < 0.1 else
+                f"at most {_sig(hi, True):.3g} (95% upper bound)")
+        return {"kind": "at_most", "text": text}
+    if point is not None:
+        return {"kind": "figure", "text": f"{point:.3g} (95% band {_sig(lo, False):.3g} to {_sig(hi, True):.3g})"}
+    return {"kind": "range", "text": f"between {_sig(lo, False):.3g} and {_sig(hi, True):.3g} (95% band)"}
+
+
+def lookalike_statement(expected, lo, hi, count=None) -> dict:
+    """How an expected look-alike count per search with its interval is stated (``kind`` as in
+    :func:`fpir_statement`; "at_most" where no comparison reached the threshold or the lower end
+    is 0: a 95% upper bound, never 0)."""
+    if expected is None or lo is None or hi is None:
+        return {"kind": "n/a", "text": "not available"}
+    if (count is not None and count == 0) or lo <= 0 or expected <= 0:
+        text = (f"fewer than one per {_sig(1.0 / hi, False, 2):,.0f} searches (95% upper bound)" if hi < 1 else
+                f"fewer than {_num_text(_sig(hi, True))} per search (95% upper bound)")
+        return {"kind": "at_most", "text": text}
+    if not lo <= expected <= hi:  # an older results folder: the figure came from another model than its band
+        return {"kind": "range", "text": f"between {_num_text(_sig(lo, False))} and {_num_text(_sig(hi, True))} per search "
+                                          "(95% interval)"}
+    if hi > COUNT_RANGE_RATIO * lo:
+        return {"kind": "range", "text": f"between {_num_text(_sig(lo, False))} and {_num_text(_sig(hi, True))} per search "
+                                          "(95% interval)"}
+    return {"kind": "figure", "text": f"{_num_text(expected)} per search (95% interval {_num_text(_sig(lo, False))} to "
+                                      f"{_num_text(_sig(hi, True))})"}
+
+
+def figure_sizes_sentence(rows: list[dict], threshold_text: str) -> str:
+    """One sentence per threshold, from the same statements as the table: where FPIR is one figure."""
+    kinds = [(r["gallery_size"], fpir_statement(r)["kind"]) for r in sorted(rows, key=lambda r: r["gallery_size"])]
+    fig = [n for n, k in kinds if k == "figure"]
+    if len(fig) == len(kinds):
+        return f"At threshold {threshold_text}, FPIR is given as one figure at every size shown"
+    if not fig:
+        return f"At threshold {threshold_text}, FPIR is not given as one figure at any size shown (only bounds)"
+    return (f"At threshold {threshold_text}, FPIR is given as one figure at N = {', '.join(f'{n:.0e}' for n in fig)} "
+            "and only as bounds elsewhere")
+
+
 def render(results: dict) -> str:
     scale = results["scale"]
     m = scale["measured"]
@@ -135,7 +224,12 @@ def render(results: dict) -> str:
                      + cell(v["independence_prediction"], v["independence_ci"], v.get("independence_verdict"))
                      + cell(v["tail_prediction"], v["tail_ci"], v.get("tail_verdict"))
                      + ("<td class='muted'>n/a</td>" if v.get("band") is None else
-                        f"<td>[{_pct(v['band'][0])}, {_pct(v['band'][1])}] {'holds' if v['band_holds'] else '<b>misses</b>'}</td>")
+                        f"<td>[{_pct(v['band'][0])}, {_pct(v['band'][1])}] {'holds' if v['band_holds'] else '<b>misses</b>'}"
+                        + ("" if v.get("figure_prediction") is None else
+                           f"; figure {_pct(v['figure_prediction'])} "
+                           + ("agrees" if v.get("figure_verdict") == "agrees" else f"<b>{esc(v.get('figure_verdict') or '')}</b>"
+                              " (so no figure is given at this threshold)"))
+                        + "</td>")
                      + "</tr>")
         bad = [(v[f"{k}_prediction"], v.get(f"{k}_verdict")) for k in ("independence", "tail")
                if v.get(f"{k}_verdict") in ("over-predicts", "under-predicts")]
@@ -155,18 +249,18 @@ def render(results: dict) -> str:
     ext_rows = ""
     claimed = scale.get("claimed_gallery_size")
     for r in scale["extrapolation"]:
-        fp = (f"{_pct(r['fpir'])} [{_pct(r['fpir_lo'])}, {_pct(r['fpir_hi'])}]" if r["fpir"] is not None else
-              f"<span class='muted'>not estimable; between {_pct(r['fpir_lo'])} and {_pct(r['fpir_hi'])}</span>")
+        st = fpir_statement(r)
+        fp = (esc(st["text"]) if st["kind"] != "cannot_say" else
+              f"<span class='muted'>{esc(st['text'])} ({esc(st['detail'])})</span>")
+        if st["kind"] not in ("figure", "cannot_say"):
+            fp = f"<span class='muted'>{fp}</span>"
         size = f"{r['gallery_size']:.0e}" + (" (claimed)" if claimed and r["gallery_size"] == claimed else "")
+        look = lookalike_statement(r.get("expected_impostors_above_threshold"), r.get("expected_lo"), r.get("expected_hi"),
+                                   r.get("expected_count"))
         ext_rows += (f"<tr><td>{fmt_threshold(r['threshold'])}</td><td>{size}</td><td>{esc(r['fmr_source'])}</td>"
-                     f"<td>{fp}</td>"
-                     f"<td>{r['expected_impostors_above_threshold']:.3g} [{r['expected_lo']:.3g}, {r['expected_hi']:.3g}]</td></tr>")
-    beyond_txt = []
-    for t in sorted({r["threshold"] for r in scale["extrapolation"]}):
-        b = next(r for r in scale["extrapolation"] if r["threshold"] == t).get("not_estimable_beyond", None)
-        if b is not None:
-            beyond_txt.append(f"At threshold {fmt_threshold(t)}, FPIR is not estimable as one figure beyond N = {b:,.0f}"
-                              if b else f"At threshold {fmt_threshold(t)}, FPIR is not estimable as one figure at any size shown")
+                     f"<td>{fp}</td><td>{esc(look['text'])}</td></tr>")
+    beyond_txt = [figure_sizes_sentence([r for r in scale["extrapolation"] if r["threshold"] == t], fmt_threshold(t))
+                  for t in sorted({r["threshold"] for r in scale["extrapolation"]})]
 
     def _p(e):
         if e["p_mate"] is not None:
@@ -206,11 +300,17 @@ def render(results: dict) -> str:
         "<h3>Extrapolation (not measured)</h3>"
         f'<div class="grid"><figure><img src="{plots.to_data_uri(extrapolation_plot(scale))}" alt="extrapolation">'
         "<figcaption>EXTRAPOLATED: expected number of non-mates scoring at or above the threshold in one search, "
-        "N &times; FMR(T), with bands from the FMR interval (or the tail model's bootstrap).</figcaption></figure>"
+        "N &times; FMR(T) from the audit's counts, with 95% intervals from people (probe and gallery people as "
+        "clusters, not independent comparisons).</figcaption></figure>"
         f"<div><p><b>Assumptions behind every extrapolated figure:</b></p><ul>{assumptions}</ul></div></div>"
-        f"<p>Band rule: {esc(scale.get('band_rule', ''))}. {esc('; '.join(beyond_txt)) + '.' if beyond_txt else ''}</p>"
-        "<table><tr><th>threshold</th><th>gallery size</th><th>FMR from</th><th>FPIR (extrapolated) [band]</th>"
-        f"<th>expected look-alikes &ge; T per search [band]</th></tr>{ext_rows}</table>"
+        f"<p>Band rule: {esc(scale.get('band_rule', ''))}. {esc('. '.join(beyond_txt)) + '.' if beyond_txt else ''}</p>"
+        "<table><tr><th>threshold</th><th>gallery size</th><th>FMR for the FPIR figure from</th><th>FPIR (extrapolated)</th>"
+        f"<th>expected look-alikes &ge; T per search</th></tr>{ext_rows}</table>"
+        "<p class='sub'>What the intervals cover: the look-alike interval covers new searches of new people against a "
+        "gallery of new people of the same kind as this audit's (people, probe and gallery, count as the units, so a few "
+        "people who attract many look-alikes widen it); it does not cover another kind of gallery or population, and it "
+        "cannot see a kind of person the audit does not contain. The FPIR band adds the extrapolation's assumptions "
+        "(above). Measured coverage: docs/scale.md.</p>"
         "<h3>What one search result means</h3>"
         "<p>Chance that a top candidate at this score is the person searched for rather than a look-alike, when "
         "before the search it was 50/50 whether the person is in the gallery at all (<code>faceaudit explain</code> "
