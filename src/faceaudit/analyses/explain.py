@@ -53,8 +53,9 @@ from scipy import special
 
 from auditcore.errors import InputError
 from auditcore.intervals import clopper_pearson
-from faceaudit.engine.counts import exact_bins, hist_edges, score_bin
+from faceaudit.engine.counts import exact_bins, hist_edges, next_exact_bins, score_bin
 from faceaudit.metrics.tail import TailFit, fit_tail
+from faceaudit.report.chance import chance_text, one_in_text, resolution
 
 MAX_KDE_POINTS = 20_000
 MAX_WIDTH_FOR_POINT = 0.5
@@ -115,7 +116,7 @@ def _log_best_of(m, H, h, theta, slope=0.0):
     """log G_M and log g_M for M comparisons per search (arrays broadcast; theta may vary).
 
     ``slope`` is d theta / ds where theta depends on the score: g_M = dG_M/ds then has a second
-    term, dG_M/dtheta * slope."""
+    term, dG_M/dtheta * slope (g_M kept at least half the fixed-theta density: see below)."""
     m = np.asarray(m, float)
     theta = np.asarray(theta, float)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -126,7 +127,10 @@ def _log_best_of(m, H, h, theta, slope=0.0):
         base = m * h * np.exp(np.where(small, -m * H, -(1 / th + 1) * x))
         # d log G / d theta = log(1 + theta M H) / theta^2 - M H / (theta (1 + theta M H))
         dlogG = np.where(small, (m * H) ** 2 / 2, x / th**2 - m * H / (th * (1 + th * m * H)))
-        g = base + np.exp(logG) * dlogG * np.asarray(slope, float)
+        # where theta falls with the score the second term is negative; a fitted theta curve that
+        # falls steeply would make the density negative (G_M decreasing: no distribution at all),
+        # so the density is kept at least half the fixed-theta one
+        g = np.maximum(base + np.exp(logG) * dlogG * np.asarray(slope, float), base / 2)
         logg = np.log(np.maximum(g, 1e-300))
     return logG, logg
 
@@ -269,6 +273,7 @@ class ScoreModel:
     nonmated_topk: np.ndarray | None = None  # non-mated searches' candidate scores (n x K)
     score: str = "cosine"  # the histogram's convention (faceaudit.engine.counts): score kind and fine bins' start
     fine_from: int = 0
+    people: "PeopleData | None" = None  # who each search and candidate was (resampling people, not searches)
 
     @classmethod
     def from_search(cls, res, tail: TailFit | None = None, n_gallery_templates: int | None = None) -> "ScoreModel":
@@ -280,7 +285,7 @@ class ScoreModel:
         topk = None if topk is None else np.asarray(topk, float)[~np.asarray(res.is_mated, bool)]
         return cls(genuine, np.asarray(res.impostor_hist), tail,
                    np.asarray(res.best_nonmate[~res.is_mated], float), int(res.gallery_size), float(per), topk,
-                   getattr(res, "score", "cosine"), int(getattr(res, "hist_fine_from", 0)))
+                   getattr(res, "score", "cosine"), int(getattr(res, "hist_fine_from", 0)), people_from_search(res))
 
     @classmethod
     def from_results(cls, results_dir: str | Path) -> "ScoreModel":
@@ -338,10 +343,11 @@ class ScoreModel:
         above = self._above()  # comparisons in bins >= b
         b = exact_bins(score_bin(s.astype(np.float32)), self.score, self.fine_from)
         out = above[b] / above[0]
-        if self.tail is not None:
+        if self.tail is not None:  # the tail model above u (closed form: no scipy.stats in an audit)
             in_tail = s >= self.tail.u
             if in_tail.any():
-                out = np.where(in_tail, self.tail.fmr(np.where(in_tail, s, self.tail.u)), out)
+                t = self.tail
+                out = np.where(in_tail, t.n_exceed / t.n_total * _gpd_sf(np.where(in_tail, s - t.u, 0.0), t.xi, t.sigma), out)
         return out
 
     def impostor_cdf(self, s):
@@ -360,8 +366,9 @@ class ScoreModel:
         inside = cum[np.searchsorted(edges, s_arr + h, side="left")] - cum[np.searchsorted(edges, s_arr - h, side="left")]
         out = inside / n / (2 * h)
         if self.tail is not None:
-            in_tail = s_arr >= self.tail.u
-            out = np.where(in_tail, self.tail.density(np.where(in_tail, s_arr, self.tail.u)), out)
+            t = self.tail
+            in_tail = s_arr >= t.u
+            out = np.where(in_tail, t.n_exceed / t.n_total * _gpd_pdf(np.where(in_tail, s_arr - t.u, 0.0), t.xi, t.sigma), out)
         return float(out[0]) if np.ndim(s) == 0 else out
 
     def hazard(self, s) -> np.ndarray:
@@ -478,95 +485,769 @@ def posterior_curve(model: ScoreModel, scores, gallery_size: int, prior: float, 
     return posterior_terms(f_g, F_g, F_i, f_i, gallery_size, prior, th, model.per_subject, slope=slope)
 
 
+# ----------------------------------------------------------------------------- people
+@dataclass
+class PeopleData:
+    """Who each search and each candidate was, so that *people* can be resampled, not searches.
+
+    Per search (``n``): ``person`` (index into the people), ``mated``, ``mate_score`` (NaN when
+    non-mated or not scored), ``top_score`` and ``top_is_mate`` (the audit's own top candidate).
+    Candidate lists, ``n x K`` best first: ``cand_score`` (NaN padding), ``cand_person`` (index
+    into the people; -1 where the list does not say) and ``cand_is_mate``. ``gallery``: the people
+    index of every enrolled subject (``gallery_size`` of them; one never seen in a list or a
+    search has an index of its own). ``source``: "people" (the audit names each search's person),
+    "searches" (it names none: each search is taken as a person of its own; right for score-level
+    simulations, too narrow where people searched several times) or "unknown" (a results folder
+    that does not say: no figure for new people)."""
+
+    source: str
+    person: np.ndarray
+    mated: np.ndarray
+    mate_score: np.ndarray
+    top_score: np.ndarray
+    top_is_mate: np.ndarray
+    cand_score: np.ndarray
+    cand_person: np.ndarray
+    cand_is_mate: np.ndarray
+    gallery: np.ndarray
+    n_people: int
+
+    @property
+    def n(self) -> int:
+        return int(self.person.size)
+
+    @property
+    def gallery_known(self) -> bool:
+        return bool((self.cand_person >= 0).any())
+
+    def counts(self) -> dict:
+        """People and searches, as explain reports them."""
+        mated_people = np.unique(self.person[self.mated]).size
+        other = np.unique(self.person[~self.mated]).size
+        return {"searches": self.n, "people_searched_enrolled": int(mated_people),
+                "people_searched_not_enrolled": int(other), "gallery_people": int(self.gallery.size),
+                "gallery_people_resampled": self.gallery_known}
+
+    def strata(self) -> list[np.ndarray]:
+        """Groups of people resampled separately: enrolled people (the gallery, with their mated
+        searches), people searched but not enrolled, and (without person ids) mated searchers."""
+        enrolled = np.zeros(self.n_people, bool)
+        enrolled[self.gallery] = True
+        searched = np.zeros(self.n_people, bool)
+        searched[self.person] = True
+        mated_p = np.zeros(self.n_people, bool)
+        mated_p[self.person[self.mated]] = True
+        groups = [np.flatnonzero(enrolled), np.flatnonzero(searched & ~enrolled & mated_p),
+                  np.flatnonzero(searched & ~enrolled & ~mated_p)]
+        return [g for g in groups if g.size]
+
+    def weights(self, n_boot: int, seed: int = 0) -> np.ndarray:
+        """``(1 + n_boot) x people`` multiplicities: row 0 all ones (the audit itself), then a
+        multinomial resample of each stratum's people (:func:`auditcore.bootstrap.subject_weights`)."""
+        from auditcore.bootstrap import subject_weights
+        w = np.ones((1 + n_boot, self.n_people))
+        if n_boot:
+            for i, g in enumerate(self.strata()):
+                w[1:, g] = subject_weights(g.size, n_boot, seed=seed * 7919 + i)
+        return w
+
+    def as_searches(self) -> "PeopleData":
+        """The same searches with each taken as a person of its own and the gallery not resampled
+        (the bootstrap over searches that explain used before people were resampled)."""
+        n = self.n
+        n_gal = self.gallery.size
+        return PeopleData("searches", np.arange(n), self.mated, self.mate_score, self.top_score, self.top_is_mate,
+                          self.cand_score, np.full(self.cand_person.shape, -1), self.cand_is_mate,
+                          n + np.arange(n_gal), n + n_gal)
+
+
+def _people(subjects, mated, mate_score, best_nonmate, mate_rank, cand_ids, cand_score, gallery_ids,
+            gallery_size, source: str) -> PeopleData:
+    """PeopleData from per-search arrays; ``subjects`` None: each search a person of its own;
+    ``cand_ids`` (n x K subject ids, None where empty) may be None: lists that name nobody."""
+    mated = np.asarray(mated, bool)
+    n = mated.size
+    mate_score = np.asarray(mate_score, float)
+    best = np.asarray(best_nonmate, float)
+    rank = np.asarray(mate_rank)
+    if cand_score is None:
+        cand_score = best[:, None]
+        cand_ids = None
+    cand_score = np.asarray(cand_score, float).reshape(n, -1)
+    import pandas as pd
+    if subjects is None:
+        subj = np.array([f"\0search{i}" for i in range(n)], dtype=object)
+    else:
+        subj = np.asarray(subjects).astype(str).astype(object)
+    cid = None
+    if cand_ids is not None:
+        cid = np.asarray(cand_ids, dtype=object).reshape(n, -1)
+        have = np.array([c is not None and c == c for c in cid.ravel()]).reshape(cid.shape)
+        cid = np.where(have, cid.astype(str), None)
+    gal = None if gallery_ids is None else np.asarray(gallery_ids).astype(str).astype(object)
+    pool = [subj]
+    if cid is not None:
+        pool.append(cid[cid != None])  # noqa: E711 - object array
+    if gal is not None:
+        pool.append(gal)
+    codes, uniques = pd.factorize(np.concatenate(pool))
+    person = codes[:n]
+    n_people = len(uniques)
+    cand_person = np.full(cand_score.shape, -1, np.int64)
+    cand_is_mate = np.zeros(cand_score.shape, bool)
+    if cid is not None:
+        known = cid != None  # noqa: E711
+        cand_person[known] = codes[n:n + int(known.sum())]
+        cand_is_mate = known & (cand_person == person[:, None])
+    if gal is not None:
+        gallery = codes[n + (0 if cid is None else int((cid != None).sum())):]  # noqa: E711
+    else:  # the enrolled people seen: in a list, or searched for with a mate (when searches name people)
+        seen = np.unique(np.concatenate([cand_person[cand_person >= 0], person[mated] if subjects is not None
+                                         else np.empty(0, np.int64)]))
+        extra = max(int(gallery_size or 0) - seen.size, 0)
+        gallery = np.concatenate([seen, n_people + np.arange(extra)])
+        n_people += extra
+    gallery = np.unique(gallery)
+    top_is_mate = mated & (rank == 1) & np.isfinite(mate_score)
+    top = np.where(top_is_mate, mate_score, best)
+    return PeopleData(source, person.astype(np.int64), mated, np.where(mated, mate_score, np.nan), top,
+                      top_is_mate, cand_score, cand_person, cand_is_mate, gallery.astype(np.int64), int(n_people))
+
+
+def people_from_search(res) -> PeopleData:
+    """From an engine :class:`~faceaudit.engine.counts.SearchResult` (or a score-level namespace
+    that names no people: each search is then a person of its own)."""
+    subjects = getattr(res, "probe_subjects", None)
+    cand_score = getattr(res, "candidates_score", None)
+    cand_ids = None
+    gallery = getattr(res, "gallery_subjects", None)
+    if cand_score is not None and getattr(res, "candidates_subject", None) is not None and gallery is not None:
+        idx = np.asarray(res.candidates_subject)
+        g = np.asarray(gallery).astype(object)
+        cand_ids = np.where(idx >= 0, g[np.maximum(idx, 0)], None)
+    return _people(subjects, res.is_mated, res.mate_score, res.best_nonmate, res.mate_rank, cand_ids,
+                   cand_score, gallery, getattr(res, "gallery_size", None),
+                   "people" if subjects is not None else "searches")
+
+
+def people_from_folder(folder: str | Path, model: "ScoreModel") -> PeopleData:
+    """From a results folder's ``searches.parquet`` (each search's person) and
+    ``candidates.parquet`` (each candidate's person); without them, the model's own arrays with
+    ``source = "unknown"`` (no figure for new people)."""
+    import pandas as pd
+    folder = Path(folder)
+    try:
+        s = pd.read_parquet(folder / "searches.parquet",
+                            columns=["template_id", "subject_id", "mated", "best_nonmate_score", "mate_score", "mate_rank"])
+        mated = s["mated"].to_numpy(bool)
+        cand_score = cand_ids = None
+        if (folder / "candidates.parquet").is_file():
+            try:
+                c = pd.read_parquet(folder / "candidates.parquet",
+                                    columns=["probe_template_id", "rank", "candidate_subject_id", "score"])
+                row = pd.Index(s["template_id"].astype(str)).get_indexer(c["probe_template_id"].astype(str))
+                rank = c["rank"].to_numpy(np.int64)
+                ok = (row >= 0) & (rank >= 1)
+                k = int(rank[ok].max()) if ok.any() else 0
+                if k:
+                    cand_score = np.full((len(s), k), np.nan)
+                    cand_ids = np.full((len(s), k), None, dtype=object)
+                    cand_score[row[ok], rank[ok] - 1] = c["score"].to_numpy(float)[ok]
+                    cand_ids[row[ok], rank[ok] - 1] = c["candidate_subject_id"].astype(str).to_numpy(object)[ok]
+            except (OSError, ValueError, KeyError, TypeError, ImportError):
+                cand_score = cand_ids = None
+        return _people(s["subject_id"].to_numpy(), mated, s["mate_score"].to_numpy(float),
+                       s["best_nonmate_score"].to_numpy(float), s["mate_rank"].to_numpy(np.int64),
+                       cand_ids, cand_score, None, model.gallery_size, "people")
+    except (OSError, ValueError, KeyError, TypeError, ImportError):
+        return people_from_model(model, "unknown")
+
+
+def people_from_model(model: "ScoreModel", source: str = "searches") -> PeopleData:
+    """From a model's own arrays (mate scores; non-mated searches' lists or best non-mates): each
+    search a person of its own."""
+    g = np.asarray(model.genuine, float)
+    lists = model.nonmated_topk if model.nonmated_topk is not None else (
+        None if model.best_nonmate is None else np.asarray(model.best_nonmate, float)[:, None])
+    lists = np.empty((0, 1)) if lists is None else np.asarray(lists, float)
+    k = lists.shape[1]
+    n_m, n_nm = g.size, lists.shape[0]
+    best = np.concatenate([np.full(n_m, np.nan), np.nanmax(np.where(np.isfinite(lists), lists, -np.inf), axis=1)
+                           if n_nm else np.empty(0)])
+    cand = np.concatenate([np.full((n_m, k), np.nan), lists])
+    mated = np.r_[np.ones(n_m, bool), np.zeros(n_nm, bool)]
+    return _people(None, mated, np.r_[g, np.full(n_nm, np.nan)], best, np.r_[np.zeros(n_m, int), np.zeros(n_nm, int)],
+                   None, cand, None, model.gallery_size, source)
+
+
+def _gpd_sf(y, xi, sigma):
+    """Generalised Pareto survival function (location 0), elementwise; closed form (no scipy.stats)."""
+    y = np.maximum(np.asarray(y, float), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        z = 1 + xi * y / sigma
+        small = np.abs(xi) < 1e-9
+        out = np.where(small, np.exp(-y / sigma), np.where(z > 0, np.exp(-np.log(np.where(z > 0, z, 1.0)) / np.where(small, 1.0, xi)), 0.0))
+    return out
+
+
+def _gpd_pdf(y, xi, sigma):
+    y = np.maximum(np.asarray(y, float), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        z = 1 + xi * y / sigma
+        small = np.abs(xi) < 1e-9
+        logz = np.log(np.where(z > 0, z, 1.0))
+        out = np.where(small, np.exp(-y / sigma), np.where(z > 0, np.exp(-(1 / np.where(small, 1.0, xi) + 1) * logz), 0.0))
+    return out / sigma
+
+
+def fit_gpd(x: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Maximum-likelihood generalised Pareto (location 0) of exceedances ``x`` with per-row
+    weights ``counts`` (``rows x len(x)``): one fit per row, vectorised; no scipy.stats.
+
+    The profile likelihood in ``t = xi / sigma`` (Grimshaw 1993): ``xi(t) = mean log(1 + t x)``,
+    ``l(t) = -n log(xi(t) / t) - n - n xi(t)``, maximised on a grid of ``log(1 + t x_max)`` and
+    refined by golden-section search. The same likelihood as ``scipy.stats.genpareto.fit(x,
+    floc=0)`` (tested: equal to 1e-3 of the parameters)."""
+    x = np.asarray(x, float)
+    c = np.atleast_2d(np.asarray(counts, float))
+    n = c.sum(1)
+    xmax = float(x.max()) if x.size else 0.0
+    if xmax <= 0 or not np.all(n > 0):
+        return np.zeros(len(c)), np.full(len(c), max(float(np.average(x, weights=c[0]) if n[0] > 0 else 1e-3), 1e-6))
+    mean = (c * x).sum(1) / n
+
+    def prof(z):
+        """Profile log-likelihood at z = log(1 + t x_max), z of shape rows x m."""
+        out = np.empty(z.shape)
+        for j in range(z.shape[1]):
+            t = np.expm1(z[:, j]) / xmax
+            small = np.abs(t) < 1e-12
+            ts = np.where(small, 1e-12, t)
+            xi = (np.log1p(ts[:, None] * x) * c).sum(1) / n
+            ratio = np.where(small, mean, xi / ts)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ll = -n * (np.log(ratio) + 1 + np.where(small, 0.0, xi))
+            out[:, j] = np.where(np.isfinite(ll) & (ratio > 0), ll, -np.inf)
+        return out
+
+    grid = np.linspace(-4.0, 4.0, 33)
+    ll = prof(np.broadcast_to(grid, (len(c), grid.size)))
+    best = np.argmax(ll, axis=1)
+    a = grid[np.maximum(best - 1, 0)]
+    b = grid[np.minimum(best + 1, grid.size - 1)]
+    g = (np.sqrt(5) - 1) / 2
+    for _ in range(30):
+        x1, x2 = b - g * (b - a), a + g * (b - a)
+        f = prof(np.stack([x1, x2], 1))
+        left = f[:, 0] >= f[:, 1]
+        b = np.where(left, x2, b)
+        a = np.where(left, a, x1)
+    z = (a + b) / 2
+    t = np.expm1(z) / xmax
+    small = np.abs(t) < 1e-12
+    ts = np.where(small, 1.0, t)
+    xi = np.where(small, 0.0, (np.log1p(ts[:, None] * x) * c).sum(1) / n)
+    sigma = np.where(small, mean, xi / ts)
+    return xi, sigma
+
+
+def lean_tail(hist: np.ndarray, score: str = "cosine", fine_from: int = 0) -> TailFit | None:
+    """The generalised Pareto tail that :meth:`ScoreModel.from_results` fits (the same threshold u
+    and the same likelihood as :func:`faceaudit.metrics.tail.fit_tail`), by :func:`fit_gpd`, with
+    no parameter bootstrap and without loading scipy.stats: what an audit's calibration check uses,
+    so that the check tests the model ``faceaudit explain`` uses. None under 1,000 comparisons."""
+    from faceaudit.metrics.tail import exceedances_from_hist
+    hist = np.asarray(hist)
+    if hist.sum() < 1000:
+        return None
+    u, mids, counts, n_u = exceedances_from_hist(hist, score=score, fine_from=fine_from)
+    xi, sigma = fit_gpd(np.maximum(mids - u, 0.0), counts[None, :].astype(float))
+    return TailFit(float(u), float(xi[0]), float(sigma[0]), int(n_u), int(hist.sum()), float("nan"),
+                   np.array([xi[0]]), np.array([sigma[0]]))
+
+
+def _theta_scores(lists: np.ndarray, n_grid: int = 16, min_exceed: int = 40) -> np.ndarray:
+    """The scores at which theta is fitted: :class:`HeterogeneityData`'s rule."""
+    lists = np.where(np.isfinite(lists), lists, -np.inf)
+    pooled = np.sort(lists[np.isfinite(lists)])
+    best = lists.max(1) if lists.size else np.empty(0)
+    best = best[np.isfinite(best)]
+    if pooled.size < min_exceed or best.size < 20:
+        return np.empty(0)
+    lo = float(np.quantile(best, 0.3))
+    hi = float(pooled[-min_exceed])
+    return np.unique(np.linspace(lo, max(hi, lo), n_grid))
+
+
+def _monotone(rows: np.ndarray) -> np.ndarray:
+    """Each row made non-decreasing: the mean of its smallest non-decreasing majorant (running
+    maximum from the left) and its largest non-decreasing minorant (running minimum from the
+    right). A row that is already non-decreasing is unchanged. NaN is carried from the nearest
+    defined value on the left (0 before the first)."""
+    x = np.array(rows, float, ndmin=2)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        idx = np.where(~bad, np.arange(x.shape[1]), 0)
+        np.maximum.accumulate(idx, axis=1, out=idx)
+        x = np.where(bad, np.take_along_axis(np.where(bad, 0.0, x), idx, axis=1), x)
+        x = np.where(bad & (np.cumsum(~bad, axis=1) == 0), 0.0, x)
+    up = np.maximum.accumulate(x, axis=1)
+    down = np.minimum.accumulate(x[:, ::-1], axis=1)[:, ::-1]
+    return (up + down) / 2
+
+
+class PeopleFit:
+    """explain's whole fit, redone for any weights on people, on one fixed grid of scores.
+
+    ``fit(probe_w, gallery_w)`` (rows x people; row 0 of explain's is all ones) gives per row and
+    grid score: the mate-score density f_g (Gaussian kernel, Scott's bandwidth of the row's own
+    weighted scores, linearly binned on the grid) and distribution F_g; the impostor distribution
+    F_i and density f_i; theta(s) and its slope, refitted to the row's non-mated searches with the
+    row's gallery weights and FMR; the generalised Pareto tail refitted above the same u.
+
+    The impostor histogram is one sum over every comparison: only the comparisons that some
+    candidate list shows (non-mates in the top K of a search) can be given to a probe person and a
+    gallery person. Those are weighted by the two people's weights; the rest of each bin (deep in
+    the bulk, where no list reaches) by the row's average pair weight."""
+
+    def __init__(self, model: "ScoreModel", people: PeopleData, grid: np.ndarray):
+        self.model, self.people, self.grid = model, people, np.asarray(grid, float)
+        p = people
+        self.per = float(model.per_subject)
+        self.n_gallery = int(p.gallery.size)
+        # mate scores
+        ok = p.mated & np.isfinite(p.mate_score)
+        self.mate_x, self.mate_person = p.mate_score[ok], p.person[ok]
+        step = self.grid[1] - self.grid[0]
+        pos = (self.mate_x - self.grid[0]) / step
+        self.mate_j = np.clip(np.floor(pos).astype(np.int64), 0, self.grid.size - 2)
+        self.mate_t = np.clip(pos - self.mate_j, 0.0, 1.0)
+        self.mate_below = np.searchsorted(self.grid, self.mate_x, side="right")  # x < grid[k] iff k >= this
+        # impostor histogram
+        hist = np.asarray(model.impostor_hist)
+        nz = np.flatnonzero(hist)
+        self.edges = hist_edges()[nz].astype(float)
+        counts = hist[nz].astype(float)
+        self.n_total = float(counts.sum())
+        self.above_all = np.concatenate([np.cumsum(counts[::-1])[::-1], [0.0]])
+        # comparisons the lists show: non-mates, by probe person and gallery person
+        cs, cp = p.cand_score, p.cand_person
+        show = np.isfinite(cs) & ~p.cand_is_mate
+        rows, _ = np.nonzero(show)
+        a_bins = exact_bins(score_bin(cs[show].astype(np.float32)), model.score, model.fine_from)
+        self.a_edge = hist_edges()[a_bins].astype(float)
+        self.a_probe = p.person[rows]
+        self.a_gallery = cp[show]
+        self.search_person = p.person
+        # node sets: FMR at each grid score (counts at or above its exact edge), the impostor
+        # density's window (+-h, Silverman's h of the whole histogram), the theta scores
+        mean = np.average(self.edges, weights=counts)
+        sd = np.sqrt(np.average((self.edges - mean) ** 2, weights=counts))
+        self.h_i = max(1.06 * sd * self.n_total ** (-0.2), 1e-4)
+        g32 = self.grid.astype(np.float32)
+        fmr_nodes = hist_edges()[exact_bins(score_bin(g32), model.score, model.fine_from)].astype(float)
+        # theta: non-mated searches' lists
+        nm = ~p.mated
+        lists = np.where(np.isfinite(cs[nm]), cs[nm], -np.inf)
+        order = np.argsort(-lists, axis=1, kind="stable")
+        self.lists = np.take_along_axis(lists, order, axis=1)
+        self.list_person = np.take_along_axis(cp[nm], order, axis=1)
+        self.list_searcher = p.person[nm]
+        self.theta_s = _theta_scores(self.lists)
+        th_nodes = (hist_edges()[exact_bins(score_bin(self.theta_s.astype(np.float32)), model.score, model.fine_from)]
+                    .astype(float) if self.theta_s.size else np.empty(0))
+        self.K = self.lists.shape[1]
+        self.j_theta = (self.lists[:, :, None] >= self.theta_s[None, None, :]).sum(1)  # n_nm x G
+        self.nodes = {"fmr": fmr_nodes, "lo": self.grid - self.h_i, "hi": self.grid + self.h_i, "theta": th_nodes}
+        allnodes = np.concatenate(list(self.nodes.values()))
+        self.node_order = np.argsort(allnodes, kind="stable")
+        self.sorted_nodes = allnodes[self.node_order]
+        self.a_J = np.searchsorted(self.sorted_nodes, self.a_edge, side="right")  # counted at sorted nodes < J
+        above_nodes = self.above_all[np.searchsorted(self.edges, allnodes, side="left")]
+        a_unit = self._attributed(np.ones((1, self.a_J.size)))[0]
+        self.resid_nodes = np.maximum(above_nodes - a_unit, 0.0)
+        # theta's own FMR: probe people resampled, the gallery as audited (see _theta)
+        self.th_order = np.argsort(th_nodes, kind="stable")
+        self.th_J = np.searchsorted(th_nodes[self.th_order], self.a_edge, side="right")
+        self.th_resid = self.resid_nodes[-th_nodes.size:] if th_nodes.size else np.empty(0)
+        self.a_total = float(self.a_J.size)
+        # the tail: bins at or above u, as the tail fit reads them
+        self.tail = model.tail
+        if self.tail is not None:
+            tb = nz[self.edges >= self.tail.u]
+            self.tail_edges = hist_edges()[tb].astype(float)
+            nxt = hist_edges()[next_exact_bins(tb, model.score, model.fine_from)].astype(float)
+            self.tail_x = np.maximum((self.tail_edges + nxt) / 2, self.tail.u) - self.tail.u
+            in_tail = self.a_edge >= self.tail.u
+            self.a_tail = np.where(in_tail, np.searchsorted(self.tail_edges, self.a_edge), -1)
+            unit = np.bincount(self.a_tail[in_tail], minlength=tb.size).astype(float)
+            self.tail_resid = np.maximum(hist[tb].astype(float) - unit, 0.0)
+        self._cache = {}
+
+    # -- pieces
+    def _attributed(self, pair_w: np.ndarray, J=None, order=None) -> np.ndarray:
+        """Weighted count of shown comparisons at or above each node (rows x nodes, original order)."""
+        J = self.a_J if J is None else J
+        order = self.node_order if order is None else order
+        n_nodes = order.size
+        out = np.empty((len(pair_w), n_nodes))
+        for i in range(0, len(pair_w), 16):
+            w = pair_w[i:i + 16]
+            idx = (np.arange(len(w))[:, None] * (n_nodes + 1) + J[None, :]).ravel()
+            c = np.bincount(idx, weights=w.ravel(), minlength=len(w) * (n_nodes + 1)).reshape(len(w), n_nodes + 1)
+            above = c[:, ::-1].cumsum(1)[:, ::-1]  # at node k: sum over J > k
+            res = np.empty((len(w), n_nodes))
+            res[:, order] = above[:, 1:]
+            out[i:i + 16] = res
+        return out
+
+    def fit(self, probe_w: np.ndarray, gallery_w: np.ndarray, point_tail: bool = False) -> dict:
+        """Per-row arrays on the grid (see the class doc). ``point_tail``: row 0 keeps the model's
+        own tail fit (explain's point estimate) instead of refitting it."""
+        probe_w = np.atleast_2d(np.asarray(probe_w, float))
+        gallery_w = np.atleast_2d(np.asarray(gallery_w, float))
+        R, G = len(probe_w), self.grid.size
+        grid = self.grid
+        # ---- mate scores: weighted, linearly binned Gaussian kernel density; exact distribution
+        w = probe_w[:, self.mate_person]
+        wsum = w.sum(1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = (w * self.mate_x).sum(1) / wsum
+            var = (w * (self.mate_x - mean[:, None]) ** 2).sum(1) / np.maximum(wsum - 1, 1e-12)
+        hg = np.sqrt(np.maximum(var, 0)) * np.maximum(wsum, 1) ** -0.2
+        hg = np.where(hg > 0, hg, 1e-6)
+        step = grid[1] - grid[0]
+        off = (np.arange(R)[:, None] * (G + 1))
+        binned = (np.bincount((off + self.mate_j).ravel(), (w * (1 - self.mate_t)).ravel(), R * (G + 1))
+                  + np.bincount((off + self.mate_j + 1).ravel(), (w * self.mate_t).ravel(), R * (G + 1))).reshape(R, G + 1)[:, :G]
+        f_g = np.empty((R, G))
+        for r in range(R):
+            L = int(min(np.ceil(6 * hg[r] / step), G))
+            k = np.exp(-0.5 * (np.arange(-L, L + 1) * step / hg[r]) ** 2)
+            f_g[r] = np.convolve(binned[r], k, mode="full")[L:L + G]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f_g = f_g / (wsum[:, None] * hg[:, None] * np.sqrt(2 * np.pi))
+            F_g = (np.bincount((off + self.mate_below).ravel(), w.ravel(), R * (G + 1)).reshape(R, G + 1)
+                   .cumsum(1)[:, :G]) / wsum[:, None]
+        # ---- impostor side
+        gw = gallery_w
+        v_tot = gw[:, self.people.gallery].sum(1)
+        gbar = v_tot / max(self.n_gallery, 1)
+        s_w = probe_w[:, self.search_person].sum(1) / max(self.people.n, 1)
+        omega = s_w * gbar  # average weight of a comparison the lists do not show
+        n_nodes = self.sorted_nodes.size
+        att = np.empty((R, n_nodes))
+        pair_sum = np.empty(R)
+        nth = self.th_order.size
+        att_p = np.empty((R, nth))
+        pair_sum_p = np.empty(R)
+        tw = np.zeros((R, self.tail_x.size)) if self.tail is not None else None
+        tw_p = np.zeros((R, self.tail_x.size)) if self.tail is not None else None
+        sel = self.a_tail >= 0 if self.tail is not None else None
+        step_rows = max(1, int(4e6 // max(self.a_J.size, 1)))
+        for i in range(0, R, step_rows):
+            j = slice(i, i + step_rows)
+            pw_p = probe_w[j][:, self.a_probe]
+            pw = pw_p * np.where(self.a_gallery >= 0, gw[j][:, np.maximum(self.a_gallery, 0)], gbar[j, None])
+            att[j] = self._attributed(pw)
+            pair_sum[j] = pw.sum(1)
+            pair_sum_p[j] = pw_p.sum(1)
+            if nth:
+                att_p[j] = self._attributed(pw_p, self.th_J, self.th_order)
+            if tw is not None:
+                for r in range(pw.shape[0]):
+                    tw[i + r] = np.bincount(self.a_tail[sel], weights=pw[r, sel], minlength=self.tail_x.size)
+                    tw_p[i + r] = np.bincount(self.a_tail[sel], weights=pw_p[r, sel], minlength=self.tail_x.size)
+        counts = att + self.resid_nodes[None, :] * omega[:, None]
+        n_b = pair_sum + (self.n_total - self.a_total) * omega
+        n_p = pair_sum_p + (self.n_total - self.a_total) * s_w
+        sizes = [v.size for v in self.nodes.values()]
+        c_fmr, c_lo, c_hi, c_th = np.split(counts, np.cumsum(sizes)[:-1], axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fmr = c_fmr / n_b[:, None]
+            f_i = (c_lo - c_hi) / n_b[:, None] / (2 * self.h_i)
+            fmr_th = (att_p + self.th_resid[None, :] * s_w[:, None]) / n_p[:, None]
+        xi = sig = nu = None
+        if self.tail is not None:
+            tw += self.tail_resid[None, :] * omega[:, None]
+            xi, sig = fit_gpd(self.tail_x, tw)
+            nu = tw.sum(1) / n_b
+            if point_tail:
+                xi[0], sig[0], nu[0] = self.tail.xi, self.tail.sigma, self.tail.n_exceed / self.tail.n_total
+            u = self.tail.u
+            in_t = grid >= u
+            y = np.where(in_t, grid - u, 0.0)[None, :]
+            fmr = np.where(in_t[None, :], nu[:, None] * _gpd_sf(y, xi[:, None], sig[:, None]), fmr)
+            f_i = np.where(in_t[None, :], nu[:, None] * _gpd_pdf(y, xi[:, None], sig[:, None]), f_i)
+            in_th = self.theta_s >= u
+            if in_th.any():
+                tw_p += self.tail_resid[None, :] * s_w[:, None]
+                xi_p, sig_p = fit_gpd(self.tail_x, tw_p)
+                nu_p = tw_p.sum(1) / n_p
+                if point_tail:
+                    xi_p[0], sig_p[0], nu_p[0] = xi[0], sig[0], nu[0]
+                yt = np.where(in_th, self.theta_s - u, 0.0)[None, :]
+                fmr_th = np.where(in_th[None, :], nu_p[:, None] * _gpd_sf(yt, xi_p[:, None], sig_p[:, None]), fmr_th)
+        F_i = 1 - np.clip(fmr, 0, 1)
+        theta, slope = self._theta(probe_w, np.ones_like(gw), fmr_th, np.full(R, float(self.n_gallery)))
+        return {"f_g": f_g, "F_g": F_g, "F_i": F_i, "f_i": np.maximum(f_i, 0), "theta": theta, "slope": slope,
+                "theta_at_scores": self._cache.get("last_theta"), "tail_xi": xi, "tail_sigma": sig}
+
+    def _theta(self, probe_w, gw, fmr_th, v_tot):
+        """theta(s) per row (negative binomial, censored at the list length; :class:`HeterogeneityData`)
+        on the grid, and its slope."""
+        R, G = len(probe_w), self.grid.size
+        S = self.theta_s
+        if S.size == 0:
+            self._cache["last_theta"] = np.zeros((R, 0))
+            return np.zeros((R, G)), np.zeros((R, G))
+        K = self.K
+        nS = S.size
+        sw = probe_w[:, self.list_searcher]  # R x n
+        n_codes = nS * (K + 1) * 2
+        hist = np.empty((R, nS, K + 1, 2))
+        cens_base = self.j_theta >= K  # every slot of the list at or above s: more may lie beyond
+        for i in range(0, R, 8):
+            gwc = gw[i:i + 8]
+            v = np.where(self.list_person[None] >= 0, gwc[:, np.maximum(self.list_person, 0)], 1.0)  # r x n x K
+            cum = np.concatenate([np.zeros(v.shape[:2] + (1,)), np.cumsum(v, axis=2)], axis=2)
+            cnt = np.take_along_axis(cum, np.broadcast_to(self.j_theta[None], (len(gwc),) + self.j_theta.shape), axis=2)
+            cnt = np.rint(cnt).astype(np.int64)
+            cens = cens_base[None] | (cnt >= K)
+            c = np.minimum(cnt, K)
+            code = (np.arange(nS)[None, None, :] * (K + 1) + c) * 2 + cens
+            off = np.arange(len(gwc))[:, None, None] * n_codes
+            wts = np.broadcast_to(sw[i:i + 8, :, None], code.shape)
+            hist[i:i + 8] = np.bincount((off + code).ravel(), wts.ravel(), len(gwc) * n_codes).reshape(len(gwc), nS, K + 1, 2)
+        H = -np.log1p(-np.clip(fmr_th, 0, 1 - 1e-16))
+        mu = np.maximum(v_tot[:, None] * self.per * H, 1e-300)  # R x nS
+        th = THETA_GRID[1:]
+        cc = np.arange(K + 1)
+        # log pmf: Poisson (theta 0) and negative binomial with r = 1/theta, p = 1/(1 + theta mu)
+        lp = np.empty((R, nS, THETA_GRID.size, K + 1))
+        lp[:, :, 0, :] = special.xlogy(cc, mu[..., None]) - special.gammaln(cc + 1) - mu[..., None]
+        r_ = 1 / th
+        tm = th[None, None, :] * mu[..., None]  # R x nS x T
+        const = special.gammaln(r_[:, None] + cc) - special.gammaln(cc + 1) - special.gammaln(r_)[:, None]
+        lp[:, :, 1:, :] = (const[None, None] - (r_[None, None, :] * np.log1p(tm))[..., None]
+                           + cc * (np.log(tm) - np.log1p(tm))[..., None])
+        lp = np.where(np.isfinite(lp), lp, -1e300)
+        ll = (hist[..., 0][:, :, None, :] * lp).sum(-1)
+        cens_any = hist[..., 1].sum(0) > 0  # (nS, K+1)
+        if cens_any.any():
+            gi, ci = np.nonzero(cens_any)
+            m = mu[:, gi]  # R x P
+            sf0 = special.pdtrc(ci[None, :] - 1, m)  # P(X >= c) for Poisson
+            pp = 1 / (1 + th[None, None, :] * m[..., None])
+            sfn = special.betainc(np.maximum(ci, 1e-300)[None, :, None], r_[None, None, :], 1 - pp)
+            sfn = np.where(ci[None, :, None] == 0, 1.0, sfn)
+            sf = np.concatenate([np.where(ci == 0, 1.0, sf0)[..., None], sfn], axis=2)  # R x P x T
+            with np.errstate(divide="ignore"):
+                lsf = np.where(sf > 0, np.log(np.where(sf > 0, sf, 1.0)), -1e300)
+            wc = hist[:, gi, ci, 1]  # R x P
+            np.add.at(ll, (slice(None), gi), wc[..., None] * lsf)
+        vals = THETA_GRID[np.argmax(ll, axis=2)]  # R x nS
+        vals = np.stack([_smooth(v) for v in vals])
+        self._cache["last_theta"] = vals
+        theta = np.stack([np.interp(self.grid, S, v) for v in vals])
+        if nS < 2:
+            return theta, np.zeros((R, G))
+        d = np.diff(vals, axis=1) / np.diff(S)
+        i = np.clip(np.searchsorted(S, self.grid, side="right") - 1, 0, nS - 2)
+        inside = (self.grid >= S[0]) & (self.grid <= S[-1])
+        return theta, np.where(inside[None, :], d[:, i], 0.0)
+
+    def posterior(self, fit: dict, gallery_size: float, prior: float, theta=None, slope=None) -> np.ndarray:
+        """P(top is the mate | S) per row and grid score (not yet made monotone)."""
+        th = fit["theta"] if theta is None else theta
+        sl = fit["slope"] if slope is None else slope
+        with np.errstate(all="ignore"):
+            p = posterior_terms(fit["f_g"], fit["F_g"], fit["F_i"], fit["f_i"], gallery_size, prior, th, self.per,
+                                slope=sl)
+        # above every mate score the kernel density runs out (exactly 0 beyond 6 bandwidths): no
+        # answer there but the last one (made monotone, it carries on)
+        top = self.mate_x.max() if self.mate_x.size else -np.inf
+        return np.where((fit["f_g"] <= 0) & (self.grid > top)[None, :], np.nan, p)
+
+
+def explain_grid(model: "ScoreModel") -> np.ndarray:
+    """The fixed grid on which explain is computed: the scores it accepts (the audit's range and a
+    quarter beyond its top), at least 1,024 points and fine enough for the mate-score kernel."""
+    lo, hi = model.score_range()
+    top = hi + 0.25 * (hi - lo)
+    g = np.asarray(model.genuine, float)
+    h = float(np.std(g, ddof=1)) * g.size ** -0.2 if g.size > 1 else (top - lo) / 100
+    n = int(np.clip(np.ceil((top - lo) / max(h / 5, 1e-12)) + 1, 1024, 8192))
+    return np.linspace(lo, top, n)
+
+
 # ----------------------------------------------------------------------------- explain
+MIN_PEOPLE = 10  # fewer people searched (enrolled, or not) than this: no figure for new people
+
+INTERVAL_COVERS = (
+    "new people of the same kind as this audit's, searched against a gallery of people of the same kind: "
+    "the people searched and the enrolled people were resampled (mate scores, non-mated searches, look-alike "
+    "concentration and the impostor tail all refitted each time). It does not cover people of another kind "
+    "(another population, image quality or capture), another system, or a wrong prior; carried to another gallery "
+    "size it also rests on the look-alike model holding there.")
+
+
+def _people_of(model: ScoreModel, resample: str) -> PeopleData:
+    if resample not in ("people", "searches"):
+        raise InputError(f"resample must be 'people' or 'searches', got {resample!r}")
+    people = model.people if model.people is not None else people_from_model(model)
+    return people.as_searches() if resample == "searches" else people
+
+
+def _people_fit(model: ScoreModel, n_boot: int, seed: int, resample: str):
+    """The fit on every resample of people (row 0: the audit itself), cached on the model."""
+    cache = model.__dict__.setdefault("_cache", {})
+    key = ("people_fit", resample, int(n_boot), int(seed))
+    if key not in cache:
+        people = _people_of(model, resample)
+        pf = PeopleFit(model, people, explain_grid(model))
+        w = people.weights(n_boot, seed)
+        cache[key] = (pf, pf.fit(w, w, point_tail=True))
+    return cache[key]
+
+
+def explain_curves(model: ScoreModel, gallery_size: float, prior: float = 0.5, *, n_boot: int = 200, seed: int = 0,
+                   confidence: float = 0.95, resample: str = "people") -> dict:
+    """explain's answer at every score of its fixed grid (:func:`explain_grid`), non-decreasing in
+    the score by construction: each resample's curve is made monotone (:func:`_monotone`), the
+    point is the audit's own (row 0), the interval the percentiles of the resamples' curves,
+    widened where the look-alike model cannot be told from independence (beyond the scores where
+    theta was measured; carried to another gallery size), then the lower end replaced by its
+    running minimum from the right and the upper end by its running maximum from the left (which
+    only widens it). ``resample``: "people" (probe and gallery people) or "searches" (each search
+    a person of its own, the gallery fixed: what explain did before)."""
+    pf, fit = _people_fit(model, n_boot, seed, resample)
+    rows = _monotone(pf.posterior(fit, gallery_size, prior))
+    point = rows[0]
+    a = (1 - confidence) / 2
+    if n_boot:
+        lo, hi = np.nanquantile(rows[1:], a, axis=0), np.nanquantile(rows[1:], 1 - a, axis=0)
+    else:
+        lo, hi = point.copy(), point.copy()
+    zeros = np.zeros((1, pf.grid.size))
+    ind = _monotone(pf.posterior({k: v[:1] if isinstance(v, np.ndarray) and v.ndim == 2 else v for k, v in fit.items()},
+                                 gallery_size, prior, zeros, zeros))[0]
+    s_top = float(pf.theta_s[-1]) if pf.theta_s.size else np.inf
+    beyond = pf.grid > s_top
+    theta_rows = fit["theta_at_scores"]
+    worst = 0.0
+    if theta_rows is not None and theta_rows.size:
+        worst = float(max(theta_rows[0].max(), np.quantile(theta_rows.max(1), 1 - a)))
+    if beyond.any():
+        one = {k: v[:1] if isinstance(v, np.ndarray) and v.ndim == 2 else v for k, v in fit.items()}
+        strong = _monotone(pf.posterior(one, gallery_size, prior, np.full_like(zeros, worst), zeros))[0]
+        lo = np.where(beyond, np.fmin(lo, np.fmin(ind, strong)), lo)
+        hi = np.where(beyond, np.fmax(hi, np.fmax(ind, strong)), hi)
+    n0 = model.gallery_size
+    carry = np.zeros(pf.grid.size, bool)
+    if n0 and gallery_size != n0:
+        def logit(x):
+            x = np.clip(x, 1e-12, 1 - 1e-12)
+            return np.log(x / (1 - x))
+        carry = (np.abs(point - ind) > MAX_CARRY_DISAGREEMENT) | (np.abs(logit(point) - logit(ind)) > np.log(MAX_CARRY_ODDS_RATIO))
+        lo = np.where(carry, np.fmin(lo, np.fmin(point, ind)), lo)
+        hi = np.where(carry, np.fmax(hi, np.fmax(point, ind)), hi)
+    lo = np.minimum.accumulate(np.fmin(lo, point)[::-1])[::-1]
+    hi = np.maximum.accumulate(np.fmax(hi, point))
+    return {"grid": pf.grid, "point": point, "low": lo, "high": hi, "independence": ind, "carry": carry,
+            "theta": fit["theta"], "s_top": s_top, "worst_theta": worst, "people": pf.people, "fit": pf}
+
+
 def explain(model: ScoreModel | str | Path, score: float, gallery_size: int, *, prior: float = 0.5,
-            n_boot: int = 200, seed: int = 0, confidence: float = 0.95) -> dict:
-    """How likely a top candidate at ``score`` from a gallery of ``gallery_size`` is the person."""
+            n_boot: int = 200, seed: int = 0, confidence: float = 0.95, resample: str = "people") -> dict:
+    """How likely a top candidate at ``score`` from a gallery of ``gallery_size`` is the person.
+
+    The answer and its interval come from :func:`explain_curves` (non-decreasing in the score);
+    the interval covers new people of the same kind (``INTERVAL_COVERS``)."""
+    folder = None
     if not isinstance(model, ScoreModel):
-        model = ScoreModel.from_results(model)
+        folder = Path(model)
+        model = ScoreModel.from_results(folder)
     if not np.isfinite(score):
         raise InputError(f"score must be a finite number, got {score}")
     if gallery_size < 1:
         raise InputError(f"gallery size must be at least 1, got {gallery_size}")
     if not 0 < prior < 1:
         raise InputError(f"prior must be strictly between 0 and 1, got {prior}")
-    lo, hi = model.score_range()
-    if score < lo or score > hi + 0.25 * (hi - lo):
-        raise InputError(f"score {score:g} is outside the range this audit observed ({lo:.4g} to {hi:.4g})")
-    curve = model.theta
-    theta = float(curve(score))
-    f_g, F_g = _genuine_terms(model.genuine, score)
-    f_i, F_i = float(model.impostor_pdf(score)), float(model.impostor_cdf(score))
+    lo_s, hi_s = model.score_range()
+    if score < lo_s or score > hi_s + 0.25 * (hi_s - lo_s):
+        raise InputError(f"score {score:g} is outside the range this audit observed ({lo_s:.4g} to {hi_s:.4g})")
+    if folder is not None and model.people is None:
+        model.people = people_from_folder(folder, model)
+    c = explain_curves(model, gallery_size, prior, n_boot=n_boot, seed=seed, confidence=confidence, resample=resample)
+    grid = c["grid"]
 
-    def post(fg, Fg, Fi, fi, th, slope=0.0):
-        return float(np.ravel(posterior_terms(fg, Fg, Fi, fi, gallery_size, prior, th, model.per_subject, score,
-                                              slope))[0])
+    def at(y):
+        return float(np.interp(score, grid, y))
 
-    p = post(f_g, F_g, F_i, f_i, theta, float(curve.slope(score)))
-    p_ind = post(f_g, F_g, F_i, f_i, 0.0)
-    interval, theta_ci = [None, None], [None, None]
-    in_tail = model.tail is not None and score >= model.tail.u
-    beyond_theta = curve.grid.size > 0 and score > curve.s_top
+    p, p_ind = at(c["point"]), at(c["independence"])
+    interval = [at(c["low"]), at(c["high"])] if n_boot else [None, None]
+    theta_rows = c["theta"]
+    thetas = np.array([np.interp(score, grid, r) for r in theta_rows])
+    theta = float(thetas[0])
     a = (1 - confidence) / 2
-    if n_boot:
-        rng = np.random.default_rng(seed)
-        draws, thetas = [], []
-        boot_curves = model.theta_boot(n_boot, seed)
-        for b in range(n_boot):
-            g = rng.choice(model.genuine, model.genuine.size, replace=True)
-            bf_g, bF_g = _genuine_terms(g, score, 5000)
-            bt = float(boot_curves[b](score))
-            bslope = float(boot_curves[b].slope(score))
-            thetas.append(bt)
-            bf_i, bF_i = f_i, F_i
-            if in_tail:
-                xi, sig = model.tail.boot_xi[b % model.tail.boot_xi.size], model.tail.boot_sigma[b % model.tail.boot_sigma.size]
-                from scipy import stats
-
-                bf_i = float(model.tail.n_exceed / model.tail.n_total * stats.genpareto.pdf(score - model.tail.u, xi, 0, sig))
-                bF_i = float(1 - model.tail.fmr(score, xi, sig))
-            draws.append(post(bf_g, bF_g, bF_i, bf_i, bt, bslope))
-        interval = [float(np.nanquantile(draws, a)), float(np.nanquantile(draws, 1 - a))]
-        theta_ci = [float(np.quantile(thetas, a)), float(np.quantile(thetas, 1 - a))]
-    if beyond_theta:
-        # heterogeneity is not measured this high: anything from independence to the most
-        # concentrated pattern seen at lower scores is possible
-        worst = float(max(np.max(curve.values), theta_ci[1] or 0.0))
-        ends = [post(f_g, F_g, F_i, f_i, 0.0), post(f_g, F_g, F_i, f_i, worst)]
-        interval = [min([v for v in [interval[0], *ends] if v is not None]),
-                    max([v for v in [interval[1], *ends] if v is not None])]
+    theta_ci = [float(np.quantile(thetas[1:], a)), float(np.quantile(thetas[1:], 1 - a))] if n_boot else [None, None]
+    beyond_theta = bool(np.isfinite(c["s_top"]) and score > c["s_top"])
+    people = c["people"]
+    counts = people.counts()
+    res_floor = resolution(people.n)
     reasons = []
     n0 = model.gallery_size
+
     def logit(x):
         x = min(max(x, 1e-12), 1 - 1e-12)
         return np.log(x / (1 - x))
 
+    if people.source == "unknown":
+        reasons.append("this results folder does not say who each search was of (its searches.parquet is missing or "
+                       "unreadable), so how much the answer varies from one set of people to another cannot be measured")
+    elif resample == "people" and any(0 < counts[k] < MIN_PEOPLE or (k == "people_searched_enrolled" and counts[k] == 0)
+                                      for k in ("people_searched_enrolled", "people_searched_not_enrolled")):
+        reasons.append(f"the audit searched too few people ({counts['people_searched_enrolled']} enrolled, "
+                       f"{counts['people_searched_not_enrolled']} not enrolled; at least {MIN_PEOPLE} of each are needed) "
+                       "to say how the answer varies between people")
     if n0 and gallery_size != n0 and (abs(p - p_ind) > MAX_CARRY_DISAGREEMENT
                                       or abs(logit(p) - logit(p_ind)) > np.log(MAX_CARRY_ODDS_RATIO)):
-        # carried to another gallery size, the answer depends on how look-alikes concentrate on
-        # probes beyond what the audit can see: bracket it by independence and the fitted model
-        interval = [min(v for v in (interval[0], p, p_ind) if v is not None),
-                    max(v for v in (interval[1], p, p_ind) if v is not None)]
         reasons.append(f"at {gallery_size:,} people (the audit measured {n0:,}) the answer depends on how look-alikes "
-                       f"concentrate on some probes: {p:.1%} if as fitted at the audited size, {p_ind:.1%} if they were "
-                       "spread evenly, and the audit cannot tell which holds at this size")
+                       f"concentrate on some probes: {_pct_text(p, res_floor)} if as fitted at the audited size, "
+                       f"{_pct_text(p_ind, res_floor)} if they were spread evenly, and the audit cannot tell which holds "
+                       "at this size")
     if score > model.max_impostor():
         reasons.append(f"the score is above every impostor score this audit observed ({model.max_impostor():.4g}), "
                        "so how often strangers reach it is extrapolated from a fitted tail")
     if interval[0] is not None and interval[1] - interval[0] > MAX_WIDTH_FOR_POINT:
         reasons.append(f"the {confidence:.0%} interval spans {interval[0]:.0%} to {interval[1]:.0%}")
+    if interval[0] is not None and (p < res_floor or p > 1 - res_floor):
+        reasons.append(f"the figure is finer than this audit can resolve: with {people.n:,} searches it cannot tell a "
+                       f"chance below {one_in_text(res_floor)} from one of {one_in_text(res_floor)} "
+                       "(or above the same distance from certainty)")
+    F_i = float(model.impostor_cdf(score))
     fmr = 1 - F_i
+    supported = not reasons
     out = {"score": score, "gallery_size": int(gallery_size), "prior": prior,
-           "p_top_is_mate": None if reasons else p, "model_value": p, "supported": not reasons,
+           "p_top_is_mate": p if supported else None, "model_value": p, "supported": supported,
            "not_supported_because": reasons, "interval": interval, "confidence": confidence,
+           "resolution": res_floor,
+           "display": chance_text(p if supported else None, *interval, res_floor) if interval[0] is not None
+           else ("not determined" if not supported else f"{p:.3g}"),
+           "interval_covers": INTERVAL_COVERS if resample == "people" and people.source == "people" else
+           ("this audit's searches, each taken as a different person" if people.source != "unknown"
+            else "this audit's searches only (the folder does not say who they were of)"),
+           "resample": resample, "people": {**counts, "source": people.source},
            "independence_model_value": p_ind,
            "heterogeneity": {"theta": theta, "theta_ci": theta_ci, "audited_gallery_size": model.gallery_size,
                              "templates_per_subject": model.per_subject,
-                             "measured_up_to_score": curve.s_top if curve.grid.size else None,
-                             "beyond_measured": bool(beyond_theta),
+                             "measured_up_to_score": c["s_top"] if np.isfinite(c["s_top"]) else None,
+                             "beyond_measured": beyond_theta,
                              "meaning": "variance across probes of the propensity to attract look-alikes at this "
                                         "score (mean 1); 0 = non-mate scores independent across the gallery"},
-           "terms": {"genuine_density": f_g, "genuine_below": F_g, "impostor_density": f_i, "impostor_below": F_i},
+           "monotone": "the answer and both interval ends never decrease as the score rises (computed on a fixed grid "
+                       "of scores and made monotone)",
            "expected_impostors_at_or_above_score": gallery_size * model.per_subject * fmr,
            "assumptions": ASSUMPTIONS}
     out["headline"] = headline(out)
@@ -574,35 +1255,52 @@ def explain(model: ScoreModel | str | Path, score: float, gallery_size: int, *, 
     return out
 
 
+def _pct_text(x: float, r: float) -> str:
+    if x < r:
+        return f"less than {one_in_text(r)}"
+    if x > 1 - r:
+        return f"more than {100 * (1 - r):.{max(0, -int(np.floor(np.log10(r))) - 2)}f}%"
+    return f"{x:.1%}"
+
+
 def headline(out: dict) -> str:
     lo, hi = out["interval"]
+    r = out.get("resolution", 1e-4)
+    name = "P(top candidate is the person searched for)"
+    if lo is None:
+        return f"{name} = {out['p_top_is_mate']:.3g}" if out["p_top_is_mate"] is not None else f"{name}: not estimable here"
+    text = chance_text(out["p_top_is_mate"], lo, hi, r)
     if out["p_top_is_mate"] is not None:
-        ci = f" (95% interval {lo:.4f}-{hi:.4f})" if lo is not None else ""
-        return f"P(top candidate is the person searched for) = {out['p_top_is_mate']:.4f}{ci}"
-    return (f"P(top candidate is the person searched for): not estimable as one number here; "
-            f"95% interval {lo:.4f}-{hi:.4f}" if lo is not None else
-            "P(top candidate is the person searched for): not estimable here")
+        over = ("new people of the same kind" if out.get("resample", "people") == "people"
+                and out.get("people", {}).get("source") == "people" else "this audit's searches")
+        return f"{name} = {text} (95% interval over {over})"
+    if hi < r or lo > 1 - r or (out["model_value"] < r and lo < r) or (out["model_value"] > 1 - r and hi > 1 - r):
+        return f"{name}: {text}"
+    return f"{name}: not estimable as one number here; {text}"
 
 
 def paragraph(out: dict) -> str:
     p, (lo, hi) = out["p_top_is_mate"], out["interval"]
+    r = out.get("resolution", 1e-4)
     if out.get("score_kind") == "neg_euclidean":
         shown = f"at distance {-out['score']:.4g} (score {out['score']:.4g})"
     else:
         shown = f"with score {out['score']:.4g}"
     head = (f"Suppose a search of a gallery of {out['gallery_size']:,} people returns a top candidate {shown}, and that before the search there was a {out['prior']:.0%} chance that the person "
             "searched for is in the gallery at all. ")
+    covers = out.get("interval_covers", "")
     if p is not None:
-        rng = f" (95% interval {lo:.1%} to {hi:.1%})" if lo is not None else ""
+        rng = chance_text(p, lo, hi, r, style="percent") if lo is not None else f"about {p:.1%}"
         body = (f"Using the score distributions measured in this audit, the chance that this candidate is that person "
-                f"is about {p:.1%}{rng}; otherwise the candidate is someone who merely looks alike to this system. ")
+                f"is {rng}; otherwise the candidate is someone who merely looks alike to this system. "
+                + (f"The interval covers {covers} " if covers else ""))
     else:
-        rng = f"somewhere between {lo:.1%} and {hi:.1%}" if lo is not None else "not determined"
+        rng = chance_text(None, lo, hi, r, style="percent") if lo is not None else "not determined"
         body = (f"This audit's data cannot pin down the chance that this candidate is that person: "
-                f"{'; '.join(out['not_supported_because'])}. The chance is {rng} (95% interval); no single "
-                "figure should be quoted. ")
+                f"{'; '.join(out['not_supported_because'])}. The chance is {rng}; no single "
+                "figure should be quoted. " + (f"The interval covers {covers} " if covers else ""))
     exp = out["expected_impostors_at_or_above_score"]
-    exp_txt = f"{exp:.3g}" if exp >= 0.001 else f"fewer than 0.001 ({exp:.2g})"
+    exp_txt = f"{exp:.3g}" if exp >= 0.001 else "fewer than 0.001"
     het = out["heterogeneity"]
     clear = het["theta"] > 0 and (het["theta_ci"][0] is None or het["theta_ci"][0] > 0)
     het_txt = ("This audit shows no clear sign that look-alikes concentrate on some searches at this score. " if not clear else
@@ -631,10 +1329,21 @@ def calibration_check(res, **kwargs) -> dict | None:
 
 
 def _calibration_check(res, *, n_gallery_templates: int | None = None, tail: TailFit | None = None,
-                       n_bins: int = 8, n_boot: int = 60, seed: int = 0, confidence: float = 0.95) -> dict | None:
-    """The audit's own searches, binned by top score: share whose top candidate was the mate,
-    against explain's answer at the audited gallery size (prior = the audit's share of mated
-    searches). Also the independence model's answer, for comparison."""
+                       n_bins: int = 8, n_boot: int = 30, n_splits: int = 2, seed: int = 0,
+                       confidence: float = 0.95) -> dict | None:
+    """explain checked on people it was not fitted on (see :func:`calibration_against`).
+
+    The model is built as ``faceaudit explain`` builds it from the results folder (the same mate
+    scores, candidate lists and impostor histogram; the generalised Pareto tail above the same u
+    when there are 1,000 impostor comparisons, by :func:`lean_tail`). The people searched are split
+    in two at random (enrolled and not enrolled separately), ``n_splits`` times; each half's
+    searches are predicted by the whole explain fit redone on the other half (the gallery as
+    audited), so every search gets an out-of-sample prediction in every split, averaged over the
+    splits. Searches are binned at quantiles of their top score; per bin: the share whose top
+    candidate was the person (Korn-Graubard interval, people as clusters), explain's prediction
+    (interval: percentiles over a bootstrap of people that redoes the splits' fits), and whether
+    they agree: the difference's interval (MOVER) at the simultaneous level over the bins
+    (Bonferroni), so that a model that holds fails no bin in at least 95% of audits."""
     mated = np.asarray(res.is_mated, bool)
     n_m, n_nm = int(mated.sum()), int((~mated).sum())
     if n_m < 10 or n_nm < 10:
@@ -642,58 +1351,141 @@ def _calibration_check(res, *, n_gallery_templates: int | None = None, tail: Tai
     model = ScoreModel.from_search(res, tail=tail, n_gallery_templates=n_gallery_templates)
     if model.genuine.size < 2 or model.impostor_hist.sum() < 2:
         return None
-    top_is_mate = mated & (np.asarray(res.mate_rank) == 1)
-    top = np.where(top_is_mate, res.mate_score, res.best_nonmate).astype(float)
+    if tail is None:
+        model.tail = lean_tail(model.impostor_hist, model.score, model.fine_from)
+    return calibration_against(model, None, n_bins=n_bins, n_boot=n_boot, n_splits=n_splits, seed=seed,
+                               confidence=confidence)
+
+
+def calibration_against(model: ScoreModel, held_out=None, *, n_bins: int = 8, n_boot: int = 30, n_splits: int = 2,
+                        seed: int = 0, confidence: float = 0.95) -> dict | None:
+    """Does explain's answer hold for people it was not fitted on?
+
+    ``held_out`` None: the model's own people, split in halves ``n_splits`` times (each half
+    predicted by the fit on the other). ``held_out`` a :class:`PeopleData` (another audit's searches,
+    e.g. of another population at the same gallery size): predicted by the fit on all of the
+    model's people. See :func:`_calibration_check` for the rule."""
+    from auditcore.intervals import korn_graubard
+    own = model.people if model.people is not None else people_from_model(model)
+    test = own if held_out is None else held_out
+    mated = test.mated
+    n = int(model.gallery_size or own.gallery.size)
+    prior = float(mated.mean())
+    top, y = test.top_score, test.top_is_mate
     ok = np.isfinite(top)
-    top, top_is_mate = top[ok], top_is_mate[ok]
-    prior = n_m / (n_m + n_nm)
-    edges = np.unique(np.quantile(top, np.linspace(0, 1, n_bins + 1)))
+    if ok.sum() < 20:
+        return None
+    edges = np.unique(np.quantile(top[ok], np.linspace(0, 1, n_bins + 1)))
     if edges.size < 3:
         return None
-    which = np.clip(np.searchsorted(edges, top, side="right") - 1, 0, edges.size - 2)
-    grid = np.linspace(top.min(), top.max(), 120)
-    n = res.gallery_size
-
-    def curve(theta, genuine=None, limit=MAX_KDE_POINTS):
-        values = np.nan_to_num(posterior_curve(model, grid, n, prior, theta, genuine, limit), nan=0.0)
-        return np.clip(np.interp(top, grid, values), 0, 1)
-
-    def per_bin(values):
-        s = np.bincount(which, weights=values, minlength=edges.size - 1)
-        c = np.bincount(which, minlength=edges.size - 1)
-        return np.where(c > 0, s / np.maximum(c, 1), np.nan)
-
-    pred = per_bin(curve(model.theta))
-    pred_ind = per_bin(curve(0.0))
-    rng = np.random.default_rng(seed)
-    curves = model.theta_boot(n_boot, seed) if n_boot else []
-    boot = np.array([per_bin(curve(c, rng.choice(model.genuine, model.genuine.size, replace=True), 2000))
-                     for c in curves]) if n_boot else np.empty((0, edges.size - 1))
+    nb = edges.size - 1
+    which = np.clip(np.searchsorted(edges, top, side="right") - 1, 0, nb - 1)
+    pf = PeopleFit(model, own, explain_grid(model))
+    grid = pf.grid
+    w_own = own.weights(n_boot, seed)
+    pred = np.zeros((1 + n_boot, test.n))
+    if held_out is None:
+        rng = np.random.default_rng(seed + 17)
+        groups = [np.unique(own.person[own.mated]), np.unique(own.person[~own.mated])]
+        times = np.zeros(test.n)
+        for _ in range(n_splits):
+            side = np.zeros(own.n_people, bool)
+            for g in groups:
+                side[rng.permutation(g)[: g.size // 2]] = True
+            for half in (side, ~side):
+                fit = pf.fit(w_own * half[None, :], w_own)
+                curves = _monotone(pf.posterior(fit, n, prior))
+                out = ~half[test.person] & ok
+                for r in range(1 + n_boot):
+                    pred[r, out] += np.interp(top[out], grid, curves[r])
+                times[out] += 1
+        pred = pred / np.maximum(times, 1)
+        w_test = w_own[:, test.person]
+    else:
+        fit = pf.fit(w_own, w_own, point_tail=True)
+        curves = _monotone(pf.posterior(fit, n, prior))
+        for r in range(1 + n_boot):
+            pred[r, ok] = np.interp(top[ok], grid, curves[r])
+        w_test = np.concatenate([np.ones((1, test.n)), test.weights(n_boot, seed + 1)[1:][:, test.person]])
+    full = pf.fit(np.ones((1, own.n_people)), np.ones((1, own.n_people)), point_tail=True)
+    zeros = np.zeros((1, grid.size))
+    ind_curve = _monotone(pf.posterior(full, n, prior, zeros, zeros))[0]
+    w_test = np.where(ok[None, :], w_test, 0.0)
+    off = (np.arange(len(w_test))[:, None] * nb + which[None, :]).ravel()
+    tot = np.bincount(off, w_test.ravel(), len(w_test) * nb).reshape(-1, nb)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        obs = np.bincount(off, (w_test * y).ravel(), len(w_test) * nb).reshape(-1, nb) / tot
+        prd = np.bincount(off, (w_test * pred).ravel(), len(w_test) * nb).reshape(-1, nb) / tot
+    diff = obs - prd
     a = (1 - confidence) / 2
+    z = float(special.ndtri(1 - a / nb))
+    # observed: people as clusters (Korn-Graubard)
+    pid, pinv = np.unique(test.person[ok], return_inverse=True)
+    cells = pinv * nb + which[ok]
+    e = np.bincount(cells, y[ok].astype(float), pid.size * nb).reshape(pid.size, nb)
+    t = np.bincount(cells, None, pid.size * nb).reshape(pid.size, nb)
+    kg = korn_graubard(e, t, confidence)
+    kg_sim = korn_graubard(e, t, 1 - 2 * a / nb)  # simultaneous over the bins (Bonferroni)
+    ind_pred = np.interp(top, grid, ind_curve)
     rows = []
-    for j in range(edges.size - 1):
-        inside = which == j
-        k, m = int(top_is_mate[inside].sum()), int(inside.sum())
+    for j in range(nb):
+        inside = ok & (which == j)
+        k, m = int(y[inside].sum()), int(inside.sum())
         if m == 0:
             continue
-        olo, ohi = clopper_pearson(k, m, confidence)
-        plo, phi = (float(np.nanquantile(boot[:, j], a)), float(np.nanquantile(boot[:, j], 1 - a))) if n_boot else (None, None)
+        olo, ohi = float(kg["low"][j]), float(kg["high"][j])
+        if n_boot:
+            plo, phi = float(np.nanquantile(prd[1:, j], a)), float(np.nanquantile(prd[1:, j], 1 - a))
+            # the difference's interval (MOVER, Newcombe): the observed share's Korn-Graubard limits
+            # and the prediction's bootstrap spread, both at the simultaneous level
+            sp = float(np.nanstd(prd[1:, j], ddof=1))
+            d = float(diff[0, j])
+            o, slo, shi = k / m, float(kg_sim["low"][j]), float(kg_sim["high"][j])
+            dci = [d - float(np.hypot(o - slo, z * sp)), d + float(np.hypot(shi - o, z * sp))]
+            agree = bool(dci[0] <= 0 <= dci[1])
+        else:
+            plo = phi = None
+            dci = [None, None]
+            agree = None
         rows.append({"score_low": float(edges[j]), "score_high": float(edges[j + 1]), "searches": m,
                      "top_was_mate": k, "observed": k / m, "observed_ci": [olo, ohi],
-                     "explain": float(pred[j]), "explain_ci": [plo, phi],
-                     "independence_model": float(pred_ind[j]),
+                     "people": int((t[:, j] > 0).sum()),
+                     "explain": float(prd[0, j]), "explain_ci": [plo, phi],
+                     "difference": float(diff[0, j]), "difference_ci_simultaneous": dci,
+                     "agree": agree,
+                     "independence_model": float(ind_pred[inside].mean()),
                      "overlap": None if plo is None else bool(plo <= ohi and olo <= phi)})
-    th = model.theta
+    disagree = [r for r in rows if r["agree"] is False]
+    th = full["theta_at_scores"]
+    verdict = ("explain held for people it was not fitted on: in every score bin the share of searches whose top "
+               "candidate was the person agrees with what explain predicted from the other people"
+               if not disagree else
+               f"explain is NOT calibrated for new people on this data: in {len(disagree)} of {len(rows)} score bins the "
+               "share of searches whose top candidate was the person differs from what explain predicted from other "
+               "people (" + "; ".join(f"{r['score_low']:.4g} to {r['score_high']:.4g}: observed {r['observed']:.3f}, "
+                                      f"predicted {r['explain']:.3f}" for r in disagree) + ")")
     return {"gallery_size": int(n), "prior": prior, "bins": rows,
-            "heterogeneity": {"score": th.grid.tolist(), "theta": th.values.tolist()}
-            if th.grid.size else None,
+            "heterogeneity": {"score": pf.theta_s.tolist(), "theta": th[0].tolist()} if pf.theta_s.size else None,
             "bins_overlapping": sum(bool(r["overlap"]) for r in rows),
+            "bins_agreeing": sum(bool(r["agree"]) for r in rows),
+            "calibrated_for_new_people": None if not n_boot else not disagree,
+            "verdict": verdict,
             "bins_independence_inside": sum(r["observed_ci"][0] <= r["independence_model"] <= r["observed_ci"][1]
                                             for r in rows),
-            "rule": "searches binned at quantiles of their top score; observed share with a Clopper-Pearson interval; "
-                    "explain's answer averaged over the bin's searches, its interval from a bootstrap over mate scores "
-                    "and non-mated searches; prior = the audit's share of mated searches",
-            "note": "in-sample: the model was fitted to these same searches; the check tests its structure"}
+            "out_of_sample": "people" if held_out is None else "another audit",
+            "splits": n_splits if held_out is None else None, "resamples": n_boot,
+            "people": {**own.counts(), "source": own.source},
+            "rule": ("the people searched split in halves at random (enrolled and not enrolled separately), "
+                     f"{n_splits} times; each half's searches predicted by explain fitted on the other half "
+                     "(the same model and fit as faceaudit explain: mate-score density, look-alike concentration, "
+                     "impostor tail; the gallery as audited), averaged over the splits; searches binned at quantiles "
+                     "of their top score; observed share with a Korn-Graubard interval (people as clusters); "
+                     f"predicted share's interval from a bootstrap of people ({n_boot} resamples) that redoes every "
+                     "fit; a bin agrees when the interval of the difference (MOVER: the observed share's Korn-Graubard "
+                     f"limits and {z:.2f} bootstrap standard deviations of the prediction) holds 0, 95% simultaneously "
+                     f"over the {nb} bins; prior = the audit's share of mated searches"),
+            "note": ("out of sample by people: the searches of the people each prediction is checked on were not used "
+                     "to fit it (the enrolled people's gallery images were: the gallery is the audit's)")}
 
 
 def explain_from_results(results_dir: str | Path, score: float, gallery_size: int, prior: float = 0.5) -> dict:
@@ -709,7 +1501,7 @@ def explain_from_results(results_dir: str | Path, score: float, gallery_size: in
         if kind == "black-box candidate lists":
             raise InputError("this is a black-box audit: explain needs the genuine and impostor score "
                              "distributions, which candidate lists do not give (see docs/blackbox.md)", path)
-    out = explain(ScoreModel.from_results(path), score, gallery_size, prior=prior)
+    out = explain(path, score, gallery_size, prior=prior)  # the folder: its people are read too
     results_json = path / "results.json"
     if results_json.exists():
         out["audited"] = json.loads(results_json.read_text()).get("input", {})
