@@ -779,11 +779,27 @@ def _theta_scores(lists: np.ndarray, n_grid: int = 16, min_exceed: int = 40) -> 
     return np.unique(np.linspace(lo, max(hi, lo), n_grid))
 
 
+def _pava(y: np.ndarray) -> np.ndarray:
+    """The closest non-decreasing sequence to ``y`` in least squares (pool adjacent violators)."""
+    if np.all(np.diff(y) >= 0):
+        return y
+    vals, wts = [], []
+    for v in y.tolist():
+        vals.append(v)
+        wts.append(1)
+        while len(vals) > 1 and vals[-2] > vals[-1]:
+            w = wts[-2] + wts[-1]
+            vals[-2] = (vals[-2] * wts[-2] + vals[-1] * wts[-1]) / w
+            wts[-2] = w
+            vals.pop()
+            wts.pop()
+    return np.repeat(vals, wts)
+
+
 def _monotone(rows: np.ndarray) -> np.ndarray:
-    """Each row made non-decreasing: the mean of its smallest non-decreasing majorant (running
-    maximum from the left) and its largest non-decreasing minorant (running minimum from the
-    right). A row that is already non-decreasing is unchanged. NaN is carried from the nearest
-    defined value on the left (0 before the first)."""
+    """Each row projected onto the non-decreasing sequences (pool adjacent violators: the least-
+    squares projection; a row that is already non-decreasing is unchanged). NaN is first carried
+    from the nearest defined value on the left (0 before the first)."""
     x = np.array(rows, float, ndmin=2)
     bad = ~np.isfinite(x)
     if bad.any():
@@ -791,9 +807,7 @@ def _monotone(rows: np.ndarray) -> np.ndarray:
         np.maximum.accumulate(idx, axis=1, out=idx)
         x = np.where(bad, np.take_along_axis(np.where(bad, 0.0, x), idx, axis=1), x)
         x = np.where(bad & (np.cumsum(~bad, axis=1) == 0), 0.0, x)
-    up = np.maximum.accumulate(x, axis=1)
-    down = np.minimum.accumulate(x[:, ::-1], axis=1)[:, ::-1]
-    return (up + down) / 2
+    return np.stack([_pava(r) for r in x])
 
 
 class PeopleFit:
@@ -812,6 +826,7 @@ class PeopleFit:
 
     def __init__(self, model: "ScoreModel", people: PeopleData, grid: np.ndarray):
         self.model, self.people, self.grid = model, people, np.asarray(grid, float)
+        self._cache = {}
         p = people
         self.per = float(model.per_subject)
         self.n_gallery = int(p.gallery.size)
@@ -882,7 +897,6 @@ class PeopleFit:
             self.a_tail = np.where(in_tail, np.searchsorted(self.tail_edges, self.a_edge), -1)
             unit = np.bincount(self.a_tail[in_tail], minlength=tb.size).astype(float)
             self.tail_resid = np.maximum(hist[tb].astype(float) - unit, 0.0)
-        self._cache = {}
 
     # -- pieces
     def _attributed(self, pair_w: np.ndarray, J=None, order=None) -> np.ndarray:
@@ -891,9 +905,13 @@ class PeopleFit:
         order = self.node_order if order is None else order
         n_nodes = order.size
         out = np.empty((len(pair_w), n_nodes))
+        key = ("idx", id(J), n_nodes)
+        if key not in self._cache:
+            self._cache[key] = (np.arange(16)[:, None] * (n_nodes + 1) + J[None, :]).ravel()
+        full = self._cache[key]
         for i in range(0, len(pair_w), 16):
             w = pair_w[i:i + 16]
-            idx = (np.arange(len(w))[:, None] * (n_nodes + 1) + J[None, :]).ravel()
+            idx = full[:len(w) * J.size]
             c = np.bincount(idx, weights=w.ravel(), minlength=len(w) * (n_nodes + 1)).reshape(len(w), n_nodes + 1)
             above = c[:, ::-1].cumsum(1)[:, ::-1]  # at node k: sum over J > k
             res = np.empty((len(w), n_nodes))
@@ -955,9 +973,11 @@ class PeopleFit:
             if nth:
                 att_p[j] = self._attributed(pw_p, self.th_J, self.th_order)
             if tw is not None:
-                for r in range(pw.shape[0]):
-                    tw[i + r] = np.bincount(self.a_tail[sel], weights=pw[r, sel], minlength=self.tail_x.size)
-                    tw_p[i + r] = np.bincount(self.a_tail[sel], weights=pw_p[r, sel], minlength=self.tail_x.size)
+                rr = pw.shape[0]
+                nt = self.tail_x.size
+                idx = (np.arange(rr)[:, None] * nt + self.a_tail[sel][None, :]).ravel()
+                tw[j] = np.bincount(idx, pw[:, sel].ravel(), rr * nt).reshape(rr, nt)
+                tw_p[j] = np.bincount(idx, pw_p[:, sel].ravel(), rr * nt).reshape(rr, nt)
         counts = att + self.resid_nodes[None, :] * omega[:, None]
         n_b = pair_sum + (self.n_total - self.a_total) * omega
         n_p = pair_sum_p + (self.n_total - self.a_total) * s_w
@@ -989,11 +1009,11 @@ class PeopleFit:
                 yt = np.where(in_th, self.theta_s - u, 0.0)[None, :]
                 fmr_th = np.where(in_th[None, :], nu_p[:, None] * _gpd_sf(yt, xi_p[:, None], sig_p[:, None]), fmr_th)
         F_i = 1 - np.clip(fmr, 0, 1)
-        theta, slope = self._theta(probe_w, np.ones_like(gw), fmr_th, np.full(R, float(self.n_gallery)))
+        theta, slope = self._theta(probe_w, fmr_th, np.full(R, float(self.n_gallery)))
         return {"f_g": f_g, "F_g": F_g, "F_i": F_i, "f_i": np.maximum(f_i, 0), "theta": theta, "slope": slope,
                 "theta_at_scores": self._cache.get("last_theta"), "tail_xi": xi, "tail_sigma": sig}
 
-    def _theta(self, probe_w, gw, fmr_th, v_tot):
+    def _theta(self, probe_w, fmr_th, v_tot):
         """theta(s) per row (negative binomial, censored at the list length; :class:`HeterogeneityData`)
         on the grid, and its slope."""
         R, G = len(probe_w), self.grid.size
@@ -1003,22 +1023,19 @@ class PeopleFit:
             return np.zeros((R, G)), np.zeros((R, G))
         K = self.K
         nS = S.size
-        sw = probe_w[:, self.list_searcher]  # R x n
-        n_codes = nS * (K + 1) * 2
-        hist = np.empty((R, nS, K + 1, 2))
-        cens_base = self.j_theta >= K  # every slot of the list at or above s: more may lie beyond
-        for i in range(0, R, 8):
-            gwc = gw[i:i + 8]
-            v = np.where(self.list_person[None] >= 0, gwc[:, np.maximum(self.list_person, 0)], 1.0)  # r x n x K
-            cum = np.concatenate([np.zeros(v.shape[:2] + (1,)), np.cumsum(v, axis=2)], axis=2)
-            cnt = np.take_along_axis(cum, np.broadcast_to(self.j_theta[None], (len(gwc),) + self.j_theta.shape), axis=2)
-            cnt = np.rint(cnt).astype(np.int64)
-            cens = cens_base[None] | (cnt >= K)
-            c = np.minimum(cnt, K)
-            code = (np.arange(nS)[None, None, :] * (K + 1) + c) * 2 + cens
-            off = np.arange(len(gwc))[:, None, None] * n_codes
-            wts = np.broadcast_to(sw[i:i + 8, :, None], code.shape)
-            hist[i:i + 8] = np.bincount((off + code).ravel(), wts.ravel(), len(gwc) * n_codes).reshape(len(gwc), nS, K + 1, 2)
+        # each non-mated search's count at each theta score (censored when its whole list is at or
+        # above it), as it was audited: the gallery is not resampled here, since a person drawn
+        # twice into a gallery would add look-alikes in pairs (overdispersion that is no probe's)
+        if "theta_codes" not in self._cache:
+            cnt = np.minimum(self.j_theta, K)
+            code = (np.arange(nS)[None, :] * (K + 1) + cnt) * 2 + (self.j_theta >= K)
+            people, inv = np.unique(self.list_searcher, return_inverse=True)
+            n_codes = nS * (K + 1) * 2
+            per_person = np.zeros((people.size, n_codes))
+            np.add.at(per_person, (np.repeat(inv, nS), code.ravel()), 1.0)
+            self._cache["theta_codes"] = (people, per_person)
+        people, per_person = self._cache["theta_codes"]
+        hist = (probe_w[:, people] @ per_person).reshape(R, nS, K + 1, 2)  # whole numbers: exact in any order
         H = -np.log1p(-np.clip(fmr_th, 0, 1 - 1e-16))
         mu = np.maximum(v_tot[:, None] * self.per * H, 1e-300)  # R x nS
         th = THETA_GRID[1:]
@@ -1064,10 +1081,13 @@ class PeopleFit:
         with np.errstate(all="ignore"):
             p = posterior_terms(fit["f_g"], fit["F_g"], fit["F_i"], fit["f_i"], gallery_size, prior, th, self.per,
                                 slope=sl)
-        # above every mate score the kernel density runs out (exactly 0 beyond 6 bandwidths): no
-        # answer there but the last one (made monotone, it carries on)
-        top = self.mate_x.max() if self.mate_x.size else -np.inf
-        return np.where((fit["f_g"] <= 0) & (self.grid > top)[None, :], np.nan, p)
+        # above the (resampled) mate scores the kernel density runs out (exactly 0 beyond 6
+        # bandwidths): no answer there but the last one (made monotone, it carries on)
+        mid = np.median(self.mate_x) if self.mate_x.size else -np.inf  # a resample's own top may be lower
+        top = max(self.mate_x.max() if self.mate_x.size else -np.inf, self.edges.max())
+        # above every score the audit saw, the answer is the one at the highest (the model's
+        # extrapolated tails, mate and impostor, say nothing there)
+        return np.where(((fit["f_g"] <= 0) & (self.grid > mid)[None, :]) | (self.grid > top)[None, :], np.nan, p)
 
 
 def explain_grid(model: "ScoreModel") -> np.ndarray:
@@ -1117,10 +1137,15 @@ def explain_curves(model: ScoreModel, gallery_size: float, prior: float = 0.5, *
     the score by construction: each resample's curve is made monotone (:func:`_monotone`), the
     point is the audit's own (row 0), the interval the percentiles of the resamples' curves,
     widened where the look-alike model cannot be told from independence (beyond the scores where
-    theta was measured; carried to another gallery size), then the lower end replaced by its
-    running minimum from the right and the upper end by its running maximum from the left (which
-    only widens it). ``resample``: "people" (probe and gallery people) or "searches" (each search
+    theta was measured; carried to another gallery size); where that widening makes an end fall
+    as the score rises, the end is carried from the lower score (the lower end's running maximum
+    from the left, the upper end's running minimum from the right: the truth never decreases in
+    the score, so a bound at one score holds beyond it). ``resample``: "people" (probe and gallery people) or "searches" (each search
     a person of its own, the gallery fixed: what explain did before)."""
+    cache = model.__dict__.setdefault("_cache", {})
+    key = ("curves", resample, int(n_boot), int(seed), float(gallery_size), float(prior), float(confidence))
+    if key in cache:
+        return cache[key]
     pf, fit = _people_fit(model, n_boot, seed, resample)
     rows = _monotone(pf.posterior(fit, gallery_size, prior))
     point = rows[0]
@@ -1152,10 +1177,19 @@ def explain_curves(model: ScoreModel, gallery_size: float, prior: float = 0.5, *
         carry = (np.abs(point - ind) > MAX_CARRY_DISAGREEMENT) | (np.abs(logit(point) - logit(ind)) > np.log(MAX_CARRY_ODDS_RATIO))
         lo = np.where(carry, np.fmin(lo, np.fmin(point, ind)), lo)
         hi = np.where(carry, np.fmax(hi, np.fmax(point, ind)), hi)
-    lo = np.minimum.accumulate(np.fmin(lo, point)[::-1])[::-1]
-    hi = np.maximum.accumulate(np.fmax(hi, point))
-    return {"grid": pf.grid, "point": point, "low": lo, "high": hi, "independence": ind, "carry": carry,
-            "theta": fit["theta"], "s_top": s_top, "worst_theta": worst, "people": pf.people, "fit": pf}
+    # the truth never decreases with the score, so a lower bound at one score bounds every higher
+    # score too, and an upper bound every lower one: the running maximum of the lower end from the
+    # left and the running minimum of the upper end from the right (where a widening above made an
+    # end fall), then each end moved to the point where the point lies beyond it
+    lo = np.fmin(np.fmax.accumulate(lo), point)
+    hi = np.fmax(np.fmin.accumulate(hi[::-1])[::-1], point)
+    out = {"grid": pf.grid, "point": point, "low": lo, "high": hi, "independence": ind, "carry": carry,
+           "theta": fit["theta"], "s_top": s_top, "worst_theta": worst, "people": pf.people, "fit": pf}
+    if sum(1 for k in cache if k[0] == "curves") >= 16:  # a few gallery sizes and priors at a time
+        for k in [k for k in cache if k[0] == "curves"]:
+            del cache[k]
+    cache[key] = out
+    return out
 
 
 def explain(model: ScoreModel | str | Path, score: float, gallery_size: int, *, prior: float = 0.5,
