@@ -93,10 +93,14 @@ def two_way_variance(rows, cols, counts, cell_n, n_row, n_col, cell_n_sq: float)
     v_cell = float(((counts - p * cell_n) ** 2 - (p * cell_n) ** 2).sum() + p * p * cell_n_sq)
     v = max(v_row + v_col - v_cell, v_row, v_col)
     binomial = p * (1 - p) * n
+    # the variance's degrees of freedom (Satterthwaite): about the number of people who carry it
+    e2 = ((x_row - p * n_row) ** 2).sum() + ((x_col - p * n_col) ** 2).sum()
+    e4 = ((x_row - p * n_row) ** 4).sum() + ((x_col - p * n_col) ** 4).sum()
+    df = float(e2 * e2 / e4) if e4 > 0 else float(max(min(m_r, m_c) - 1, 1))
     return {"count": x, "comparisons": n, "value": p, "variance": v, "variance_probe_people": v_row,
             "variance_gallery_people": v_col, "variance_cells": v_cell, "binomial_variance": binomial,
             "design_effect": (max(v / binomial, 1.0) if binomial > 0 else None),
-            "probe_people": m_r, "gallery_people": m_c}
+            "probe_people": m_r, "gallery_people": m_c, "degrees_of_freedom": df}
 
 
 def people_interval(parts: list[dict], confidence: float = 0.95) -> list[dict]:
@@ -119,7 +123,7 @@ def people_interval(parts: list[dict], confidence: float = 0.95) -> list[dict]:
         if deff is None:  # nothing to measure clustering on: each person counts once
             n_eff = float(min(max(people, 1), n)) if n > 0 else 0.0
         else:
-            df = max(people - 1, 1)
+            df = max(min(people - 1, part.get("degrees_of_freedom", people - 1)), 1.0)
             factor = float((t_quantile(q, max(n - 1, 1)) / t_quantile(q, df)) ** 2)
             n_eff = min(n / deff * factor, n)
         if n <= 0:

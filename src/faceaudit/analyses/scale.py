@@ -29,7 +29,7 @@
   and the figure's model, fitted on the small gallery, predicted the largest measured gallery
   inside the measured interval (``validation[].figure_verdict``); how a band is worded (a figure,
   a range, a bound, or "these data cannot say") is decided in one place,
-  :func:`faceaudit.report.scale_section.fpir_statement`, which the report and the terminal read.
+  :func:`faceaudit.report.bands.fpir_statement`, which the report and the terminal read.
 """
 
 from __future__ import annotations
@@ -381,7 +381,7 @@ def add_scale(audit: Audit, *, thresholds: Sequence[float] | None = None, sizes:
         # one figure only where the band is narrow and the figure's model predicted the measured growth
         # and how each is worded (a figure, bounds, or "cannot say") is decided by one function, which
         # the report and the terminal call too
-        from faceaudit.report.scale_section import fpir_statement, lookalike_statement
+        from faceaudit.report.bands import fpir_statement, lookalike_statement
         for b in band:
             b["estimable"] = bool(b["estimable"] and v_fig == "agrees")
             b["fpir"] = b["fpir"] if b["estimable"] else None

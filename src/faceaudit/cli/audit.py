@@ -106,7 +106,7 @@ def _section_lines(results: dict) -> list:
         rows.append(("largest group differential", _score_text(demo.get("threshold"), score),
                      best["sentence"] if best else "none clear from these data (see the report)"))
     seen = set()
-    from faceaudit.report.scale_section import fpir_statement, lookalike_statement  # the report's own wording
+    from faceaudit.report.bands import fpir_statement, lookalike_statement  # the report's own wording
     if op is not None:
         for r in results.get("lookalikes") or []:
             if r["threshold"] == op["threshold"] and ("look", r["gallery_size"]) not in seen:

@@ -28,7 +28,8 @@ def _scale(results: dict) -> str:
     if sc.get("not_measurable"):
         return f"<h3>Scale from the lists</h3><p class='muted'>Not measurable: {esc(sc['not_measurable'])}.</p>"
     from faceaudit.report import plots
-    from faceaudit.report.scale_section import _pct, extrapolation_plot, fpir_statement, growth_plot, lookalike_statement
+    from faceaudit.report.bands import fpir_statement, lookalike_statement
+    from faceaudit.report.scale_section import _pct, extrapolation_plot, growth_plot
     val = "".join(
         f"<tr><td>{fmt_threshold(v['threshold'])}</td><td>{_pct(v['measured_fpir'])} [{_pct(v['measured_ci'][0])}, "
         f"{_pct(v['measured_ci'][1])}]</td><td>{_pct(v['independence_prediction'])} [{_pct(v['independence_ci'][0])}, "

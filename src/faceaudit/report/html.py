@@ -108,7 +108,7 @@ def summary(results: dict) -> str:
         mine = [r for r in looks if r["threshold"] == op["threshold"]]
         claimed = results["input"].get("claimed_gallery_size")
         bits = []
-        from faceaudit.report.scale_section import lookalike_statement  # one wording for the report and the terminal
+        from faceaudit.report.bands import lookalike_statement  # one wording for the report and the terminal
         for r in mine:
             lo, hi = r["expected_ci"]
             label = f"{r['gallery_size']:,.0f} people" + (" (the claimed gallery size)" if claimed and r["gallery_size"] == claimed else "")
@@ -124,9 +124,9 @@ def summary(results: dict) -> str:
         if rows:
             big = [r for r in rows if r["gallery_size"] == 1e6] or rows[:1]
             r = big[0]
-            from faceaudit.report.scale_section import fpir_statement  # one wording for the table, text and terminal
+            from faceaudit.report.bands import fpir_statement  # one wording for the table, text and terminal
             st = fpir_statement(r)
-            what = (f"these data cannot say what share of searches of absent people would return someone (see the "
+            what = ("these data cannot say what share of searches of absent people would return someone (see the "
                     "scale section)" if st["kind"] == "cannot_say" else
                     f"the share of searches of absent people returning someone is {esc(st['text'])} (extrapolated)")
             parts.append(f"<p><b>Gallery size.</b> At {r['gallery_size']:,.0f} enrolled people {what}.</p>")
