@@ -264,3 +264,25 @@ def test_people_data_from_a_search_result():
     assert np.all(p.cand_is_mate.sum(1)[~p.mated] == 0)
     w = p.weights(20, seed=0)
     assert np.all(w[0] == 1) and np.all(w[1:, p.gallery].sum(1) == 50)
+
+
+def test_report_says_whether_explain_holds_for_new_people_and_renders_older_folders():
+    from faceaudit.audit import run_audit
+    from faceaudit.data.synthetic import make_population
+    from faceaudit.report.html import calibration_section, summary
+    from auditcore.serialize import to_json
+    es, proto, _ = make_population(n_enrolled=200, n_nonenrolled=200, probes_per_nonenrolled=2, seed=5)
+    results = to_json(run_audit(es, proto).results)
+    cal = results["explain_calibration"]
+    html = calibration_section(results) + summary(results)
+    assert "hold for new people" in html and "fitted on <i>other</i> people" in html
+    assert f"in {cal['bins_overlapping']} of {len(cal['bins'])} score bins" in html
+    wrong = {**results, "explain_calibration": {**cal, "calibrated_for_new_people": False, "bins_agreeing": 5,
+                                                 "verdict": "explain is NOT calibrated for new people on this data"}}
+    assert "not calibrated for new people" in summary(wrong) and "class='warn'" in calibration_section(wrong)
+    # a results folder written before the check was out of sample: its in-sample table still renders
+    old = {k: v for k, v in cal.items() if k not in ("calibrated_for_new_people", "bins_agreeing", "verdict")}
+    old["bins"] = [{k: v for k, v in b.items() if k not in ("agree", "people", "difference",
+                                                            "difference_ci_simultaneous")} for b in cal["bins"]]
+    older = {**results, "explain_calibration": old}
+    assert "hold on this audit" in calibration_section(older) and "in-sample" in summary(older)

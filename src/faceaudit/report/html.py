@@ -132,19 +132,45 @@ def summary(results: dict) -> str:
             parts.append(f"<p><b>Gallery size.</b> At {r['gallery_size']:,.0f} enrolled people {what}.</p>")
     cal = results.get("explain_calibration")
     if cal and cal.get("bins"):
-        parts.append(f"<p><b>What one result means.</b> <code>faceaudit explain</code>'s chance that a top candidate is the "
-                     f"person matched this audit's own searches in {cal['bins_overlapping']} of {len(cal['bins'])} score bins "
-                     f"(intervals overlap; independence of look-alikes would match {cal['bins_independence_inside']}).</p>")
+        parts.append(_calibration_summary(cal))
     parts.append(f"<p class='sub'>Gallery: {proto['gallery_size']:,} enrolled people; {ident['n_mated_searches']:,} searches "
                  f"of enrolled people and {ident['n_nonmated_searches']:,} of people not enrolled. Brackets give 95% "
                  "confidence intervals and counts.</p>")
     return '<div class="summary">' + "".join(parts) + "</div>"
 
 
+def _calibration_summary(cal: dict) -> str:
+    """The summary's sentence on explain's calibration check (in-sample in results folders written
+    before the check was made out of sample by people: no ``calibrated_for_new_people`` there)."""
+    n = len(cal["bins"])
+    if "calibrated_for_new_people" not in cal:
+        return (f"<p><b>What one result means.</b> <code>faceaudit explain</code>'s chance that a top candidate is the "
+                f"person matched this audit's own searches in {cal['bins_overlapping']} of {n} score bins "
+                f"(intervals overlap; independence of look-alikes would match {cal['bins_independence_inside']}; "
+                "in-sample: this audit did not check it on people it was not fitted on).</p>")
+    tail = (f" (explain's interval overlapped the observed share in {cal['bins_overlapping']} of {n} score bins; "
+            f"independence of look-alikes would match {cal['bins_independence_inside']})")
+    if cal["calibrated_for_new_people"] is False:
+        return (f"<p class='warn'><b>What one result means.</b> <code>faceaudit explain</code> is <b>not calibrated for "
+                f"new people</b> on this data: fitted on some of this audit's people and checked on the others, its "
+                f"chance that a top candidate is the person disagreed with what was observed in "
+                f"{n - cal['bins_agreeing']} of {n} score bins{tail}. Its figures should not be quoted for new "
+                "searches as they stand.</p>")
+    return (f"<p><b>What one result means.</b> <code>faceaudit explain</code>'s chance that a top candidate is the person, "
+            f"fitted on some of this audit's people and checked on the others, agreed with what was observed in "
+            f"{cal['bins_agreeing']} of {n} score bins{tail}.</p>")
+
+
+def _share(x) -> str:
+    return '<span class="muted">not computed</span>' if x is None else f"{x:.3f}"
+
+
 def calibration_section(results: dict) -> str:
     cal = results.get("explain_calibration")
     if not cal or not cal.get("bins"):
         return ""
+    if "calibrated_for_new_people" in cal:
+        return _calibration_section_people(cal)
     rows = "".join(
         f"<tr><td>{fmt_threshold(b['score_low'])} to {fmt_threshold(b['score_high'])}</td><td>{b['searches']:,}</td>"
         f"<td>{b['observed']:.3f} <span class='muted'>[{b['observed_ci'][0]:.3f}, {b['observed_ci'][1]:.3f}] "
@@ -161,6 +187,38 @@ def calibration_section(results: dict) -> str:
             f"<table><tr><th>top candidate's {'distance' if UNITS['score'] == 'neg_euclidean' else 'score'}</th><th>searches</th><th>top was the person [95% CI]</th><th>explain [95% CI]"
             f"</th><th>overlap</th><th>independence model</th></tr>{rows}</table>"
             f'<div class="grid">{_figure(plots.to_data_uri(plots.calibration(cal, UNITS["score"])), "Observed share of searches whose top candidate was the person (dots, 95% CI) against explain (band) and the independence model (dashed), by top score.")}</div>')
+
+
+def _calibration_section_people(cal: dict) -> str:
+    """The check out of sample by people (results.json ``explain_calibration`` with ``calibrated_for_new_people``)."""
+    def ci(pair):
+        return "" if pair[0] is None else f" <span class='muted'>[{pair[0]:.3f}, {pair[1]:.3f}]</span>"
+
+    def agree(b):
+        return '<span class="muted">not checked</span>' if b["agree"] is None else ("yes" if b["agree"] else "<b>no</b>")
+
+    rows = "".join(
+        f"<tr><td>{fmt_threshold(b['score_low'])} to {fmt_threshold(b['score_high'])}</td>"
+        f"<td>{b['searches']:,} <span class='muted'>({b.get('people', 0):,} people)</span></td>"
+        f"<td>{b['observed']:.3f}{ci(b['observed_ci'])} <span class='muted'>({b['top_was_mate']}/{b['searches']})</span></td>"
+        f"<td>{_share(b['explain'])}{ci(b['explain_ci'])}</td><td>{agree(b)}</td>"
+        f"<td>{b['independence_model']:.3f}</td></tr>"
+        for b in cal["bins"])
+    verdict = esc(cal["verdict"][:1].upper() + cal["verdict"][1:])
+    cls = "warn" if cal["calibrated_for_new_people"] is False else "sub"
+    return ("<h2>Does the case-level calculator hold for new people?</h2>"
+            f"<p class='{cls}'><b>{verdict}.</b></p>"
+            f"<p>This audit's searches, binned by their top score: how often the top candidate was the person, against "
+            f"what <code>faceaudit explain</code> predicted for them when fitted on <i>other</i> people of this audit, at "
+            f"this gallery size ({cal['gallery_size']:,} people) with a prior equal to the audit's share of searches of "
+            f"enrolled people ({cal['prior']:.0%}). {esc(cal['rule'][:1].upper() + cal['rule'][1:])}; {esc(cal['note'])}. "
+            "The last column is what the model fitted on everyone would say if look-alike scores were independent across "
+            "the gallery.</p>"
+            f"<table><tr><th>top candidate's {'distance' if UNITS['score'] == 'neg_euclidean' else 'score'}</th>"
+            "<th>searches</th><th>top was the person [95% CI, people as clusters]</th>"
+            "<th>explain, fitted on other people [95% CI]</th><th>agree</th><th>independence model</th></tr>"
+            f"{rows}</table>"
+            f'<div class="grid">{_figure(plots.to_data_uri(plots.calibration(cal, UNITS["score"])), "Observed share of searches whose top candidate was the person (dots, 95% CI, people as clusters) against explain fitted on other people (band) and the independence model (dashed), by top score.")}</div>')
 
 
 def _synthetic_note(results: dict) -> str:
