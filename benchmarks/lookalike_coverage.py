@@ -117,7 +117,10 @@ class PeoplePopulation:
         def cat(xs, dt):
             return np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)
 
-        return cat(pi, np.int64), cat(gi, np.int64), cat(sc, np.float64)
+        # people at the top offset level (those who attract most look-alikes, in a two-point law)
+        carriers = (int((la == a.size - 1).sum()) if a.size == 2 else None,
+                    int((lb == b.size - 1).sum()) if b.size == 2 else None)
+        return cat(pi, np.int64), cat(gi, np.int64), cat(sc, np.float64), carriers
 
 
 POPULATIONS = [
@@ -139,7 +142,7 @@ def one_audit(pop: PeoplePopulation, probe_people: int, gallery_people: int, see
     """The old and new intervals at each operating threshold of one simulated audit."""
     from faceaudit.metrics.identification import threshold_at_fpir
     rng = np.random.default_rng(seed)
-    pi, gi, sc = pop.simulate(probe_people, gallery_people, rng, t0)
+    pi, gi, sc, carriers = pop.simulate(probe_people, gallery_people, rng, t0)
     tp, tg = pop.probe_templates, pop.gallery_templates
     n_probe_t, n_gal_t = probe_people * tp, gallery_people * tg
     best = np.full(n_probe_t, -np.inf)
@@ -172,7 +175,8 @@ def one_audit(pop: PeoplePopulation, probe_people: int, gallery_people: int, see
                     "old_covered": bool(cp[0] <= truth <= cp[1]),
                     "new_covered": bool(part["low"] <= truth <= part["high"]),
                     "point_inside": bool(part["low"] <= k / n <= part["high"]),
-                    "design_effect": part["design_effect_used"]})
+                    "design_effect": part["design_effect_used"], "probe_carriers": carriers[0],
+                    "gallery_carriers": carriers[1]})
     return out
 
 
@@ -215,6 +219,13 @@ def main() -> None:
               .round(3).to_string())
     print("\nby operating threshold (measured FPIR):")
     print(df.groupby("target")[["old_covered", "new_covered"]].mean().round(3).to_string())
+    shifted = df[df.gallery_carriers.notna()]
+    if len(shifted):
+        print("\ngallery-side populations: coverage by whether the audited gallery holds any of the people who attract "
+              "most look-alikes (none: the data cannot show them):")
+        print(shifted.assign(any_in_gallery=shifted.gallery_carriers > 0)
+              .groupby(["population", "gallery_people", "any_in_gallery"])
+              .agg(audits=("new_covered", "size"), new=("new_covered", "mean")).round(3).to_string())
     print(f"\nall: old {df.old_covered.mean():.3f}, new {df.new_covered.mean():.3f}; lowest new coverage of any "
           f"(population, gallery): {tab.new.min():.3f}; point inside its band: {df.point_inside.mean():.3f}")
 
