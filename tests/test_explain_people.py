@@ -286,3 +286,32 @@ def test_report_says_whether_explain_holds_for_new_people_and_renders_older_fold
                                                             "difference_ci_simultaneous")} for b in cal["bins"]]
     older = {**results, "explain_calibration": old}
     assert "hold on this audit" in calibration_section(older) and "in-sample" in summary(older)
+
+
+def test_explain_command_line_warns_when_the_audit_found_explain_uncalibrated(tmp_path):
+    import json
+    from typer.testing import CliRunner
+    from faceaudit.audit import run_audit, write_results
+    from faceaudit.cli import app
+    from faceaudit.data.synthetic import make_population
+    es, proto, _ = make_population(n_enrolled=200, n_nonenrolled=200, probes_per_nonenrolled=2, seed=6)
+    folder = write_results(run_audit(es, proto), tmp_path / "r", report=False)
+    args = ["explain", "--results", str(folder), "--score", "0.35", "--gallery-size", "1000000"]
+    ok = CliRunner().invoke(app, args)
+    assert ok.exit_code == 0 and "P(top candidate is the person searched for)" in ok.output and "e-" not in ok.output
+    saved = json.loads((folder / "results.json").read_text())
+    saved["explain_calibration"]["calibrated_for_new_people"] = False
+    (folder / "results.json").write_text(json.dumps(saved))
+    warned = CliRunner().invoke(app, args)
+    assert warned.exit_code == 0 and "not calibrated for new people" in warned.output, warned.output
+
+
+def test_explains_table_in_the_report_writes_bounds_not_zeros():
+    from faceaudit.report.chance import chance_text, resolution
+    r = resolution(13_000)
+    assert r == 1e-4
+    assert chance_text(0.0, 0.0, 0.0, r) == "less than 1 in 10,000 (95% upper bound)"
+    assert chance_text(1.32e-23, 2.97e-165, 0.013, r) == "at most 0.013 (95% upper bound)"
+    assert chance_text(0.0531, 0.0402, 0.0811, r) == "0.0531 [0.0402, 0.0811]"
+    assert chance_text(0.99999, 0.9999, 1.0, r) == "at least 0.9999 (95% lower bound)"
+    assert chance_text(0.2, 0.2, 0.2000001, r).count("0.2") == 3  # two different ends never print alike

@@ -1284,6 +1284,11 @@ def explain(model: ScoreModel | str | Path, score: float, gallery_size: int, *, 
                        "of scores and made monotone)",
            "expected_impostors_at_or_above_score": gallery_size * model.per_subject * fmr,
            "assumptions": ASSUMPTIONS}
+    if folder is not None:  # what this audit's own check found (results folders written since it is out of sample)
+        cal = _saved_results(folder).get("explain_calibration")
+        if isinstance(cal, dict) and "calibrated_for_new_people" in cal:
+            out["calibration_check"] = {"calibrated_for_new_people": cal.get("calibrated_for_new_people"),
+                                        "verdict": cal.get("verdict")}
     out["headline"] = headline(out)
     out["paragraph"] = paragraph(out)
     return out
@@ -1344,6 +1349,11 @@ def paragraph(out: dict) -> str:
         het_txt += (f"How look-alikes concentrate was measured only up to score {het['measured_up_to_score']:.4g}; the "
                     "interval covers everything from evenly spread look-alikes to the strongest concentration seen. ")
     assumptions = " ".join(f"({i}) {a}" for i, a in enumerate(out["assumptions"], 1))
+    check = out.get("calibration_check") or {}
+    if check.get("calibrated_for_new_people") is False:
+        body += ("Caution: this audit's own check found explain NOT calibrated for new people on this data (fitted on "
+                 "some of its people, it missed what happened to the others), so the figure and its interval may be off "
+                 "for new searches. ")
     return (head + body +
             f"In a gallery this size, on average about {exp_txt} people who are not the person would "
             + ("be at least this close" if out.get("score_kind") == "neg_euclidean" else "score at least this high")

@@ -282,6 +282,9 @@ def explain(
     finite("--score", [score])
     out = explain_from_results(results, score, gallery_size, prior)
     print(out["headline"])
+    if (out.get("calibration_check") or {}).get("calibrated_for_new_people") is False:
+        print("warning: this audit's own check found explain not calibrated for new people on this data "
+              "(see the report's section on the case-level calculator)")
     print(out["paragraph"])
 
 

@@ -176,12 +176,19 @@ def render(results: dict) -> str:
     beyond_txt = [figure_sizes_sentence([r for r in scale["extrapolation"] if r["threshold"] == t], fmt_threshold(t))
                   for t in sorted({r["threshold"] for r in scale["extrapolation"]})]
 
+    from faceaudit.report.chance import chance_text, resolution
+    ident = results.get("identification") or {}
+    finest = resolution(ident.get("n_mated_searches", 0) + ident.get("n_nonmated_searches", 0))
+
     def _p(e):
-        if e["p_mate"] is not None:
-            return f"{e['p_mate']:.3g}" + (f" [{e['interval'][0]:.3g}, {e['interval'][1]:.3g}]" if e.get("interval") and e["interval"][0] is not None else "")
+        """explain's answer, never finer than the audit resolves (a bound below 1 in its searches)."""
         lo, hi = (e.get("interval") or [None, None])
-        return ("<span class='muted'>not estimable" + (f": between {lo:.3g} and {hi:.3g}" if lo is not None else "")
-                + "</span>")
+        if lo is None:
+            return f"{e['p_mate']:.3g}" if e["p_mate"] is not None else "<span class='muted'>not estimable</span>"
+        text = esc(chance_text(e["p_mate"], lo, hi, finest))
+        if e["p_mate"] is not None or text.split(" ")[0] in ("less", "more", "at"):
+            return text
+        return f"<span class='muted'>not estimable as one figure: {text}</span>"
 
     exp_rows = "".join(
         f"<tr><td>{fmt_threshold(e['score'])}</td><td>{e['gallery_size']:,}</td><td>{e['prior']:.0%}</td>"
