@@ -62,10 +62,6 @@ def one_in(value: float | None) -> str:
     return f"{value:.0%} of"
 
 
-def _fmt_count(x: float) -> str:
-    return f"{x:,.0f}" if x >= 10 else (f"{x:.2g}" if x >= 0.01 else f"{x:.1e}")
-
-
 def summary(results: dict) -> str:
     """The report card: the strongest finding of every section that ran."""
     ident = results["identification"]
