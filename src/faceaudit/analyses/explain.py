@@ -30,16 +30,37 @@ audited gallery size. The same ``theta`` then carries G to other gallery sizes.
 Estimates: f_g a Gaussian kernel density of the mate scores (Scott's bandwidth), F_g their
 empirical distribution; q(S) = FMR(S) from the exact impostor counts; f_i (the impostor
 density) the impostor mass within +-h of S over 2h (Silverman's h), or above the tail threshold
-u the generalised Pareto tail. Interval: percentile bootstrap over mate scores, non-mated
-searches (``theta`` refitted) and tail parameters.
+u the generalised Pareto tail.
+
+**The interval covers new people of the same kind** (:class:`PeopleFit`): *people* are
+resampled, not searches (enrolled people with their gallery entry and mated searches, and the
+people searched but not enrolled with all their searches), and the whole fit is redone in each
+resample: the mate-score density (its own bandwidth), the non-mated searches and theta, the
+impostor counts and the generalised Pareto tail above the same u. The impostor histogram is one
+sum over all comparisons; the comparisons some candidate list shows (the top K non-mates of
+every search) are given to their probe person and gallery person, the rest of each bin (deep in
+the bulk) to the resample's average comparison. theta is refitted to the resampled probe people
+with the gallery as audited (a gallery person drawn twice would add look-alikes in pairs, a
+dispersion that belongs to no probe). A results folder that does not say who each search was of
+gives no figure for new people, only the interval over its searches and the reason.
+
+**Monotone in the score by construction** (:func:`explain_curves`): everything is computed on one
+fixed grid of scores; every resample's curve is projected onto the non-decreasing functions
+(pool adjacent violators), so the point and the percentile interval never fall as the score
+rises; widenings (beyond the scores where theta was measured, carried to another gallery size)
+keep that, a bound being carried along the score where it would fall. The answer at a score is
+read off the grid by linear interpolation (non-decreasing too).
 
 Where the data cannot support a number (the score lies above every impostor score the audit
-observed, so the impostor density there is extrapolated; or the interval is wider than 50
-percentage points) no point estimate is given, only the interval and the reason.
+observed, so the impostor density there is extrapolated; the interval is wider than 50
+percentage points; the figure is finer than the audit resolves, one in its number of searches
+rounded up to a power of ten; too few people) no point estimate is given, only the interval or
+a bound (:mod:`faceaudit.report.chance`: "less than 1 in 10,000 (95% upper bound)") and the reason.
 
-:func:`calibration_check` bins the audit's own searches by top score and compares the share
-whose top candidate was the mate with this model's answer at the audited gallery size (and
-with the independence model's), so every audit shows whether the model holds on its data.
+:func:`calibration_check` checks the same model out of sample by people: it fits explain on
+half of the audit's people and predicts the other half's searches (several random splits),
+bins them by top score and says per bin whether the observed share agrees with the prediction
+(simultaneously over the bins), so every audit shows whether explain holds for new people.
 """
 
 from __future__ import annotations
