@@ -1306,13 +1306,25 @@ def explain(model: ScoreModel | str | Path, score: float, gallery_size: int, *, 
            "expected_impostors_at_or_above_score": gallery_size * model.per_subject * fmr,
            "assumptions": ASSUMPTIONS}
     if folder is not None:  # what this audit's own check found (results folders written since it is out of sample)
-        cal = _saved_results(folder).get("explain_calibration")
+        cal = _saved_calibration(folder)
         if isinstance(cal, dict) and "calibrated_for_new_people" in cal:
             out["calibration_check"] = {"calibrated_for_new_people": cal.get("calibrated_for_new_people"),
                                         "verdict": cal.get("verdict")}
     out["headline"] = headline(out)
     out["paragraph"] = paragraph(out)
     return out
+
+
+def _saved_calibration(folder: Path) -> dict | None:
+    """The results folder's ``explain_calibration`` (None without a readable results.json)."""
+    if not (folder / "results.json").is_file():
+        return None
+    try:
+        from faceaudit.data.results import load_results
+        saved = load_results(folder)
+    except (InputError, OSError, ValueError):
+        return None
+    return saved.get("explain_calibration") if isinstance(saved, dict) else None
 
 
 def _pct_text(x: float, r: float) -> str:
