@@ -75,7 +75,7 @@ from scipy import special
 from auditcore.errors import InputError
 from auditcore.intervals import clopper_pearson
 from faceaudit.engine.counts import exact_bins, hist_edges, next_exact_bins, score_bin
-from faceaudit.metrics.tail import TailFit, fit_tail
+from faceaudit.metrics.tail import TailFit
 from faceaudit.report.chance import chance_text, one_in_text, resolution
 
 MAX_KDE_POINTS = 20_000
@@ -339,7 +339,7 @@ class ScoreModel:
                 per = 1.0
         fine_from = int(data["impostor_fine_from"]) if "impostor_fine_from" in data.files else 0
         model = cls(genuine, hist, None, best, n_gal, per, _topk_from_folder(Path(results_dir)), kind, fine_from)
-        model.tail = fit_tail(hist, score=kind, fine_from=fine_from) if hist.sum() >= 1000 else None
+        model.tail = lean_tail(hist, kind, fine_from)  # the maximum-likelihood tail, as the audit's check fits it
         return model
 
     # -- impostor side (vectorised)
