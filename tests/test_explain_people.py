@@ -23,8 +23,17 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from faceaudit.analyses.explain import (PeopleData, ScoreModel, calibration_against, calibration_check, explain,
-                                        explain_curves, fit_gpd, lean_tail, people_from_search)
+from faceaudit.analyses.explain import (
+    PeopleData,
+    ScoreModel,
+    calibration_against,
+    calibration_check,
+    explain,
+    explain_curves,
+    fit_gpd,
+    lean_tail,
+    people_from_search,
+)
 from faceaudit.engine.counts import hist_edges, score_bin
 from faceaudit.metrics.tail import fit_tail
 
@@ -268,10 +277,10 @@ def test_people_data_from_a_search_result():
 
 
 def test_report_says_whether_explain_holds_for_new_people_and_renders_older_folders():
+    from auditcore.serialize import to_json
     from faceaudit.audit import run_audit
     from faceaudit.data.synthetic import make_population
     from faceaudit.report.html import calibration_section, summary
-    from auditcore.serialize import to_json
     es, proto, _ = make_population(n_enrolled=200, n_nonenrolled=200, probes_per_nonenrolled=2, seed=5)
     results = to_json(run_audit(es, proto).results)
     cal = results["explain_calibration"]
@@ -291,7 +300,9 @@ def test_report_says_whether_explain_holds_for_new_people_and_renders_older_fold
 
 def test_explain_command_line_warns_when_the_audit_found_explain_uncalibrated(tmp_path):
     import json
+
     from typer.testing import CliRunner
+
     from faceaudit.audit import run_audit, write_results
     from faceaudit.cli import app
     from faceaudit.data.synthetic import make_population

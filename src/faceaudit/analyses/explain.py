@@ -73,7 +73,6 @@ import numpy as np
 from scipy import special
 
 from auditcore.errors import InputError
-from auditcore.intervals import clopper_pearson
 from faceaudit.engine.counts import exact_bins, hist_edges, next_exact_bins, score_bin
 from faceaudit.metrics.tail import TailFit
 from faceaudit.report.chance import chance_text, one_in_text, resolution
@@ -1434,19 +1433,20 @@ def _calibration_check(res, *, n_gallery_templates: int | None = None, tail: Tai
                                confidence=confidence)
 
 
-def calibration_against(model: ScoreModel, held_out=None, *, n_bins: int = 8, n_boot: int = 30, n_splits: int = 2,
-                        seed: int = 0, confidence: float = 0.95) -> dict | None:
+def calibration_against(model: ScoreModel, held_out=None, *, gallery_size: int | None = None, n_bins: int = 8,
+                        n_boot: int = 30, n_splits: int = 2, seed: int = 0, confidence: float = 0.95) -> dict | None:
     """Does explain's answer hold for people it was not fitted on?
 
     ``held_out`` None: the model's own people, split in halves ``n_splits`` times (each half
     predicted by the fit on the other). ``held_out`` a :class:`PeopleData` (another audit's searches,
     e.g. of another population at the same gallery size): predicted by the fit on all of the
-    model's people. See :func:`_calibration_check` for the rule."""
+    model's people, at ``gallery_size`` (that audit's; default the model's). See
+    :func:`_calibration_check` for the rule."""
     from auditcore.intervals import korn_graubard
     own = model.people if model.people is not None else people_from_model(model)
     test = own if held_out is None else held_out
     mated = test.mated
-    n = int(model.gallery_size or own.gallery.size)
+    n = int(gallery_size or model.gallery_size or own.gallery.size)
     prior = float(mated.mean())
     top, y = test.top_score, test.top_is_mate
     ok = np.isfinite(top)
