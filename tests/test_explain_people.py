@@ -327,3 +327,22 @@ def test_explains_table_in_the_report_writes_bounds_not_zeros():
     assert chance_text(0.0531, 0.0402, 0.0811, r) == "0.0531 [0.0402, 0.0811]"
     assert chance_text(0.99999, 0.9999, 1.0, r) == "at least 0.9999 (95% lower bound)"
     assert chance_text(0.2, 0.2, 0.2000001, r).count("0.2") == 3  # two different ends never print alike
+
+
+def test_monotone_in_the_score_for_distances_too():
+    # neg_euclidean: the score is minus the distance; a closer match never gets a lower answer
+    from faceaudit.audit import run_audit
+    from faceaudit.data.synthetic import make_population
+    es, proto, _ = make_population(n_enrolled=300, n_nonenrolled=300, probes_per_nonenrolled=2, seed=4)
+    audit = run_audit(es, proto, score="neg_euclidean")
+    model = ScoreModel.from_search(audit.search, tail=lean_tail(audit.search.impostor_hist, "neg_euclidean",
+                                                                audit.search.hist_fine_from))
+    for n in (300, 10**6):
+        c = explain_curves(model, n, 0.5, n_boot=60)
+        assert all(np.all(np.diff(c[k]) >= 0) for k in ("point", "low", "high"))
+        outs = [explain(model, -d, n, n_boot=60) for d in np.arange(1.20, 0.90, -0.01)]  # closer and closer
+        for a, b in zip(outs, outs[1:]):
+            assert b["model_value"] >= a["model_value"] and b["interval"][0] >= a["interval"][0]
+            assert b["interval"][1] >= a["interval"][1]
+    no_boot = explain(model, -1.0, 300, n_boot=0)
+    assert no_boot["interval"] == [None, None] and "P(top candidate" in no_boot["headline"]
