@@ -962,7 +962,11 @@ class PeopleFit:
         for r in range(R):
             L = int(min(np.ceil(6 * hg[r] / step), G))
             k = np.exp(-0.5 * (np.arange(-L, L + 1) * step / hg[r]) ** 2)
-            f_g[r] = np.convolve(binned[r], k, mode="full")[L:L + G]
+            # the kernel is symmetric: f_g[i] = sum_d binned[i + d] k[L + d]; an elementwise sum,
+            # not np.convolve, whose float64 inner products go through BLAS (ddot) and so end in
+            # digits that depend on the machine's BLAS kernel
+            windows = np.lib.stride_tricks.sliding_window_view(np.pad(binned[r], L), 2 * L + 1)
+            f_g[r] = (windows * k).sum(1)
         with np.errstate(invalid="ignore", divide="ignore"):
             f_g = f_g / (wsum[:, None] * hg[:, None] * np.sqrt(2 * np.pi))
             F_g = (np.bincount((off + self.mate_below).ravel(), w.ravel(), R * (G + 1)).reshape(R, G + 1)
