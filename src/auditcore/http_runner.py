@@ -561,6 +561,10 @@ def read_toml(path) -> tuple[dict, bytes]:
         return tomllib.loads(raw.decode("utf-8")), raw
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read adapter file ({exc})", path) from None
+    except RecursionError:
+        raise InputError("cannot read adapter file (nested too deeply)", path) from None
+    except ValueError as exc:  # an integer of thousands of digits (Python's int conversion limit)
+        raise InputError(f"cannot read adapter file ({str(exc).splitlines()[0][:200]})", path) from None
 
 
 def auth_entries(data: dict, source) -> tuple:

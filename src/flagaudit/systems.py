@@ -1023,8 +1023,13 @@ def read_flags(path: str | Path, case_ids) -> Flags:
         raise InputError(f"cannot read flags file ({exc.__class__.__name__})", path) from None
     for col in ("case_id", "flagged"):
         if col not in df.columns:
-            raise InputError(f"missing required column {col} (have: {', '.join(map(str, df.columns))})", path)
-    ids = df["case_id"].astype(str).str.strip()
+            have = ", ".join(str(c) if str(c).isprintable() else repr(str(c)) for c in df.columns)
+            raise InputError(f"missing required column {col} ({'have: ' + have if have else 'the file has no columns'})",
+                             path)
+    try:
+        ids = df["case_id"].astype(str).str.strip()
+    except UnicodeDecodeError:
+        raise InputError("case_id holds bytes that are not UTF-8 text", path) from None
     dup = ids[ids.duplicated()]
     if len(dup):
         raise InputError(f"case {dup.iloc[0]} appears more than once (row {dup.index[0] + 2})", path)
@@ -1043,7 +1048,9 @@ def read_flags(path: str | Path, case_ids) -> Flags:
         bad = ~(text.isin(_TRUE) | text.isin(_FALSE))
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(f"row {i + 2}: flagged must be 1/0, true/false or yes/no, got {raw.iloc[i]!r}", path)
+            value = raw.iloc[i]
+            shown = "it is empty" if pd.isna(value) else f"got {str(value)[:60]!r}"
+            raise InputError(f"row {i + 2}: flagged must be 1/0, true/false or yes/no ({shown})", path)
         flagged = text.isin(_TRUE).to_numpy()
     order = pd.Series(np.arange(len(ids)), index=ids.to_numpy()).loc[list(want)].to_numpy()
     score = None
@@ -1051,6 +1058,8 @@ def read_flags(path: str | Path, case_ids) -> Flags:
         s = pd.to_numeric(df["score"], errors="coerce").to_numpy(dtype=float)
         if np.isnan(s).any():
             i = int(np.flatnonzero(np.isnan(s))[0])
-            raise InputError(f"row {i + 2}: score is not a number: {df['score'].iloc[i]!r}", path)
+            value = df["score"].iloc[i]
+            shown = "it is empty" if pd.isna(value) else f"got {str(value)[:60]!r}"
+            raise InputError(f"row {i + 2}: score is not a number ({shown})", path)
         score = s[order]
     return Flags(flagged[order].astype(bool), score, None, f"flags imported from {path.name}")

@@ -126,6 +126,9 @@ def load_adapter(path) -> Adapter:
     for key in ("search", "response"):
         if key not in data:
             raise InputError(f"adapter file has no [{key}] table", path)
+    for key in ("search", "response", "enrol"):
+        if key in data and not isinstance(data[key], dict):
+            raise InputError(f"[{key}] must be a table, got {type(data[key]).__name__} ({key} = ...)", path)
     search = dict(data["search"])
     list_length = search.pop("list_length", 20)
     threshold = search.pop("threshold", None)
