@@ -72,6 +72,7 @@ from auditcore.errors import InputError
 from auditcore.intervals import allowed_errors
 from auditcore.outdir import atomic_folder
 from faceaudit import __version__
+from faceaudit.data.reading import read_parquet, shown
 from faceaudit.engine.observed import UNSEEN_RANK, ObservedSearches
 from faceaudit.metrics import identification as ident
 from faceaudit.metrics import paired
@@ -101,19 +102,18 @@ def load_system(path: str | Path, name: str | None = None) -> System:
     from faceaudit.data.results import load_results
     path = Path(path)
     results = load_results(path)
+    _check_results(results, path / "results.json")
     table_path = path / "searches.parquet"
     if not table_path.exists():
         raise InputError("no searches.parquet here; compare needs the per-search table an audit writes", path)
-    try:
-        searches = pd.read_parquet(table_path)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is one line
-        raise InputError(f"cannot read searches.parquet ({exc})", path) from None
+    searches = read_parquet(table_path, "the per-search table")
     need = {"template_id", "subject_id", "mated", "best_nonmate_score", "mate_score", "mate_rank"}
     if "blackbox" in results:
         need |= BLACKBOX_COLUMNS
     missing = sorted(need - set(searches.columns))
     if missing:
         raise InputError(f"searches.parquet lacks column(s) {', '.join(missing)}", path)
+    _check_columns(searches, table_path, "blackbox" in results)
     searches["template_id"] = searches["template_id"].astype(str)
     searches["subject_id"] = searches["subject_id"].astype(str)
     if "blackbox" in results:
@@ -122,19 +122,91 @@ def load_system(path: str | Path, name: str | None = None) -> System:
     return System(name or path.resolve().name, str(path), results, searches)
 
 
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_results(results: dict, path: Path) -> None:
+    """What compare reads from results.json has the shape an audit writes (InputError otherwise)."""
+    def need(ok, name: str, what: str) -> None:
+        if not ok:
+            raise InputError(f"{name} must be {what}; is this results.json from another faceaudit version?", path)
+
+    for key in ("input", "protocol", "failure_to_enrol", "identification", "blackbox", "demographics",
+                "demographics_from_lists"):
+        need(results.get(key) is None or isinstance(results[key], dict), key, "a table")
+    need("blackbox" not in results or isinstance(results["blackbox"], dict), "blackbox", "a table")
+    top_k = (results.get("input") or {}).get("top_k", 20)
+    need(_is_number(top_k) and top_k == int(top_k) and 1 <= top_k <= 10**6, "input.top_k", "a whole number >= 1")
+    fte = results.get("failure_to_enrol") or {}
+    for key in ("failed_mated_searches", "failed_nonmated_searches"):
+        value = fte.get(key, 0)
+        need(_is_number(value) and value == int(value), f"failure_to_enrol.{key}", "a whole number")
+    ident = results.get("identification") or {}
+    ops = ident.get("operating_points", [])
+    need(isinstance(ops, list) and all(isinstance(op, dict) for op in ops), "identification.operating_points",
+         "a list of tables")
+    for op in ops:
+        need(_is_number(op.get("target_fpir", -1)), "identification.operating_points: target_fpir", "a number")
+        t = op.get("threshold")
+        need(t is None or t == "-inf" or _is_number(t), "identification.operating_points: threshold", "a number")
+        need(op.get("not_measurable") is None or isinstance(op["not_measurable"], str),
+             "identification.operating_points: not_measurable", "text")
+    need(ident.get("at_system_threshold") is None or isinstance(ident["at_system_threshold"], dict),
+         "identification.at_system_threshold", "a table")
+    curve = ident.get("curve", {})
+    need(isinstance(curve, dict) and all(isinstance(curve.get(k, []), list) for k in ("fpir", "fnir_rank1")),
+         "identification.curve", "a table of lists")
+    for key in ("demographics", "demographics_from_lists"):
+        demo = results.get(key)
+        if not demo:
+            continue
+        analyses = demo.get("analyses", [])
+        need(isinstance(analyses, list) and all(isinstance(a, dict) and isinstance(a.get("spec"), str)
+                                                and isinstance(a.get("rates", {}), dict)
+                                                and isinstance(a.get("not_measurable", {}), dict) for a in analyses),
+             f"{key}.analyses", "a list of tables, each with a spec")
+        for a in analyses:
+            for measure, groups in a.get("rates", {}).items():
+                need(isinstance(groups, dict) and all(
+                    not e or (isinstance(e, dict) and {"value", "ci", "errors", "trials"} <= set(e))
+                    for e in groups.values()), f"{key}.analyses: rates", "tables of rates")
+        need(demo.get("threshold") is None or _is_number(demo["threshold"]), f"{key}.threshold", "a number")
+        need(isinstance(demo.get("caveats", {}), dict), f"{key}.caveats", "a table")
+
+
+def _check_columns(searches: pd.DataFrame, path: Path, blackbox: bool) -> None:
+    """The per-search table's columns hold what an audit writes (true/false, numbers, counts)."""
+    from pandas.api import types
+
+    def refuse(col: str, what: str):
+        raise InputError(f"column {col} must hold {what}, got {searches[col].dtype}", path)
+
+    for col in ("template_id", "subject_id", "search_id") if blackbox else ("template_id", "subject_id"):
+        if searches[col].isna().any():
+            refuse(col, "no empty values")
+    for col in ("mated", "mate_listed", "unseen_strict") if blackbox else ("mated",):
+        if not types.is_bool_dtype(searches[col]) or searches[col].isna().any():
+            refuse(col, "true/false values")
+    for col in ("best_nonmate_score", "mate_score", "unseen_bound", "mate_rank") if blackbox else \
+            ("best_nonmate_score", "mate_score"):
+        if not types.is_numeric_dtype(searches[col]) or types.is_bool_dtype(searches[col]):
+            refuse(col, "numbers")
+    for col in ("list_length", "returned") if blackbox else ("mate_rank",):
+        if not types.is_integer_dtype(searches[col]) or searches[col].isna().any():
+            refuse(col, "whole numbers")
+
+
 def _listed_people(path: Path, searches: pd.DataFrame) -> np.ndarray:
     """Per search of a black-box audit: the distinct gallery people its list showed (candidates.parquet)."""
     cpath = path / "candidates.parquet"
     if not cpath.exists():
         raise InputError("no candidates.parquet here; comparing a black-box audit needs the subject lists it writes", path)
-    try:
-        cand = pd.read_parquet(cpath, columns=["search_id"])
-    except Exception as exc:  # noqa: BLE001 - any reader failure is one line
-        raise InputError(f"cannot read candidates.parquet ({exc})", path) from None
+    cand = read_parquet(cpath, "the subject lists", columns=["search_id"])
     counts = cand["search_id"].astype(str).value_counts()
     unknown = sorted(set(counts.index) - set(searches["search_id"]))
     if unknown:
-        raise InputError(f"candidates.parquet lists search {unknown[0]}, which is not in searches.parquet", path)
+        raise InputError(f"candidates.parquet lists search {shown(unknown[0])}, which is not in searches.parquet", path)
     return counts.reindex(searches["search_id"]).fillna(0).to_numpy(np.int64)
 
 
@@ -162,19 +234,20 @@ def check_same_searches(systems: Sequence[System]) -> None:
         if pa != pb:
             diff = sorted(k for k in set(pa) | set(pb) if pa.get(k) != pb.get(k))
             k = diff[0]
-            raise InputError(f"not the same protocol as {a.path}: {k} is {pb.get(k)!r} here and {pa.get(k)!r} there; "
+            raise InputError(f"not the same protocol as {a.path}: {shown(k)} is {shown(repr(pb.get(k)))} here and "
+                             f"{shown(repr(pa.get(k)))} there; "
                              "compare only audits of the same searches", s.path)
         tb = s.searches.set_index("template_id")
         if tb.index.has_duplicates or ta.index.has_duplicates or set(tb.index) != set(ta.index):
             only = sorted(set(tb.index) ^ set(ta.index))
             raise InputError(f"not the same searches as {a.path}: {len(only):,} probe template_id(s) are in one audit "
-                             f"only, e.g. {only[0] if only else 'a duplicate'}; run both audits on the same protocol "
+                             f"only, e.g. {shown(only[0]) if only else 'a duplicate'}; run both audits on the same protocol "
                              "(e.g. one --protocol file listing templates both systems enrolled)", s.path)
         tb = tb.loc[ta.index]
         bad = (tb["mated"].to_numpy() != ta["mated"].to_numpy()) | (tb["subject_id"].to_numpy() != ta["subject_id"].to_numpy())
         if bad.any():
             tid = ta.index[np.flatnonzero(bad)[0]]
-            raise InputError(f"not the same searches as {a.path}: probe {tid} differs in its subject or mated flag "
+            raise InputError(f"not the same searches as {a.path}: probe {shown(tid)} differs in its subject or mated flag "
                              f"({int(bad.sum()):,} probes differ)", s.path)
 
 

@@ -65,7 +65,6 @@ bins them by top score and says per bin whether the observed share agrees with t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +72,7 @@ import numpy as np
 from scipy import special
 
 from auditcore.errors import InputError
+from faceaudit.data.reading import read_parquet, reason
 from faceaudit.engine.counts import exact_bins, hist_edges, next_exact_bins, score_bin
 from faceaudit.metrics.tail import TailFit
 from faceaudit.report.chance import chance_text, one_in_text, resolution
@@ -309,35 +309,32 @@ class ScoreModel:
 
     @classmethod
     def from_results(cls, results_dir: str | Path) -> "ScoreModel":
-        path = Path(results_dir) / "scores.npz"
-        if not path.exists():
-            raise InputError("no scores.npz here; is this a faceaudit results folder?", results_dir)
-        data = np.load(path)
+        folder = Path(results_dir)
+        data = _read_scores(folder)
+        path = folder / "scores.npz"
         hist = np.zeros(hist_edges().size, dtype=np.int64)
         hist[data["impostor_bin"]] = data["impostor_count"]
         genuine = np.asarray(data["genuine"], float)
-        if "mate_score" in data.files:
+        if "mate_score" in data:
             mate = np.asarray(data["mate_score"], float)
             mate = mate[np.isfinite(mate)]
             if mate.size >= 2:
                 genuine = mate
         if genuine.size < 2 or hist.sum() < 2:
             raise InputError("too few genuine or impostor scores to explain a score", path)
-        best = np.asarray(data["best_nonmate"], float) if "best_nonmate" in data.files else None
-        n_gal = int(data["gallery_size"]) if "gallery_size" in data.files else None
+        best = np.asarray(data["best_nonmate"], float) if "best_nonmate" in data else None
+        n_gal = int(data["gallery_size"]) if "gallery_size" in data else None
         per = 1.0
-        kind = "cosine"
-        rj = Path(results_dir) / "results.json"
-        if rj.exists():
+        saved = _saved_results(folder)
+        kind = str(_table(saved, "input").get("score", "cosine"))
+        if n_gal:
             try:
-                saved = json.loads(rj.read_text())
-                kind = str(saved.get("input", {}).get("score", "cosine"))
-                if n_gal:
-                    per = float(saved.get("protocol", {}).get("n_gallery_templates", n_gal)) / n_gal
-            except (ValueError, TypeError, AttributeError):
+                per = float(_table(saved, "protocol").get("n_gallery_templates", n_gal)) / n_gal
+            except (ValueError, TypeError, OverflowError):
                 per = 1.0
-        fine_from = int(data["impostor_fine_from"]) if "impostor_fine_from" in data.files else 0
-        model = cls(genuine, hist, None, best, n_gal, per, _topk_from_folder(Path(results_dir)), kind, fine_from)
+            per = per if np.isfinite(per) and per > 0 else 1.0
+        fine_from = int(data["impostor_fine_from"]) if "impostor_fine_from" in data else 0
+        model = cls(genuine, hist, None, best, n_gal, per, _topk_from_folder(folder), kind, fine_from)
         model.tail = lean_tail(hist, kind, fine_from)  # the maximum-likelihood tail, as the audit's check fits it
         return model
 
@@ -445,18 +442,99 @@ def theta_at(model: "ScoreModel", threshold: float, n_boot: int = 200, seed: int
     return point, [float(np.quantile(draws, a)), float(np.quantile(draws, 1 - a))]
 
 
+# --------------------------------------------------------------------- reading a results folder
+_SCORE_ARRAYS = {"genuine": True, "impostor_bin": True, "impostor_count": True, "mate_score": False,
+                 "best_nonmate": False, "gallery_size": False, "impostor_fine_from": False}  # name: required
+
+
+def _read_scores(folder: Path) -> dict:
+    """The arrays of a results folder's ``scores.npz`` (see :func:`faceaudit.audit.write_results`),
+    checked; InputError naming the file for anything else. A file of Python objects is refused
+    unread (never unpickled)."""
+    path = folder / "scores.npz"
+    if not path.exists():
+        raise InputError("no scores.npz here; is this a faceaudit results folder?", folder)
+    out = {}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise InputError("not an .npz archive (numpy.savez); is this a faceaudit results folder?", path)
+            for name, required in _SCORE_ARRAYS.items():
+                if name in data.files:
+                    out[name] = np.asarray(data[name])
+                elif required:
+                    raise InputError(f"holds no '{name}' array; is this a faceaudit results folder?", path)
+    except (InputError, MemoryError):
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise InputError("holds Python objects (pickled data), and faceaudit never unpickles a file", path) from None
+        raise InputError(f"cannot read scores ({reason(exc)})", path) from None
+    except Exception as exc:  # noqa: BLE001 - a damaged archive fails in many ways (BadZipFile, EOFError, zlib...)
+        raise InputError(f"cannot read scores ({reason(exc)})", path) from None
+    for name, x in out.items():
+        if x.dtype.kind not in ("iu" if name in ("impostor_bin", "impostor_count", "gallery_size",
+                                                "impostor_fine_from") else "iuf"):
+            raise InputError(f"'{name}' must hold {'integers' if x.dtype.kind not in 'iuf' else 'whole numbers'}, "
+                             f"got dtype {x.dtype}", path)
+        if name in ("gallery_size", "impostor_fine_from") and x.ndim != 0:
+            raise InputError(f"'{name}' must be one number, got shape {x.shape}", path)
+        if name not in ("gallery_size", "impostor_fine_from") and x.ndim != 1:
+            raise InputError(f"'{name}' must be a list of numbers (1-d), got shape {x.shape}", path)
+    n_bins = hist_edges().size
+    bins, counts = out["impostor_bin"], out["impostor_count"]
+    if bins.shape != counts.shape:
+        raise InputError(f"'impostor_bin' and 'impostor_count' differ in length ({bins.size} and {counts.size})", path)
+    if bins.size and (bins.min() < 0 or bins.max() >= n_bins or np.isnan(hist_edges()[bins]).any()):
+        raise InputError(f"'impostor_bin' holds bins that are not histogram bins (0 to {n_bins - 1} of scores)", path)
+    if np.unique(bins).size != bins.size:
+        raise InputError("'impostor_bin' lists a bin twice", path)
+    if counts.size and (counts.min() < 0 or counts.sum(dtype=float) >= 2.0**62):
+        raise InputError("'impostor_count' holds negative or impossibly large counts", path)
+    if not np.isfinite(out["genuine"]).all():
+        raise InputError("'genuine' holds NaN or infinite scores", path)
+    if "gallery_size" in out and out["gallery_size"] < 1:
+        raise InputError(f"'gallery_size' must be at least 1, got {int(out['gallery_size'])}", path)
+    if "impostor_fine_from" in out and not 0 <= out["impostor_fine_from"] <= n_bins:
+        raise InputError(f"'impostor_fine_from' must be a histogram bin (0 to {n_bins}), "
+                         f"got {int(out['impostor_fine_from'])}", path)
+    return out
+
+
+def _saved_results(folder: Path) -> dict:
+    """The folder's results.json ({} when there is none); InputError when it is damaged."""
+    if not (folder / "results.json").exists():
+        return {}
+    from faceaudit.data.results import load_results
+    return load_results(folder)
+
+
+def _table(saved: dict, key: str) -> dict:
+    """``saved[key]`` when it is a table, else {} (what an older or partial results.json lacks)."""
+    value = saved.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _topk_from_folder(path: Path) -> np.ndarray | None:
     """Non-mated searches' candidate scores (n x K) from candidates.parquet and searches.parquet."""
+    if not (path / "candidates.parquet").is_file() or not (path / "searches.parquet").is_file():
+        return None
     try:
-        import pandas as pd
-        cand = pd.read_parquet(path / "candidates.parquet", columns=["probe_template_id", "rank", "score"])
-        searches = pd.read_parquet(path / "searches.parquet", columns=["template_id", "mated"])
-    except Exception:  # noqa: BLE001 - optional: fall back to best non-mate scores only
+        cand = read_parquet(path / "candidates.parquet", "candidates", ["probe_template_id", "rank", "score"])
+        searches = read_parquet(path / "searches.parquet", "searches", ["template_id", "mated"])
+    except InputError:  # optional: fall back to best non-mate scores only
         return None
-    nonmated = searches.loc[~searches["mated"].astype(bool), "template_id"].astype(str)
-    cand = cand[cand["probe_template_id"].astype(str).isin(set(nonmated))]
-    if cand.empty:
+    from pandas.api import types
+    if not (types.is_bool_dtype(searches["mated"]) and types.is_integer_dtype(cand["rank"])
+            and types.is_numeric_dtype(cand["score"]) and not types.is_bool_dtype(cand["score"])):
+        return None  # not the tables an audit writes: as if there were none
+    try:
+        nonmated = searches.loc[~searches["mated"].astype(bool), "template_id"].astype(str)
+        cand = cand[cand["probe_template_id"].astype(str).isin(set(nonmated))]
+    except (ValueError, TypeError):  # text that is not text (bytes of another encoding)
         return None
+    if cand.empty or cand["rank"].isna().any() or cand["rank"].min() < 1 or cand["rank"].max() > len(cand):
+        return None  # ranks 1..K, each listed: K is at most the number of rows
     k = int(cand["rank"].max())
     table = cand.pivot_table(index="probe_template_id", columns="rank", values="score", aggfunc="first")
     table = table.reindex(columns=range(1, k + 1))
@@ -1573,19 +1651,15 @@ def explain_from_results(results_dir: str | Path, score: float, gallery_size: in
     """Library entry point used by ``faceaudit explain``."""
     path = Path(results_dir)
     if not path.is_dir():
-        raise InputError("results folder not found", path)
-    if not (path / "scores.npz").exists() and (path / "results.json").exists():
-        try:
-            kind = json.loads((path / "results.json").read_text()).get("input", {}).get("kind")
-        except (OSError, ValueError, AttributeError):
-            kind = None
-        if kind == "black-box candidate lists":
-            raise InputError("this is a black-box audit: explain needs the genuine and impostor score "
-                             "distributions, which candidate lists do not give (see docs/blackbox.md)", path)
+        raise InputError("results folder not found" if not path.exists() else
+                         "expected a results folder written by faceaudit, got a file", path)
+    saved = _saved_results(path)
+    if not (path / "scores.npz").exists() and _table(saved, "input").get("kind") == "black-box candidate lists":
+        raise InputError("this is a black-box audit: explain needs the genuine and impostor score "
+                         "distributions, which candidate lists do not give (see docs/blackbox.md)", path)
     out = explain(path, score, gallery_size, prior=prior)  # the folder: its people are read too
-    results_json = path / "results.json"
-    if results_json.exists():
-        out["audited"] = json.loads(results_json.read_text()).get("input", {})
+    if (path / "results.json").exists():
+        out["audited"] = _table(saved, "input")
         out["score_kind"] = out["audited"].get("score")
         out["paragraph"] = paragraph(out)
     return out

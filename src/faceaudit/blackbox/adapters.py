@@ -23,12 +23,14 @@ JSON Lines, one search per line: ``{"search_id", "probe_id", "request": {...}, "
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditcore.errors import InputError
 from auditcore.http_runner import get_path  # noqa: F401 (dotted paths in responses, shared with flagaudit)
 from faceaudit.data.candidates import CandidateLists, records_to_lists
+from faceaudit.data.reading import reason, shown
 
 try:  # Python >= 3.11
     import tomllib
@@ -76,14 +78,32 @@ _SPEC_KEYS = {"candidates", "id", "score", "valid", "decision", "score_scale", "
               "threshold_param", "default_list_length", "default_threshold", "threshold_always", "system"}
 
 
+_TEXT_KEYS = ("score", "valid", "decision", "score_scale", "version", "list_length_param", "threshold_param", "system")
+
+
 def spec_from_table(table: dict, name: str, source=None) -> ResponseSpec:
-    """A :class:`ResponseSpec` from a TOML ``[response]`` table (unknown keys are refused)."""
+    """A :class:`ResponseSpec` from a TOML ``[response]`` table (unknown keys and values of the wrong
+    type are refused)."""
+    if not isinstance(table, dict):
+        raise InputError("[response] must be a table", source)
     unknown = set(table) - _SPEC_KEYS
     if unknown:
-        raise InputError(f"[response]: unknown key(s) {', '.join(sorted(unknown))}", source)
+        raise InputError(f"[response]: unknown key(s) {shown(', '.join(sorted(map(str, unknown))), 200)}", source)
     for key in ("candidates", "id"):
         if not isinstance(table.get(key), str) or not table[key]:
             raise InputError(f"[response]: '{key}' (a dotted path) is required", source)
+    for key in _TEXT_KEYS:
+        if key in table and not isinstance(table[key], str):
+            raise InputError(f"[response]: '{key}' must be text (a string)", source)
+    length = table.get("default_list_length")
+    if length is not None and (not isinstance(length, int) or isinstance(length, bool) or length < 1):
+        raise InputError("[response]: 'default_list_length' must be an integer >= 1", source)
+    threshold = table.get("default_threshold")
+    if threshold is not None and (not isinstance(threshold, (int, float)) or isinstance(threshold, bool)
+                                  or not math.isfinite(threshold)):
+        raise InputError("[response]: 'default_threshold' must be a finite number", source)
+    if not isinstance(table.get("threshold_always", False), bool):
+        raise InputError("[response]: 'threshold_always' must be true or false", source)
     return ResponseSpec(name=name, **table)
 
 
@@ -92,12 +112,19 @@ def load_spec(name_or_path: str) -> ResponseSpec:
     if name_or_path in BUILTIN:
         return BUILTIN[name_or_path]
     path = Path(name_or_path)
-    if not path.is_file():
-        raise InputError(f"unknown adapter '{name_or_path}' (built in: {', '.join(BUILTIN)}; or an adapter .toml file)")
+    try:
+        is_file = path.is_file()
+    except (OSError, ValueError):  # a name no file can have (a NUL byte, too long)
+        is_file = False
+    if not is_file:
+        raise InputError(f"unknown adapter '{shown(name_or_path)}' (built in: {', '.join(BUILTIN)}; "
+                         "or an adapter .toml file)")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
-        raise InputError(f"cannot read adapter file ({exc})", path) from None
+    except (ValueError, OSError) as exc:  # TOMLDecodeError, UnicodeDecodeError, an integer of 5,000 digits
+        raise InputError(f"cannot read adapter file ({reason(exc)})", path) from None
+    except RecursionError:
+        raise InputError("cannot read adapter file (nested too deeply)", path) from None
     if "response" not in data or not isinstance(data["response"], dict):
         raise InputError("adapter file has no [response] table", path)
     return spec_from_table(data["response"], path.stem, path)
@@ -111,6 +138,8 @@ def parse_response(spec: ResponseSpec, body, request: dict | None = None, *, whe
     shape the adapter describes.
     """
     request = request or {}
+    if not isinstance(request, dict):
+        raise InputError(f"{where}: the request parameters must be an object, got {shown(type(request).__name__)}")
     try:
         items = get_path(body, spec.candidates)
     except KeyError:
@@ -134,12 +163,16 @@ def parse_response(spec: ResponseSpec, body, request: dict | None = None, *, whe
             cid = get_path(item, spec.id)
             score = get_path(item, spec.score) if spec.score else None
         except KeyError as exc:
-            raise InputError(f"{where}: candidate {j + 1} has no '{exc.args[0]}'") from None
-        if not isinstance(cid, (str, int)) or cid == "":
+            raise InputError(f"{where}: candidate {j + 1} has no '{shown(exc.args[0])}'") from None
+        if not isinstance(cid, (str, int)) or isinstance(cid, bool) or cid == "":
             raise InputError(f"{where}: candidate {j + 1} has an empty or non-text id")
         if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
-            raise InputError(f"{where}: candidate {j + 1}'s score is not a number: {score!r}")
-        entry = {"candidate_id": str(cid), "score": None if score is None else float(score)}
+            raise InputError(f"{where}: candidate {j + 1}'s score is not a number: {shown(repr(score))}")
+        try:
+            score = None if score is None else float(score)
+        except OverflowError:
+            raise InputError(f"{where}: candidate {j + 1}'s score is not a finite number") from None
+        entry = {"candidate_id": str(cid), "score": score}
         if spec.decision:
             entry["decision"] = get_path(item, spec.decision, None)
         candidates.append(entry)
@@ -158,15 +191,18 @@ def read_id_map(path) -> dict:
         raise InputError("id map not found", path)
     try:
         table = pd.read_csv(path, dtype=str)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, OSError) as exc:
-        raise InputError(f"cannot read id map ({exc})", path) from None
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, OSError, ValueError) as exc:
+        raise InputError(f"cannot read id map ({reason(exc)})", path) from None
     for col in ("system_id", "template_id"):
         if col not in table.columns:
             raise InputError(f"missing required column {col}", path)
+        empty = table[col].isna().to_numpy()
+        if empty.any():
+            raise InputError(f"line {int(empty.nonzero()[0][0]) + 2}: empty {col}", path)
     dup = table["system_id"].duplicated()
     if dup.any():
-        raise InputError(f"line {int(dup.to_numpy().nonzero()[0][0]) + 2}: system_id {table['system_id'][dup].iloc[0]} "
-                         "listed twice", path)
+        raise InputError(f"line {int(dup.to_numpy().nonzero()[0][0]) + 2}: system_id "
+                         f"{shown(table['system_id'][dup].iloc[0])} listed twice", path)
     return dict(zip(table["system_id"], table["template_id"]))
 
 
@@ -175,7 +211,7 @@ def apply_id_map(record: dict, id_map: dict | None, where: str) -> dict:
         return record
     for c in record["candidates"]:
         if c["candidate_id"] not in id_map:
-            raise InputError(f"{where}: candidate id {c['candidate_id']} is not in the id map")
+            raise InputError(f"{where}: candidate id {shown(c['candidate_id'])} is not in the id map")
         c["candidate_id"] = id_map[c["candidate_id"]]
     return record
 
@@ -202,9 +238,14 @@ def import_responses(path, adapter: str, *, list_length: int | None = None, thre
         try:
             rec = json.loads(line)
         except ValueError as exc:
-            raise InputError(f"line {i + 1}: the response record does not parse as JSON ({exc.msg})", path) from None
+            why = shown(getattr(exc, "msg", None) or reason(exc))
+            raise InputError(f"line {i + 1}: the response record does not parse as JSON ({why})", path) from None
+        except RecursionError:
+            raise InputError(f"line {i + 1}: the response record is nested too deeply to read", path) from None
         if not isinstance(rec, dict) or "response" not in rec:
             raise InputError(f"line {i + 1}: expected an object with search_id, probe_id, request, response", path)
+        if not isinstance(rec.get("request") or {}, dict):
+            raise InputError(f"line {i + 1}: 'request' must be an object (the parameters sent)", path)
         request = dict(rec.get("request") or {})
         if list_length is not None and spec.list_length_param:
             request.setdefault(spec.list_length_param, list_length)
@@ -215,7 +256,10 @@ def import_responses(path, adapter: str, *, list_length: int | None = None, thre
             try:
                 body = json.loads(body)
             except ValueError as exc:
-                raise InputError(f"line {i + 1}: the response body does not parse as JSON ({exc.msg})", path) from None
+                why = shown(getattr(exc, "msg", None) or reason(exc))
+                raise InputError(f"line {i + 1}: the response body does not parse as JSON ({why})", path) from None
+            except RecursionError:
+                raise InputError(f"line {i + 1}: the response body is nested too deeply to read", path) from None
         parsed = parse_response(spec, body, request, where=where)
         if list_length is not None and not spec.list_length_param:
             parsed["list_length"] = list_length

@@ -248,16 +248,8 @@ def _read_distractors(path: Path):
 
 
 def _read_failures(path: Path):
-    import pandas as pd
-    if not path.exists():
-        raise InputError("failures file not found", path)
-    try:
-        table = pd.read_csv(path, dtype=str)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame({"subject_id": []})
-    if "subject_id" not in table.columns:
-        raise InputError("missing required column subject_id", path)
-    return table
+    from faceaudit.data.evalset import read_failures
+    return read_failures(path)
 
 
 def _embed_metadata(evalset_dir: Optional[Path]) -> dict:

@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from auditcore.errors import InputError
+from faceaudit.data.reading import check_unique_columns, read_parquet, reason, shown
 
 CANDIDATE_COLUMNS = ("search_id", "probe_id", "rank", "candidate_id", "score", "decision")
 SEARCH_COLUMNS = ("list_length", "threshold", "threshold_applied", "system", "system_version", "score_scale")
@@ -97,10 +99,10 @@ def _row_label(path, kind: str, index: int) -> str:
 def _parse_scale(text: str, where: str, path) -> tuple[float, float]:
     m = re.fullmatch(r"\s*(-?[0-9.eE+]+)\s*(?:-|to|\.\.)\s*(-?[0-9.eE+]+)\s*", str(text))
     if not m:
-        raise InputError(f"{where}: score_scale must be 'LO-HI' (e.g. 0-100), got '{text}'", path)
+        raise InputError(f"{where}: score_scale must be 'LO-HI' (e.g. 0-100), got '{shown(text)}'", path)
     lo, hi = float(m.group(1)), float(m.group(2))
     if not lo < hi:
-        raise InputError(f"{where}: score_scale '{text}' is empty", path)
+        raise InputError(f"{where}: score_scale '{shown(text)}' is empty", path)
     return lo, hi
 
 
@@ -116,7 +118,7 @@ def _bool(value, where: str, path):
         return False
     if text == "":
         return None
-    raise InputError(f"{where}: expected true or false, got '{value}'", path)
+    raise InputError(f"{where}: expected true or false, got '{shown(value)}'", path)
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
@@ -131,7 +133,10 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
         try:
             rec = json.loads(line)
         except ValueError as exc:
-            raise InputError(f"line {i + 1}: not valid JSON ({exc.msg})", path) from None
+            why = shown(getattr(exc, "msg", None) or reason(exc))  # an integer of 5,000 digits has no msg
+            raise InputError(f"line {i + 1}: not valid JSON ({why})", path) from None
+        except RecursionError:
+            raise InputError(f"line {i + 1}: not valid JSON (nested too deeply)", path) from None
         if not isinstance(rec, dict):
             raise InputError(f"line {i + 1}: expected a JSON object (one search)", path)
         cands = rec.get("candidates", [])
@@ -160,9 +165,9 @@ def _read_any(path: Path) -> tuple[pd.DataFrame, str]:
         if suffix == ".csv":
             return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""]), "csv"
         if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path), "parquet"
+            return read_parquet(path, "candidate lists"), "parquet"
     except (pd.errors.EmptyDataError, pd.errors.ParserError, OSError, ValueError) as exc:
-        raise InputError(f"cannot read candidate lists ({exc.__class__.__name__}: {exc})", path) from None
+        raise InputError(f"cannot read candidate lists ({exc.__class__.__name__}: {reason(exc)})", path) from None
     if suffix in (".jsonl", ".ndjson"):
         return _read_jsonl(path), "jsonl"
     raise InputError(f"unsupported candidate-list format '{suffix}' (use .csv, .parquet or .jsonl)", path)
@@ -184,11 +189,11 @@ def _number(value, what: str, where: str, path) -> float | None:
         try:
             value = float(value)
         except ValueError:
-            raise InputError(f"{where}: {what} is not a number: '{value}'", path) from None
+            raise InputError(f"{where}: {what} is not a number: '{shown(value)}'", path) from None
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{where}: {what} is not a number: '{value}'", path) from None
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{where}: {what} is not a number: '{shown(value)}'", path) from None
     if math.isnan(number):
         return None
     if not math.isfinite(number):
@@ -196,12 +201,17 @@ def _number(value, what: str, where: str, path) -> float | None:
     return number
 
 
+MAX_INTEGER = 2**31 - 1  # a rank or list length beyond this is not a list any system returned
+
+
 def _integer(value, what: str, where: str, path, minimum: int = 1) -> int | None:
     number = _number(value, what, where, path)
     if number is None:
         return None
     if number != int(number) or number < minimum:
-        raise InputError(f"{where}: {what} must be an integer >= {minimum}, got '{value}'", path)
+        raise InputError(f"{where}: {what} must be an integer >= {minimum}, got '{shown(value)}'", path)
+    if number > MAX_INTEGER:
+        raise InputError(f"{where}: {what} {shown(value)} is too large (at most {MAX_INTEGER:,})", path)
     return int(number)
 
 
@@ -211,9 +221,13 @@ def from_frame(frame: pd.DataFrame, source="in-memory", *, kind: str = "parquet"
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise InputError(f"missing required column(s) {', '.join(missing)} "
-                         f"(found: {', '.join(map(str, frame.columns)) or 'none'})", path)
+                         f"(found: {shown(', '.join(map(str, frame.columns)), 200) or 'none'})", path)
+    check_unique_columns(frame, COLUMNS + ("_line",), path)
+    if len(frame) == 0:
+        raise InputError("no searches: the table has no rows", path)
     frame = frame.reset_index(drop=True)
-    lines = frame["_line"].to_numpy() if "_line" in frame.columns else np.arange(len(frame))
+    # "_line": the line of each row in a JSON Lines file (set by the readers; a table's own column is data)
+    lines = frame["_line"].to_numpy() if "_line" in frame.columns and kind == "jsonl" else np.arange(len(frame))
     get = {c: (frame[c].tolist() if c in frame.columns else [None] * len(frame)) for c in COLUMNS}
     searches: dict[str, dict] = {}
     order: list[str] = []
@@ -247,7 +261,7 @@ def from_frame(frame: pd.DataFrame, source="in-memory", *, kind: str = "parquet"
             for key, value in info.items():
                 if first[key] != value and not (key == "threshold" and value is not None and first[key] is not None
                                                 and np.isclose(value, first[key], rtol=0, atol=0)):
-                    raise InputError(f"{where}: search {sid} has {key} '{value}' here but '{first[key]}' "
+                    raise InputError(f"{where}: search {shown(sid)} has {key} '{shown(value)}' here but '{shown(first[key])}' "
                                      f"at {first['_where']}", path)
         rank = _integer(get["rank"][i], "rank", where, path)
         cid = _text(get["candidate_id"][i])
@@ -258,7 +272,7 @@ def from_frame(frame: pd.DataFrame, source="in-memory", *, kind: str = "parquet"
             cands[sid].append(None)  # marks "no candidate" row
             continue
         if rank is None:
-            raise InputError(f"{where}: candidate {cid} has no rank", path)
+            raise InputError(f"{where}: candidate {shown(cid)} has no rank", path)
         if cid is None:
             raise InputError(f"{where}: rank {rank} has no candidate_id", path)
         cands[sid].append({"rank": rank, "candidate_id": cid, "score": score,
@@ -270,60 +284,60 @@ def from_frame(frame: pd.DataFrame, source="in-memory", *, kind: str = "parquet"
     for index, sid in enumerate(order):
         info = searches[sid]
         if info["probe_id"] in probes:
-            raise InputError(f"{info['_where']}: probe {info['probe_id']} is searched twice (searches "
-                             f"{probes[info['probe_id']]} and {sid}); each probe may be searched once", path)
+            raise InputError(f"{info['_where']}: probe {shown(info['probe_id'])} is searched twice (searches "
+                             f"{shown(probes[info['probe_id']])} and {shown(sid)}); each probe may be searched once", path)
         probes[info["probe_id"]] = sid
         entries = cands[sid]
         real = [c for c in entries if c is not None]
         if real and len(real) != len(entries):
-            raise InputError(f"{info['_where']}: search {sid} has both candidates and an empty row", path)
+            raise InputError(f"{info['_where']}: search {shown(sid)} has both candidates and an empty row", path)
         if len(entries) - len(real) > 1:
-            raise InputError(f"{info['_where']}: search {sid} has more than one empty row", path)
+            raise InputError(f"{info['_where']}: search {shown(sid)} has more than one empty row", path)
         real.sort(key=lambda c: c["rank"])
         seen_rank, seen_cand = {}, {}
         for c in real:
             if c["rank"] in seen_rank:
-                raise InputError(f"{c['_where']}: duplicate rank {c['rank']} in search {sid} "
+                raise InputError(f"{c['_where']}: duplicate rank {c['rank']} in search {shown(sid)} "
                                  f"(also at {seen_rank[c['rank']]})", path)
             seen_rank[c["rank"]] = c["_where"]
             if c["candidate_id"] in seen_cand:
-                raise InputError(f"{c['_where']}: candidate {c['candidate_id']} listed twice in search {sid} "
+                raise InputError(f"{c['_where']}: candidate {shown(c['candidate_id'])} listed twice in search {shown(sid)} "
                                  f"(also at {seen_cand[c['candidate_id']]})", path)
             seen_cand[c["candidate_id"]] = c["_where"]
         for expect, c in enumerate(real, start=1):
             if c["rank"] != expect:
-                raise InputError(f"{c['_where']}: search {sid} has rank {c['rank']} but no rank {expect}; "
+                raise InputError(f"{c['_where']}: search {shown(sid)} has rank {c['rank']} but no rank {expect}; "
                                  "ranks must be 1, 2, 3, ...", path)
         if len(real) > info["list_length"]:
-            raise InputError(f"{real[-1]['_where']}: search {sid} returned {len(real)} candidates but asked for "
+            raise InputError(f"{real[-1]['_where']}: search {shown(sid)} returned {len(real)} candidates but asked for "
                              f"at most list_length {info['list_length']}", path)
         system = info["system"]
         scale = info["score_scale"]
         if system in scales and scales[system][0] != scale:
-            raise InputError(f"{info['_where']}: system {system} has scores on scale '{scale}' here but "
-                             f"'{scales[system][0]}' at {scales[system][1]}; one system has one score scale", path)
+            raise InputError(f"{info['_where']}: system {shown(system)} has scores on scale '{shown(scale)}' here but "
+                             f"'{shown(scales[system][0])}' at {scales[system][1]}; one system has one score scale", path)
         scales.setdefault(system, (scale, info["_where"]))
         bounds = _parse_scale(scale, info["_where"], path) if scale else None
         for prev, c in zip([None] + real[:-1], real):
             has = c["score"] is not None
             if system in scored and scored[system][0] != has:
-                raise InputError(f"{c['_where']}: system {system} gives a score here but not at {scored[system][1]}"
-                                 if has else f"{c['_where']}: no score here, but system {system} gives scores "
+                raise InputError(f"{c['_where']}: system {shown(system)} gives a score here but not at {scored[system][1]}"
+                                 if has else f"{c['_where']}: no score here, but system {shown(system)} gives scores "
                                  f"(e.g. {scored[system][1]}); a system scores every candidate or none", path)
             scored.setdefault(system, (has, c["_where"]))
             if has and bounds and not bounds[0] <= c["score"] <= bounds[1]:
-                raise InputError(f"{c['_where']}: score {c['score']:g} is outside system {system}'s scale "
-                                 f"'{scale}'", path)
+                raise InputError(f"{c['_where']}: score {c['score']:g} is outside system {shown(system)}'s scale "
+                                 f"'{shown(scale)}'", path)
             if has and prev is not None and c["score"] > prev["score"]:
-                raise InputError(f"{c['_where']}: search {sid} is not in rank order: rank {c['rank']} scores "
+                raise InputError(f"{c['_where']}: search {shown(sid)} is not in rank order: rank {c['rank']} scores "
                                  f"{c['score']:g}, above rank {prev['rank']} ({prev['score']:g})", path)
             if has and info["threshold"] is not None and c["score"] < info["threshold"]:
                 raise InputError(f"{c['_where']}: score {c['score']:g} is below the system's threshold "
-                                 f"{info['threshold']:g} for search {sid}", path)
+                                 f"{info['threshold']:g} for search {shown(sid)}", path)
             cand_rows.append({"search": index, "rank": c["rank"], "candidate_id": c["candidate_id"],
                               "score": np.nan if c["score"] is None else c["score"], "decision": c["decision"]})
         if bounds and info["threshold"] is not None and not bounds[0] <= info["threshold"] <= bounds[1]:
-            raise InputError(f"{info['_where']}: threshold {info['threshold']:g} is outside the scale '{scale}'", path)
+            raise InputError(f"{info['_where']}: threshold {info['threshold']:g} is outside the scale '{shown(scale)}'", path)
         search_rows.append({k: v for k, v in info.items() if k != "_where"})
     searches_df = pd.DataFrame(search_rows, columns=["search_id", "probe_id"] + list(SEARCH_COLUMNS))
     cand_df = pd.DataFrame(cand_rows, columns=["search", "rank", "candidate_id", "score", "decision"])
@@ -383,18 +397,26 @@ def lists_to_records(lists: CandidateLists) -> list[dict]:
 
 def records_to_lists(records: list[dict], source="in-memory") -> CandidateLists:
     """Validate JSON-ready per-search records (the JSON Lines form)."""
+    if isinstance(records, (str, bytes, dict)) or not isinstance(records, Iterable):
+        raise InputError("expected a list of searches (one object per search)", source)
     rows = []
     for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            raise InputError(f"line {i + 1}: expected an object (one search)", source)
+        line = rec.get("_line", i)
+        line = line if isinstance(line, int) and not isinstance(line, bool) else i
         base = {k: rec.get(k) for k in ("search_id", "probe_id") + SEARCH_COLUMNS}
         cands = rec.get("candidates") or []
+        if not isinstance(cands, (list, tuple)):
+            raise InputError(f"line {line + 1}: 'candidates' must be a list", source)
         if not cands:
             rows.append({**base, "rank": None, "candidate_id": None, "score": None, "decision": None,
-                         "_line": rec.get("_line", i)})
+                         "_line": line})
         for j, c in enumerate(cands):
             if not isinstance(c, dict):
-                raise InputError(f"line {rec.get('_line', i) + 1}: candidate {j + 1} must be an object", source)
+                raise InputError(f"line {line + 1}: candidate {j + 1} must be an object", source)
             rows.append({**base, "rank": c.get("rank", j + 1), "candidate_id": c.get("candidate_id"),
-                         "score": c.get("score"), "decision": c.get("decision"), "_line": rec.get("_line", i)})
+                         "score": c.get("score"), "decision": c.get("decision"), "_line": line})
     if not rows:
         raise InputError("no searches", source)
     return from_frame(pd.DataFrame(rows), source, kind="jsonl")

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from auditcore.errors import InputError
+from faceaudit.data.reading import check_unique_columns, read_parquet, reason, shown
 
 REQUIRED_COLUMNS = ("template_id", "subject_id")
 
@@ -142,11 +143,11 @@ def _read_table(path: Path) -> pd.DataFrame:
         if suffix == ".csv":
             return pd.read_csv(path, dtype={"template_id": str, "subject_id": str})
         if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
+            return read_parquet(path, "table")
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
-        raise InputError(f"cannot read table ({exc.__class__.__name__}: {exc})", path) from None
+        raise InputError(f"cannot read table ({exc.__class__.__name__}: {reason(exc)})", path) from None
     except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read table ({exc})", path) from None
+        raise InputError(f"cannot read table ({reason(exc)})", path) from None
     raise InputError(f"unsupported manifest format '{suffix}' (use .csv or .parquet)", path)
 
 
@@ -162,8 +163,8 @@ def _check_npy_header(path: Path) -> None:
             version = np.lib.format.read_magic(fh)
             _, _, dtype = (np.lib.format.read_array_header_1_0(fh) if version == (1, 0)
                            else np.lib.format.read_array_header_2_0(fh))
-        except ValueError as exc:
-            raise InputError(f"cannot read templates: damaged .npy header ({exc})", path) from None
+        except Exception as exc:  # noqa: BLE001 - a damaged header fails in many ways (ValueError, TokenError...)
+            raise InputError(f"cannot read templates: damaged .npy header ({reason(exc)})", path) from None
     if dtype.hasobject:
         raise InputError("cannot read templates: the file holds Python objects (pickled data), and faceaudit "
                          "never unpickles a file; save a plain float array", path)
@@ -176,17 +177,17 @@ def _read_templates(path: Path) -> np.ndarray:
             _check_npy_header(path)
             array = np.load(path, allow_pickle=False, mmap_mode="r")  # read lazily, never copied
         elif suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
+            frame = read_parquet(path, "templates")
             if frame.shape[1] == 1 and frame.dtypes.iloc[0] == object:
                 array = np.stack(frame.iloc[:, 0].to_numpy())
             else:
                 array = frame.to_numpy()
         else:
             raise InputError(f"unsupported template format '{suffix}' (use .npy or .parquet)", path)
-    except InputError:
+    except (InputError, MemoryError):
         raise
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read templates ({exc})", path) from None
+    except Exception as exc:  # noqa: BLE001 - a damaged file fails in many ways (ValueError, EOFError, TypeError...)
+        raise InputError(f"cannot read templates ({reason(exc)})", path) from None
     if array.ndim != 2:
         raise InputError(f"templates must be a 2-d n x d array, got shape {array.shape}", path)
     if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
@@ -209,10 +210,13 @@ def validate(templates: np.ndarray, manifest: pd.DataFrame, *, templates_path: s
         raise InputError(f"templates must be a 2-d n x d array, got shape {templates.shape}", tpath)
     if templates.shape[0] == 0 or templates.shape[1] == 0:
         raise InputError(f"templates are empty (shape {templates.shape})", tpath)
+    if templates.dtype.kind not in "biuf":
+        raise InputError(f"templates must be real numbers, got dtype {templates.dtype}", tpath)
     missing = [c for c in REQUIRED_COLUMNS if c not in manifest.columns]
     if missing:
         raise InputError(f"missing required column(s) {', '.join(missing)} "
-                         f"(found: {', '.join(map(str, manifest.columns)) or 'none'})", mpath)
+                         f"(found: {shown(', '.join(map(str, manifest.columns)), 200) or 'none'})", mpath)
+    check_unique_columns(manifest, REQUIRED_COLUMNS, mpath)
     if len(manifest) != templates.shape[0]:
         raise InputError(f"manifest has {len(manifest)} rows but templates have {templates.shape[0]}; "
                          "they must match row for row", mpath)
@@ -225,8 +229,9 @@ def validate(templates: np.ndarray, manifest: pd.DataFrame, *, templates_path: s
     dup = manifest["template_id"].duplicated(keep=False)
     if dup.any():
         ids = manifest.loc[dup, "template_id"].unique()[:3]
-        raise InputError(f"duplicate template_id ({int(dup.sum())} rows), e.g. {', '.join(ids)}", mpath)
-    templates = np.ascontiguousarray(templates, dtype=np.float32)  # no copy if already float32
+        raise InputError(f"duplicate template_id ({int(dup.sum())} rows), e.g. {', '.join(map(shown, ids))}", mpath)
+    with np.errstate(over="ignore"):  # values beyond float32 become inf, refused below
+        templates = np.ascontiguousarray(templates, dtype=np.float32)  # no copy if already float32
     finite = np.empty(templates.shape[0], dtype=bool)
     nonzero = np.empty(templates.shape[0], dtype=bool)
     step = max(1, (16 << 20) // (4 * templates.shape[1]))  # checked in chunks: no n x d temporaries
@@ -239,12 +244,12 @@ def validate(templates: np.ndarray, manifest: pd.DataFrame, *, templates_path: s
     if not finite.all():
         bad = np.flatnonzero(~finite)
         raise InputError(f"{bad.size} template(s) contain NaN or infinite values, e.g. row {bad[0]} "
-                         f"(template_id {manifest['template_id'].iloc[bad[0]]})", tpath)
+                         f"(template_id {shown(manifest['template_id'].iloc[bad[0]])})", tpath)
     zero = ~nonzero
     if zero.any():
         bad = np.flatnonzero(zero)
         raise InputError(f"{bad.size} template(s) are all zeros, e.g. row {bad[0]} "
-                         f"(template_id {manifest['template_id'].iloc[bad[0]]})", tpath)
+                         f"(template_id {shown(manifest['template_id'].iloc[bad[0]])})", tpath)
     return EvaluationSet(templates=templates, manifest=manifest,
                          source=str(tpath) if tpath is not None else "in-memory")
 
@@ -263,6 +268,28 @@ def load_evaluation_set(templates_path: str | Path, manifest_path: str | Path) -
     del manifest
     release_freed_memory()
     return evalset
+
+
+def read_failures(path: str | Path) -> pd.DataFrame:
+    """``failures.csv`` from ``faceaudit embed``: one row per image that failed to enrol, each with its
+    ``subject_id`` (the failure-to-enrol count); an empty file is no failure."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("failures file not found", path)
+    if path.is_dir():
+        raise InputError("failures path is a folder, expected a file", path)
+    try:
+        table = pd.read_csv(path, dtype=str)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame({"subject_id": []})
+    except (pd.errors.ParserError, OSError, ValueError) as exc:
+        raise InputError(f"cannot read failures ({reason(exc)})", path) from None
+    if "subject_id" not in table.columns:
+        raise InputError("missing required column subject_id", path)
+    empty = table["subject_id"].isna().to_numpy()
+    if empty.any():
+        raise InputError(f"line {int(np.flatnonzero(empty)[0]) + 2}: empty subject_id", path)
+    return table
 
 
 def resolve_evalset_paths(evalset: str | Path | None, templates: str | Path | None, manifest: str | Path | None,

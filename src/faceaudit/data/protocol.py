@@ -25,6 +25,7 @@ import pandas as pd
 
 from auditcore.errors import InputError
 from faceaudit.data.evalset import EvaluationSet, release_freed_memory
+from faceaudit.data.reading import read_parquet, reason, shown
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def _check(evalset: EvaluationSet, gallery: np.ndarray, probes: np.ndarray,
     overlap = np.intersect1d(gallery, probes)
     if overlap.size:
         tid = evalset.template_ids_at(overlap[:1])[0]
-        raise InputError(f"{overlap.size} template(s) are both gallery and probe, e.g. {tid}; "
+        raise InputError(f"{overlap.size} template(s) are both gallery and probe, e.g. {shown(tid)}; "
                          "a probe must never be searched against its own template", source)
     is_enrolled = np.zeros(int(codes.max()) + 1 if codes.size else 0, dtype=bool)
     is_enrolled[codes[gallery]] = True  # linear: subject codes, not string comparisons
@@ -102,9 +103,11 @@ def load_protocol(evalset: EvaluationSet, path: str | Path) -> Protocol:
         raise InputError("protocol file not found", path)
     try:
         table = (pd.read_csv(path, dtype=str) if path.suffix.lower() == ".csv"
-                 else pd.read_parquet(path))
+                 else read_parquet(path, "protocol"))
+    except InputError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any reader failure is one clear line
-        raise InputError(f"cannot read protocol ({exc})", path) from None
+        raise InputError(f"cannot read protocol ({reason(exc)})", path) from None
     missing = [c for c in ("template_id", "role") if c not in table.columns]
     if missing:
         raise InputError(f"missing required column(s) {', '.join(missing)}", path)
@@ -115,17 +118,17 @@ def load_protocol(evalset: EvaluationSet, path: str | Path) -> Protocol:
     del roles
     bad = ~(is_gallery | is_probe)
     if bad.any():
-        raise InputError(f"role must be 'gallery' or 'probe', got '{table['role'][bad].iloc[0]}'", path)
+        raise InputError(f"role must be 'gallery' or 'probe', got '{shown(table['role'][bad].iloc[0])}'", path)
     ids = table["template_id"].astype(str)
     del table
     dup = ids.duplicated().to_numpy(bool)
     if dup.any():
-        raise InputError(f"template_id listed twice, e.g. {ids[dup].iloc[0]}", path)
+        raise InputError(f"template_id listed twice, e.g. {shown(ids[dup].iloc[0])}", path)
     rows = pd.Index(evalset.manifest["template_id"]).get_indexer(ids)
     unknown = rows < 0
     if unknown.any():
         raise InputError(f"{int(unknown.sum())} template_id(s) not in the manifest, "
-                         f"e.g. {ids[unknown].iloc[0]}", path)
+                         f"e.g. {shown(ids[unknown].iloc[0])}", path)
     del ids, dup
     protocol = _check(evalset, rows[is_gallery], rows[is_probe], path)
     release_freed_memory()

@@ -158,13 +158,17 @@ def read_manifest(path) -> pd.DataFrame:
     from pathlib import Path
 
     from faceaudit.data.evalset import REQUIRED_COLUMNS, _read_table
+    from faceaudit.data.reading import check_unique_columns, shown
     path = Path(path)
     if not path.exists():
         raise InputError("manifest file not found", path)
+    if path.is_dir():
+        raise InputError("manifest path is a folder, expected a file", path)
     table = _read_table(path)
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         raise InputError(f"missing required column(s) {', '.join(missing)}", path)
+    check_unique_columns(table, REQUIRED_COLUMNS, path)
     for col in REQUIRED_COLUMNS:
         if table[col].isna().any():
             row = int(np.flatnonzero(table[col].isna().to_numpy())[0])
@@ -172,7 +176,7 @@ def read_manifest(path) -> pd.DataFrame:
         table[col] = table[col].astype(str)
     dup = table["template_id"].duplicated()
     if dup.any():
-        raise InputError(f"duplicate template_id, e.g. {table['template_id'][dup].iloc[0]}", path)
+        raise InputError(f"duplicate template_id, e.g. {shown(table['template_id'][dup].iloc[0])}", path)
     return table.reset_index(drop=True)
 
 
@@ -180,13 +184,19 @@ def read_gallery(path, manifest: pd.DataFrame) -> np.ndarray:
     """Gallery template ids from a protocol file (``template_id``, ``role``; rows with role
     ``gallery``). Other roles are ignored: the lists say which probes were searched."""
     from pathlib import Path
+
+    from faceaudit.data.reading import read_parquet, reason, shown
     path = Path(path)
     if not path.exists():
         raise InputError("protocol file not found", path)
+    if path.is_dir():
+        raise InputError("protocol path is a folder, expected a file", path)
     try:
-        table = pd.read_csv(path, dtype=str) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+        table = pd.read_csv(path, dtype=str) if path.suffix.lower() == ".csv" else read_parquet(path, "protocol")
+    except InputError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any reader failure is one clear line
-        raise InputError(f"cannot read protocol ({exc})", path) from None
+        raise InputError(f"cannot read protocol ({reason(exc)})", path) from None
     for col in ("template_id", "role"):
         if col not in table.columns:
             raise InputError(f"missing required column {col}", path)
@@ -194,11 +204,12 @@ def read_gallery(path, manifest: pd.DataFrame) -> np.ndarray:
     bad = ~roles.isin(["gallery", "probe"])
     if bad.any():
         raise InputError(f"row {int(np.flatnonzero(bad)[0]) + 2}: role must be 'gallery' or 'probe', "
-                         f"got '{table['role'][bad].iloc[0]}'", path)
+                         f"got '{shown(table['role'][bad].iloc[0])}'", path)
     ids = table["template_id"].astype(str)[(roles == "gallery").to_numpy()]
     unknown = ~ids.isin(set(manifest["template_id"]))
     if unknown.any():
-        raise InputError(f"{int(unknown.sum())} gallery template_id(s) not in the manifest, e.g. {ids[unknown].iloc[0]}", path)
+        raise InputError(f"{int(unknown.sum())} gallery template_id(s) not in the manifest, "
+                         f"e.g. {shown(ids[unknown].iloc[0])}", path)
     if ids.empty:
         raise InputError("empty gallery: no row has role 'gallery'", path)
     return ids.to_numpy()

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from auditcore.errors import InputError
+from faceaudit.data.reading import shown
 
 
 def image_name(person: str, number: int) -> str:
@@ -44,18 +45,25 @@ def read_pairs(path: str | Path) -> Pairs:
     path = Path(path)
     if not path.exists():
         raise InputError("pairs file not found", path)
-    lines = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError("pairs file is not UTF-8 text", path) from None
+    lines = [line.split() for line in text.splitlines() if line.strip()]
     try:
         n_folds, per = int(lines[0][0]), int(lines[0][1])
     except (IndexError, ValueError):
         raise InputError("first line must be '<folds> <pairs per class>'", path) from None
+    if n_folds < 1 or per < 1:
+        raise InputError(f"first line must be '<folds> <pairs per class>', two positive numbers, got {n_folds} {per}",
+                         path)
     rows = lines[1:]
     if len(rows) != n_folds * 2 * per:
         raise InputError(f"expected {n_folds * 2 * per} pairs, found {len(rows)}", path)
     left, right, same = [], [], []
     for i, parts in enumerate(rows):
-        if not all(x.isdigit() for x in parts[1:len(parts) - 1:2] + parts[-1:]):
-            raise InputError(f"line {i + 2}: image numbers must be whole numbers ({' '.join(parts)})", path)
+        if not all(x.isdecimal() for x in parts[1:len(parts) - 1:2] + parts[-1:]):
+            raise InputError(f"line {i + 2}: image numbers must be whole numbers ({shown(' '.join(parts))})", path)
         if len(parts) == 3:
             left.append(image_name(parts[0], parts[1]))
             right.append(image_name(parts[0], parts[2]))
