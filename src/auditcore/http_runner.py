@@ -585,7 +585,8 @@ def check_limits(limits, source) -> dict:
         raise InputError("[limits] must be a table", source)
     unknown = set(limits) - set(LIMIT_KEYS)
     if unknown:
-        raise InputError(f"[limits]: unknown key(s) {', '.join(sorted(unknown))}", source)
+        shown = ", ".join(k if k.isprintable() else repr(k) for k in sorted(unknown))
+        raise InputError(f"[limits]: unknown key(s) {shown}", source)
     mib = limits.get("max_response_mib", DEFAULT_MAX_RESPONSE_MIB)
     if isinstance(mib, bool) or not isinstance(mib, (int, float)) or not 0 < mib < 1 << 20:
         raise InputError("[limits] max_response_mib must be a number of MiB above 0 (the largest answer "

@@ -1011,6 +1011,18 @@ _FALSE = {"0", "false", "f", "no", "n", "0.0"}
 
 def read_flags(path: str | Path, case_ids) -> Flags:
     """Flags produced elsewhere for exactly the suite's cases, aligned with ``case_ids``."""
+    try:
+        return _read_flags(path, case_ids)
+    except InputError:
+        raise
+    except (UnicodeDecodeError, TypeError, ValueError) as exc:
+        # a column holding values a flags file never holds (bytes that are not text, lists): the
+        # file's fault, one line
+        raise InputError(f"cannot read flags file (a column holds values of another kind: {exc.__class__.__name__})",
+                         path) from None
+
+
+def _read_flags(path: str | Path, case_ids) -> Flags:
     path = Path(path)
     if not path.is_file():
         raise InputError("flags file not found", path)

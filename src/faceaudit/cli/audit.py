@@ -289,7 +289,10 @@ def report(results_dir: Path = typer.Argument(..., help="A results folder writte
     with Phases(console) as phases, phases.phase("rendering report"):
         try:
             path = write_file_into(results_dir, "report.html", lambda p: write_report(results, p))
-        except (KeyError, TypeError, IndexError, ValueError) as exc:
+        except (KeyError, TypeError, IndexError, ValueError, AttributeError) as exc:
+            # a section of another shape (a list where a table is expected, ...): the file's fault
+            what = str(exc).splitlines()[0][:200] if str(exc) else ""
             raise InputError(f"results.json is incomplete or from another faceaudit version "
-                             f"({exc.__class__.__name__}: {exc}); re-run the audit", Path(results_dir) / "results.json") from None
+                             f"({exc.__class__.__name__}{': ' + what if what else ''}); re-run the audit",
+                             Path(results_dir) / "results.json") from None
     print(f"report: {path}")
