@@ -312,6 +312,14 @@ def check_credentials_transport(endpoint: str, credentials, allow_plain_http: bo
                      "an https:// endpoint, or pass --allow-plain-http if you accept that")
 
 
+
+def _time_left(deadline: float) -> float:
+    """Seconds left before ``deadline`` (a ``time.monotonic()`` time); TimeoutError when none."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the request's time ran out")
+    return left
+
 class _DeadlineSocket:
     """A connected socket whose every send and receive ends by one deadline (the request's time in all).
 
@@ -324,10 +332,7 @@ class _DeadlineSocket:
         self.deadline = deadline
 
     def left(self) -> float:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("the request's time ran out")
-        return left
+        return _time_left(self.deadline)
 
     def sendall(self, data) -> None:
         self.sock.settimeout(self.left())
@@ -365,9 +370,7 @@ class _Connection(http.client.HTTPConnection):
         self.raw = None
 
     def connect(self) -> None:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("the request's time ran out")
+        left = _time_left(self.deadline)
         sock = self.raw = socket.create_connection((self.host, self.port), left)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

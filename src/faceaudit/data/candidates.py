@@ -142,17 +142,25 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
         cands = rec.get("candidates", [])
         if not isinstance(cands, list):
             raise InputError(f"line {i + 1}: 'candidates' must be a list", path)
-        base = {k: rec.get(k) for k in ("search_id", "probe_id") + SEARCH_COLUMNS}
-        if not cands:
-            rows.append({**base, "rank": None, "candidate_id": None, "score": None, "decision": None, "_line": i})
-        for j, c in enumerate(cands):
-            if not isinstance(c, dict):
-                raise InputError(f"line {i + 1}: candidate {j + 1} must be a JSON object", path)
-            rows.append({**base, "rank": c.get("rank", j + 1), "candidate_id": c.get("candidate_id"),
-                         "score": c.get("score"), "decision": c.get("decision"), "_line": i})
+        rows.extend(_search_rows(rec, cands, i, path, "a JSON object"))
     if not rows:
         raise InputError("no searches in this file", path)
     return pd.DataFrame(rows)
+
+
+def _search_rows(rec: dict, cands, line: int, source, an_object: str) -> list[dict]:
+    """One search record's rows of the long table: one per candidate, or one row without a
+    candidate for an empty list (JSON Lines files and in-memory records alike)."""
+    base = {k: rec.get(k) for k in ("search_id", "probe_id") + SEARCH_COLUMNS}
+    if not cands:
+        return [{**base, "rank": None, "candidate_id": None, "score": None, "decision": None, "_line": line}]
+    rows = []
+    for j, c in enumerate(cands):
+        if not isinstance(c, dict):
+            raise InputError(f"line {line + 1}: candidate {j + 1} must be {an_object}", source)
+        rows.append({**base, "rank": c.get("rank", j + 1), "candidate_id": c.get("candidate_id"),
+                     "score": c.get("score"), "decision": c.get("decision"), "_line": line})
+    return rows
 
 
 def _read_any(path: Path) -> tuple[pd.DataFrame, str]:
@@ -405,18 +413,10 @@ def records_to_lists(records: list[dict], source="in-memory") -> CandidateLists:
             raise InputError(f"line {i + 1}: expected an object (one search)", source)
         line = rec.get("_line", i)
         line = line if isinstance(line, int) and not isinstance(line, bool) else i
-        base = {k: rec.get(k) for k in ("search_id", "probe_id") + SEARCH_COLUMNS}
         cands = rec.get("candidates") or []
         if not isinstance(cands, (list, tuple)):
             raise InputError(f"line {line + 1}: 'candidates' must be a list", source)
-        if not cands:
-            rows.append({**base, "rank": None, "candidate_id": None, "score": None, "decision": None,
-                         "_line": line})
-        for j, c in enumerate(cands):
-            if not isinstance(c, dict):
-                raise InputError(f"line {line + 1}: candidate {j + 1} must be an object", source)
-            rows.append({**base, "rank": c.get("rank", j + 1), "candidate_id": c.get("candidate_id"),
-                         "score": c.get("score"), "decision": c.get("decision"), "_line": line})
+        rows.extend(_search_rows(rec, cands, line, source, "an object"))
     if not rows:
         raise InputError("no searches", source)
     return from_frame(pd.DataFrame(rows), source, kind="jsonl")
