@@ -29,6 +29,32 @@ td:first-child,th:first-child{text-align:left} .grid{display:flex;flex-wrap:wrap
 .wide figure{margin:0} .wide img{width:100%}
 figcaption{font-size:0.85em;color:#555} .muted{color:#999} code{background:#f2f2f2;padding:0 3px}
 dl.conv dt{font-weight:600;margin-top:6px} dl.conv dd{margin-left:18px}
+.banner{background:#fdecea;border:2px solid #c0392b;border-left-width:6px;padding:8px 14px;margin:12px 0}
+.banner p{margin:0.3em 0} .banner b.code{font-family:monospace;font-weight:600;color:#922}
+.first{font-size:1.05em;margin:0.2em 0 0.6em 0} .first b{color:#2c3e80}
+.prov{background:#fafafa;border:1px solid #ddd;padding:8px 14px;margin:12px 0;font-size:0.92em}
+.prov p{margin:0.35em 0} .prov h3{margin:0.2em 0 0.4em 0;font-size:1.05em}
+pre.cmd,code.cmd{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:0.9em;background:#f2f2f2;
+white-space:pre-wrap;word-break:break-all;padding:4px 6px;display:block;margin:4px 0}
+td.mono,span.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:0.9em;word-break:break-all}
+td.l,th.l{text-align:left} .printonly{display:none}
+@media print{
+@page{size:auto;margin:12mm 11mm}
+body{max-width:none;margin:0;padding:0;font-size:10pt;line-height:1.3}
+h1{font-size:16pt;margin-top:0} h2{font-size:13pt;margin-top:1.1em;break-after:avoid;page-break-after:avoid}
+h3{font-size:11pt;break-after:avoid;page-break-after:avoid}
+table{font-size:8.5pt;break-inside:auto} th,td{padding:2px 5px}
+thead{display:table-header-group} tr,figure,img,.summary p,.banner,.warn,.prov p,pre.cmd{break-inside:avoid;
+page-break-inside:avoid}
+table.short,.prov table{break-inside:avoid;page-break-inside:avoid}
+figure{break-inside:avoid;page-break-inside:avoid} figcaption{font-size:8pt}
+.grid{display:flex;flex-wrap:wrap;gap:8px} .grid figure{flex:1 1 48%;max-width:49%} .grid>div{flex:1 1 100%}
+.grid img{width:100%;max-width:none;max-height:95mm;object-fit:contain}
+.wide img,figure img[style]{max-height:120mm;object-fit:contain}
+.summary{background:none;border:1px solid #2c3e80;border-left-width:4px;font-size:10pt}
+tr.more,.screenonly{display:none} .printonly{display:block} tr.printonly{display:table-row}
+a{color:inherit;text-decoration:none}
+}
 """
 
 
@@ -271,9 +297,188 @@ def _close(fig) -> None:
         plt.close(fig)
 
 
-def page(title: str, subtitle_html: str, sections: Iterable[str], *, lang: str = "en") -> str:
-    """The whole document: ``<head>`` with the shared CSS, ``<h1>``, a subtitle line (already
-    escaped HTML) and the sections in order."""
-    return (f"<!DOCTYPE html><html lang='{esc(lang)}'><head><meta charset='utf-8'><title>{esc(title)}</title>"
-            f"<style>{CSS}</style></head><body><h1>{esc(title)}</h1>"
-            f"<p class='sub'>{subtitle_html}</p>" + "".join(sections) + "</body></html>")
+_HEADER_ROW = re.compile(r"<table([^>]*)>(<tr>(?:<th[^>]*>(?:(?!</th>).)*</th>)+</tr>)", re.DOTALL)
+
+
+def with_thead(document: str) -> str:
+    """Every table whose first row is all header cells gets it as a ``<thead>``, which a browser
+    repeats at the top of each printed page the table runs onto (the rest of the rows go in the
+    ``<tbody>`` the browser adds). Tables that already have a ``<thead>`` are left alone."""
+    return _HEADER_ROW.sub(lambda m: f"<table{m.group(1)}><thead>{m.group(2)}</thead>", document)
+
+
+def limit_rows(rows: list[str], columns: int, *, keep: int = 12, where: str = "results.json") -> str:
+    """Table rows (each one ``<tr>...``) with all but the first ``keep`` left out of the printed page
+    (class ``more``; still on screen), and in print one row saying how many were left out and where
+    they are. Fewer rows than ``keep + 3``: all printed."""
+    if len(rows) <= keep + 2:
+        return "".join(rows)
+    hidden = [r.replace("<tr", "<tr class='more'", 1) if r.startswith(("<tr>", "<tr ")) else r
+              for r in rows[keep:]]
+    note = (f"<tr class='printonly'><td colspan='{columns}' class='l muted'>{len(rows) - keep:,} more rows not "
+            f"printed: see report.html on screen, or {esc(where)}.</td></tr>")
+    return "".join(rows[:keep]) + "".join(hidden) + note
+
+
+def warnings_banner(warnings) -> str:
+    """A results folder's ``warnings`` (``[{"code", "text"}]``) as one red banner, or ``""``."""
+    items = [w for w in (warnings or []) if isinstance(w, dict) and w.get("text")]
+    if not items:
+        return ""
+    body = "".join(f"<p><b>{esc(_sentence(w['text']))}</b>"
+                   + (f" <span class='muted'>({esc(w['code'])})</span>" if w.get("code") else "") + "</p>"
+                   for w in items)
+    head = "Read this first" if len(items) == 1 else f"Read these {len(items)} warnings first"
+    return f"<div class='banner' role='alert'><p><b>{head}.</b></p>{body}</div>"
+
+
+def _sentence(text: str) -> str:
+    text = str(text).strip()
+    return text[:1].upper() + text[1:]
+
+
+def short_hash(digest) -> str:
+    """A sha256 as its first 12 hex digits, the whole of it in a tooltip (``title``) for copying."""
+    if not digest:
+        return "<span class='muted'>not recorded (not found)</span>"
+    return f"<span class='mono' title='sha256 {esc(digest)}'>{esc(str(digest)[:12])}&hellip;</span>"
+
+
+def fmt_bytes(n) -> str:
+    if n is None:
+        return "<span class='muted'>&ndash;</span>"
+    n = int(n)
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit} <span class='muted'>({n:,} bytes)</span>"
+    return f"{n:,} bytes"
+
+
+def human_key(key, labels: dict | None = None) -> str:
+    """The reader's name for a results key: from ``labels``, else the key with ``n_`` read as a
+    count and underscores as spaces (``n_gallery_templates`` -> ``Number of gallery templates``)."""
+    key = str(key)
+    if labels and key in labels:
+        return labels[key]
+    words = key.removeprefix("n_").replace("_", " ").strip()
+    text = ("Number of " + words) if key.startswith("n_") else words
+    return text[:1].upper() + text[1:]
+
+
+def fmt_value(value, labels: dict | None = None) -> str:
+    """A results value for a table, escaped: integers with thousands separators, floats to 6
+    significant digits, lists comma-separated, dictionaries as a nested table; never a Python repr."""
+    if value is None:
+        return "<span class='muted'>&ndash;</span>"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value == int(value) and abs(value) < 1e15:
+            return f"{int(value):,}"
+        return f"{value:.6g}"
+    if isinstance(value, dict):
+        return dict_table(value, labels, cls="inner")
+    if isinstance(value, (list, tuple)):
+        if all(not isinstance(v, (dict, list, tuple)) for v in value):
+            return ", ".join(fmt_value(v, labels) for v in value) or "<span class='muted'>none</span>"
+        return "<br>".join(fmt_value(v, labels) for v in value)
+    return esc(value)
+
+
+def dict_table(d: dict, labels: dict | None = None, *, cls: str = "short") -> str:
+    """A dictionary as a two-column table of human names and formatted values (see :func:`fmt_value`)."""
+    rows = "".join(f"<tr><td>{esc(human_key(k, labels))}</td><td class='l'>{fmt_value(v, labels)}</td></tr>"
+                   for k, v in d.items())
+    return f"<table class='{cls}'>{rows}</table>"
+
+
+def _system_line(prov: dict) -> str:
+    system = prov.get("system") or {}
+    name, version = system.get("name"), system.get("version")
+    if not name and not version:
+        return "not named (give the system's name and version when auditing)"
+    return esc(name or "unnamed") + (f" version {esc(version)}" if version else " (version not given)")
+
+
+def provenance_essentials(prov: dict | None, verify_command: str, *, tool: str) -> str:
+    """The few provenance lines a reader needs on the first page: the system, each input with a
+    short hash, the exact command and how to re-check. ``""`` for results that hold no provenance."""
+    if not prov:
+        return ""
+    inputs = "; ".join(f"{esc(i.get('role', 'input'))} <code>{esc(i.get('path', ''))}</code> "
+                       f"(sha256 {short_hash(i.get('sha256'))})" for i in prov.get("inputs") or [])
+    cmd = prov.get("command_line")
+    command = (f"<p><b>Command:</b></p><pre class='cmd'>{esc(cmd)}</pre>" if cmd else
+               "<p><b>Command:</b> <span class='muted'>none: made by a library call (the options are listed in "
+               "the section on how to re-run it)</span></p>")
+    return ("<div class='prov'><h3>What was audited, and how to re-run it</h3>"
+            f"<p><b>System under test:</b> {_system_line(prov)}.</p>"
+            + (f"<p><b>Inputs:</b> {inputs}.</p>" if inputs else "")
+            + command
+            + f"<p><b>To re-check:</b> <code>{esc(verify_command)}</code> re-hashes every input, re-runs this "
+            f"audit and lists any figure that differs (details, environment and every option: the last section "
+            f"of this {esc(tool)} report).</p></div>")
+
+
+PROVENANCE_LABELS = {"role": "role", "path": "path as given", "resolved": "resolved path", "sha256": "sha256",
+                     "bytes": "size", "python": "Python", "implementation": "Python implementation",
+                     "platform": "Platform", "machine": "Machine", "packages": "Packages", "blas": "BLAS",
+                     "library": "Library", "version": "Version", "kernel": "Kernel",
+                     "OPENBLAS_CORETYPE": "OPENBLAS_CORETYPE (forced kernel)", "name": "Name"}
+
+
+def provenance_section(prov: dict | None, verify_command: str, *, labels: dict | None = None) -> str:
+    """The full section "What was audited, and how to re-run it": system, model, every input with
+    its whole sha256, the exact command, every option's value, and the environment. For results
+    written before provenance was recorded, one sentence saying so."""
+    if not prov:
+        return ("<h2>How to re-run it</h2><p class='muted'>This results folder was written before inputs, "
+                "options and environment were recorded (no <code>provenance</code> in results.json); re-run the "
+                "audit with the current version to get them.</p>")
+    merged = {**PROVENANCE_LABELS, **(labels or {})}
+    inputs = "".join(
+        f"<tr><td>{esc(i.get('role', ''))}</td><td class='mono l'>{esc(i.get('path', ''))}"
+        + (f"<br><span class='muted'>{esc(i['resolved'])}</span>" if i.get("resolved") and i.get("resolved") != i.get("path") else "")
+        + f"</td><td class='mono l'>{esc(i.get('sha256') or 'not found')}</td><td>{fmt_bytes(i.get('bytes'))}</td></tr>"
+        for i in prov.get("inputs") or [])
+    env = dict(prov.get("environment") or {})
+    packages = env.pop("packages", None) or {}
+    blas = env.pop("blas", None) or {}
+    pkg_rows = "".join(f"<tr><td>{esc(k)}</td><td class='mono l'>{esc(v)}</td></tr>" for k, v in packages.items())
+    cmd = prov.get("command_line")
+    model = prov.get("model")
+    parts = ["<h2>What was audited, and how to re-run it</h2>",
+             f"<p><b>System under test:</b> {_system_line(prov)}.</p>"]
+    if model:
+        parts.append(f"<p><b>Model:</b></p>{dict_table(model, merged)}")
+    if inputs:
+        parts.append("<p><b>Input files</b> (sha256 of each file's bytes; of a folder, of its files' paths and hashes):"
+                     "</p><table><tr><th>role</th><th class='l'>path</th><th class='l'>sha256</th><th>size</th></tr>"
+                     f"{inputs}</table>")
+    parts.append(f"<p><b>Exact command</b> (paste into a terminal, from the folder it was run in):</p><pre class='cmd'>{esc(cmd)}</pre>"
+                 if cmd else "<p><b>Command:</b> none: the audit was made by a library call with the options below.</p>")
+    parts.append(f"<p><b>To re-check this audit:</b> <code>{esc(verify_command)}</code> re-hashes every input "
+                 "above, re-runs the audit with the recorded options and confirms that every figure is identical, or "
+                 "lists what differs and why (a changed input, another version of a package or BLAS kernel).</p>")
+    if prov.get("options"):
+        parts.append(f"<p><b>Every option's value</b> (defaults included):</p>{dict_table(prov['options'], merged)}")
+    env_rows = {**env, **({"blas": blas} if blas else {})}
+    if env_rows or pkg_rows:
+        parts.append("<p><b>Where it was computed</b> (the same inputs and versions give byte-identical results):</p>"
+                     f"<div class='grid'><div>{dict_table(env_rows, merged)}</div>"
+                     + (f"<div><table class='short'><tr><th>package</th><th class='l'>version</th></tr>{pkg_rows}</table></div>"
+                        if pkg_rows else "") + "</div>")
+    return "".join(parts)
+
+
+def page(title: str, subtitle_html: str, sections: Iterable[str], *, lang: str = "en", extra_css: str = "") -> str:
+    """The whole document: ``<head>`` with the shared CSS (screen and print), ``<h1>``, a subtitle
+    line (already escaped HTML) and the sections in order; tables' header rows repeat on every
+    printed page (:func:`with_thead`)."""
+    return with_thead(
+        f"<!DOCTYPE html><html lang='{esc(lang)}'><head><meta charset='utf-8'>"
+        f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{esc(title)}</title>"
+        f"<style>{CSS}{extra_css}</style></head><body><h1>{esc(title)}</h1>"
+        f"<p class='sub'>{subtitle_html}</p>" + "".join(sections) + "</body></html>")

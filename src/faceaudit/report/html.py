@@ -18,7 +18,18 @@ EXTRA_SECTIONS = [
 ]
 
 # The page shell (CSS, escaping, figure embedding, page skeleton) lives in the shared core.
-from auditcore.report import CSS, esc, figure as _figure, page  # noqa: E402,F401
+from auditcore.report import (  # noqa: F401
+    CSS,
+    dict_table,
+    esc,
+    fmt_value,
+    human_key,
+    page,
+    provenance_essentials,
+    provenance_section,
+    warnings_banner,
+)
+from auditcore.report import figure as _figure
 
 
 def fmt_rate(r: dict | None, digits: int = 3) -> str:
@@ -28,7 +39,46 @@ def fmt_rate(r: dict | None, digits: int = 3) -> str:
     if not r or r.get("trials", 0) == 0 or r.get("value") is None:
         return '<span class="muted">undefined (0 trials)</span>'
     return (f"{r['value']:.{digits}g} <span class='muted'>[{r['ci_low']:.{digits}g}, "
-            f"{r['ci_high']:.{digits}g}] ({r['errors']}/{r['trials']})</span>")
+            f"{r['ci_high']:.{digits}g}] ({r['errors']:,}/{r['trials']:,})</span>")
+
+
+def pct(x, digits: int = 3) -> str:
+    """A share as a percentage (``0.0302`` -> ``3.02%``), for sentences, which never mix a percentage
+    with a fraction."""
+    if x is None:
+        return "undefined"
+    if x == 0:
+        return "0%"
+    return f"{100 * x:.{digits}g}%"
+
+
+def fmt_rate_pct(r: dict | None) -> str:
+    """:func:`fmt_rate` in percentages: ``1.00% [0.715%, 1.36%] (40 of 4,000)``."""
+    if r and r.get("not_measurable"):
+        return f'<span class="muted" title="{esc(r["not_measurable"])}">not measurable from the lists</span>'
+    if not r or r.get("trials", 0) == 0 or r.get("value") is None:
+        return '<span class="muted">undefined (0 trials)</span>'
+    return (f"{pct(r['value'])} <span class='muted'>[{pct(r['ci_low'])}, {pct(r['ci_high'])}] "
+            f"({r['errors']:,} of {r['trials']:,})</span>")
+
+
+# The reader's names for the keys of results["input"] and results["protocol"] (any other key: its
+# words, see auditcore.report.human_key).
+LABELS = {
+    "source": "Templates from", "n_templates": "Templates", "dim": "Template dimension",
+    "score": "Comparison score", "top_k": "Candidate list length", "model": "Model",
+    "claimed_gallery_size": "Claimed gallery size", "manifest": "Manifest", "templates": "Templates file",
+    "evalset": "Evaluation set", "failures": "Failures file", "protocol": "Protocol file",
+    "kind": "Protocol", "seed": "Seed", "enrol_fraction": "Share of eligible people enrolled",
+    "gallery_per_subject": "Gallery templates per person", "eligible_subjects": "People eligible for enrolment",
+    "enrolled_subjects": "Enrolled people", "n_gallery_templates": "Gallery templates",
+    "gallery_size": "Gallery size (enrolled people)", "n_mated_probes": "Mated searches (of enrolled people)",
+    "n_nonmated_probes": "Non-mated searches (of people not enrolled)", "n_comparisons": "Comparisons (search x gallery)",
+    "n_mated_searches": "Mated searches", "n_nonmated_searches": "Non-mated searches",
+    "name": "Name", "version": "Version", "weights_sha256": "Weights sha256", "options": "Options",
+    "tie": "Ties", "threshold": "Threshold", "operating_point": "Operating point", "undefined_rate": "Undefined rates",
+    "histogram": "Histogram", "intervals": "Intervals",
+}
 
 
 UNITS = {"score": "cosine"}  # set by render_report: how scores are shown to the reader
@@ -43,6 +93,24 @@ def fmt_threshold(t) -> str:
     if UNITS["score"] == "neg_euclidean" and t == t and abs(t) != float("inf"):
         return f"distance {-t:.4g}"
     return f"{t:.6g}"
+
+
+def fmt_threshold_difference(a: float, b: float) -> str:
+    """``a - b`` (two thresholds, as scores) in the user's units: a distance difference for
+    ``neg_euclidean`` (threshold a = distance 0.37, b = distance 0.42: ``distance -0.04647``, a stricter
+    distance), else a score difference."""
+    if UNITS["score"] == "neg_euclidean":
+        return f"distance {(-a) - (-b):+.4g}"
+    return f"{a - b:+.4g}"
+
+
+def score_line(score: str) -> str:
+    """The report's first line: which score, and which way a match goes."""
+    if score == "neg_euclidean":
+        return "Score: <b>distance</b> (neg_euclidean), a match when distance &le; T"
+    if score == "cosine":
+        return "Score: <b>cosine similarity</b> (cosine), a match when score &ge; T"
+    return f"Score: <b>{esc(score)}</b>, a match when score &ge; T"
 
 
 def threshold_rule() -> str:
@@ -75,14 +143,14 @@ def summary(results: dict) -> str:
         parts.append(
             f"<p><b>Operating point.</b> At threshold <b>{fmt_threshold(op['threshold'])}</b> ({threshold_rule()}; set so "
             f"that at most {op['target_fpir'] * 100:g}% of non-mated searches return a candidate), <b>{one_in(f['value'])} searches "
-            f"of people not in the gallery returned someone anyway</b> ({f['errors']:,} of {f['trials']:,}; FPIR {fmt_rate(f)}). "
+            f"of people not in the gallery returned someone anyway</b> (FPIR {fmt_rate_pct(f)}). "
             f"At the same threshold, <b>{one_in(m['value'])} searches of people who were in the gallery did not return "
-            f"them as the top candidate</b> ({m['errors']:,} of {m['trials']:,}; FNIR at rank 1 {fmt_rate(m)}).</p>")
+            f"them as the top candidate</b> (FNIR at rank 1 {fmt_rate_pct(m)}).</p>")
     r1 = ident["rank1_identification_rate"]
     if r1.get("rate") is not None:
         miss = r1["misses"]
         text = (f"<p><b>Rank-1 identification with no threshold.</b> The top candidate was the right person in "
-                f"<b>{r1['rate']:.1%}</b> of searches of enrolled people (misses {fmt_rate(miss)}).")
+                f"<b>{r1['rate']:.1%}</b> of searches of enrolled people (misses {fmt_rate_pct(miss)}).")
         if op is not None and op["fnir"]["1"].get("value") is not None and miss.get("value") is not None:
             gap = op["fnir"]["1"]["value"] - miss["value"]
             text += (f" The miss rate at the operating threshold is higher ({op['fnir']['1']['value']:.1%} against "
@@ -302,26 +370,46 @@ def fte_section(results: dict) -> str:
             f"people and {fte['failed_nonmated_searches']:,} of others, {how}.</p>")
 
 
+def _input_value(key, value) -> str:
+    if key == "score" and isinstance(value, str):
+        return score_line(value).removeprefix("Score: ")
+    return fmt_value(value, LABELS)
+
+
 def setup_section(results: dict) -> str:
     inp, proto = results["input"], results["protocol"]
-    rows = "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in {**inp, **proto}.items())
-    conv = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in results["conventions"].items())
-    return (f"<h2>What was audited</h2><table>{rows}</table>"
-            f"<h2>Definitions and conventions</h2><dl class='conv'>{conv}</dl>")
+    rows = "".join(f"<tr><td>{esc(human_key(k, LABELS))}</td><td class='l'>{_input_value(k, v)}</td></tr>"
+                   for k, v in {**inp, **proto}.items())
+    conv = "".join(f"<dt>{esc(human_key(k, LABELS))}</dt><dd>{fmt_value(v, LABELS)}</dd>"
+                   for k, v in results["conventions"].items())
+    return (f"<h2>The evaluation set and protocol</h2><table class='short'>{rows}</table>"
+            + provenance_section(results.get("provenance"), verify_command(results), labels=LABELS)
+            + f"<h2>Definitions and conventions</h2><dl class='conv'>{conv}</dl>")
+
+
+def verify_command(results: dict) -> str:
+    where = (results.get("provenance") or {}).get("options", {}).get("out") if results.get("provenance") else None
+    return f"faceaudit verify {where if isinstance(where, str) and where else 'DIR'}"
 
 
 def render_report(results: dict) -> str:
     """The report as one HTML string."""
     UNITS["score"] = results.get("input", {}).get("score", "cosine")
-    sections = [summary(results), _synthetic_note(results), fte_section(results),
+    sections = [warnings_banner(results.get("warnings")), summary(results),
+                provenance_essentials(results.get("provenance"), verify_command(results), tool="faceaudit"),
+                _synthetic_note(results), fte_section(results),
                 identification_section(results), verification_section(results), calibration_section(results)]
     for key, module, func in EXTRA_SECTIONS:
         if results.get(key):
             sections.append(getattr(importlib.import_module(module), func)(results))
     sections.append(setup_section(results))
     title = "faceaudit report"
-    sub = (f"{esc(results['input'].get('source', ''))} &middot; score: {esc(results['input']['score'])} "
-           f"&middot; faceaudit {esc(results['faceaudit_version'])} &middot; {esc(results['created'])}")
+    system = ((results.get("provenance") or {}).get("system") or {})
+    named = " ".join(str(x) for x in (system.get("name"), system.get("version")) if x)
+    sub = (f"<span class='first'>{score_line(results['input']['score'])}</span><br>"
+           + (f"System: <b>{esc(named)}</b> &middot; " if named else "")
+           + f"{esc(results['input'].get('source', ''))} &middot; faceaudit {esc(results['faceaudit_version'])} "
+           f"&middot; {esc(results['created'])}")
     return page(title, sub, sections)
 
 
