@@ -131,3 +131,24 @@ def family_text(k: int, family: Family) -> str:
                 f"{family.n_comparisons:,} comparisons of this report") if others else "the only pair"
     text = f"adjusted for choosing the pair among {pairs:,}"
     return text + (f" and for all {family.n_comparisons:,} comparisons of this report" if others else "")
+
+
+SUMMARY_METHOD = ("the range of the summary over the groups' Korn-Graubard intervals (from people), all of them "
+                  "simultaneous (Bonferroni over every group of both rates): it holds the summary of the groups' "
+                  "true rates, for new people of the same kind, with at least the stated confidence")
+
+
+def summary_box(first: GroupRates, first_groups, second: GroupRates, second_groups,
+                confidence: float = 0.95) -> dict:
+    """Simultaneous intervals for the groups ``first_groups`` of one rate and ``second_groups`` of
+    another (indices), for summaries of both (FDR, GARBE, inequity rate): each group's
+    Korn-Graubard interval at ``1 - (1 - confidence) / k``, k the number of intervals, so that all
+    hold together with probability at least ``confidence``. Returns ``first_low``/``first_high``,
+    ``second_low``/``second_high``, ``level`` and ``intervals``."""
+    i1, i2 = np.asarray(first_groups, np.int64), np.asarray(second_groups, np.int64)
+    k = int(i1.size + i2.size)
+    level = 1.0 - (1.0 - confidence) / max(k, 1)
+    lo1, hi1 = first.interval(level)
+    lo2, hi2 = second.interval(level)
+    return {"first_low": lo1[i1], "first_high": hi1[i1], "second_low": lo2[i2], "second_high": hi2[i2],
+            "level": level, "intervals": k, "confidence": confidence}

@@ -173,3 +173,103 @@ SUMMARIES = {
     "max_difference": max_difference,
     "gini": gini,
 }
+
+
+# ------------------------------------------------------------------ intervals for new people
+#
+# The summaries above are functions of the groups' rates. Given a box of group intervals that hold
+# *simultaneously* (every group's true rate inside its interval with probability >= 1 - alpha:
+# Korn-Graubard intervals from people at a Bonferroni level, :func:`auditcore.claims.summary_box`),
+# the true summary lies between its smallest and largest value over the box, with at least the same
+# probability. These functions compute that range exactly (the projection of the box).
+
+MAX_VERTICES = 14  # Gini's maximum is at a vertex of the box: enumerated up to 2^14 vertices
+
+
+def range_bounds(low, high) -> tuple[float, float]:
+    """Smallest and largest ``max - min`` over the box ``[low_g, high_g]``: ``max(0, max low - min
+    high)`` (all groups at a common level where the intervals overlap) and ``max high - min low``."""
+    lo, hi = np.asarray(low, np.float64), np.asarray(high, np.float64)
+    return float(max(0.0, lo.max() - hi.min())), float(hi.max() - lo.min())
+
+
+def ratio_bounds(low, high) -> tuple[float, float]:
+    """Smallest and largest ``max / min`` over the box: ``max(1, max low / min high)`` and
+    ``max high / min low`` (``inf`` when some group's lower limit is 0)."""
+    lo, hi = np.asarray(low, np.float64), np.asarray(high, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        least = max(1.0, float(lo.max() / hi.min())) if hi.min() > 0 else float("inf")
+        most = float(hi.max() / lo.min()) if lo.min() > 0 else float("inf")
+    return least, most
+
+
+def gini_bounds(low, high) -> tuple[float, float]:
+    """Smallest and largest Gini coefficient (:func:`gini`) over the box.
+
+    With ``y = x / sum(x)`` the Gini is ``sum_{i<j} |y_i - y_j| / (n - 1)``: its minimum over the
+    box is a linear-fractional programme, solved exactly as a linear one (Charnes-Cooper,
+    ``scipy.optimize.linprog``); it is quasi-convex, so its maximum is at a vertex of the box
+    (enumerated up to :data:`MAX_VERTICES` groups; beyond, the bound from the largest pairwise
+    gaps over the smallest total, which is not below the maximum)."""
+    lo, hi = np.asarray(low, np.float64), np.asarray(high, np.float64)
+    n = lo.size
+    if n < 2:
+        return float("nan"), float("nan")
+    if hi.max() <= 0:
+        return float("nan"), float("nan")
+    # minimum: 0 where one level lies in every interval
+    if lo.max() <= hi.min():
+        least = 0.0
+    else:
+        from scipy.optimize import linprog
+        pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+        n_var = n + 1 + len(pairs)          # y (n), z, d (pairs)
+        c = np.zeros(n_var)
+        c[n + 1:] = 1.0
+        a_ub, b_ub = [], []
+        for k, (i, j) in enumerate(pairs):  # d_k >= y_i - y_j and d_k >= y_j - y_i
+            for s in (1.0, -1.0):
+                row = np.zeros(n_var)
+                row[i], row[j], row[n + 1 + k] = s, -s, -1.0
+                a_ub.append(row)
+                b_ub.append(0.0)
+        for i in range(n):                  # lo_i z <= y_i <= hi_i z
+            row = np.zeros(n_var)
+            row[i], row[n] = -1.0, lo[i]
+            a_ub.append(row)
+            b_ub.append(0.0)
+            row = np.zeros(n_var)
+            row[i], row[n] = 1.0, -hi[i]
+            a_ub.append(row)
+            b_ub.append(0.0)
+        a_eq = np.zeros((1, n_var))
+        a_eq[0, :n] = 1.0
+        res = linprog(c, A_ub=np.array(a_ub), b_ub=np.array(b_ub), A_eq=a_eq, b_eq=[1.0],
+                      bounds=[(0, None)] * n_var, method="highs")
+        least = max(0.0, float(res.fun) / (n - 1)) if res.status == 0 else 0.0
+    if n <= MAX_VERTICES:
+        corners = np.array(np.meshgrid(*[[a, b] for a, b in zip(lo, hi)], indexing="ij")).reshape(n, -1).T
+        most = float(np.nanmax(gini(corners)))
+    else:
+        gaps = np.maximum(np.abs(hi[:, None] - lo[None, :]), np.abs(hi[None, :] - lo[:, None]))
+        total = lo.sum()
+        most = float(np.triu(gaps, 1).sum() / ((n - 1) * total)) if total > 0 else 1.0
+    return least, min(most, 1.0)
+
+
+def projected_summaries(fmr_low, fmr_high, fnmr_low, fnmr_high, alpha: float = 0.5) -> dict:
+    """Ranges of FDR, GARBE and the inequity rate over a box of FMR and FNMR group intervals
+    (each summary separates into an FMR part and an FNMR part, so its range is the combination of
+    the parts' ranges). Returns name -> ``[low, high]`` (``high`` None where unbounded)."""
+    a_lo, a_hi = range_bounds(fmr_low, fmr_high)
+    b_lo, b_hi = range_bounds(fnmr_low, fnmr_high)
+    g1, g2 = gini_bounds(fmr_low, fmr_high), gini_bounds(fnmr_low, fnmr_high)
+    r1, r2 = ratio_bounds(fmr_low, fmr_high), ratio_bounds(fnmr_low, fnmr_high)
+    ineq_hi = r1[1] * r2[1]
+
+    def num(x):
+        return None if x is None or not np.isfinite(x) else float(x)
+
+    return {"fdr": [num(1 - (alpha * a_hi + (1 - alpha) * b_hi)), num(1 - (alpha * a_lo + (1 - alpha) * b_lo))],
+            "garbe": [num(alpha * g1[0] + (1 - alpha) * g2[0]), num(alpha * g1[1] + (1 - alpha) * g2[1])],
+            "inequity_rate": [num(r1[0] * r2[0]), num(ineq_hi)]}

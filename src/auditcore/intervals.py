@@ -204,3 +204,50 @@ def korn_graubard(errors_by_cluster, trials_by_cluster, confidence: float = 0.95
     return {"value": p, "low": lo, "high": hi, "design_effect": deff, "effective_trials": n_eff, "clusters": m,
             "source": source, "own_design_effect": own, "pooled_design_effect": pooled,
             "errors": x, "trials": n}
+
+
+def paired_difference(errors_a_by_cluster, errors_b_by_cluster, trials_by_cluster, confidence: float = 0.95) -> dict:
+    """Difference of two rates on the *same* clustered trials (two systems on the same searches,
+    a person's searches one cluster), with an interval that holds for new people.
+
+    Each rate gets its :func:`korn_graubard` interval from the clusters (so a rare rate keeps a
+    floor: a nonzero count never a lower limit of 0, a zero count an upper limit above 0), and the
+    two are combined by MOVER for correlated estimates (Newcombe 1998, method 10; Zou and Donner
+    2008): with ``d = p_a - p_b`` and ``phi`` the correlation of the two estimates across clusters,
+
+        low  = d - sqrt((p_a - l_a)^2 - 2 phi (p_a - l_a)(u_b - p_b) + (u_b - p_b)^2)
+        high = d + sqrt((u_a - p_a)^2 - 2 phi (u_a - p_a)(p_b - l_b) + (p_b - l_b)^2)
+
+    ``phi`` is the clusters' covariance of ``e_a - p_a t`` and ``e_b - p_b t`` over the square root
+    of their variances (0 where either has no errors: no correlation can be measured, and 0 gives
+    the wider interval when the rates move together). Never ``[0, 0]``: with no errors on either
+    side the interval is ``[-u_b, u_a]``.
+
+    Inputs are per cluster (1-D, one group). Returns ``difference``, ``low``, ``high``, ``phi``
+    and each rate's ``value``/``low``/``high``/``design_effect``.
+    """
+    ea = np.asarray(errors_a_by_cluster, np.float64).ravel()
+    eb = np.asarray(errors_b_by_cluster, np.float64).ravel()
+    t = np.asarray(trials_by_cluster, np.float64).ravel()
+    keep = t > 0
+    ea, eb, t = ea[keep], eb[keep], t[keep]
+    n = float(t.sum())
+    if n == 0:
+        return {"difference": None, "low": None, "high": None, "phi": None, "a": None, "b": None}
+    kg = korn_graubard(np.stack([ea, eb], 1), np.stack([t, t], 1), confidence)
+    pa, pb = float(kg["value"][0]), float(kg["value"][1])
+    la, lb = float(kg["low"][0]), float(kg["low"][1])
+    ua, ub = float(kg["high"][0]), float(kg["high"][1])
+    ra, rb = ea - pa * t, eb - pb * t
+    va, vb = float((ra * ra).sum()), float((rb * rb).sum())
+    phi = float(np.clip((ra * rb).sum() / np.sqrt(va * vb), -1.0, 1.0)) if va > 0 and vb > 0 else 0.0
+    d = pa - pb
+    low = d - math.sqrt(max((pa - la) ** 2 - 2 * phi * (pa - la) * (ub - pb) + (ub - pb) ** 2, 0.0))
+    high = d + math.sqrt(max((ua - pa) ** 2 - 2 * phi * (ua - pa) * (pb - lb) + (pb - lb) ** 2, 0.0))
+
+    def side(i):
+        return {"value": float(kg["value"][i]), "low": float(kg["low"][i]), "high": float(kg["high"][i]),
+                "design_effect": float(kg["design_effect"][i]), "design_effect_source": str(kg["source"][i])}
+
+    return {"difference": d, "low": max(low, -1.0), "high": min(high, 1.0), "phi": phi, "a": side(0), "b": side(1),
+            "clusters": int(keep.sum()), "trials": n}

@@ -174,6 +174,8 @@ def run_audit(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosin
     results["explain_calibration"] = calibration_check(res, n_gallery_templates=int(protocol.gallery.size))
     results["lookalikes"] = lookalikes(res, [op["threshold"] for op in results["identification"]["operating_points"]],
                                        n_gallery_templates=int(protocol.gallery.size), evalset=evalset, protocol=protocol)
+    from faceaudit.analyses.lookalikes import verification_fmr_people  # FMR intervals from people (#26)
+    verification_fmr_people(results["verification"], res, evalset, protocol)
     return Audit(evalset, protocol, res, results, failures, backend=backend)
 
 

@@ -372,6 +372,45 @@ def per_probe_counts(audit: Audit, threshold: float, codes: np.ndarray | None = 
             "group_counts": g_counts, "group_comparisons": g_comps}
 
 
+SUMMARY_COVERS = ("the same summary of the groups' true rates, for new people of the same kind (probe people "
+                  "resampled; gallery as audited), with at least the stated confidence")
+BOOTSTRAP_NOTE = ("bootstrap_ci: the people bootstrap's percentile interval, kept for reference; it describes this "
+                  "sample's spread and does not cover the true summary (with no true difference it still excludes "
+                  "equality)")
+
+
+def _summary_figures(fig: dict, both: np.ndarray, point_rates: dict, boot_rates: dict, alpha: float,
+                     confidence: float) -> dict:
+    """FDR, GARBE and the inequity rate over the groups ranked for both FMR and FNMR, each with the
+    range it takes over the groups' simultaneous intervals from people (``ci``,
+    :func:`auditcore.differentials.projected_summaries`) and the people bootstrap's percentile
+    interval beside it (``bootstrap_ci``)."""
+    f, fb = point_rates["fmr"][both], boot_rates["fmr"][:, both]
+    n, nb = point_rates["fnmr"][both], boot_rates["fnmr"][:, both]
+    idx = np.flatnonzero(both)
+    box = claims_.summary_box(fig["claim_input"]["fmr"][0], idx, fig["claim_input"]["fnmr"][0], idx, confidence)
+    proj = diff.projected_summaries(box["first_low"], box["first_high"], box["second_low"], box["second_high"], alpha)
+    method = {"interval_method": claims_.SUMMARY_METHOD, "interval_covers": SUMMARY_COVERS,
+              "simultaneous_level": box["level"], "intervals_combined": box["intervals"],
+              "bootstrap_note": BOOTSTRAP_NOTE}
+    ineq = diff.max_min_ratio(f) * diff.max_min_ratio(n)
+    ineq_boot = [None if v is None or not np.isfinite(v) else v for v in _interval(diff.inequity_rate(fb, nb), confidence)]
+    out = {
+        "inequity_rate": {"value": float(ineq) if np.isfinite(ineq) else None, "ci": proj["inequity_rate"],
+                          "bootstrap_ci": ineq_boot, **method,
+                          **({} if np.isfinite(ineq) else
+                             {"note": "not measurable as a number: a group had no FMR or FNMR errors"})},
+        "fdr": {"value": float(diff.fdr(f, n, alpha)), "ci": proj["fdr"],
+                "bootstrap_ci": _interval(diff.fdr(fb, nb, alpha), confidence), "alpha": alpha, **method},
+        "garbe": {"value": float(diff.garbe(f, n, alpha)), "ci": proj["garbe"],
+                  "bootstrap_ci": _interval(diff.garbe(fb, nb, alpha), confidence), "alpha": alpha, **method},
+    }
+    if out["inequity_rate"]["ci"][1] is None:
+        out["inequity_rate"]["ci_note"] = ("no upper end: some group's lower limit is 0 (it had no errors), so the "
+                                           "ratio of rates can be arbitrarily large")
+    return out
+
+
 def analyse(audit: Audit, spec: str, threshold: float, *, min_group_size: int, n_boot: int, seed: int,
             confidence: float, alpha: float, per_person: bool = False, tick: Callable[[], None] | None = None) -> dict:
     es, proto, res = audit.evalset, audit.protocol, audit.search
@@ -394,21 +433,7 @@ def analyse(audit: Audit, spec: str, threshold: float, *, min_group_size: int, n
     both = eligible_by["fmr"] & eligible_by["fnmr"]
     extra = {}
     if both.sum() >= 2:
-        f, fb = point_rates["fmr"][both], boot_rates["fmr"][:, both]
-        n, nb = point_rates["fnmr"][both], boot_rates["fnmr"][:, both]
-        ineq = diff.max_min_ratio(f) * diff.max_min_ratio(n)
-        ineq_ci = [None if v is None or not np.isfinite(v) else v for v in _interval(diff.inequity_rate(fb, nb), confidence)]
-        describe = ("describes the spread of this sample's group rates; its percentile interval is not a test of equal "
-                    "rates (with no true difference it still excludes equality): claims come from the pairwise bounds")
-        extra = {
-            "inequity_rate": {"value": float(ineq) if np.isfinite(ineq) else None, "ci": ineq_ci, "interval_note": describe,
-                              **({} if np.isfinite(ineq) else
-                                 {"note": "not measurable as a number: a group had no FMR or FNMR errors"})},
-            "fdr": {"value": float(diff.fdr(f, n, alpha)), "ci": _interval(diff.fdr(fb, nb, alpha), confidence), "alpha": alpha,
-                    "interval_note": describe},
-            "garbe": {"value": float(diff.garbe(f, n, alpha)), "ci": _interval(diff.garbe(fb, nb, alpha), confidence),
-                      "alpha": alpha, "interval_note": describe},
-        }
+        extra = _summary_figures(fig, both, point_rates, boot_rates, alpha, confidence)
     # cross-group FMR: probe group x gallery group
     cross_e = _subject_table(probe_subject, probe_group, g_counts.astype(float), n_subj, n_groups).sum(0)
     cross_t = _subject_table(probe_subject, probe_group, g_comps.astype(float), n_subj, n_groups).sum(0)

@@ -305,6 +305,33 @@ def intervals_from_counts(pc: PeopleCounts, confidence: float = 0.95) -> list[di
     return out
 
 
+def people_stats(people: PeopleCounts | None, edge, ks, n: int, confidence: float = 0.95
+                 ) -> tuple[str, list[dict] | None]:
+    """(interval kind, per-threshold intervals or None) for ``ks`` impostor comparisons ``>= edge``
+    out of ``n``, from ``people`` (counts at those edges): the two-way people interval when the
+    split by person adds up to the engine's counts, else each person counted once; None (and
+    :data:`INTERVAL_INDEPENDENT`) without people counts. Shared by look-alikes and verification FMR."""
+    if people is None:
+        return INTERVAL_INDEPENDENT, None
+    edge = np.asarray(edge, np.float32)
+    ks = np.asarray(ks, np.int64)
+    uniq = np.asarray(people.edges, np.float32)
+    where = np.searchsorted(uniq, edge)
+    if not (np.all(uniq[np.minimum(where, uniq.size - 1)] == edge) and abs(people.n_row.sum() - n) < 0.5):
+        return INTERVAL_INDEPENDENT, None
+    if np.array_equal(people.totals()[where], ks):
+        every = intervals_from_counts(people, confidence)
+        return INTERVAL_TWO_WAY, [every[w] for w in where]
+    # the split by person does not add up: count each person once (conservative)
+    m = int(min(np.count_nonzero(people.n_row), np.count_nonzero(people.n_col)))
+    stats = []
+    for k in ks:
+        lo_a, hi_a = beta_interval(k / n * m, m, confidence)
+        stats.append({"low": 0.0 if k == 0 else min(float(lo_a), k / n), "high": max(float(hi_a), k / n),
+                      "design_effect_used": n / max(m, 1), "effective_comparisons": float(m)})
+    return INTERVAL_CLUSTERS, stats
+
+
 # ------------------------------------------------------------------ the figure
 
 def lookalikes(res, thresholds, sizes=(1e6,), *, n_gallery_templates: int | None = None,
@@ -332,27 +359,9 @@ def lookalikes(res, thresholds, sizes=(1e6,), *, n_gallery_templates: int | None
     bins = exact_bins(score_bin(np.float32(use)), res.score, getattr(res, "hist_fine_from", 0)).astype(np.int64)
     edge = edges_all[bins].astype(np.float32)
     ks = above[bins].astype(np.int64)
-    kind = INTERVAL_INDEPENDENT
-    stats = None
     if people is None and evalset is not None and protocol is not None:
         people = people_counts(res, evalset, protocol, np.unique(edge))
-    if people is not None:
-        uniq = np.asarray(people.edges, np.float32)
-        got = people.totals()
-        where = np.searchsorted(uniq, edge)
-        if np.all(uniq[np.minimum(where, uniq.size - 1)] == edge) and abs(people.n_row.sum() - n) < 0.5:
-            if np.array_equal(got[where], ks):
-                every = intervals_from_counts(people, confidence)
-                stats = [every[w] for w in where]
-                kind = INTERVAL_TWO_WAY
-            else:  # the split by person does not add up: count each person once (conservative)
-                kind = INTERVAL_CLUSTERS
-                m = int(min(np.count_nonzero(people.n_row), np.count_nonzero(people.n_col)))
-                stats = []
-                for k in ks:
-                    lo_a, hi_a = beta_interval(k / n * m, m, confidence)
-                    stats.append({"low": 0.0 if k == 0 else min(float(lo_a), k / n), "high": max(float(hi_a), k / n),
-                                  "design_effect_used": n / max(m, 1), "effective_comparisons": float(m)})
+    kind, stats = people_stats(people, edge, ks, n, confidence)
     rows = []
     for i, t in enumerate(use):
         k = int(ks[i])
@@ -373,3 +382,56 @@ def lookalikes(res, thresholds, sizes=(1e6,), *, n_gallery_templates: int | None
                          "independent_ci": [size * per * cp_lo, size * per * cp_hi],
                          "templates_per_person": per, "counted_from_edge": float(edge[i]), **extra})
     return rows
+
+
+# ------------------------------------------------------------------ verification FMR from people
+
+FMR_PEOPLE_METHOD = ("two-way people interval: Clopper-Pearson on the effective number of impostor comparisons "
+                     "(comparisons divided by the design effect from probe people and gallery people; Korn-Graubard "
+                     "degrees of freedom), as for look-alikes per search")
+
+
+def verification_fmr_people(verification: dict, res, evalset, protocol, confidence: float = 0.95) -> dict:
+    """The verification section's FMR intervals from people (in place; returns ``verification``).
+
+    Every measured FMR (``fnmr_at_fmr`` points and the EER's) keeps its counts and point; its
+    ``ci_low``/``ci_high`` become the two-way people interval (:func:`people_stats`: the impostor
+    comparisons cluster by probe person and by gallery person), ``method`` says so, and the
+    Clopper-Pearson interval over comparisons (which treats them as independent) stays beside it
+    as ``ci_independent``. The counts at each threshold are the engine's (checked: they must add up
+    to the histogram's, else each person counts once)."""
+    rates = [p["fmr"] for p in verification.get("fnmr_at_fmr", []) if p.get("measurable") and p.get("threshold") is not None]
+    thresholds = [p["threshold"] for p in verification.get("fnmr_at_fmr", [])
+                  if p.get("measurable") and p.get("threshold") is not None]
+    eer = verification.get("eer") or {}
+    if eer.get("threshold") is not None:
+        rates.append(eer["fmr"])
+        thresholds.append(eer["threshold"])
+    # rates above 1% (an EER in the bulk) would score a large share of all comparisons again: those
+    # keep the interval over comparisons (their method says so)
+    keep = [i for i, r in enumerate(rates) if r["trials"] and r["errors"] <= 0.01 * r["trials"]]
+    rates, thresholds = [rates[i] for i in keep], [thresholds[i] for i in keep]
+    if not rates:
+        return verification
+    n = int(verification["n_impostor"])
+    edge = np.asarray(thresholds, np.float32)
+    ks = np.asarray([r["errors"] for r in rates], np.int64)
+    people = people_counts(res, evalset, protocol, np.unique(edge))
+    kind, stats = people_stats(people, edge, ks, n, confidence)
+    if stats is None:
+        return verification
+    for r, st in zip(rates, stats):
+        r["ci_independent"] = [r["ci_low"], r["ci_high"]]
+        r["ci_low"], r["ci_high"] = float(st["low"]), float(st["high"])
+        r["method"] = "two-way people (Korn-Graubard)" if kind == INTERVAL_TWO_WAY else kind
+        r["design_effect"] = st.get("design_effect_used")
+        r["effective_comparisons"] = st.get("effective_comparisons")
+        for k in ("probe_people", "gallery_people"):
+            if k in st:
+                r[k] = st[k]
+    verification["fmr_interval"] = {
+        "covers": "new probe people and new gallery people of the same kind (comparisons cluster by both)",
+        "method": FMR_PEOPLE_METHOD if kind == INTERVAL_TWO_WAY else kind,
+        "independent": "ci_independent: Clopper-Pearson over comparisons as if independent (this audit's "
+                       "comparisons only; too narrow when people differ)"}
+    return verification
