@@ -1017,9 +1017,12 @@ class PeopleFit:
             out[i:i + 16] = res
         return out
 
-    def fit(self, probe_w: np.ndarray, gallery_w: np.ndarray, point_tail: bool = False) -> dict:
+    def fit(self, probe_w: np.ndarray, gallery_w: np.ndarray, point_tail: bool = False,
+            theta_gallery: np.ndarray | None = None) -> dict:
         """Per-row arrays on the grid (see the class doc). ``point_tail``: row 0 keeps the model's
-        own tail fit (explain's point estimate) instead of refitting it."""
+        own tail fit (explain's point estimate) instead of refitting it. ``theta_gallery`` (a mask
+        over people): theta counts only the listed candidates of those gallery people, against a
+        gallery of their number (the calibration check's fit on some of the gallery people)."""
         probe_w = np.atleast_2d(np.asarray(probe_w, float))
         gallery_w = np.atleast_2d(np.asarray(gallery_w, float))
         R, G = len(probe_w), self.grid.size
@@ -1111,13 +1114,14 @@ class PeopleFit:
                 yt = np.where(in_th, self.theta_s - u, 0.0)[None, :]
                 fmr_th = np.where(in_th[None, :], nu_p[:, None] * _gpd_sf(yt, xi_p[:, None], sig_p[:, None]), fmr_th)
         F_i = 1 - np.clip(fmr, 0, 1)
-        theta, slope = self._theta(probe_w, fmr_th, np.full(R, float(self.n_gallery)))
+        n_theta = self.n_gallery if theta_gallery is None else int(theta_gallery[self.people.gallery].sum())
+        theta, slope = self._theta(probe_w, fmr_th, np.full(R, float(n_theta)), theta_gallery)
         return {"f_g": f_g, "F_g": F_g, "F_i": F_i, "f_i": np.maximum(f_i, 0), "theta": theta, "slope": slope,
                 "theta_at_scores": self._cache.get("last_theta"), "tail_xi": xi, "tail_sigma": sig}
 
-    def _theta(self, probe_w, fmr_th, v_tot):
+    def _theta(self, probe_w, fmr_th, v_tot, gallery_mask=None):
         """theta(s) per row (negative binomial, censored at the list length; :class:`HeterogeneityData`)
-        on the grid, and its slope."""
+        on the grid, and its slope; ``gallery_mask``: count only those gallery people's candidates."""
         R, G = len(probe_w), self.grid.size
         S = self.theta_s
         if S.size == 0:
@@ -1128,15 +1132,23 @@ class PeopleFit:
         # each non-mated search's count at each theta score (censored when its whole list is at or
         # above it), as it was audited: the gallery is not resampled here, since a person drawn
         # twice into a gallery would add look-alikes in pairs (overdispersion that is no probe's)
-        if "theta_codes" not in self._cache:
-            cnt = np.minimum(self.j_theta, K)
+        key = "theta_codes" if gallery_mask is None else ("theta_codes", np.packbits(gallery_mask).tobytes())
+        if key not in self._cache:
+            if gallery_mask is None:
+                cnt = np.minimum(self.j_theta, K)
+            else:  # a search's count among those people only; censored as before (its whole list at or above)
+                mine = (self.list_person >= 0) & gallery_mask[np.maximum(self.list_person, 0)]
+                cnt = ((self.lists[:, :, None] >= self.theta_s[None, None, :]) & mine[:, :, None]).sum(1)
             code = (np.arange(nS)[None, :] * (K + 1) + cnt) * 2 + (self.j_theta >= K)
             people, inv = np.unique(self.list_searcher, return_inverse=True)
             n_codes = nS * (K + 1) * 2
             per_person = np.zeros((people.size, n_codes))
             np.add.at(per_person, (np.repeat(inv, nS), code.ravel()), 1.0)
-            self._cache["theta_codes"] = (people, per_person)
-        people, per_person = self._cache["theta_codes"]
+            if gallery_mask is not None and len(self._cache) > 64:
+                for k in [k for k in self._cache if isinstance(k, tuple) and k[0] == "theta_codes"]:
+                    del self._cache[k]
+            self._cache[key] = (people, per_person)
+        people, per_person = self._cache[key]
         hist = (probe_w[:, people] @ per_person).reshape(R, nS, K + 1, 2)  # whole numbers: exact in any order
         H = -np.log1p(-np.clip(fmr_th, 0, 1 - 1e-16))
         mu = np.maximum(v_tot[:, None] * self.per * H, 1e-300)  # R x nS
@@ -1279,6 +1291,18 @@ def explain_curves(model: ScoreModel, gallery_size: float, prior: float = 0.5, *
         carry = (np.abs(point - ind) > MAX_CARRY_DISAGREEMENT) | (np.abs(logit(point) - logit(ind)) > np.log(MAX_CARRY_ODDS_RATIO))
         lo = np.where(carry, np.fmin(lo, np.fmin(point, ind)), lo)
         hi = np.where(carry, np.fmax(hi, np.fmax(point, ind)), hi)
+        # where the look-alike law matters, its shape beyond the audited size is not measured: for
+        # any law of the probes' propensity, P(no look-alike among M) = E[(1 - q)^M] lies between
+        # independence (Jensen) and its value at the audited size (look-alikes all on the same
+        # searches), so the answer lies between independence at this size and the answer at the
+        # audited size (the interval there). The band spans both (see INTERVAL_COVERS)
+        if n_boot:
+            audited = explain_curves(model, n0, prior, n_boot=n_boot, seed=seed, confidence=confidence,
+                                     resample=resample)
+            if gallery_size > n0:
+                hi = np.where(carry, np.fmax(hi, audited["high"]), hi)
+            else:
+                lo = np.where(carry, np.fmin(lo, audited["low"]), lo)
     # the truth never decreases with the score, so a lower bound at one score bounds every higher
     # score too, and an upper bound every lower one: the running maximum of the lower end from the
     # left and the running minimum of the upper end from the right (where a widening above made an
@@ -1527,49 +1551,63 @@ def calibration_against(model: ScoreModel, held_out=None, *, gallery_size: int |
     from auditcore.intervals import korn_graubard
     own = model.people if model.people is not None else people_from_model(model)
     test = own if held_out is None else held_out
-    mated = test.mated
     n = int(gallery_size or model.gallery_size or own.gallery.size)
-    prior = float(mated.mean())
-    top, y = test.top_score, test.top_is_mate
-    ok = np.isfinite(top)
-    if ok.sum() < 20:
+    prior = float(test.mated.mean())
+    pf = PeopleFit(model, own, explain_grid(model))
+    grid = pf.grid
+    w_own = own.weights(n_boot, seed)
+    two_way = held_out is None and own.gallery_known
+    if held_out is None:
+        # observations: (split, search) pairs, each search once per split (weight 1 / splits)
+        rng = np.random.default_rng(seed + 17)
+        strata = own.strata()
+        idx, tops, ys, preds, wts, sizes = [], [], [], [], [], []
+        for _ in range(n_splits):
+            side = np.zeros(own.n_people, bool)
+            for g in strata:
+                side[rng.permutation(g)[: g.size // 2]] = True
+            for half in (side, ~side):
+                test_people = ~half
+                if two_way:  # fitted on these probe and gallery people; checked on the others, among themselves
+                    fit = pf.fit(w_own * half[None, :], w_own * half[None, :], theta_gallery=half)
+                    top, y, ok = _outcomes_among(own, test_people)
+                    size = int(test_people[own.gallery].sum())
+                else:  # lists that name nobody: the gallery as audited
+                    fit = pf.fit(w_own * half[None, :], w_own)
+                    top, y, ok = own.top_score, own.top_is_mate, np.isfinite(own.top_score)
+                    size = n
+                out = np.flatnonzero(test_people[own.person] & ok)
+                curves = _monotone(pf.posterior(fit, size, prior))
+                idx.append(out)
+                tops.append(top[out])
+                ys.append(y[out])
+                preds.append(np.stack([np.interp(top[out], grid, c) for c in curves]))
+                wts.append(np.full(out.size, 1.0 / n_splits))
+                sizes.append(np.full(out.size, size))
+        idx, top, y = np.concatenate(idx), np.concatenate(tops), np.concatenate(ys).astype(bool)
+        pred, wt, size_of = np.concatenate(preds, axis=1), np.concatenate(wts), np.concatenate(sizes)
+        w_test = w_own[:, test.person[idx]] * wt[None, :]
+    else:
+        ok = np.isfinite(test.top_score)
+        idx = np.flatnonzero(ok)
+        top, y = test.top_score[idx], test.top_is_mate[idx].astype(bool)
+        fit = pf.fit(w_own, w_own, point_tail=True)
+        curves = _monotone(pf.posterior(fit, n, prior))
+        pred = np.stack([np.interp(top, grid, c) for c in curves])
+        wt = np.ones(idx.size)
+        size_of = np.full(idx.size, n)
+        w_test = np.concatenate([np.ones((1, test.n)), test.weights(n_boot, seed + 1)[1:][:, test.person]])[:, idx]
+    if idx.size < 20:
         return None
-    edges = np.unique(np.quantile(top[ok], np.linspace(0, 1, n_bins + 1)))
+    edges = np.unique(np.quantile(top, np.linspace(0, 1, n_bins + 1)))
     if edges.size < 3:
         return None
     nb = edges.size - 1
     which = np.clip(np.searchsorted(edges, top, side="right") - 1, 0, nb - 1)
-    pf = PeopleFit(model, own, explain_grid(model))
-    grid = pf.grid
-    w_own = own.weights(n_boot, seed)
-    pred = np.zeros((1 + n_boot, test.n))
-    if held_out is None:
-        rng = np.random.default_rng(seed + 17)
-        groups = [np.unique(own.person[own.mated]), np.unique(own.person[~own.mated])]
-        times = np.zeros(test.n)
-        for _ in range(n_splits):
-            side = np.zeros(own.n_people, bool)
-            for g in groups:
-                side[rng.permutation(g)[: g.size // 2]] = True
-            for half in (side, ~side):
-                fit = pf.fit(w_own * half[None, :], w_own)
-                curves = _monotone(pf.posterior(fit, n, prior))
-                out = ~half[test.person] & ok
-                for r in range(1 + n_boot):
-                    pred[r, out] += np.interp(top[out], grid, curves[r])
-                times[out] += 1
-        pred = pred / np.maximum(times, 1)
-        w_test = w_own[:, test.person]
-    else:
-        fit = pf.fit(w_own, w_own, point_tail=True)
-        curves = _monotone(pf.posterior(fit, n, prior))
-        for r in range(1 + n_boot):
-            pred[r, ok] = np.interp(top[ok], grid, curves[r])
-        w_test = np.concatenate([np.ones((1, test.n)), test.weights(n_boot, seed + 1)[1:][:, test.person]])
+    n_checked = round(float(np.mean(size_of)))
     full = pf.fit(np.ones((1, own.n_people)), np.ones((1, own.n_people)), point_tail=True)
     zeros = np.zeros((1, grid.size))
-    ind_curve = _monotone(pf.posterior(full, n, prior, zeros, zeros))[0]
-    w_test = np.where(ok[None, :], w_test, 0.0)
+    ind_curve = _monotone(pf.posterior(full, n_checked, prior, zeros, zeros))[0]
     off = (np.arange(len(w_test))[:, None] * nb + which[None, :]).ravel()
     tot = np.bincount(off, w_test.ravel(), len(w_test) * nb).reshape(-1, nb)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -1578,20 +1616,22 @@ def calibration_against(model: ScoreModel, held_out=None, *, gallery_size: int |
     diff = obs - prd
     a = (1 - confidence) / 2
     z = float(special.ndtri(1 - a / nb))
-    # observed: people as clusters (Korn-Graubard)
-    pid, pinv = np.unique(test.person[ok], return_inverse=True)
-    cells = pinv * nb + which[ok]
-    e = np.bincount(cells, y[ok].astype(float), pid.size * nb).reshape(pid.size, nb)
-    t = np.bincount(cells, None, pid.size * nb).reshape(pid.size, nb)
+    # observed: people as clusters (Korn-Graubard); a search seen in several splits counts once in all
+    pid, pinv = np.unique(test.person[idx], return_inverse=True)
+    cells = pinv * nb + which
+    e = np.bincount(cells, wt * y, pid.size * nb).reshape(pid.size, nb)
+    t = np.bincount(cells, wt, pid.size * nb).reshape(pid.size, nb)
     kg = korn_graubard(e, t, confidence)
     kg_sim = korn_graubard(e, t, 1 - 2 * a / nb)  # simultaneous over the bins (Bonferroni)
     ind_pred = np.interp(top, grid, ind_curve)
     rows = []
     for j in range(nb):
-        inside = ok & (which == j)
-        k, m = int(y[inside].sum()), int(inside.sum())
-        if m == 0:
+        inside = which == j
+        m_w = float(wt[inside].sum())
+        if m_w == 0:
             continue
+        k_w = float((wt * y)[inside].sum())
+        o = k_w / m_w
         olo, ohi = float(kg["low"][j]), float(kg["high"][j])
         if n_boot:
             plo, phi = float(np.nanquantile(prd[1:, j], a)), float(np.nanquantile(prd[1:, j], 1 - a))
@@ -1599,15 +1639,15 @@ def calibration_against(model: ScoreModel, held_out=None, *, gallery_size: int |
             # and the prediction's bootstrap spread, both at the simultaneous level
             sp = float(np.nanstd(prd[1:, j], ddof=1))
             d = float(diff[0, j])
-            o, slo, shi = k / m, float(kg_sim["low"][j]), float(kg_sim["high"][j])
+            slo, shi = float(kg_sim["low"][j]), float(kg_sim["high"][j])
             dci = [d - float(np.hypot(o - slo, z * sp)), d + float(np.hypot(shi - o, z * sp))]
             agree = bool(dci[0] <= 0 <= dci[1])
         else:
             plo = phi = None
             dci = [None, None]
             agree = None
-        rows.append({"score_low": float(edges[j]), "score_high": float(edges[j + 1]), "searches": m,
-                     "top_was_mate": k, "observed": k / m, "observed_ci": [olo, ohi],
+        rows.append({"score_low": float(edges[j]), "score_high": float(edges[j + 1]), "searches": round(m_w),
+                     "top_was_mate": round(k_w), "observed": o, "observed_ci": [olo, ohi],
                      "people": int((t[:, j] > 0).sum()),
                      "explain": float(prd[0, j]), "explain_ci": [plo, phi],
                      "difference": float(diff[0, j]), "difference_ci_simultaneous": dci,
@@ -1615,36 +1655,89 @@ def calibration_against(model: ScoreModel, held_out=None, *, gallery_size: int |
                      "independence_model": float(ind_pred[inside].mean()),
                      "overlap": None if plo is None else bool(plo <= ohi and olo <= phi)})
     disagree = [r for r in rows if r["agree"] is False]
+    agreeing = [r for r in rows if r["agree"]]
     th = full["theta_at_scores"]
-    verdict = ("explain held for people it was not fitted on: in every score bin the share of searches whose top "
-               "candidate was the person agrees with what explain predicted from the other people"
-               if not disagree else
-               f"explain is NOT calibrated for new people on this data: in {len(disagree)} of {len(rows)} score bins the "
-               "share of searches whose top candidate was the person differs from what explain predicted from other "
-               "people (" + "; ".join(f"{r['score_low']:.4g} to {r['score_high']:.4g}: observed {r['observed']:.3f}, "
-                                      f"predicted {r['explain']:.3f}" for r in disagree) + ")")
-    return {"gallery_size": int(n), "prior": prior, "bins": rows,
+    whom = ("people (probe and gallery) it was not fitted on" if two_way else
+            "people searched it was not fitted on" if held_out is None else "another audit's people")
+    if not n_boot:
+        verdict = "explain's calibration for new people was not checked (no resamples)"
+    elif not disagree:
+        verdict = (f"explain held for {whom}: in all {len(rows)} score bins the share of searches whose top candidate "
+                   "was the person agrees with what explain predicted")
+    else:
+        verdict = (f"explain is NOT calibrated for new people on this data: checked on {whom}, in {len(disagree)} of "
+                   f"{len(rows)} score bins the share of searches whose top candidate was the person differs from what "
+                   "explain predicted (" + "; ".join(
+                       f"top {'distance' if model.score == 'neg_euclidean' else 'score'} "
+                       + (f"{-r['score_high']:.4g} to {-r['score_low']:.4g}" if model.score == "neg_euclidean"
+                          else f"{r['score_low']:.4g} to {r['score_high']:.4g}")
+                       + f": observed {r['observed']:.1%}, predicted {r['explain']:.1%}" for r in disagree)
+                   + f"); it agreed in {len(agreeing)}. Do not rely on explain's figures for new people from this audit")
+    if two_way:
+        rule_split = ("all people (the enrolled people, who are both gallery entries and searchers, and the people "
+                      "searched but not enrolled, separately) split in halves at random")
+        rule_fit = ("each half's searches re-scored against that half's gallery only (top candidate and whether it "
+                    "was the person, from the candidate lists) and predicted by explain fitted on the other half's "
+                    "people alone (their searches, their gallery entries' impostor comparisons and look-alike counts) "
+                    "at the half gallery's size")
+        note = ("out of sample by people on both sides: each prediction is checked on searches of people, against a "
+                "gallery of people, that its fit never saw; only the bulk of the impostor histogram (comparisons no "
+                "candidate list shows, far below any top score) cannot be split by person and enters every fit")
+    elif held_out is None:
+        rule_split = "the people searched split in halves at random (enrolled and not enrolled separately)"
+        rule_fit = ("each half's searches predicted by explain fitted on the other half (the gallery as audited: the "
+                    "candidate lists do not say who each candidate was)")
+        note = ("out of sample by probe people only: the candidate lists do not name gallery people, so the gallery "
+                "is the audit's in every fit")
+    else:
+        rule_split, rule_fit, note = "another audit's searches", "predicted by explain fitted on all of this audit's people", (
+            "out of sample: another audit's people")
+    return {"gallery_size": int(n_checked), "prior": prior, "bins": rows,
             "heterogeneity": {"score": pf.theta_s.tolist(), "theta": th[0].tolist()} if pf.theta_s.size else None,
             "bins_overlapping": sum(bool(r["overlap"]) for r in rows),
-            "bins_agreeing": sum(bool(r["agree"]) for r in rows),
+            "bins_agreeing": len(agreeing),
+            "bins_agreeing_list": [[r["score_low"], r["score_high"]] for r in agreeing],
             "calibrated_for_new_people": None if not n_boot else not disagree,
             "verdict": verdict,
             "bins_independence_inside": sum(r["observed_ci"][0] <= r["independence_model"] <= r["observed_ci"][1]
                                             for r in rows),
-            "out_of_sample": "people" if held_out is None else "another audit",
+            "out_of_sample": ("people" if two_way else "probe people") if held_out is None else "another audit",
+            "held_out": ("probe and gallery people" if two_way else "probe people") if held_out is None
+            else "another audit",
+            "observations": int(idx.size),
             "splits": n_splits if held_out is None else None, "resamples": n_boot,
             "people": {**own.counts(), "source": own.source},
-            "rule": ("the people searched split in halves at random (enrolled and not enrolled separately), "
-                     f"{n_splits} times; each half's searches predicted by explain fitted on the other half "
-                     "(the same model and fit as faceaudit explain: mate-score density, look-alike concentration, "
-                     "impostor tail; the gallery as audited), averaged over the splits; searches binned at quantiles "
-                     "of their top score; observed share with a Korn-Graubard interval (people as clusters); "
-                     f"predicted share's interval from a bootstrap of people ({n_boot} resamples) that redoes every "
-                     "fit; a bin agrees when the interval of the difference (MOVER: the observed share's Korn-Graubard "
-                     f"limits and {z:.2f} bootstrap standard deviations of the prediction) holds 0, 95% simultaneously "
-                     f"over the {nb} bins; prior = the audit's share of mated searches"),
-            "note": ("out of sample by people: the searches of the people each prediction is checked on were not used "
-                     "to fit it (the enrolled people's gallery images were: the gallery is the audit's)")}
+            "rule": (f"{rule_split}, {n_splits if held_out is None else 1} time(s); {rule_fit} (the same model and fit "
+                     "as faceaudit explain: mate-score density, look-alike concentration, impostor tail); every (split, "
+                     "search) pair an observation weighted 1/splits; observations binned at quantiles of their top "
+                     "score; observed share with a Korn-Graubard interval (people as clusters); predicted share's "
+                     f"interval from a bootstrap of people ({n_boot} resamples) that redoes every fit; a bin agrees when "
+                     "the interval of the difference (MOVER: the observed share's Korn-Graubard limits and "
+                     f"{z:.2f} bootstrap standard deviations of the prediction) holds 0, 95% simultaneously over the "
+                     f"{nb} bins; prior = the share of mated searches"),
+            "note": note}
+
+
+def _outcomes_among(people: PeopleData, members: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each search's top score and whether its top candidate was the person, had the gallery held
+    only the gallery people in ``members`` (a mask over people), from the candidate lists: the
+    best listed non-mate among them against the mate's score (a tie goes to the non-mate). ``ok``
+    is False where the lists cannot say (no listed non-mate among them and the list full: the best
+    one lies below the list, and a mated search's mate does not beat the list's lowest score)."""
+    cs, cp = people.cand_score, people.cand_person
+    finite = np.isfinite(cs)
+    mine = finite & (cp >= 0) & members[np.maximum(cp, 0)] & ~people.cand_is_mate
+    best = np.max(np.where(mine, cs, -np.inf), axis=1)
+    full = finite.all(1)  # K candidates listed: more may lie below the list
+    lowest = np.min(np.where(finite, cs, np.inf), axis=1)
+    unseen = ~mine.any(1) & full
+    mate = people.mate_score
+    mated = people.mated & np.isfinite(mate)
+    with np.errstate(invalid="ignore"):
+        y = mated & (mate > best) & (~unseen | (mate > lowest))
+    top = np.where(y, mate, best)
+    ok = (people.mated == mated) & np.where(unseen, y, np.isfinite(top))
+    return top, y, ok
 
 
 def explain_from_results(results_dir: str | Path, score: float, gallery_size: int, prior: float = 0.5) -> dict:
