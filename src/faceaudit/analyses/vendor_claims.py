@@ -532,7 +532,7 @@ def _operational(folder: _Folder, claim: Claim, measured: dict, n_op: float) -> 
     if g is None:
         return {**out, "verdict": "not shown", "reason": "the audit does not record its gallery size"}
     out["share"] = g / n_op
-    out["meets_90_percent"] = bool(g >= OPERATIONAL_SHARE * n_op)
+    out["meets_90_percent"] = bool(g >= OPERATIONAL_SHARE * n_op * (1 - 1e-12))  # 1e-12: 0.9 x (G / 0.9) is G
     if out["meets_90_percent"]:
         return {**out, "verdict": None, "reason": "the audited gallery is at least 90% of the operational size: the "
                 "audit's own figure applies"}
@@ -616,6 +616,7 @@ def check_claim(folder: _Folder, claim: Claim, *, group: str | None = None,
         raise InputError(f"--distance is for a distance audit (score neg_euclidean); this audit's score is "
                          f"{folder.score}: give --threshold", folder.path)
     _check_threshold(folder, claim)
+    groups = _group_verdicts(folder, claim, group) if group else None  # refused before any counting
     m = _measure(folder, claim)
     v = verdict(m["ci_low"], m["ci_high"], claim.rate, at_least=claim.at_least)
     need = None
@@ -637,8 +638,8 @@ def check_claim(folder: _Folder, claim: Claim, *, group: str | None = None,
              "verdict_measured": v, "verdict": v, "trials_needed": need}
     if m.get("note"):
         entry["note"] = m["note"]
-    if group:
-        entry["groups"] = _group_verdicts(folder, claim, group)
+    if groups:
+        entry["groups"] = groups
         entry["verdict"] = entry["groups"]["verdict"]
     if operational_gallery_size is not None:
         op = _operational(folder, claim, m, operational_gallery_size)
