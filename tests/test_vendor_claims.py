@@ -154,6 +154,8 @@ def test_supported_at_most_2_5_percent_when_the_true_rate_equals_the_claim():
         # exactly: P(upper bound <= c) summed over the binomial
         exact = sum(stats.binom.pmf(k, n, c) for k in range(n + 1) if rate(k, n).ci_high <= c)
         assert exact <= 0.025
+        if n * c < 10:
+            continue
         # and the rule is not vacuous: at a quarter of the claim, most runs are supported
         ks = np.random.default_rng(1).binomial(n, c / 4, size=200)
         rates = [rate(int(k), n) for k in ks]
