@@ -50,7 +50,7 @@ table.short,.prov table{break-inside:avoid;page-break-inside:avoid}
 figure{break-inside:avoid;page-break-inside:avoid} figcaption{font-size:8pt}
 .grid{display:flex;flex-wrap:wrap;gap:8px} .grid figure{flex:1 1 48%;max-width:49%} .grid>div{flex:1 1 100%}
 .grid img{width:100%;max-width:none;max-height:95mm;object-fit:contain}
-.wide img,figure img[style]{max-height:120mm;object-fit:contain}
+.wide img,figure img[style]{max-height:120mm;object-fit:contain} figure.natural img{max-height:80mm}
 .summary{background:none;border:1px solid #2c3e80;border-left-width:4px;font-size:10pt}
 tr.more,.screenonly{display:none} .printonly{display:block} tr.printonly{display:table-row}
 a{color:inherit;text-decoration:none}
@@ -66,16 +66,33 @@ def figure(uri: str, caption: str) -> str:
     return f'<figure><img src="{uri}" alt="{esc(caption)}"><figcaption>{esc(caption)}</figcaption></figure>'
 
 
+def png_size(uri: str) -> tuple[int, int]:
+    """Width and height in pixels of a PNG data URI (from its IHDR header)."""
+    head = base64.b64decode(uri.split(",", 1)[1][:44])
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def figure_natural(uri: str, caption: str) -> str:
+    """A figure shown at its own pixel size, never wider than the page: for a figure whose text is
+    sized for it (a heatmap's cells), which shrinking would make unreadable."""
+    width, _ = png_size(uri)
+    return (f'<figure class="natural"><img src="{uri}" style="width:{width}px;max-width:100%" alt="{esc(caption)}">'
+            f"<figcaption>{esc(caption)}</figcaption></figure>")
+
+
 MARGIN_INCHES = 2.0  # canvas drawn around a figure, so that whatever sticks out of it is drawn too
 PAD_INCHES = 0.1  # white space kept around the ink (as savefig's pad_inches)
 
 
 def subplots(nrows: int = 1, ncols: int = 1, *, figsize=None, **kwargs):
     """``matplotlib.pyplot.subplots`` without pyplot: ``(figure, axes)``, for drawing off-screen."""
+    import matplotlib
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=figsize)
-    return fig, fig.subplots(nrows, ncols, **kwargs)
+    # no offset or multiplier in an axis corner ("0.6" with "1e-2" far away): each tick says its value
+    with matplotlib.rc_context({"axes.formatter.useoffset": False, "axes.formatter.limits": (-7, 9)}):
+        fig = Figure(figsize=figsize)
+        return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")

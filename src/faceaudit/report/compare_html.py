@@ -8,7 +8,9 @@ import numpy as np
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from faceaudit.report import plots
-from faceaudit.report.html import CSS, esc, fmt_threshold
+from auditcore.report import page
+from auditcore.report import warnings_banner
+from faceaudit.report.html import UNITS, esc, fmt_threshold, score_line
 
 PALETTE = ["#2c3e80", "#c0392b", "#1e8449", "#8e44ad", "#d35400", "#7f8c8d"]
 EXTRA_CSS = (".sig{color:#1e8449;font-weight:600} .ns{color:#777} .inc{color:#b9770e;font-weight:600} "
@@ -17,7 +19,19 @@ EXTRA_CSS = (".sig{color:#1e8449;font-weight:600} .ns{color:#777} .inc{color:#b9
 
 
 def _pct(x, digits: int = 2) -> str:
-    return '<span class="muted">undefined</span>' if x is None else f"{100 * x:.{digits}f}%"
+    """A share in percent: two decimals from 1% up, else three significant digits (an FMR of
+    0.00012 is 0.012%, never 0.00%)."""
+    if x is None:
+        return '<span class="muted">undefined</span>'
+    return f"{_points(x, digits)}%"
+
+
+def _points(x: float, digits: int = 2, sign: str = "") -> str:
+    """``100 x`` (a share or a difference of shares, in percent or percentage points), as :func:`_pct`."""
+    v = 100 * x
+    if v == 0 or abs(v) >= 1:
+        return f"{v:{sign}.{digits}f}"
+    return f"{v:{sign}.3g}"
 
 
 def _nm(reason: str) -> str:
@@ -38,7 +52,7 @@ def _ci_points(ci) -> str:
     lo, hi = ci
     if lo is None or hi is None:
         return '<span class="muted">no interval</span>'
-    return f"[{100 * lo:+.2f}, {100 * hi:+.2f}]"
+    return f"[{_points(lo, sign='+')}, {_points(hi, sign='+')}]"
 
 
 def _verdict(v: str) -> str:
@@ -50,31 +64,40 @@ def _num(values) -> np.ndarray:
     return np.array([np.nan if v is None or isinstance(v, str) else float(v) for v in values], float)
 
 
-def _det(systems: list) -> str:
-    fig, ax = plots.subplots(figsize=(5.4, 4.1))
+def _det(systems: list, n_mated: int) -> str:
+    """Log-log DET of every system, each with the pointwise 95% Clopper-Pearson band of FNIR from
+    the mated searches they share; an FNIR of 0 is drawn at half of one in those searches."""
+    fig, ax = plots.subplots(figsize=(5.0, 4.0))
+    floor_y = 0.5 / max(n_mated, 1)
     for k, s in enumerate(systems):
         fp, fn = _num(s["det"]["fpir"]), _num(s["det"]["fnir_rank1"])
-        ok = fp > 0
+        ok = (fp > 0) & np.isfinite(fn)
         if not ok.any():
             ax.plot([], [], color=PALETTE[k % 6], label=f"{s['name']} (not measurable)")
             continue
-        ax.plot(fp[ok], fn[ok], color=PALETTE[k % 6], lw=1.8, drawstyle="steps-post", label=s["name"])
+        lo, hi = plots._binomial_band(fn[ok], n_mated)
+        if np.isfinite(lo).any():
+            ax.fill_between(fp[ok], np.maximum(lo, floor_y), np.maximum(hi, floor_y), color=PALETTE[k % 6], alpha=0.15,
+                            lw=0, step="post")
+        ax.plot(fp[ok], np.maximum(fn[ok], floor_y), color=PALETTE[k % 6], lw=1.8, drawstyle="steps-post",
+                label=s["name"])
         for op in s["operating_points"]:
             f, m = op["fpir"].get("value"), op["fnir"].get("value")
             if f and m is not None:
-                ax.plot(f, m, "o", color=PALETTE[k % 6], ms=5)
+                ax.plot(f, max(m, floor_y), "o", color=PALETTE[k % 6], ms=5)
     ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.set_xlabel("FPIR (share of non-mated searches returning someone)")
     ax.set_ylabel("FNIR at rank 1 (share of mated searches missed)")
-    ax.set_title("Identification DET, overlaid (dots: operating points)")
+    ax.set_title("Identification DET (dots: operating points;\nshaded: 95% intervals of FNIR)", fontsize=10)
     _fpir_ticks(ax)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9, loc="lower left")
     return plots.to_data_uri(fig)
 
 
 def _cmc(systems: list) -> str:
-    fig, ax = plots.subplots(figsize=(5.4, 4.1))
+    fig, ax = plots.subplots(figsize=(5.0, 4.0))
     lows = []
     for k, s in enumerate(systems):
         rate = _num(s["cmc"]["identification_rate"])
@@ -94,14 +117,14 @@ def _cmc(systems: list) -> str:
     ax.set_ylabel("identification rate (mate within rank, no threshold)")
     ax.set_title("CMC, overlaid")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     return plots.to_data_uri(fig)
 
 
 def _diff_curve(pair: dict) -> str:
     """The FNIR difference at matched FPIR (called only when some point is measurable)."""
     pts = [p for p in pair["fnir_difference_curve"] if p.get("difference") is not None]
-    fig, ax = plots.subplots(figsize=(5.4, 4.1))
+    fig, ax = plots.subplots(figsize=(5.0, 4.0))
     if pts:
         x = np.array([p["fpir"] for p in pts])
         d = 100 * _num([p["difference"] for p in pts])
@@ -111,7 +134,7 @@ def _diff_curve(pair: dict) -> str:
         ax.plot(x, d, "o-", color="#2c3e80", ms=4, label=f"FNIR {pair['a']} - FNIR {pair['b']}")
         ax.set_xscale("log")
         _fpir_ticks(ax)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=9)
     ax.axhline(0, color="#333", lw=0.8)
     ax.set_xlabel("FPIR (each system at its own threshold)")
     ax.set_ylabel("difference in FNIR at rank 1 (points)")
@@ -149,7 +172,7 @@ def _operating_table(systems: list) -> str:
                 rows += (f"<tr><td>{op['target_fpir']:g}</td><td>{esc(s['name'])}</td>"
                          f"<td colspan='3' class='nmc'>{_nm(op['not_measurable'])}</td></tr>")
                 continue
-            rows += (f"<tr><td>{op['target_fpir']:g}</td><td>{esc(s['name'])}</td><td>{fmt_threshold(op['threshold'])}{src}</td>"
+            rows += (f"<tr><td>{op['target_fpir']:g}</td><td>{esc(s['name'])}</td><td>{_system_threshold(op['threshold'], s)}{src}</td>"
                      f"<td>{_rate(op['fpir'])}</td><td>{_rate(op['fnir'])}</td></tr>")
     for s in systems:
         r = s["rank1_identification"]
@@ -161,6 +184,13 @@ def _operating_table(systems: list) -> str:
                  f"<td>{_rate(r)} <span class='muted'>(mate not at rank 1)</span></td></tr>")
     return ("<table><tr><th>FPIR target</th><th>system</th><th>threshold</th><th>FPIR [95% CI]</th>"
             f"<th>FNIR rank 1 [95% CI]</th></tr>{rows}</table>")
+
+
+def _system_threshold(t, system: dict) -> str:
+    """A threshold in its own system's unit (a distance for a neg_euclidean system), whatever the others use."""
+    if system.get("score") == "neg_euclidean" and isinstance(t, (int, float)) and abs(t) != float("inf"):
+        return f"distance {-t:.4g}"
+    return fmt_threshold(t)
 
 
 def _cmp_row(label: str, c: dict) -> str:
@@ -175,7 +205,7 @@ def _cmp_row(label: str, c: dict) -> str:
         re_ci = ("<br><small class='muted'>thresholds re-estimated: <span class='nm'>not measurable</span> "
                  f"({esc(c['ci_threshold_reestimated_not_measurable'])})</small>")
     return (f"<tr><td>{label}</td><td>{_pct(va)}</td><td>{_pct(vb)}</td>"
-            f"<td>{'' if d is None else f'{100 * d:+.2f}'} {_ci_points(c['ci'])}{re_ci}</td>"
+            f"<td>{'' if d is None else _points(d, sign='+')} {_ci_points(c['ci'])}{re_ci}</td>"
             f"<td>{c['only_a_wrong']:,}</td><td>{c['only_b_wrong']:,}</td><td>{c['mcnemar_p']:.2g}</td>"
             f"<td>{_verdict(c['verdict'])}</td></tr>")
 
@@ -193,7 +223,7 @@ def _pair_section(pair: dict) -> str:
                f"{fmt_threshold(dep['threshold_b'])}; not at matched FPIR)</small>")
         rows += _cmp_row("FNIR rank 1 at each system's own threshold (as deployed)" + own, dep["fnir_rank1"])
         rows += _cmp_row("FPIR at each system's own threshold (as deployed)" + own, dep["fpir"])
-    cmc = "".join(f"<tr><td>{c['rank']}</td><td>{100 * c['miss_difference']:+.2f} {_ci_points(c['ci'])}</td></tr>"
+    cmc = "".join(f"<tr><td>{c['rank']}</td><td>{_points(c['miss_difference'], sign='+')} {_ci_points(c['ci'])}</td></tr>"
                   if c["miss_difference"] is not None else
                   f"<tr><td>{c['rank']}</td><td class='nmc'>{_nm(c['not_measurable']) if c.get('not_measurable') else '&ndash;'}</td></tr>"
                   for c in pair["cmc_miss_difference"])
@@ -308,6 +338,8 @@ def _demographics(pair: dict) -> str:
 
 def render(result: dict) -> str:
     systems = result["systems"]
+    # thresholds in the systems' own unit: a distance when every system scored by neg_euclidean
+    UNITS["score"] = "neg_euclidean" if all(s.get("score") == "neg_euclidean" for s in systems) else "cosine"
     names = ", ".join(esc(s["name"]) for s in systems)
     findings = "".join(f"<li>{esc(line)}</li>" for line in result["summary"])
     fte = [s for s in systems if s.get("failed_searches_not_paired")]
@@ -322,11 +354,10 @@ def render(result: dict) -> str:
     proto = "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in result["protocol"].items())
     conv = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in result["conventions"].items())
     b = result["bootstrap"]
-    figs = (_figure(_det(systems), "Identification DET of every system (FNIR at rank 1 against FPIR).")
+    figs = (_figure(_det(systems, srch["mated"]), "Identification DET of every system (log-log): FNIR at rank 1 "
+                    "against FPIR, shaded: 95% Clopper-Pearson interval of FNIR.")
             + _figure(_cmc(systems), "CMC of every system (no threshold)."))
     body = (
-        f"<h1>faceaudit comparison</h1><p class='sub'>{names} &middot; faceaudit {esc(result['faceaudit_version'])} "
-        f"&middot; {esc(result['created'])}</p>"
         f"<div class='summary'><p>The same {srch['mated']:,} mated and {srch['nonmated']:,} non-mated searches "
         f"({srch['probe_subjects']:,} people) were run by every system. Findings (a difference is called significant "
         "only when its 95% subject-bootstrap interval excludes 0 and McNemar's exact p &lt; 0.05; CI = 95% "
@@ -339,8 +370,16 @@ def render(result: dict) -> str:
         f"{setup_rows}</table><table>{proto}</table>"
         f"<p>Bootstrap: {b['n_boot']:,} resamples, seed {b['seed']}; {esc(b['unit'])}.</p>"
         f"<h2>Conventions</h2><dl class='conv'>{conv}</dl>")
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>faceaudit comparison</title>"
-            f"<style>{CSS}{EXTRA_CSS}</style></head><body>{body}</body></html>")
+    sub = (f"{_score_line(systems)}<br>{names} &middot; faceaudit {esc(result['faceaudit_version'])} "
+           f"&middot; {esc(result['created'])}")
+    return page("faceaudit comparison", sub, [warnings_banner(result.get("warnings")), body], extra_css=EXTRA_CSS)
+
+
+def _score_line(systems: list) -> str:
+    scores = sorted({str(s.get("score")) for s in systems})
+    if len(scores) == 1:
+        return f"<span class='first'>{score_line(scores[0])}</span>"
+    return f"<span class='first'>Scores: {esc(', '.join(scores))} (one per system; thresholds in each system's own)</span>"
 
 
 def write_compare_report(result: dict, path: str | Path) -> Path:

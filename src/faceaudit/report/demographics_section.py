@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.colors import LogNorm
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from faceaudit.report import plots
-from faceaudit.report.html import esc, fmt_threshold
+from auditcore.report import figure_natural, limit_rows
+from faceaudit.report.html import esc, fmt_threshold, fmt_threshold_difference
+
+HEATMAP_MAX_GROUPS = 8  # more groups than this: the cross-group FMR as a table (cells' text would not fit)
 
 LABELS = {"fmr": "FMR (impostor comparisons matched)", "fnmr": "FNMR (genuine comparisons rejected)",
           "fpir": "FPIR (non-mated searches returning someone)", "fnir": "FNIR rank 1 (mated searches missed)"}
@@ -17,7 +20,8 @@ def heatmap(analysis: dict):
     groups = analysis["groups"]
     rate = np.array([[np.nan if v is None else v for v in row] for row in analysis["cross_fmr"]["rate"]], float)
     n = len(groups)
-    fig, ax = plots.subplots(figsize=(min(3.0 + 1.3 * n, 10), min(2.4 + 1.0 * n, 9)))
+    # about 1.05 in a cell: its two lines of 9 pt text fit; shown at its own size (no shrinking) up to 8 groups
+    fig, ax = plots.subplots(figsize=(2.6 + 1.05 * n, 1.9 + 0.8 * n))
     positive = rate[np.isfinite(rate) & (rate > 0)]
     floor = positive.min() / 2 if positive.size else 1e-9
     shown = np.where(np.isfinite(rate), np.maximum(rate, floor), np.nan)
@@ -35,7 +39,7 @@ def heatmap(analysis: dict):
             text = "n/a" if not np.isfinite(v) else ("0" if v == 0 else f"{v:.1e}")
             if trials[i, j] > 0:
                 text += f"\n{short(errors[i, j])}/{short(trials[i, j])}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=9 if n <= 5 else 8,
+            ax.text(j, i, text, ha="center", va="center", fontsize=9,
                     color="white" if np.isfinite(v) and v > 0 and np.log(max(v, floor)) > (np.log(floor) + np.log(top)) / 2 else "black")
     ax.set_xticks(range(n), groups, rotation=35, ha="right", fontsize=10)
     ax.set_yticks(range(n), groups, fontsize=10)
@@ -69,13 +73,19 @@ def bars(analysis: dict, min_size: int):
         ax.set_yticks(y, names, fontsize=10)
         ax.set_title(LABELS[m], fontsize=11)
         ax.tick_params(axis="x", labelsize=9)
-        ax.xaxis.set_major_locator(MaxNLocator(3))
-        ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        # percentages, every tick its own value: no multiplier in the axis corner
+        ax.xaxis.set_major_formatter(FuncFormatter(_percent_tick))
         ax.invert_yaxis()
     fig.suptitle(f"Per group at one threshold; bars: 95% intervals from people; grey: fewer than {min_size} "
                  "searches or unranked label", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _percent_tick(x: float, _pos=None) -> str:
+    """A rate's tick as a percentage with no more digits than it needs (0.0004%, 15%, 0)."""
+    return "0" if x == 0 else f"{100 * x:.2g}%"
 
 
 def _cell(entry: dict | None) -> str:
@@ -121,7 +131,7 @@ def _ratio_text(c: dict) -> str:
 
 def _threshold_row(t: dict, single: float) -> str:
     shown = fmt_threshold(t["threshold"]) if t["measurable"] else "not measurable"
-    delta = "" if t["threshold"] is None else f"{t['threshold'] - single:+.4g}"
+    delta = "" if t["threshold"] is None else fmt_threshold_difference(t["threshold"], single)
     fnmr = "" if t["fnmr"]["value"] is None else f"{t['fnmr']['value']:.3g}"
     return f"<tr><td>{esc(t['group'])}</td><td>{shown}</td><td>{delta}</td><td>{fnmr}</td></tr>"
 
@@ -159,11 +169,9 @@ def render(results: dict) -> str:
                for c, t in prov.items()]
         caveat_html = (f"<p class='{'warn' if any(prov.values()) else 'muted'}'>Labels: {'; '.join(cav)}. "
                        "Every figure below inherits this.</p>")
-        rows = ""
-        for g in a["groups"]:
-            size = a["group_sizes"][g]
-            rows += (f"<tr><td>{esc(g)}</td><td>{size['probe_subjects']:,}</td>"
-                     + "".join(_cell(a["rates"][m].get(g)) for m in ("fnir", "fpir", "fmr", "fnmr")) + "</tr>")
+        rows = limit_rows([f"<tr><td>{esc(g)}</td><td>{a['group_sizes'][g]['probe_subjects']:,}</td>"
+                           + "".join(_cell(a["rates"][m].get(g)) for m in ("fnir", "fpir", "fmr", "fnmr")) + "</tr>"
+                           for g in a["groups"]], 6, keep=12)
         summ = ""
         for m in ("fnir", "fpir", "fmr", "fnmr"):
             s = a["summaries"][m]
@@ -183,21 +191,43 @@ def render(results: dict) -> str:
                 ci = "" if lo is None else f" [{_g(lo, 3)}, {_g(hi, 3)}]"
                 value = _g(a[key]["value"], 3) if a[key]["value"] is not None else f"<span class='muted'>{esc(a[key].get('note', 'not measurable'))}</span>"
                 extra += f"<tr><td>{label}</td><td colspan='4'>{value}{ci}</td></tr>"
-        thr = "".join(_threshold_row(t, d["threshold"]) for t in a["group_thresholds"])
+        thr = limit_rows([_threshold_row(t, d["threshold"]) for t in a["group_thresholds"]], 4, keep=12)
         findings = "".join(f"<li>{esc(f)}</li>" for f in a["findings"]) or "<li>No ranked pair of groups to compare.</li>"
         out.append(
             f"<h3>Grouped by {esc(a['spec'])}</h3>{caveat_html}<ul>{findings}</ul>"
             "<table><tr><th>group</th><th>probe people</th><th>FNIR rank 1</th><th>FPIR</th><th>FMR</th><th>FNMR</th></tr>"
             f"{rows}</table>"
             f'<figure><img style="width:100%" src="{plots.to_data_uri(bars(a, d["min_group_size"]))}" alt="per-group rates"></figure>'
-            f'<div class="grid"><figure><img src="{plots.to_data_uri(heatmap(a))}" alt="cross-group FMR">'
-            "<figcaption>Impostor comparisons matched, by the probe's group (rows) and the enrolled person's group "
-            "(columns). Same-group pairs (diagonal) often match more: look-alikes are likelier within a group."
-            "</figcaption></figure><div><p><b>Differential summaries</b> (ranked groups only)</p>"
+            + _cross_fmr(a) +
+            "<div><p><b>Differential summaries</b> (ranked groups only)</p>"
             f"<table><tr><th>measure</th><th>highest / lowest [{ci_head}]</th><th>groups</th><th>largest against the "
             f"reference group [{ci_head}]</th><th>groups</th></tr>"
             f"{summ}{extra}</table>"
             f"<p><b>Threshold each group would need</b> for the overall FMR ({a['overall_fmr']:.3g}):</p>"
             "<table><tr><th>probe group</th><th>threshold</th><th>vs the single threshold</th><th>FNMR there</th></tr>"
-            f"{thr}</table></div></div>")
+            f"{thr}</table></div>")
     return "".join(out)
+
+
+CROSS_CAPTION = ("Impostor comparisons matched, by the probe's group (rows) and the enrolled person's group (columns). "
+                 "Same-group pairs (diagonal) often match more: look-alikes are likelier within a group.")
+
+
+def _cross_fmr(a: dict) -> str:
+    """The cross-group FMR: a heatmap whose cells' text fits (up to :data:`HEATMAP_MAX_GROUPS` groups,
+    shown at its own size, never shrunk), else a table of the same figures."""
+    groups = a["groups"]
+    if len(groups) <= HEATMAP_MAX_GROUPS:
+        return figure_natural(plots.to_data_uri(heatmap(a)), CROSS_CAPTION)
+    cross = a["cross_fmr"]
+    head = "".join(f"<th>{esc(g)}</th>" for g in groups)
+    rows = []
+    for i, g in enumerate(groups):
+        cells = ""
+        for j in range(len(groups)):
+            v, e, n = cross["rate"][i][j], cross["errors"][i][j], cross["trials"][i][j]
+            cells += ("<td class='muted'>n/a</td>" if v is None or not n else
+                      f"<td>{v:.2g} <span class='muted'>({int(e):,}/{int(n):,})</span></td>")
+        rows.append(f"<tr><td>{esc(g)}</td>{cells}</tr>")
+    return (f"<p><b>FMR by probe group (rows) and enrolled group (columns)</b>: {esc(CROSS_CAPTION.split(': ', 1)[-1])}"
+            f"</p><table><tr><th>probe \\ enrolled</th>{head}</tr>{limit_rows(rows, len(groups) + 1, keep=12)}</table>")

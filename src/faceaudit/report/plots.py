@@ -8,8 +8,11 @@ from matplotlib.ticker import MaxNLocator
 
 from auditcore.report import subplots, to_data_uri  # noqa: F401  (the shared figure making and embedding)
 
+# Text sizes in points at the embedding dpi (110): a figure 5.0 in wide is about 560 px and shown at
+# 520 px in a two-column grid at a 1280 px page, so 9 pt is about 12.8 px on screen (>= 10 px, tested
+# in tests/test_report_render.py) and about 6.5 pt on an A4 page, two figures a row.
 matplotlib.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9,
-                            "xtick.labelsize": 9, "ytick.labelsize": 9})
+                            "xtick.labelsize": 9, "ytick.labelsize": 9, "axes.formatter.useoffset": False})
 
 
 def to_user(scores, units: str = "cosine"):
@@ -34,6 +37,56 @@ def _floor_log(values: np.ndarray, floor: float) -> np.ndarray:
     return np.where(values > 0, values, np.nan) if floor is None else np.maximum(values, floor)
 
 
+def dealiased(counts, edges):
+    """A histogram's cells with aliasing holes closed: ``(counts, cell_edges)``.
+
+    The engine counts impostor scores in fine bins of its own, whose width changes with the score's
+    binade; re-binned on the report's linear grid, a grid bin can hold no fine bin at all and shows 0
+    between two full ones (a comb). A hole is taken for aliasing only when it is a run of empty bins
+    whose nearest non-empty neighbours on both sides hold at least ``ALIAS_MIN`` counts (a true
+    density that high has a chance below e^-10 of leaving a bin empty); its width is split between
+    those two neighbours, so each count is spread over the interval its fine bin covered. Other
+    empty bins (tails, gaps between real modes) are kept. ``edges`` increasing."""
+    counts = np.asarray(counts, dtype=float)
+    edges = np.asarray(edges, dtype=float)
+    keep_counts, keep_edges = [], [edges[0]]
+    i, n = 0, counts.size
+    while i < n:
+        if counts[i] == 0 and keep_counts and keep_counts[-1] >= ALIAS_MIN:
+            j = i
+            while j < n and counts[j] == 0:
+                j += 1
+            if j < n and counts[j] >= ALIAS_MIN:  # a hole between two full bins: close it
+                keep_edges[-1] = (edges[i] + edges[j]) / 2
+                i = j
+                continue
+            keep_counts.extend(counts[i:j])
+            keep_edges.extend(edges[i + 1:j + 1])
+            i = j
+            continue
+        keep_counts.append(counts[i])
+        keep_edges.append(edges[i + 1])
+        i += 1
+    return np.array(keep_counts), np.array(keep_edges)
+
+
+ALIAS_MIN = 10
+
+
+def _binomial_band(rate: np.ndarray, trials: int):
+    """Pointwise 95% Clopper-Pearson interval of a rate read off a curve whose trials are known
+    (the count is rate x trials, rounded: the curve stores the rate of whole counts)."""
+    from auditcore.intervals import clopper_pearson
+
+    lo, hi = np.full(rate.shape, np.nan), np.full(rate.shape, np.nan)
+    if trials <= 0:
+        return lo, hi
+    for k, value in enumerate(rate):
+        if np.isfinite(value):
+            lo[k], hi[k] = clopper_pearson(int(round(value * trials)), int(trials))
+    return lo, hi
+
+
 def det_identification(ident: dict):
     """Log-log DET. Operating points are merged into the curve by threshold, so that each dot lies
     exactly on the drawn line; the band is the pointwise 95% Clopper-Pearson interval of FNIR."""
@@ -56,7 +109,7 @@ def det_identification(ident: dict):
     t, fpir, fnir, lo, hi = t[order], fpir[order], fnir[order], lo[order], hi[order]
     floor_y = 0.5 / max(ident.get("n_mated_searches", 1), 1)
     ok = (fpir > 0) & np.isfinite(fnir)
-    fig, ax = subplots(figsize=(5.4, 4.2))
+    fig, ax = subplots(figsize=(5.0, 4.0))
     ax.fill_between(fpir[ok], np.maximum(lo[ok], floor_y), np.maximum(hi[ok], floor_y), color=COLOURS["fnir"],
                     alpha=0.18, lw=0, label="95% interval (FNIR)")
     ax.plot(fpir[ok], np.maximum(fnir[ok], floor_y), color=COLOURS["fnir"], lw=1.8, label="FNIR at rank 1")
@@ -77,7 +130,7 @@ def det_identification(ident: dict):
 def cmc(ident: dict):
     ranks = np.array(ident["cmc"]["rank"])
     rate = _num(ident["cmc"]["identification_rate"])
-    fig, ax = subplots(figsize=(5.4, 4.2))
+    fig, ax = subplots(figsize=(5.0, 4.0))
     ax.plot(ranks, rate, "o-", color=COLOURS["fpir"], ms=3)
     ax.set_xlabel("rank")
     ax.set_ylabel("identification rate (mate within rank)")
@@ -92,7 +145,7 @@ def cmc(ident: dict):
 def rates_vs_threshold(ident: dict, units: str = "cosine"):
     curve = ident["curve"]
     t = to_user(_num(curve["threshold"]), units)
-    fig, ax = subplots(figsize=(5.4, 4.2))
+    fig, ax = subplots(figsize=(5.0, 4.0))
     step = "steps-pre" if units == "neg_euclidean" else "steps-post"
     ax.plot(t, _num(curve["fpir"]), color=COLOURS["fpir"], label="FPIR(T)", drawstyle=step)
     ax.plot(t, _num(curve["fnir_rank1"]), color=COLOURS["fnir"], label="FNIR(rank 1, T)", drawstyle=step)
@@ -120,7 +173,7 @@ def calibration(cal: dict, units: str = "cosine"):
     ehi = np.array([np.nan if b["explain_ci"][1] is None else b["explain_ci"][1] for b in bins])
     ind = np.array([b["independence_model"] for b in bins])
     order = np.argsort(mid)
-    fig, ax = subplots(figsize=(5.4, 4.2))
+    fig, ax = subplots(figsize=(5.0, 4.0))
     ax.fill_between(mid[order], elo[order], ehi[order], color=COLOURS["fpir"], alpha=0.2, lw=0)
     ax.plot(mid[order], ex[order], "-", color=COLOURS["fpir"], label="explain (95% band)")
     ax.plot(mid[order], ind[order], "--", color=COLOURS["impostor"], label="if look-alikes were independent")
@@ -136,18 +189,20 @@ def calibration(cal: dict, units: str = "cosine"):
 
 
 def score_distributions(dist: dict, units: str = "cosine"):
-    edges = to_user(np.array(dist["edges"]), units)
-    centres = (edges[:-1] + edges[1:]) / 2
-    width = np.abs(np.diff(edges))
-    fig, ax = subplots(figsize=(5.4, 4.6))
+    raw = np.array(dist["edges"], dtype=float)
+    fig, ax = subplots(figsize=(5.0, 4.4))
     for key, label, colour in (("impostor", "impostor comparisons", COLOURS["impostor"]),
                                ("best_nonmate", "best non-mate per non-mated search", COLOURS["best"]),
                                ("genuine", "genuine comparisons", COLOURS["genuine"])):
         counts = np.array(dist[key], dtype=float)
         if counts.sum() == 0:
             continue
-        density = counts / counts.sum() / width
-        ax.plot(centres, density, color=colour, label=label, drawstyle="steps-mid")
+        cells, cell_edges = dealiased(counts, raw)
+        density = cells / counts.sum() / np.diff(cell_edges)
+        shown = to_user(cell_edges, units)
+        if shown[0] > shown[-1]:
+            shown, density = shown[::-1], density[::-1]
+        ax.stairs(density, shown, color=colour, label=label, lw=1.4)
     ax.set_xlabel(score_label(units))
     ax.set_ylabel("density")
     ax.set_title("Score distributions")
@@ -158,14 +213,25 @@ def score_distributions(dist: dict, units: str = "cosine"):
 
 
 def det_verification(verif: dict):
+    """Log-log DET of verification, with the pointwise 95% Clopper-Pearson band of FNMR (from the
+    number of genuine comparisons). An FNMR of 0 is drawn at half of one in the genuine comparisons."""
     curve = verif["curve"]
     fmr, fnmr = _num(curve["fmr"]), _num(curve["fnmr"])
-    fig, ax = subplots(figsize=(5.2, 4))
-    ok = fmr > 0
-    ax.plot(fmr[ok], fnmr[ok], color=COLOURS["fpir"], drawstyle="steps-post")
+    n_gen = int(verif.get("n_genuine") or 0)
+    floor_y = 0.5 / max(n_gen, 1)
+    fig, ax = subplots(figsize=(5.0, 4.0))
+    ok = (fmr > 0) & np.isfinite(fnmr)
+    lo, hi = _binomial_band(fnmr[ok], n_gen)
+    if np.isfinite(lo).any():
+        ax.fill_between(fmr[ok], np.maximum(lo, floor_y), np.maximum(hi, floor_y), color=COLOURS["fpir"], alpha=0.18,
+                        lw=0, step="post", label="95% interval (FNMR)")
+    ax.plot(fmr[ok], np.maximum(fnmr[ok], floor_y), color=COLOURS["fpir"], lw=1.6, drawstyle="steps-post", label="FNMR")
     ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.set_xlabel("FMR (impostor comparisons matched)")
     ax.set_ylabel("FNMR (genuine comparisons not matched)")
-    ax.set_title("Verification DET")
+    ax.set_title("Verification DET (threshold varies)")
     ax.grid(True, which="both", alpha=0.3)
+    if ok.any():
+        ax.legend(loc="lower left")
     return fig
