@@ -208,12 +208,16 @@ def expand_benign_traps(templates: list[dict], placeholders: list[dict]) -> pd.D
 
 def load_benign_traps() -> tuple[pd.DataFrame, Provenance]:
     df = expand_benign_traps(*read_benign_trap_templates())
+    with _package_file("review.csv").open(encoding="utf-8", newline="") as fh:  # who reviewed what
+        review = list(csv.DictReader(fh))
+    second = len({r["templ_id"] for r in review if r["stage"] == "second pass"})
+    machine = len({r["templ_id"] for r in review if r["reviewer"].startswith("machine-drafted")})
     prov = Provenance("Benign traps (this project)", "shipped with flagaudit: flagaudit/suites/benign_traps/",
                       "MIT (as the project)", "faceaudit project, benign-traps suite; docs/flagaudit_suite_guide.md",
                       f"{len(df):,} cases from {df['cluster'].nunique()} templates in "
                       f"{df['functionality'].nunique()} functional tests, {', '.join(sorted(df['language'].unique()))}; "
-                      "every template and case reviewed against the authoring guide in a recorded independent second "
-                      "pass (review.csv).")
+                      f"{second} templates reviewed against the authoring guide in a recorded independent second pass, "
+                      f"{machine} machine-drafted and awaiting independent and native-speaker review (review.csv).")
     return df, prov
 
 
