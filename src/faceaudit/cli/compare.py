@@ -19,6 +19,7 @@ def compare(
     n_boot: int = typer.Option(1000, min=100, help="Bootstrap resamples (over probe subjects)."),
     seed: int = typer.Option(0, help="Bootstrap seed."),
     overwrite: bool = typer.Option(False, help="Replace an existing comparison folder written by faceaudit."),
+    series: bool = typer.Option(False, "--series", help="The folders are one system's versions, in order: each headline per version, the change between consecutive versions (paired), one plot per headline (series.json, summary.txt, report.html)."),
 ) -> None:
     """Compare systems: paired differences with intervals, McNemar tests, DET/CMC overlaid, per group.
 
@@ -30,6 +31,16 @@ def compare(
     from faceaudit.analyses.compare import write_comparison
     rate_targets("--fpir", fpir)
     check_target(out, overwrite=overwrite)
+    if series:
+        from faceaudit.analyses.series import series as run_series
+        from faceaudit.analyses.series import write_series
+        result = run_series(results, names=name or None, fpir_targets=fpir, n_boot=n_boot, seed=seed)
+        write_series(result, out, overwrite=overwrite)
+        print(f"versions labelled by {result['labels_from']}: {' -> '.join(v['version'] for v in result['versions'])}")
+        for line in result["summary"]:
+            print(line)
+        print(f"report: {out / 'report.html'}")
+        return
     result = run_compare(results, names=name or None, fpir_targets=fpir, n_boot=n_boot, seed=seed)
     write_comparison(result, out, overwrite=overwrite)
     for line in result["summary"]:
