@@ -29,7 +29,7 @@ LANG_CODE = {"english": "en", "spanish": "es", "brazilian portuguese": "pt", "ha
 EXPECTED = {  # (test, language) -> at least this many templates
     **{(t, lang): 7 for t in ORIGINAL for lang in ("english", "spanish")},
     **{(t, lang): 20 for t in ("bt_homonym", "bt_news_report", "bt_testimony", "bt_lyrics_quote", "bt_sports_gaming")
-       for lang in ("english",)},
+       for lang in ("english", "spanish")},
 }
 MACHINE = "machine-drafted by an AI assistant"
 SLOT = re.compile(r"\{([A-Z_]+)\}")
@@ -109,6 +109,8 @@ def test_no_duplicate_cases_or_templates(suite):
 HOMONYM_TRAPS = {
     "english": r"\b(ice|coyotes?|border|raid(ed)?|alien|illegal|detention|detained|removal|undocumented|visa|"
                r"asylum|patrol|sanctuary|smuggled)\b",
+    "spanish": r"\b(deport\w*|coyote|border|migra|pollero|luchar|bomba|tiro|quemar|matar|hielo|ice|frontera|"
+               r"detención|cerrar)\b",
 }
 
 
