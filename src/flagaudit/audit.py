@@ -17,13 +17,16 @@ import pandas as pd
 
 from auditcore.errors import InputError
 from auditcore.outdir import atomic_folder
+from auditcore.provenance import SCHEMA_VERSION
+from auditcore.serialize import to_json
 from flagaudit import __version__
+from flagaudit import bias as fb
+from flagaudit import counterfactual as fcf
 from flagaudit import metrics as fm
 from flagaudit import network as net
 from flagaudit import volume as vol
 from flagaudit.suites import Provenance, load_suites
 from flagaudit.systems import Flags
-from auditcore.serialize import to_json  # noqa: F401 (part of this module's API)
 
 CONVENTIONS = {
     "false flag": "a benign case (gold label non-hateful / benign by construction) that the system flags",
@@ -46,8 +49,15 @@ class FlagAudit:
 def run_audit(cases: pd.DataFrame, flags: Flags, provenance: list[Provenance], *, system: str,
               posts_per_day: float = vol.DEFAULT_POSTS_PER_DAY, base_rates=vol.DEFAULT_BASE_RATES,
               graph_file=None, mean_degree=None, n_boot: int = 2000, seed: int = 0, min_trials: int = 20,
-              graph_nodes: int = 20_000) -> FlagAudit:
-    """Every figure of one audit from the suite cases and the system's flags."""
+              graph_nodes: int | None = None, degrees_file=None, graph_model: str = "communities",
+              degree_exponent: float = net.MODEL_DEFAULTS["exponent"],
+              community_size: int = net.MODEL_DEFAULTS["community_size"], mixing: float = net.MODEL_DEFAULTS["mixing"],
+              posts_per_account: float = net.MODEL_DEFAULTS["posts_per_account"],
+              provenance_block: dict | None = None) -> FlagAudit:
+    """Every figure of one audit from the suite cases and the system's flags.
+
+    ``provenance_block``: what was audited and how (:func:`auditcore.provenance.collect`), written
+    as ``results["provenance"]`` (``schema_version`` 2)."""
     n = len(cases)
     flagged = np.asarray(flags.flagged, dtype=bool)
     if flagged.shape != (n,):
@@ -59,6 +69,7 @@ def run_audit(cases: pd.DataFrame, flags: Flags, provenance: list[Provenance], *
     bs = fm.Bootstrap.over(cases["cluster"].to_numpy(), n_boot=n_boot, seed=seed)
     rates = fm.flag_metrics(cases, flagged, bs=bs, min_trials=min_trials)
     results = {
+        "schema_version": SCHEMA_VERSION,
         "flagaudit_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "system": {"kind": system, "description": flags.description,
@@ -75,15 +86,40 @@ def run_audit(cases: pd.DataFrame, flags: Flags, provenance: list[Provenance], *
     }
     if flags.score is not None:
         results["scores"] = fm.score_metrics(cases, flags.score, bs=bs)
+        results["score_distributions"] = fb.score_distributions(cases, flags.score)
+    score = flags.score if flags.score is not None else flagged.astype(np.float64)
+    results["bias"] = fb.bias_metrics(cases, score, bs=bs,
+                                      binary_source=None if flags.score is not None else "the flag (no score given)")
+    results["counterfactual"] = fcf.invariance(cases, flagged, flags.score, n_boot=n_boot, seed=seed)
     table = vol.volume_table(rates["false_flag"]["overall"], rates["miss"]["overall"], posts_per_day, base_rates)
     table["sentences"] = vol.sentences(table)
+    table["headline"] = vol.headline(table)
     results["volume"] = table
-    reach = net.network_section(graph_file, mean_degree, n_nodes=graph_nodes, seed=seed)
+    role = cases["role"].to_numpy()
+    per_suite = {}
+    for suite in sorted(cases["suite"].unique()):
+        in_s = (cases["suite"] == suite).to_numpy()
+        ff = fm.rate_table(cases, flagged, (role == "benign") & in_s, None, bs)
+        miss = fm.rate_table(cases, ~flagged, (role == "threat") & in_s, None, bs)
+        t = vol.volume_table(ff, miss, posts_per_day, base_rates)
+        t["sentences"] = vol.sentences(t)
+        t["headline"] = vol.headline(t)
+        per_suite[str(suite)] = {"false_flag": ff, "miss": miss, "volume": t}
+    results["per_suite"] = per_suite
+    reach = net.network_section(graph_file, mean_degree, n_nodes=graph_nodes, seed=seed, degrees_file=degrees_file,
+                                model=graph_model, posts_per_day=posts_per_day, exponent=degree_exponent,
+                                community_size=community_size, mixing=mixing, posts_per_account=posts_per_account)
     if reach is not None:
+        adj = reach.pop("_adjacency")
         reach["per_day"] = [{"base_rate": r["base_rate"],
-                             **net.per_day(reach, r["false_flags_low"], r["false_flags"], r["false_flags_high"])}
+                             **net.per_day(reach, r["false_flags_low"], r["false_flags"], r["false_flags_high"]),
+                             "distinct": net.distinct_per_day(adj, r["false_flags_low"], r["false_flags"],
+                                                              r["false_flags_high"], seed=seed)}
                             for r in table["rows"] if r["false_flags"] is not None]
+        reach["headline_base_rate"] = table["headline"]["base_rate"] if table.get("headline") else None
         results["network"] = reach
+    if provenance_block is not None:
+        results["provenance"] = provenance_block
     per_case = cases.copy()
     per_case["flagged"] = flagged
     per_case["score"] = np.nan if flags.score is None else np.asarray(flags.score, dtype=float)

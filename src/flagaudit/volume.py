@@ -73,11 +73,11 @@ def volume_table(ffr: dict, miss: dict, posts_per_day: float = DEFAULT_POSTS_PER
     rates = check_base_rates(base_rates)
     return {"posts_per_day": n, "rows": [volume_row(n, p, ffr, miss) for p in rates],
             "assumptions": [
-                "benign posts are flagged at the audit's overall false-flag rate, threats missed at its miss rate: "
-                "the test suites' mix of cases stands for the posts the system sees",
+                ("benign posts are flagged at the audit's overall false-flag rate, threats missed at its miss rate: "
+                 "the test suites' mix of cases stands for the posts the system sees"),
                 "the base rate (share of genuinely threatening posts) is stated by the user, not measured",
-                "intervals: each count from the false-flag (or miss) rate's interval; PPV from the corners "
-                "(both rates at their worst, both at their best)"]}
+                ("intervals: each count from the false-flag (or miss) rate's interval; PPV from the corners "
+                 "(both rates at their worst, both at their best)")]}
 
 
 def share(x: float) -> str:
@@ -111,6 +111,17 @@ def sentences(table: dict) -> list[str]:
                 s += f", and at most {share(r['ppv_high'])} of its flags would be right (no threat cases were tested)"
         out.append(s + ".")
     return out
+
+
+def headline(table: dict) -> dict | None:
+    """The one base rate the terminal and the report both quote, with its sentence: the
+    ``len // 2``-th of the stated ones (1e-3 of the defaults 1e-5, 1e-4, 1e-3, 1e-2)."""
+    rows = [r for r in table["rows"] if r["false_flags"] is not None]
+    if not rows:
+        return None
+    sents = sentences({"rows": rows})
+    i = len(rows) // 2
+    return {"base_rate": rows[i]["base_rate"], "sentence": sents[i]}
 
 
 def ppv_monte_carlo(p: float, f: float, m: float, n: int, rng=None) -> float:
