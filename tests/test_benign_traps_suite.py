@@ -30,6 +30,7 @@ EXPECTED = {  # (test, language) -> at least this many templates
     **{(t, lang): 7 for t in ORIGINAL for lang in ("english", "spanish")},
     **{(t, lang): 20 for t in ("bt_homonym", "bt_news_report", "bt_testimony", "bt_lyrics_quote", "bt_sports_gaming")
        for lang in ("english", "spanish")},
+    ("bt_code_switching", "spanglish"): 20,
 }
 MACHINE = "machine-drafted by an AI assistant"
 SLOT = re.compile(r"\{([A-Z_]+)\}")
