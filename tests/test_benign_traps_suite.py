@@ -29,7 +29,7 @@ LANG_CODE = {"english": "en", "spanish": "es", "brazilian portuguese": "pt", "ha
 EXPECTED = {  # (test, language) -> at least this many templates
     **{(t, lang): 7 for t in ORIGINAL for lang in ("english", "spanish")},
     **{(t, lang): 20 for t in ("bt_homonym", "bt_news_report", "bt_testimony", "bt_lyrics_quote", "bt_sports_gaming")
-       for lang in ("english", "spanish", "brazilian portuguese")},
+       for lang in ("english", "spanish", "brazilian portuguese", "haitian creole")},
     ("bt_code_switching", "spanglish"): 20,
 }
 MACHINE = "machine-drafted by an AI assistant"
@@ -114,6 +114,7 @@ HOMONYM_TRAPS = {
                r"detención|cerrar)\b",
     "brazilian portuguese": r"\b(asilo|batida|coiote|border|bomba|preso|mat\w*|tiro|ice|raid|fronteira|visa|migração|"
                             r"disparando|alien|ilegal)\b",
+    "haitian creole": r"\b(bal|kout|tire|pete|ice|border|bonm|alien|visa|raid|detansyon|atake|bat|kraze|touye)\b",
 }
 
 
