@@ -234,7 +234,11 @@ def paired_difference(errors_a_by_cluster, errors_b_by_cluster, trials_by_cluste
     n = float(t.sum())
     if n == 0:
         return {"difference": None, "low": None, "high": None, "phi": None, "a": None, "b": None}
-    kg = korn_graubard(np.stack([ea, eb], 1), np.stack([t, t], 1), confidence)
+    # each system's interval from its own clusters (not pooled with the other system's: a system's
+    # rate and interval do not depend on what it is compared with)
+    ka, kb = korn_graubard(ea, t, confidence), korn_graubard(eb, t, confidence)
+    kg = {k: np.array([ka[k][0], kb[k][0]], dtype=object if k == "source" else np.float64)
+          for k in ("value", "low", "high", "design_effect", "source")}
     pa, pb = float(kg["value"][0]), float(kg["value"][1])
     la, lb = float(kg["low"][0]), float(kg["low"][1])
     ua, ub = float(kg["high"][0]), float(kg["high"][1])

@@ -69,7 +69,7 @@ import pandas as pd
 
 from auditcore import bootstrap as boot_
 from auditcore.errors import InputError
-from auditcore.intervals import allowed_errors
+from auditcore.intervals import allowed_errors, paired_difference
 from auditcore.outdir import atomic_folder
 from faceaudit import __version__
 from faceaudit.data.reading import read_parquet, shown
@@ -440,6 +440,35 @@ def _compare_rate(wrong_a, wrong_b, subj, weights, n_boot, seed) -> dict:
             "mcnemar_p": p, "verdict": _verdict(d, p)}
 
 
+GROUP_CI_METHOD = ("people: each system's rate with its Korn-Graubard interval from the group's people (a person's "
+                   "searches one cluster; a nonzero count never gets a lower limit of 0, a zero count an upper limit "
+                   "above 0), combined by MOVER for correlated rates (the correlation measured across people); "
+                   "covers new people of the same kind")
+
+
+def _compare_group_rate(wrong_a, wrong_b, subj, weights, n_boot, seed, confidence: float = 0.95) -> dict:
+    """:func:`_compare_rate` for one demographic group, with the interval of the difference from
+    people (:func:`auditcore.intervals.paired_difference`; the people bootstrap's percentile
+    interval kept as ``bootstrap_ci``: with few errors it collapses to ``[0, 0]``), each system's
+    rate and interval from people (``a``/``b``), and the verdict from the people interval."""
+    out = _compare_rate(wrong_a, wrong_b, subj, weights, n_boot, seed)
+    people, code = np.unique(subj, return_inverse=True)
+    ea = np.bincount(code, np.asarray(wrong_a, float), people.size)
+    eb = np.bincount(code, np.asarray(wrong_b, float), people.size)
+    t = np.bincount(code, minlength=people.size).astype(float)
+    pd_ = paired_difference(ea, eb, t, confidence)
+    out["bootstrap_ci"] = out["ci"]
+    out["ci"] = [pd_["low"], pd_["high"]]
+    out["ci_method"] = GROUP_CI_METHOD
+    out["correlation"] = pd_["phi"]
+    out["people"] = int(people.size)
+    for side in ("a", "b"):
+        r = pd_[side]
+        out[side].update(value=r["value"], ci=[r["low"], r["high"]], design_effect=r["design_effect"])
+    out["verdict"] = _verdict(out, out["mcnemar_p"])
+    return out
+
+
 def _not_measurable(reason: str, trials: int | None = None) -> dict:
     return {"value": None, "errors": None, "trials": trials, "ci_low": None, "ci_high": None, "not_measurable": reason}
 
@@ -729,7 +758,7 @@ def _demographics(a: System, b: System, subj: np.ndarray, weights, n_boot, seed)
                 keep = in_g & sel
                 if not keep.any():
                     continue
-                entry[measure] = _compare_rate(wa[keep], wb[keep], subj[keep], weights, n_boot, seed)
+                entry[measure] = _compare_group_rate(wa[keep], wb[keep], subj[keep], weights, n_boot, seed)
             side = {}
             for m in ("fmr", "fnmr"):
                 ra = _group_rate(da, spec, m, g)

@@ -103,7 +103,7 @@ def _rate_entry(rates: claims_.GroupRates, g: int, n_searches: int, boot: np.nda
         how = {"own": "its own people", "pooled": "the people of every group of this grouping",
                "clusters": "no group's errors (none had any), so each person counts once",
                "given": "a given design effect"}[source]
-        entry["note"] = (f"0 of {int(round(trials)):,}; upper {confidence:.0%} bound {hi:.2g} (the trials count as "
+        entry["note"] = (f"0 of {int(round(trials)):,}; upper {confidence:.0%} bound {rate_words(hi)} (the trials count as "
                          f"{n_eff:,.0f} independent ones: design effect {deff:.3g}, from {how})")
     return entry
 
@@ -114,9 +114,27 @@ INTERVALS = ("per group: Clopper-Pearson on the effective number of trials (Korn
              "groups and every measure of the section (Bonferroni; MOVER from the groups' limits)")
 
 
-VERBS = {"fmr": "were falsely matched", "fnmr": "were falsely rejected",
-         "fpir": "who were not in the gallery had someone returned for them",
-         "fnir": "who were in the gallery were missed"}
+VERBS = {"fmr": "were falsely matched in comparisons with other people (FMR, a rate per comparison, not per search)",
+         "fnmr": "were falsely rejected in comparisons with their own enrolled images (FNMR, a rate per comparison)",
+         "fpir": "who were not in the gallery had someone returned for them (FPIR, a rate per search)",
+         "fnir": "who were in the gallery were missed (FNIR at rank 1, a rate per search)"}
+RATE_NAMES = {"fmr": "FMR (false matches per impostor comparison)", "fnmr": "FNMR (false rejections per genuine comparison)",
+              "fpir": "FPIR (searches of people not in the gallery that returned someone)",
+              "fnir": "FNIR at rank 1 (searches of enrolled people that missed them)"}
+
+
+def rate_words(x: float | None) -> str:
+    """A rate in words with one kind of number: "1 in 240,000" below 1%, else a percentage
+    ("5.2%"); "0" and "undefined" as such (a sentence never mixes fractions and percentages)."""
+    if x is None or not np.isfinite(x):
+        return "undefined"
+    if x <= 0:
+        return "0"
+    if x < 0.01:
+        n = 1.0 / x
+        digits = max(int(np.floor(np.log10(n))) - 1, 0)
+        return f"1 in {round(n, -digits):,.0f}"
+    return f"{100 * x:.2g}%" if x < 0.1 else f"{100 * x:.3g}%"
 
 
 def _people_upper(n_people: int, confidence: float) -> float | None:
@@ -142,7 +160,7 @@ def _contrast(a: int, b: int, rates: claims_.GroupRates, groups, family: claims_
         return out
     if rb == 0:  # no errors in b: only a lower bound, a's lower limit over b's upper limit
         ub = float(rates.interval(level)[1][b])
-        out["note"] = (f"people labelled {groups[b]} had no errors; their rate is at most {ub:.2g} "
+        out["note"] = (f"people labelled {groups[b]} had no errors; their rate is at most {rate_words(ub)} "
                        f"(0 errors among {int(rates.clusters[b]):,} people, at the simultaneous level)")
         lo = float(c["ratio_low"])
         out["at_least"] = lo if lo > 0 else None
@@ -168,16 +186,18 @@ def _contrast_sentence(measure: str, c: dict, how: str) -> str | None:
     verb = VERBS[measure]
     if c["ratio"] is None:  # the comparison group had no errors
         if c["at_least"] is None or c["at_least"] <= 1:
-            return (f"People labelled {c['group']} {verb} at a rate of {c['rate']:.3g}; {c['note']}, so the data cannot "
+            return (f"People labelled {c['group']} {verb} at a rate of {rate_words(c['rate'])}; {c['note']}, so the data cannot "
                     f"say how many times higher the first group's rate is ({how}).")
-        return (f"People labelled {c['group']} {verb} at a rate of {c['rate']:.3g}; {c['note']}: the first group's rate "
+        return (f"People labelled {c['group']} {verb} at a rate of {rate_words(c['rate'])}; {c['note']}: the first group's rate "
                 f"is at least {_times(c['at_least'])} times the second's ({how}; simultaneous {conf} lower bound over "
                 "upper bound, both from people).")
     lo, hi = c["ci"]
-    ci = f"simultaneous {conf} interval {_times(lo)} to {_times(hi)}" if lo is not None and hi is not None else (
-        f"simultaneous {conf} interval from {_times(lo)}" if lo is not None else "no interval")
+    ci = (f"with {conf} confidence for people of the same kind, simultaneous over those comparisons, between "
+          f"{_times(lo)} and {_times(hi)} times" if lo is not None and hi is not None else
+          f"with {conf} confidence for people of the same kind, simultaneous over those comparisons, at least "
+          f"{_times(lo)} times, with no upper end" if lo is not None else "no interval")
     base = (f"People labelled {c['group']} {verb} {_times(c['ratio'])} times as often as people labelled "
-            f"{c['versus']} ({how}; {ci}, from people)")
+            f"{c['versus']} ({how}; {ci})")
     if lo is not None and lo > 1:
         return base + f": at least {_times(lo)} times."
     if hi is not None and hi < 1:
@@ -312,7 +332,11 @@ def add_claims(analyses: list[dict], claim_inputs: list[dict], confidence: float
                     strength = float(np.log(c["at_least"]))
                     if headline is None or strength > headline["strength"]:
                         headline = {"measure": m, "strength": strength, "at_least": c["at_least"],
+                                    "rate": RATE_NAMES[m],
                                     "sentence": f"Grouped by {a['spec']}: " + _contrast_sentence(m, c, _how(s_m, which))}
+        if headline is not None:  # the caveat recorded for the labels stands next to the figure
+            headline["caveat"] = caveat_sentence(a["spec"], a.get("label_provenance"))
+            headline["sentence"] += " " + headline["caveat"]
         a["headline"] = headline
         a["claims"] = family.to_dict()
     return family
@@ -338,6 +362,22 @@ def _group_thresholds(audit: Audit, codes: np.ndarray, groups, target_fmr: float
         out.append({"group": str(name), "threshold": point.threshold, "measurable": point.measurable,
                     "fmr": point.fmr.to_dict(), "fnmr": point.fnmr.to_dict()})
     return out
+
+
+def _in_units(rows: list[dict], single: float, score: str) -> list[dict]:
+    """Each group's threshold against the single one in the audit's unit: ``difference_from_single``
+    (score units) always; for ``neg_euclidean`` also ``distance`` and ``distance_difference`` (the
+    group's distance minus the single threshold's: negative = the group needs a stricter, smaller
+    distance), so that a distance is never shown beside a difference in score units."""
+    for r in rows:
+        t = r["threshold"]
+        r["difference_from_single"] = None if t is None else float(t) - float(single)
+        if score == "neg_euclidean":
+            r["unit"] = "distance"
+            r["single_distance"] = -float(single)
+            r["distance"] = None if t is None else -float(t)
+            r["distance_difference"] = None if t is None else (-float(t)) - (-float(single))
+    return rows
 
 
 def per_probe_counts(audit: Audit, threshold: float, codes: np.ndarray | None = None) -> dict:
@@ -448,7 +488,8 @@ def analyse(audit: Audit, spec: str, threshold: float, *, min_group_size: int, n
         "cross_fmr": {"errors": cross_e.astype(int).tolist(), "trials": cross_t.astype(int).tolist(),
                       "rate": [[(e / t) if t else None for e, t in zip(er, tr)] for er, tr in zip(cross_e, cross_t)]},
         "overall_fmr": overall_fmr,
-        "group_thresholds": _group_thresholds(audit, codes, groups, overall_fmr, score, tick) if overall_fmr else [],
+        "group_thresholds": _in_units(_group_thresholds(audit, codes, groups, overall_fmr, score, tick), threshold, score)
+        if overall_fmr else [],
         "findings": [], "headline": None, "_claim_input": fig["claim_input"],
     }
 
@@ -464,6 +505,16 @@ def label_provenance(manifest, columns: Sequence[str], caveats: dict | None = No
             text = "; ".join(values) or None
         out[c] = text
     return out
+
+
+def caveat_sentence(spec: str, provenance: dict | None) -> str:
+    """The caveat of a grouping's labels as one sentence for a headline: the ``--caveat`` text (or
+    the manifest's ``caveat_<column>``) of each column, or that it is not stated."""
+    cols = [c.strip() for c in spec.split("*")]
+    provenance = provenance or {}
+    parts = [f"labels in '{c}': {provenance[c]}" if provenance.get(c) else
+             f"where the labels in '{c}' came from is not stated" for c in cols]
+    return "Caveat on the labels: " + "; ".join(parts) + "."
 
 
 def provenance_line(provenance: dict) -> str:

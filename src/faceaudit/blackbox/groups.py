@@ -86,13 +86,13 @@ def add_demographics_from_lists(bb, group_by: Sequence[str], *, min_group_size: 
                                                             "cross_group_fmr": NOT_FROM_LISTS,
                                                             "group_thresholds": NOT_FROM_LISTS}})
         claim_inputs.append(fig["claim_input"])
-    # every claim of this section simultaneous with all the others (one family)
-    family = demo_.add_claims(analyses, claim_inputs, confidence)
     columns = sorted({c.strip() for spec in group_by for c in spec.split("*")})
     provenance = demo_.label_provenance(bb.manifest, columns, caveats)
     for a in analyses:  # where the labels came from travels with every figure from them
         a["label_provenance"] = {c.strip(): provenance[c.strip()] for c in a["spec"].split("*")}
         a["label_provenance_text"] = demo_.provenance_line(a["label_provenance"])
+    # every claim of this section simultaneous with all the others (one family)
+    family = demo_.add_claims(analyses, claim_inputs, confidence)
     out = {"threshold": threshold, "threshold_rule": rule, "operating_fpir": operating_fpir,
            "min_group_size": min_group_size, "n_boot": n_boot, "seed": seed, "confidence": confidence,
            "bootstrap": ("per group, Clopper-Pearson on the effective number of searches (Korn-Graubard: the design effect "
