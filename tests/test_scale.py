@@ -137,7 +137,7 @@ def test_explain_cli_and_bad_input(tmp_path):
     ok = runner.invoke(app, ["explain", "--results", str(out), "--score", "0.35", "--gallery-size", "1000"])
     assert ok.exit_code == 0, ok.output
     assert "P(top candidate is the person searched for)" in ok.output
-    for args, words in [(["--prior", "1.5"], "prior"), (["--gallery-size", "0"], "gallery size"),
+    for args, words in [(["--prior", "1.5"], "prior"), (["--gallery-size", "0"], "gallery-size"),
                         (["--score", "7"], "outside the range")]:
         cmd = ["explain", *with_options({"--results": out, "--score": 0.35, "--gallery-size": 1000}, args)]
         res = runner.invoke(app, cmd)

@@ -1336,6 +1336,8 @@ def explain(model: ScoreModel | str | Path, score: float, gallery_size: int, *, 
         raise InputError(f"prior must be strictly between 0 and 1, got {prior}")
     lo_s, hi_s = model.score_range()
     if score < lo_s or score > hi_s + 0.25 * (hi_s - lo_s):
+        if model.score == "neg_euclidean":  # in the audit's unit: a distance
+            raise InputError(f"distance {-score:g} is outside the range this audit observed ({-hi_s:.4g} to {-lo_s:.4g})")
         raise InputError(f"score {score:g} is outside the range this audit observed ({lo_s:.4g} to {hi_s:.4g})")
     if folder is not None and model.people is None:
         model.people = people_from_folder(folder, model)
@@ -1378,8 +1380,10 @@ def explain(model: ScoreModel | str | Path, score: float, gallery_size: int, *, 
                        f"{_pct_text(p_ind, res_floor)} if they were spread evenly, and the audit cannot tell which holds "
                        "at this size")
     if score > model.max_impostor():
-        reasons.append(f"the score is above every impostor score this audit observed ({model.max_impostor():.4g}), "
-                       "so how often strangers reach it is extrapolated from a fitted tail")
+        reasons.append((f"the distance is below every impostor distance this audit observed ({-model.max_impostor():.4g}), "
+                        if model.score == "neg_euclidean" else
+                        f"the score is above every impostor score this audit observed ({model.max_impostor():.4g}), ")
+                       + "so how often strangers come this close is extrapolated from a fitted tail")
     if interval[0] is not None and interval[1] - interval[0] > MAX_WIDTH_FOR_POINT:
         reasons.append(f"the {confidence:.0%} interval spans {interval[0]:.0%} to {interval[1]:.0%}")
     if interval[0] is not None and (p < res_floor or p > 1 - res_floor):
@@ -1415,6 +1419,7 @@ def explain(model: ScoreModel | str | Path, score: float, gallery_size: int, *, 
         if isinstance(cal, dict) and "calibrated_for_new_people" in cal:
             out["calibration_check"] = {"calibrated_for_new_people": cal.get("calibrated_for_new_people"),
                                         "verdict": cal.get("verdict")}
+    out["statement"] = statement(out)
     out["headline"] = headline(out)
     out["paragraph"] = paragraph(out)
     return out
@@ -1440,18 +1445,47 @@ def _pct_text(x: float, r: float) -> str:
     return f"{x:.1%}"
 
 
+def statement(out: dict) -> str:
+    """How explain's answer is stated: "figure" (a value with its interval), "bound" (below or
+    above what the audit resolves: a one-sided bound), "range" (no single figure; the interval),
+    "cannot_say" (no single figure and an interval wider than half of [0, 1], the rule of
+    :mod:`faceaudit.report.bands`), or "n/a" (no interval computed)."""
+    lo, hi = out["interval"]
+    r = out.get("resolution", 1e-4)
+    if lo is None:
+        return "figure" if out["p_top_is_mate"] is not None else "n/a"
+    if hi < r or lo > 1 - r:
+        return "bound"
+    if out["p_top_is_mate"] is None and hi - lo > MAX_WIDTH_FOR_POINT:
+        return "cannot_say"
+    if out["p_top_is_mate"] is not None:
+        return "figure"
+    if (out["model_value"] < r and lo < r) or (out["model_value"] > 1 - r and hi > 1 - r):
+        return "bound"
+    return "range"
+
+
+def _wide_text(lo: float, hi: float, r: float) -> str:
+    return (f"these data cannot say (the 95% interval runs from {_pct_text(lo, r)} to {_pct_text(hi, r)}, "
+            "most of the possible range)")
+
+
 def headline(out: dict) -> str:
+    """One line, in percentages (never fractions beside percentages)."""
     lo, hi = out["interval"]
     r = out.get("resolution", 1e-4)
     name = "P(top candidate is the person searched for)"
+    kind = out.get("statement") or statement(out)
     if lo is None:
-        return f"{name} = {out['p_top_is_mate']:.3g}" if out["p_top_is_mate"] is not None else f"{name}: not estimable here"
-    text = chance_text(out["p_top_is_mate"], lo, hi, r)
-    if out["p_top_is_mate"] is not None:
+        return f"{name} = {out['p_top_is_mate']:.1%}" if out["p_top_is_mate"] is not None else f"{name}: not estimable here"
+    if kind == "cannot_say":
+        return f"{name}: {_wide_text(lo, hi, r)}"
+    text = chance_text(out["p_top_is_mate"], lo, hi, r, style="percent")
+    if kind == "figure":
         over = ("new people of the same kind" if out.get("resample", "people") == "people"
                 and out.get("people", {}).get("source") == "people" else "this audit's searches")
-        return f"{name} = {text} (95% interval over {over})"
-    if hi < r or lo > 1 - r or (out["model_value"] < r and lo < r) or (out["model_value"] > 1 - r and hi > 1 - r):
+        return f"{name} = {text}; the interval covers {over}"
+    if kind == "bound":
         return f"{name}: {text}"
     return f"{name}: not estimable as one number here; {text}"
 
@@ -1460,7 +1494,7 @@ def paragraph(out: dict) -> str:
     p, (lo, hi) = out["p_top_is_mate"], out["interval"]
     r = out.get("resolution", 1e-4)
     if out.get("score_kind") == "neg_euclidean":
-        shown = f"at distance {-out['score']:.4g} (score {out['score']:.4g})"
+        shown = f"at distance {-out['score']:.4g}"
     else:
         shown = f"with score {out['score']:.4g}"
     head = (f"Suppose a search of a gallery of {out['gallery_size']:,} people returns a top candidate {shown}, and that before the search there was a {out['prior']:.0%} chance that the person "
@@ -1470,6 +1504,11 @@ def paragraph(out: dict) -> str:
         rng = chance_text(p, lo, hi, r, style="percent") if lo is not None else f"about {p:.1%}"
         body = (f"Using the score distributions measured in this audit, the chance that this candidate is that person "
                 f"is {rng}; otherwise the candidate is someone who merely looks alike to this system. "
+                + (f"The interval covers {covers} " if covers else ""))
+    elif (out.get("statement") or statement(out)) == "cannot_say":
+        body = (f"These data cannot say how likely this candidate is to be that person: "
+                f"{'; '.join(out['not_supported_because'])}. The 95% interval runs from {_pct_text(lo, r)} to "
+                f"{_pct_text(hi, r)}, most of the possible range; no single figure should be quoted. "
                 + (f"The interval covers {covers} " if covers else ""))
     else:
         rng = chance_text(None, lo, hi, r, style="percent") if lo is not None else "not determined"
@@ -1484,9 +1523,15 @@ def paragraph(out: dict) -> str:
                "Look-alikes concentrated on some searches in this audit (a few probes attract many high-scoring "
                "strangers, most attract none); the figure accounts for that. ")
     if het["beyond_measured"]:
-        het_txt += (f"How look-alikes concentrate was measured only up to score {het['measured_up_to_score']:.4g}; the "
-                    "interval covers everything from evenly spread look-alikes to the strongest concentration seen. ")
+        het_txt += ("How look-alikes concentrate was measured only "
+                    + (f"down to distance {-het['measured_up_to_score']:.4g}" if out.get("score_kind") == "neg_euclidean"
+                       else f"up to score {het['measured_up_to_score']:.4g}")
+                    + "; the interval covers everything from evenly spread look-alikes to the strongest concentration seen. ")
     assumptions = " ".join(f"({i}) {a}" for i, a in enumerate(out["assumptions"], 1))
+    if out.get("score_kind") == "neg_euclidean":  # one unit per audit: distances
+        het_txt = het_txt.replace("at this score", "at this distance")
+        assumptions = assumptions.replace("Above the highest impostor score observed",
+                                          "Closer than the closest impostor distance observed")
     check = out.get("calibration_check") or {}
     if check.get("calibrated_for_new_people") is False:
         body += ("Caution: this audit's own check found explain NOT calibrated for new people on this data (fitted on "
@@ -1740,8 +1785,55 @@ def _outcomes_among(people: PeopleData, members: np.ndarray) -> tuple[np.ndarray
     return top, y, ok
 
 
-def explain_from_results(results_dir: str | Path, score: float, gallery_size: int, prior: float = 0.5) -> dict:
-    """Library entry point used by ``faceaudit explain``."""
+def parse_count(text, what: str) -> int:
+    """A count as people write it: ``1000000``, ``1e6``, ``1,000,000``, ``1_000_000``; a whole
+    number of at least 1 (``1.5`` or ``0`` is one line)."""
+    if isinstance(text, (int, np.integer)) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        s = str(text).strip().replace(",", "").replace("_", "")
+        try:
+            value = float(s)
+        except ValueError:
+            raise InputError(f"{what}: cannot read {str(text)[:40]!r} as a count (write e.g. 1000000, 1e6 or "
+                             "1,000,000)") from None
+    if not np.isfinite(value) or value != np.floor(value):
+        raise InputError(f"{what} must be a whole number of people, got {str(text)[:40]}")
+    if value < 1:
+        raise InputError(f"{what} must be at least 1, got {str(text)[:40]}")
+    if value > 1e15:
+        raise InputError(f"{what} must be at most 1e15, got {str(text)[:40]}")
+    return int(value)
+
+
+def score_of(kind: str, score: float | None, distance: float | None) -> float:
+    """The score explain works in, from what the user gave in the audit's own unit: a distance for
+    an audit that compares by distance (``neg_euclidean``: the score is minus the distance)."""
+    if score is not None and distance is not None:
+        raise InputError("give the top candidate's --score or its --distance, not both")
+    if score is None and distance is None:
+        raise InputError("give the top candidate's --score" + (" or, on this distance audit, its --distance"
+                                                                if kind == "neg_euclidean" else ""))
+    given = score if score is not None else distance
+    if not np.isfinite(given):
+        raise InputError(f"{'--score' if score is not None else '--distance'} must be a finite number, got {given}")
+    if distance is not None:
+        if kind != "neg_euclidean":
+            raise InputError(f"--distance is for audits that compare by distance (--score neg_euclidean); this audit's "
+                             f"score is {kind}: give the top candidate's --score")
+        if distance < 0:
+            raise InputError(f"a distance is at least 0, got --distance {distance:g}")
+        return -float(distance)
+    if kind == "neg_euclidean" and score > 0:
+        raise InputError(f"this audit compares by distance (its score, neg_euclidean, is minus the distance, so never "
+                         f"above 0): a distance of {score:g} is --distance {score:g} (or --score {-score:g})")
+    return float(score)
+
+
+def explain_from_results(results_dir: str | Path, score: float | None, gallery_size, prior: float = 0.5, *,
+                         distance: float | None = None) -> dict:
+    """Library entry point used by ``faceaudit explain``: ``score`` or, on a distance audit,
+    ``distance``; ``gallery_size`` a count (``1e6`` allowed, see :func:`parse_count`)."""
     path = Path(results_dir)
     if not path.is_dir():
         raise InputError("results folder not found" if not path.exists() else
@@ -1750,11 +1842,17 @@ def explain_from_results(results_dir: str | Path, score: float, gallery_size: in
     if not (path / "scores.npz").exists() and _table(saved, "input").get("kind") == "black-box candidate lists":
         raise InputError("this is a black-box audit: explain needs the genuine and impostor score "
                          "distributions, which candidate lists do not give (see docs/blackbox.md)", path)
+    kind = str(_table(saved, "input").get("score", "cosine"))
+    score = score_of(kind, score, distance)
+    gallery_size = parse_count(gallery_size, "--gallery-size")
     out = explain(path, score, gallery_size, prior=prior)  # the folder: its people are read too
+    out["score_kind"] = kind
+    if kind == "neg_euclidean":
+        out["distance"] = -score
     if (path / "results.json").exists():
         out["audited"] = _table(saved, "input")
-        out["score_kind"] = out["audited"].get("score")
-        out["paragraph"] = paragraph(out)
+    out["headline"] = headline(out)
+    out["paragraph"] = paragraph(out)
     return out
 
 

@@ -444,5 +444,5 @@ def explain_table(audit: Audit, thresholds: Sequence[float], tail) -> list[dict]
             out = explain(model, float(t), n, prior=0.5, n_boot=40)
             rows.append({"score": float(t), "gallery_size": n, "prior": 0.5,
                          "p_mate": out["p_top_is_mate"], "interval": out["interval"],
-                         "not_supported_because": out["not_supported_because"]})
+                         "statement": out["statement"], "not_supported_because": out["not_supported_because"]})
     return rows

@@ -265,14 +265,16 @@ def _embed_metadata(evalset_dir: Optional[Path]) -> dict:
 
 def explain(
     results: Path = typer.Option(..., help="A results folder written by faceaudit (scores.npz)."),
-    score: float = typer.Option(..., help="The top candidate's score (same score kind as the audit)."),
-    gallery_size: int = typer.Option(..., help="Number of people in the searched gallery."),
+    score: Optional[float] = typer.Option(None, help="The top candidate's score (same score kind as the audit; on a "
+                                                     "distance audit, neg_euclidean, give --distance instead)."),
+    distance: Optional[float] = typer.Option(None, help="The top candidate's distance, on an audit that compares by "
+                                                        "distance (--score neg_euclidean)."),
+    gallery_size: str = typer.Option(..., help="Number of people in the searched gallery (1000000, 1e6 or 1,000,000)."),
     prior: float = typer.Option(0.5, help="Chance, before the search, that the person is in the gallery at all."),
 ) -> None:
     """How likely is a top candidate at this score the searched person rather than a look-alike?"""
     from faceaudit.analyses.explain import explain_from_results
-    finite("--score", [score])
-    out = explain_from_results(results, score, gallery_size, prior)
+    out = explain_from_results(results, score, gallery_size, prior, distance=distance)
     print(out["headline"])
     if (out.get("calibration_check") or {}).get("calibrated_for_new_people") is False:
         print("warning: this audit's own check found explain not calibrated for new people on this data "
