@@ -20,9 +20,10 @@ A change is "later minus earlier": negative means the later version makes fewer 
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from auditcore.errors import InputError
 from auditcore.outdir import atomic_folder
@@ -83,13 +84,13 @@ def series(paths: Sequence[str | Path], *, names: Sequence[str] | None = None,
         raise InputError("give at least two results folders (versions, in order) for --series")
     labels, source = version_labels(paths, names)
     if len(set(labels)) != len(labels):
-        raise InputError(f"two versions share the label {sorted(labels, key=labels.count)[-1]!r}; give --name per folder")
+        raise InputError(f"two versions share the label {max(labels, key=labels.count)!r}; give --name per folder")
     cmp = compare(paths, names=labels, fpir_targets=fpir_targets, n_boot=n_boot, seed=seed)
     pairs = {(p["a"], p["b"]): p for p in cmp["pairs"]}
     versions = [{"version": s["name"], "path": s["path"], "kind": s["kind"], "score": s["score"], **_headlines(s)}
                 for s in cmp["systems"]]
     steps = []
-    for earlier, later in zip(labels, labels[1:]):
+    for earlier, later in itertools.pairwise(labels):
         p = pairs[(earlier, later)]
         step = {"from": earlier, "to": later,
                 "operating_points": [{"target_fpir": op["target_fpir"], "threshold_earlier": op["threshold_a"],

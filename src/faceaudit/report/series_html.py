@@ -94,10 +94,10 @@ def render(result: dict) -> str:
     conv = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in result["conventions"].items())
     findings = "".join(f"<li>{esc(x)}</li>" for x in result["summary"])
     sections = [
-        f"<div class='summary'><p>The same {srch['mated']:,} mated and {srch['nonmated']:,} non-mated searches "
+        (f"<div class='summary'><p>The same {srch['mated']:,} mated and {srch['nonmated']:,} non-mated searches "
         f"({srch['probe_subjects']:,} people) in every version. Versions labelled by {esc(result['labels_from'])}. "
         "A change is later minus earlier, in percentage points (negative: fewer errors).</p>"
-        f"<ul class='find'>{findings}</ul></div>",
+        f"<ul class='find'>{findings}</ul></div>"),
         f"<h2>Each version</h2><table><tr><th>figure</th>{head}</tr>{rows}</table><div class='grid'>{figs}</div>",
         *step_html,
         f"<h2>Conventions</h2><dl class='conv'>{conv}</dl>",
