@@ -692,7 +692,8 @@ def needed_words(entry: dict, need: dict | None, figure: str, claim: float) -> s
     if not need:
         return ""
     if need.get("trials") is None:
-        return need.get("why", "")
+        why = need.get("why", "")
+        return why[:1].upper() + why[1:]
     who = f", of at least {need['people']:,} people (at this audit's {need['per_person']:.3g} per person)" \
         if need.get("people") else ""
     rate_word = NAMES[figure] if figure != "rank1" else "the miss rate"
@@ -722,7 +723,8 @@ def sentence(entry: dict) -> str:
             f"{pct}% interval {_interval(entry['ci_low'], entry['ci_high'])}, {where} "
             f"(the interval covers {entry['covers']}).")
     if v == "not shown":
-        text += " " + needed_words(entry, entry.get("trials_needed"), entry["figure"], entry["claimed"]) + "."
+        words = needed_words(entry, entry.get("trials_needed"), entry["figure"], entry["claimed"])
+        text += " " + words[:1].upper() + words[1:] + "."
     g = entry.get("groups")
     if g:
         fails = f"; contradicted for {', '.join(g['failing'])}" if g["failing"] else ""

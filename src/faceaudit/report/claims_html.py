@@ -37,15 +37,25 @@ def _needed(need) -> str:
 
 
 def _claim_rows(claims: list) -> str:
+    op_n = next((c["operational"]["gallery_size"] for c in claims if c.get("operational")), None)
+    has_groups = any(c.get("groups") for c in claims)
     rows = []
     for c in claims:
         thr = "" if c.get("threshold") is None else f"{float(c['threshold']):.6g}"
+        extra = ""
+        if has_groups:
+            extra += f"<td class='v'>{_verdict((c.get('groups') or {}).get('verdict'))}</td>"
+        if op_n is not None:
+            op = c.get("operational") or {}
+            extra += f"<td class='v'>{_verdict(op.get('verdict')) or esc('as measured')}</td>"
         rows.append(
-            f"<tr><td>{esc(c['claim'])}</td><td class='v'>{_verdict(c['verdict'])}</td><td>{esc(thr)}</td>"
-            f"<td>{_pct(c['value'])} ({c['errors']:,} of {c['trials']:,})</td>"
+            f"<tr><td>{esc(c['claim'])}</td><td class='v'>{_verdict(c['verdict_measured'])}</td>{extra}"
+            f"<td>{esc(thr)}</td><td>{_pct(c['value'])} ({c['errors']:,} of {c['trials']:,})</td>"
             f"<td>{_pct(c['ci_low'])} to {_pct(c['ci_high'])}</td><td>{_needed(c.get('trials_needed'))}</td></tr>")
-    return ("<table><tr><th>claim</th><th>verdict</th><th>threshold</th><th>measured</th><th>95% interval</th>"
-            "<th>trials needed</th></tr>" + "".join(rows) + "</table>")
+    head = ("<th>every group</th>" if has_groups else "") + (
+        f"<th>at {op_n:,.0f} people</th>" if op_n is not None else "")
+    return ("<table><tr><th>claim</th><th>this audit</th>" + head + "<th>threshold</th><th>measured</th>"
+            "<th>95% interval</th><th>trials needed (this audit)</th></tr>" + "".join(rows) + "</table>")
 
 
 def _groups(c: dict) -> str:
@@ -64,14 +74,22 @@ def _groups(c: dict) -> str:
             f"<th>trials needed</th></tr>{rows}</table>")
 
 
-def _operational(c: dict) -> str:
-    op = c.get("operational")
-    if not op:
+def _operational(claims: list) -> str:
+    ops = [(c, c["operational"]) for c in claims if c.get("operational")]
+    if not ops:
         return ""
-    assumptions = "".join(f"<li>{esc(a)}</li>" for a in op.get("assumptions") or [])
-    return (f"<h3>{esc(c['claim'])}: at {op['gallery_size']:,.0f} people</h3><p>{_verdict(op.get('verdict'))} "
-            f"{esc(op.get('reason', ''))}.</p>" + (f"<p>The band's assumptions:</p><ul>{assumptions}</ul>"
-                                                   if assumptions else ""))
+    n = ops[0][1]["gallery_size"]
+    items = "".join(f"<li>{esc(c['claim'])}: {_verdict(op.get('verdict')) or 'as measured'}; {esc(op.get('reason', ''))}"
+                    + (f" (band {_pct(op['fpir_lo'])} to {_pct(op['fpir_hi'])})" if op.get("fpir_hi") is not None else "")
+                    + ".</li>" for c, op in ops)
+    audited = ops[0][1].get("audited_gallery_size")
+    share = (f"The audited gallery ({audited:,} people) is {_pct(audited / n)} of the operational {n:,.0f}: "
+             + ("at least" if audited >= 0.9 * n * (1 - 1e-12) else "less than")
+             + " the 90% NIST SP 800-63A-4 asks of a test of a 1:N claim." if audited else "")
+    assumptions = next((op.get("assumptions") for _, op in ops if op.get("assumptions")), None) or []
+    listed = "".join(f"<li>{esc(a)}</li>" for a in assumptions)
+    return (f"<h2>At the operational gallery ({n:,.0f} people)</h2><p>{esc(share)}</p><ul>{items}</ul>"
+            + (f"<p>The scale band's assumptions:</p><ul>{listed}</ul>" if listed else ""))
 
 
 def render(result: dict) -> str:
@@ -82,7 +100,7 @@ def render(result: dict) -> str:
     sections = [
         f"<div class='summary'><ul class='find'>{sentences}</ul></div>",
         "<h2>Claims</h2>" + _claim_rows(result["claims"]),
-        "".join(_groups(c) + _operational(c) for c in result["claims"]),
+        "".join(_groups(c) for c in result["claims"]) + _operational(result["claims"]),
         (f"<h2>What was tested</h2><p>Results folder {esc(result['results'])} ({esc(result['kind'])}; score "
         f"{esc(result['score'])}); gallery of {result.get('gallery_size') or 0:,} people; "
         f"{result.get('n_mated_searches') or 0:,} mated and {result.get('n_nonmated_searches') or 0:,} non-mated "
