@@ -136,7 +136,7 @@ PAIRED_SETTINGS = {
     "A worse, unequal people (Beta), 5%": (PersonLaw("beta", 0.05), 0.5, 0.01),
     "equal systems, few people carry most errors, 1%": (PersonLaw("few", 0.01), 0.7, 0.01 * 0.3 / 0.99),
     "rare: A 0.5%, B unrelated 0.2%": (PersonLaw("few", 0.005), 0.002, 0.002),
-    "rare: both 0.2%, same searches": (PersonLaw("few", 0.002), 1.0, 0.0),
+    "rare: both 0.2%, mostly the same searches": (PersonLaw("few", 0.002), 0.8, 0.002 * 0.2 / 0.998),
 }
 
 
