@@ -41,15 +41,25 @@ def _plot(labels: list, series: list[tuple[str, list[dict]]], ylabel: str, *, in
     return to_data_uri(fig)
 
 
+def _thr(t) -> str:
+    return "the system's own" if t is None else f"{float(t):.6g}"
+
+
+def _pts(x: float) -> str:
+    """Percentage points with a sign, 0 without one (never '-0.00')."""
+    x = 100 * float(x)
+    return "0.00" if abs(x) < 0.005 else f"{x:+.2f}"
+
+
 def _change(c: dict) -> str:
     if c.get("not_measurable"):
         return f"<td colspan='4'>not compared ({esc(c['not_measurable'])})</td>"
     lo, hi = c["ci"]
-    ci = f"{100 * lo:+.2f} to {100 * hi:+.2f}" if lo is not None else "undefined"
+    ci = f"{_pts(lo)} to {_pts(hi)}" if lo is not None else "undefined"
     re_ci = c.get("ci_threshold_reestimated")
     re_txt = (f"{100 * re_ci[0]:+.2f} to {100 * re_ci[1]:+.2f}" if re_ci and re_ci[0] is not None else
               esc(c.get("ci_threshold_reestimated_not_measurable") or ""))
-    return (f"<td>{100 * c['change']:+.2f} [{ci}]</td><td>{re_txt}</td><td>{c['mcnemar_p']:.2g}</td>"
+    return (f"<td>{_pts(c['change'])} [{ci}]</td><td>{re_txt}</td><td>{c['mcnemar_p']:.2g}</td>"
             f"<td>{esc(c['verdict'])}</td>")
 
 
@@ -84,7 +94,7 @@ def render(result: dict) -> str:
             g_rows = "".join(f"<tr><td>{esc(g)}: {esc(m.upper())}</td>{_change(c)}</tr>"
                              for g, e in d["groups"].items() for m, c in e.items())
             groups += (f"<h3>Per group: {esc(d['spec'])}</h3><p>Each version at its demographics threshold "
-                       f"({d['threshold_earlier']} and {d['threshold_later']}).</p><table><tr><th>group: rate</th>"
+                       f"({_thr(d['threshold_earlier'])} and {_thr(d['threshold_later'])}).</p><table><tr><th>group: rate</th>"
                        f"<th>change, points [95% CI]</th><th>thresholds re-estimated</th><th>McNemar p</th>"
                        f"<th>verdict</th></tr>{g_rows}</table>")
         step_html.append(f"<h2>{esc(s['from'])} &rarr; {esc(s['to'])}</h2><table><tr><th>figure</th>"
