@@ -287,6 +287,7 @@ def _digest(folder: Path) -> dict:
         if name == "results.json":
             obj = json.loads(data)
             obj.pop("created")
+            obj.pop("provenance")  # records each run's options (memory budget) and BLAS kernel: differs by design
             data = json.dumps(obj, sort_keys=True).encode()
         digests[name] = hashlib.sha256(data).hexdigest()
     return digests

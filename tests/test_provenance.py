@@ -93,7 +93,8 @@ def test_collect_never_records_a_credential(tmp_path):
     assert block["command"][3] == prov.REDACTED and block["command"][4] == f"--token={prov.REDACTED}"
     assert block["command_line"].startswith("faceaudit query --api-key")
     assert block["system"] == {"name": "S", "version": "2"} and block["model"] is None
-    assert set(block) == {"command", "command_line", "options", "inputs", "system", "model", "environment"}
+    assert set(block) == {"command", "command_line", "working_directory", "options", "inputs", "system", "model",
+                          "environment"}
 
 
 def test_library_call_has_no_command():

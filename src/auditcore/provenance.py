@@ -3,7 +3,8 @@
 Shared by both auditors. A results folder records, besides its figures:
 
 * ``command`` (the argv, or ``None`` for a library call) and ``command_line`` (the same,
-  shell-quoted, to paste into a terminal);
+  shell-quoted, to paste into a terminal), run in ``working_directory`` (relative paths in the
+  command are relative to it);
 * ``options``: every option's value, defaults included (made JSON-safe: paths as strings);
 * ``inputs``: one :func:`input_record` per input file or folder (role, path as given, resolved
   path, sha256, bytes);
@@ -145,7 +146,7 @@ def _version(name: str) -> str | None:
 
 
 def blas() -> dict:
-    """The BLAS numpy uses: library (threadpoolctl's ``internal_api``, e.g. ``openblas``), version,
+    """The BLAS numpy uses (the one loaded from numpy's folder, else the first): library (threadpoolctl's ``internal_api``, e.g. ``openblas``), version,
     kernel (its ``architecture``, e.g. ``SkylakeX``: OpenBLAS picks kernels by CPU, and a kernel can
     change the last digit of a float sum) and ``OPENBLAS_CORETYPE`` (the variable that forces a
     kernel) as set, or ``None``."""
@@ -154,14 +155,12 @@ def blas() -> dict:
         import numpy  # noqa: F401  (loads the BLAS threadpoolctl then finds)
         from threadpoolctl import threadpool_info
 
-        for pool in threadpool_info():
-            if pool.get("user_api") == "blas":
-                info = {
-                    "library": pool.get("internal_api"),
-                    "version": pool.get("version"),
-                    "kernel": pool.get("architecture"),
-                }
-                break
+        pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+        # numpy's own BLAS first (scipy may load a second one, in whichever order imports ran)
+        pools.sort(key=lambda p: "numpy" not in str(p.get("filepath", "")))
+        if pools:
+            info = {"library": pools[0].get("internal_api"), "version": pools[0].get("version"),
+                    "kernel": pools[0].get("architecture")}
     except (ImportError, OSError, RuntimeError, ValueError, KeyError, AttributeError):
         info = {"library": None, "version": None, "kernel": None}  # unknown BLAS: never a crash
     info["OPENBLAS_CORETYPE"] = os.environ.get("OPENBLAS_CORETYPE")
@@ -295,9 +294,14 @@ def collect(
     Credentials in ``options`` and ``argv`` are redacted."""
     command = None if argv is None else redact_argv(argv)
     system = dict(system or {})
+    try:
+        cwd = os.getcwd()
+    except OSError:  # the working folder was removed
+        cwd = None
     return {
         "command": command,
         "command_line": command_line(command),
+        "working_directory": cwd,
         "options": redact_options(dict(options)),
         "inputs": [json_safe(dict(record)) for record in inputs],
         "system": {
@@ -307,3 +311,53 @@ def collect(
         "model": None if model is None else redact_options(dict(model)),
         "environment": environment(),
     }
+
+
+def command_from_context(program: str) -> list[str] | None:
+    """The command being run, rebuilt from click's parsed parameters: ``[program, subcommand...,
+    options as given]``. Only the options given on the command line appear (in the order click
+    declares them, each in its first spelling, bool flags as ``--x``/``--no-x``, repeatable options
+    repeated), so the line re-runs the same command; every option's value, defaults included, goes
+    into ``options``. ``None`` outside a command (a library call)."""
+    try:
+        from typer import core
+        click = getattr(core, "_click", None)
+        if click is None:  # typer before 0.17 runs on click itself
+            import click
+        from importlib import import_module
+        ctx = import_module(f"{click.__name__}.globals").get_current_context(silent=True)
+        click_core = import_module(f"{click.__name__}.core")
+    except ImportError:
+        return None
+    if ctx is None:
+        return None
+    path = ctx.command_path.split()[1:]
+    argv = [program, *path]
+    source_enum = getattr(click_core, "ParameterSource", None)
+    positional: list[str] = []
+    for param in ctx.command.params:
+        name = param.name
+        if name not in ctx.params:
+            continue
+        if source_enum is not None:
+            source = ctx.get_parameter_source(name)
+            if source is not None and source != source_enum.COMMANDLINE:
+                continue
+        value = ctx.params[name]
+        if getattr(param, "param_type_name", "") == "argument":
+            values = value if isinstance(value, (list, tuple)) else [value]
+            positional += [str(json_safe(v)) for v in values if v is not None]
+            continue
+        flag = param.opts[0]
+        if getattr(param, "is_flag", False) and not getattr(param, "count", False):
+            if value:
+                argv.append(flag)
+            elif param.secondary_opts:
+                argv.append(param.secondary_opts[0])
+            continue
+        if value is None:
+            continue
+        values = value if getattr(param, "multiple", False) and isinstance(value, (list, tuple)) else [value]
+        for item in values:
+            argv += [flag, str(json_safe(item))]
+    return argv + positional

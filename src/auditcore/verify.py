@@ -127,12 +127,14 @@ def diff_results(old: dict, new: dict, ignore: Iterable[str] = IGNORED, limit: i
     return out
 
 
-def explain_difference(old: dict | None, new: dict | None) -> list[str]:
+def explain_difference(old: dict | None, new: dict | None,
+                       ignore_options: Iterable[str] = ("out", "overwrite")) -> list[str]:
     """What differs between two provenance blocks (the recorded run's, the re-run's) that could
     change a figure, one plain sentence each: a package's version, the BLAS library, version or
     kernel (OpenBLAS picks its kernels by CPU, which can change the last digit of a float sum),
-    OPENBLAS_CORETYPE, Python, platform or machine, a changed input (by hash), an option. Empty
-    when nothing recorded differs."""
+    OPENBLAS_CORETYPE, Python, platform or machine, a changed input (by hash), an option (except
+    ``ignore_options``: where a re-run writes differs by design). Empty when nothing recorded
+    differs."""
     old, new = old or {}, new or {}
     reasons: list[str] = []
     env_a, env_b = old.get("environment") or {}, new.get("environment") or {}
@@ -159,6 +161,8 @@ def explain_difference(old: dict | None, new: dict | None) -> list[str]:
                            f"{str(other.get('sha256'))[:12]}... now)")
     opt_a, opt_b = old.get("options") or {}, new.get("options") or {}
     for key in sorted(set(opt_a) | set(opt_b)):
+        if key in ignore_options:
+            continue
         if key in opt_a and key in opt_b and opt_a[key] != opt_b[key]:
             reasons.append(f"another value of the option {key}: {_show(opt_a[key])} when recorded, "
                            f"{_show(opt_b[key])} now")

@@ -24,12 +24,14 @@ import numpy as np
 import pandas as pd
 
 from auditcore.outdir import atomic_folder
+from auditcore.provenance import SCHEMA_VERSION, collect, inputs_from
 from auditcore.serialize import thin, to_json
 from auditcore.validation import rate_targets
 from faceaudit import __version__
 from faceaudit.analyses.base import Audit
 from faceaudit.data.evalset import EvaluationSet
 from faceaudit.data.protocol import Protocol
+from faceaudit.data.sizes import small_audit_warning
 from faceaudit.engine.counts import SearchResult, hist_edges
 from faceaudit.engine.local import search
 from faceaudit.metrics import identification as ident
@@ -135,7 +137,7 @@ def run_audit(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosin
               fmr_targets: Sequence[float] = DEFAULT_FMR_TARGETS, thresholds: Sequence[float] = (),
               failures: pd.DataFrame | None = None, fta_as_miss: bool = True,
               memory_budget: int | None = None, progress: Callable[[int, int], None] | None = None,
-              metadata: dict | None = None, backend=None) -> Audit:
+              metadata: dict | None = None, backend=None, provenance: dict | None = None) -> Audit:
     """Run the engine once and compute every figure. See the module docstring for outputs.
 
     ``failures``: images that failed to enrol (``subject_id`` column at least, as written by
@@ -144,6 +146,12 @@ def run_audit(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosin
     ``backend``: runs the search instead of the single-process engine (an object with the
     engine's ``search`` signature, e.g. :class:`faceaudit.engine.dask_backend.DaskBackend`); the
     result is the same.
+    ``provenance``: the ``provenance`` block (:func:`auditcore.provenance.collect`) the command
+    line builds; a library call gets one with ``command`` None, these arguments as its options
+    and, as inputs, the files the evaluation set and protocol were read from (when they were).
+
+    Besides the figures, ``results`` holds ``schema_version``, ``provenance`` and ``warnings``
+    (``small_audit`` below :data:`faceaudit.data.sizes.SMALL_AUDIT`).
     """
     rate_targets("FPIR target", fpir_targets)
     kwargs = {} if memory_budget is None else {"memory_budget": memory_budget}
@@ -152,6 +160,7 @@ def run_audit(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosin
     n_attempts = evalset.n + (0 if failures is None else len(failures))
     results = {
         "faceaudit_version": __version__,
+        "schema_version": SCHEMA_VERSION,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "conventions": CONVENTIONS,
         "input": {"source": evalset.source, "n_templates": evalset.n, "dim": evalset.dim,
@@ -176,7 +185,38 @@ def run_audit(evalset: EvaluationSet, protocol: Protocol, *, score: str = "cosin
                                        n_gallery_templates=int(protocol.gallery.size), evalset=evalset, protocol=protocol)
     from faceaudit.analyses.lookalikes import verification_fmr_people  # FMR intervals from people (#26)
     verification_fmr_people(results["verification"], res, evalset, protocol)
+    small = small_audit_warning(int(res.gallery_size), results["identification"]["n_mated_searches"],
+                                results["identification"]["n_nonmated_searches"])
+    results["warnings"] = [] if small is None else [small]
+    if provenance is None:
+        provenance = library_provenance(evalset, protocol, metadata, {
+            "score": score, "top_k": top_k, "fpir_targets": list(fpir_targets), "fmr_targets": list(fmr_targets),
+            "thresholds": list(thresholds), "failures": None if failures is None else f"{len(failures)} rows",
+            "fta_as_miss": fta_as_miss, "memory_budget": memory_budget,
+            "backend": None if backend is None else type(backend).__name__})
+    results["provenance"] = provenance
     return Audit(evalset, protocol, res, results, failures, backend=backend)
+
+
+def library_provenance(evalset: EvaluationSet, protocol: Protocol, metadata: dict | None, options: dict) -> dict:
+    """The provenance of a library call (no command line): ``options`` as given, the evaluation
+    set's and protocol's files as inputs where they were read from files, the model where the
+    metadata names one."""
+    pairs = []
+    for role, path in (("templates", evalset.source), ("manifest", evalset.manifest_source),
+                       ("protocol", protocol.description.get("path"))):
+        if path and Path(path).exists():
+            pairs.append((role, path))
+    return collect(None, options, inputs_from(pairs), model=model_record((metadata or {}).get("model")))
+
+
+def model_record(info: dict | None) -> dict | None:
+    """provenance.model from an embed.json's ``model`` (``{"name", "version", "options"}``):
+    name, version, options and ``weights_sha256`` where the adapter recorded one, else None."""
+    if not isinstance(info, dict):
+        return None
+    return {"name": info.get("name"), "version": info.get("version"),
+            "weights_sha256": info.get("weights_sha256"), "options": info.get("options")}
 
 
 def _searches_table(audit: Audit) -> pd.DataFrame:

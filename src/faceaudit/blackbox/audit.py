@@ -19,12 +19,15 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from auditcore.errors import InputError
 from auditcore.intervals import rate
 from auditcore.outdir import atomic_folder
+from auditcore.provenance import SCHEMA_VERSION, collect, inputs_from
 from auditcore.serialize import thin, to_json
 from auditcore.validation import rate_targets
 from faceaudit import __version__
 from faceaudit.data.candidates import CandidateLists, write_lists
+from faceaudit.data.sizes import small_audit_warning
 from faceaudit.engine.observed import ObservedSearches, observe
 from faceaudit.metrics import identification as ident
 from faceaudit.metrics.conventions import CONVENTIONS, DEFAULT_FPIR_TARGETS, ranks_for
@@ -236,13 +239,24 @@ def _observed_summary(obs: ObservedSearches, lists: CandidateLists) -> dict:
 
 def audit_lists(lists: CandidateLists, manifest: pd.DataFrame, gallery_ids, *,
                 fpir_targets: Sequence[float] = DEFAULT_FPIR_TARGETS, thresholds: Sequence[float] = (),
-                metadata: dict | None = None) -> BlackboxAudit:
-    """Audit a system from its candidate lists. ``gallery_ids``: the enrolled template ids."""
+                metadata: dict | None = None, system_name: str | None = None, system_version: str | None = None,
+                provenance: dict | None = None) -> BlackboxAudit:
+    """Audit a system from its candidate lists. ``gallery_ids``: the enrolled template ids.
+
+    ``system_name``/``system_version``: the system under test as the user names it (recorded in
+    ``results["provenance"]["system"]``). The versions the lists record (``system_version``
+    column, e.g. Rekognition's ``FaceModelVersion`` read by the adapter) must be one per system
+    within an audit, and agree with ``system_version`` when both are given
+    (:func:`check_system_version`); when only the lists record one, it is the one recorded.
+    ``provenance``: the block the command line builds; a library call gets one with ``command``
+    None and the lists' file (when read from one) as input."""
     rate_targets("FPIR target", fpir_targets)
+    system_version = check_system_version(lists, system_version)
     obs = observe(lists, manifest, gallery_ids)
     gallery_ids = np.asarray(list(gallery_ids), dtype=str)
     results = {
         "faceaudit_version": __version__,
+        "schema_version": SCHEMA_VERSION,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "conventions": BLACKBOX_CONVENTIONS,
         "input": {"source": lists.source, "kind": "black-box candidate lists", "score": obs.score,
@@ -257,7 +271,49 @@ def audit_lists(lists: CandidateLists, manifest: pd.DataFrame, gallery_ids, *,
         "distributions": _distributions(obs),
         "blackbox": _observed_summary(obs, lists),
     }
+    ident_ = results["identification"]
+    small = small_audit_warning(int(obs.gallery_size), int(ident_.get("n_mated_searches", obs.is_mated.sum())),
+                                int(ident_.get("n_nonmated_searches", (~obs.is_mated).sum())))
+    results["warnings"] = [] if small is None else [small]
+    system = {"name": system_name, "version": system_version}
+    if provenance is None:
+        source = Path(str(lists.source))
+        inputs = inputs_from([("candidate lists", source if source.is_file() else None)])
+        provenance = collect(None, {"fpir_targets": list(fpir_targets), "thresholds": list(thresholds),
+                                    "system_name": system_name, "system_version": system_version},
+                             inputs, system=system)
+    else:
+        provenance = {**provenance, "system": system}
+    results["provenance"] = provenance
     return BlackboxAudit(lists, manifest, obs, results)
+
+
+def _where(lists: CandidateLists) -> str | None:
+    return None if lists.source in (None, "in-memory") else lists.source
+
+
+def check_system_version(lists: CandidateLists, given: str | None) -> str | None:
+    """The system's version for this audit: the one the lists record (one per system; several
+    versions of one system in one audit are refused, naming them), checked against ``given``
+    (``--system-version``) when both exist; ``given`` when the lists record none."""
+    s = lists.searches
+    if "system_version" not in s.columns:
+        return given
+    seen: set[str] = set()
+    for name, versions in s.groupby(s["system"].astype(str), sort=True)["system_version"]:
+        found = sorted(set(versions.dropna().astype(str)) - {""})
+        if len(found) > 1:
+            shown = ", ".join(found[:5]) + (f" and {len(found) - 5:,} more" if len(found) > 5 else "")
+            raise InputError(f"the candidate lists of {name} record {len(found):,} system versions ({shown}); "
+                             "an audit covers one version: split the lists by system_version",
+                             _where(lists))
+        seen.update(found)
+    if given is not None and seen and seen != {str(given)}:
+        raise InputError(f"--system-version {given} disagrees with the version the candidate lists record "
+                         f"({', '.join(sorted(seen))})", _where(lists))
+    if given is None and len(seen) == 1:
+        return next(iter(seen))
+    return given
 
 
 def _searches_table(audit: BlackboxAudit) -> pd.DataFrame:

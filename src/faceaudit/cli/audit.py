@@ -19,6 +19,27 @@ from auditcore.validation import finite
 from faceaudit.cli.progress import Phases
 
 
+def count(minimum: int | None = None):
+    """A parser for an option that takes a count: ``20``, ``1e6``, ``1,000,000`` or ``1_000_000``
+    (a whole number, at least ``minimum``); anything else is a one-line usage error."""
+    def parse(text) -> int:
+        if isinstance(text, int):
+            value = text
+        else:
+            cleaned = str(text).strip().replace(",", "").replace("_", "")
+            try:
+                number = float(cleaned)
+            except ValueError:
+                raise typer.BadParameter(f"expected a whole number such as 20, 1e6 or 1,000,000, got {text!r}") from None
+            if not math.isfinite(number) or number != int(number):
+                raise typer.BadParameter(f"expected a whole number such as 20, 1e6 or 1,000,000, got {text!r}")
+            value = int(cleaned) if cleaned.lstrip("+-").isdigit() else int(number)  # exact for plain digits
+        if minimum is not None and value < minimum:
+            raise typer.BadParameter(f"{value} is not in the range x>={minimum}")
+        return value
+    return parse
+
+
 def _score_text(value, score: str) -> str:
     """A threshold in the user's units: a distance for neg_euclidean."""
     if value is None:
@@ -51,6 +72,7 @@ def _print_summary(results: dict, out: Path) -> None:
     from rich.table import Table
     stdout = Console(highlight=False, soft_wrap=False)
     score = results.get("input", {}).get("score", "cosine")
+    stdout.print(_score_line(results), soft_wrap=True)
     ident = results["identification"]
     table = Table(title="faceaudit summary: rate (errors/trials) [95% interval, %]", title_justify="left",
                   show_lines=False, box=None, header_style="bold", pad_edge=False)
@@ -82,7 +104,22 @@ def _print_summary(results: dict, out: Path) -> None:
         inside = sum(c["inside_ci"] for c in checks)
         stdout.print(f"synthetic self-check: true rate inside the 95% CI for {inside} of {len(checks)} checks",
                      soft_wrap=True)
+    for warning in results.get("warnings") or []:
+        stdout.print(f"warning: {warning.get('text')}", soft_wrap=True)
     stdout.print(f"report: {out / 'report.html'}", soft_wrap=True)  # a path is never wrapped
+
+
+def _score_line(results: dict) -> str:
+    """The summary's first line: the score and its units, why it was used, the system audited."""
+    inp = results.get("input") or {}
+    score = inp.get("score", "cosine")
+    units = ("neg_euclidean: thresholds shown as distances, a match when the distance is at most the threshold"
+             if score == "neg_euclidean" else f"{score}: a match when the score is at least the threshold")
+    prov = results.get("provenance") or {}
+    why = (prov.get("options") or {}).get("score_reason")
+    system = prov.get("system") or {}
+    named = " ".join(str(v) for v in (system.get("name"), system.get("version")) if v)
+    return (f"score: {units}" + (f" ({why})" if why else "") + (f"; system: {named}" if named else ""))
 
 
 def _people(n: float) -> str:
@@ -131,19 +168,30 @@ def demo(out: Path = typer.Option(Path("faceaudit-demo"), help="Results folder t
          overwrite: bool = typer.Option(True, help="Replace the folder if an earlier faceaudit run wrote it "
                                                    "(a folder faceaudit did not write is never replaced).")) -> None:
     """Audit a bundled synthetic population with known error rates (a self-check), write a report."""
+    options = dict(locals())  # every option's value, defaults included (provenance)
+    from auditcore.provenance import command_from_context
+    result = run_demo_command(options, command_from_context("faceaudit"))
+    _print_summary(result.results, out)
+
+
+def run_demo_command(options: dict, argv: list[str] | None):
+    """The body of ``faceaudit demo`` from its options (``faceaudit verify`` re-runs it)."""
     from auditcore.outdir import check_target
+    from auditcore.provenance import collect
     from faceaudit.analyses.scale import add_scale
     from faceaudit.audit import write_results
     from faceaudit.demo import run_demo
+    out, seed, overwrite = Path(options["out"]), options["seed"], options["overwrite"]
     check_target(out, overwrite=overwrite)
     with Phases(console) as phases:
         with phases.phase("searching", unit="probes") as progress:
             audit = run_demo(seed=seed, progress=progress, scale=False)
+        audit.results["provenance"] = collect(argv, options, [])  # a synthetic population: no input files
         with phases.phase("scale", unit="passes") as progress:
             add_scale(audit, n_seeds=3, seed=seed, progress=progress)
         with phases.phase("writing results"):
             write_results(audit, out, overwrite=overwrite)
-    _print_summary(audit.results, out)
+    return audit
 
 
 def audit(
@@ -153,16 +201,18 @@ def audit(
     out: Path = typer.Option(..., help="Results folder to write (atomically)."),
     protocol: Optional[Path] = typer.Option(None, help="Explicit protocol file (template_id, role=gallery|probe)."),
     enrol_fraction: float = typer.Option(0.5, help="Generated protocol: share of eligible subjects enrolled."),
-    gallery_per_subject: int = typer.Option(1, min=1, help="Generated protocol: gallery templates per enrolled subject."),
+    gallery_per_subject: int = typer.Option(1, parser=count(1), help="Generated protocol: gallery templates per enrolled subject."),
     seed: int = typer.Option(0, help="Generated protocol: seed."),
-    score: str = typer.Option("cosine", help="cosine or neg_euclidean (for dlib, whose threshold is a distance)."),
-    top_k: int = typer.Option(20, min=1, help="Candidate list length."),
+    score: Optional[str] = typer.Option(None, help="cosine or neg_euclidean (dlib, whose threshold is a distance). "
+                                                   "Default: the score recorded by `faceaudit embed` in --evalset "
+                                                   "(the model's makers' own), else cosine; the summary says which."),
+    top_k: int = typer.Option(20, parser=count(1), help="Candidate list length."),
     fpir: List[float] = typer.Option([0.1, 0.01, 0.001], help="Target FPIR operating points (repeatable)."),
     threshold: List[float] = typer.Option([], help="Also report at these thresholds (repeatable)."),
     failures: Optional[Path] = typer.Option(None, help="failures.csv from `faceaudit embed` (failure to enrol)."),
     fta_as_miss: bool = typer.Option(True, help="Count failed searches as misses (ISO/IEC 19795-1 generalised rates)."),
     group_by: List[str] = typer.Option([], help="Demographics: manifest column(s) to group by; 'a*b' for a combination."),
-    min_group_size: int = typer.Option(30, min=1, help="Demographics: groups with fewer searches than this are shown greyed."),
+    min_group_size: int = typer.Option(30, parser=count(1), help="Demographics: groups with fewer searches than this are shown greyed."),
     per_person: bool = typer.Option(False, help="Demographics: count each person once (a group's rate is the mean of its "
                                                 "people's rates) instead of each search or comparison."),
     caveat: List[str] = typer.Option([], help="Demographics: COLUMN=TEXT, where a column's labels came from, printed next to "
@@ -170,34 +220,64 @@ def audit(
     scale: bool = typer.Option(False, help="Also measure and extrapolate FPIR against gallery size."),
     distractors: Optional[Path] = typer.Option(None, help="Scale: extra gallery templates (.npy, n x d) of people never searched for."),
     claimed_gallery_size: Optional[float] = typer.Option(None, help="A gallery size someone claims to search (e.g. 1e10): expected look-alikes per search there, in the summary."),
-    memory_mb: int = typer.Option(256, min=1, help="Memory for everything the engine holds, MiB (with --workers/--scheduler: per worker)."),
+    system_name: Optional[str] = typer.Option(None, help="The system under test's name, recorded in results.json (provenance.system)."),
+    system_version: Optional[str] = typer.Option(None, help="The system under test's version, recorded in results.json (provenance.system)."),
+    memory_mb: int = typer.Option(256, parser=count(1), help="Memory for everything the engine holds, MiB (with --workers/--scheduler: per worker)."),
     overwrite: bool = typer.Option(False, help="Replace the results folder if an earlier faceaudit run wrote it "
                                                "(a folder faceaudit did not write is never replaced)."),
-    workers: Optional[int] = typer.Option(None, help="Search on a local Dask cluster of N worker processes (pip install 'faceaudit[dask]'); same results."),
+    workers: Optional[int] = typer.Option(None, parser=count(), help="Search on a local Dask cluster of N worker processes (pip install 'faceaudit[dask]'); same results."),
     scheduler: Optional[str] = typer.Option(None, help="Search on an existing Dask cluster (scheduler address); its workers must reach the templates' path."),
 ) -> None:
     """Audit templates against a protocol and write results.json, Parquet tables and report.html."""
+    options = dict(locals())  # every option's value, defaults included (provenance)
+    from auditcore.provenance import command_from_context
+    result = run_audit_command(options, command_from_context("faceaudit"))
+    _print_summary(result.results, out)
+
+
+def run_audit_command(options: dict, argv: list[str] | None, *, phases_console=None):
+    """The body of ``faceaudit audit`` from its options (every option by name, as the command
+    receives them; ``faceaudit verify`` re-runs a recorded audit through here): check the inputs,
+    run the audit, write the folder; return the :class:`~faceaudit.analyses.base.Audit`. Prints
+    nothing on stdout (the command prints the summary, whose first line names the score and why);
+    progress on stderr."""
     from auditcore.outdir import check_target
-    from faceaudit.audit import run_audit, write_results
-    from faceaudit.data.evalset import load_evaluation_set, resolve_evalset_paths
+    from auditcore.provenance import collect, inputs_from
+    from faceaudit.audit import model_record, run_audit, write_results
+    from faceaudit.data.evalset import load_evaluation_set, read_embed_info, resolve_evalset_paths, score_for
     from faceaudit.data.protocol import generate_protocol, load_protocol
+    o = dict(options)
+    evalset, protocol, out = o["evalset"], o["protocol"], Path(o["out"])
+    threshold, fpir, group_by = list(o["threshold"]), list(o["fpir"]), list(o["group_by"])
     finite("--threshold", threshold)
     finite("--fpir", fpir)
-    finite("--enrol-fraction", [enrol_fraction])
-    templates, manifest, failures = resolve_evalset_paths(evalset, templates, manifest, failures)
-    check_target(out, overwrite=overwrite)  # before the long work: a refused folder costs nothing
+    finite("--enrol-fraction", [o["enrol_fraction"]])
+    templates, manifest, failures = resolve_evalset_paths(evalset, o["templates"], o["manifest"], o["failures"])
+    info = read_embed_info(evalset)
+    score, why = score_for(o["score"], info, evalset=evalset)
+    check_target(out, overwrite=o["overwrite"])  # before the long work: a refused folder costs nothing
+    say = phases_console or console  # the score and why: the summary's first line (stdout)
+    has_embed = evalset is not None and (Path(evalset) / "embed.json").exists()
+    inputs = inputs_from([("templates", templates), ("manifest", manifest), ("protocol", protocol),
+                          ("failures", failures), ("distractors", o["distractors"]),
+                          ("embed metadata", Path(evalset) / "embed.json" if has_embed else None)])
+    metadata = {"model": info.get("model")} if has_embed else {}  # as results.json has always held it
+    recorded = {**o, "score_reason": why}  # score as given (None: from the evaluation set); results' input.score is used
+    provenance = collect(argv, recorded, inputs, system={"name": o["system_name"], "version": o["system_version"]},
+                         model=model_record(metadata.get("model")))
     backend = None
+    workers, scheduler = o["workers"], o["scheduler"]
     try:
-        with Phases(console) as phases:
+        with Phases(say) as phases:
             with phases.phase("loading templates and manifest"):
                 es = load_evaluation_set(templates, manifest)
             with phases.phase("checking the protocol"):
                 proto = (load_protocol(es, protocol) if protocol is not None else
-                         generate_protocol(es, enrol_fraction=enrol_fraction, gallery_per_subject=gallery_per_subject, seed=seed))
+                         generate_protocol(es, enrol_fraction=o["enrol_fraction"],
+                                           gallery_per_subject=o["gallery_per_subject"], seed=o["seed"]))
                 fail_table = _read_failures(failures) if failures is not None else None
-                metadata = _embed_metadata(evalset)
-                caveats = _parse_caveats(caveat)  # checked before the long work, like every input
-                extra = _read_distractors(distractors) if distractors is not None else None
+                caveats = _parse_caveats(o["caveat"])  # checked before the long work, like every input
+                extra = _read_distractors(o["distractors"]) if o["distractors"] is not None else None
                 if group_by:
                     from faceaudit.analyses.demographics import group_labels
                     for spec in group_by:
@@ -207,27 +287,29 @@ def audit(
                 with phases.phase("starting the Dask cluster" if workers is not None else "connecting to the Dask scheduler"):
                     backend = cluster_backend(workers, scheduler).__enter__()
             with phases.phase("searching", unit="probes") as progress:
-                result = run_audit(es, proto, score=score, top_k=top_k, fpir_targets=fpir, thresholds=threshold,
-                                   failures=fail_table, fta_as_miss=fta_as_miss, memory_budget=memory_mb * 2**20,
-                                   progress=progress, metadata=metadata, backend=backend)
+                result = run_audit(es, proto, score=score, top_k=o["top_k"], fpir_targets=fpir, thresholds=threshold,
+                                   failures=fail_table, fta_as_miss=o["fta_as_miss"],
+                                   memory_budget=o["memory_mb"] * 2**20, progress=progress, metadata=metadata,
+                                   backend=backend, provenance=provenance)
             if group_by:
                 from faceaudit.analyses.demographics import add_demographics
                 with phases.phase("demographics", unit="passes") as progress:
-                    add_demographics(result, group_by, min_group_size=min_group_size, caveats=caveats,
-                                     per_person=per_person, progress=progress)
-            if scale or distractors is not None:
+                    add_demographics(result, group_by, min_group_size=o["min_group_size"], caveats=caveats,
+                                     per_person=o["per_person"], progress=progress)
+            if o["scale"] or o["distractors"] is not None:
                 from faceaudit.analyses.scale import add_scale
                 with phases.phase("scale", unit="passes") as progress:
-                    add_scale(result, distractors=extra, claimed_gallery_size=claimed_gallery_size, progress=progress)
-            if claimed_gallery_size is not None:
+                    add_scale(result, distractors=extra, claimed_gallery_size=o["claimed_gallery_size"],
+                              progress=progress)
+            if o["claimed_gallery_size"] is not None:
                 from faceaudit.analyses.scale import add_claimed_gallery_size
-                add_claimed_gallery_size(result, claimed_gallery_size)
+                add_claimed_gallery_size(result, o["claimed_gallery_size"])
             with phases.phase("writing results"):
-                write_results(result, out, overwrite=overwrite)
+                write_results(result, out, overwrite=o["overwrite"])
     finally:
         if backend is not None:  # the cluster served the demographics and scale passes too
             backend.close()
-    _print_summary(result.results, out)
+    return result
 
 
 def _parse_caveats(items: List[str]) -> dict:
@@ -250,17 +332,6 @@ def _read_distractors(path: Path):
 def _read_failures(path: Path):
     from faceaudit.data.evalset import read_failures
     return read_failures(path)
-
-
-def _embed_metadata(evalset_dir: Optional[Path]) -> dict:
-    import json
-    if evalset_dir is None or not (evalset_dir / "embed.json").exists():
-        return {}
-    try:
-        info = json.loads((evalset_dir / "embed.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read embed.json ({exc})", evalset_dir / "embed.json") from None
-    return {"model": info.get("model")} if isinstance(info, dict) else {}
 
 
 def explain(

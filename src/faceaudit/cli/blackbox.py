@@ -12,6 +12,7 @@ import typer
 
 from auditcore.cli import console
 from auditcore.errors import InputError
+from faceaudit.cli.audit import count
 
 
 @contextmanager
@@ -82,42 +83,83 @@ def audit_lists(
     fpir: List[float] = typer.Option([0.1, 0.01, 0.001], help="Target FPIR operating points (repeatable)."),
     threshold: List[float] = typer.Option([], help="Also report at these thresholds, on the system's scale (repeatable)."),
     group_by: List[str] = typer.Option([], help="Demographics: manifest column(s) to group by; 'a*b' for a combination."),
-    min_group_size: int = typer.Option(30, help="Demographics: groups with fewer searches are shown greyed."),
+    min_group_size: int = typer.Option(30, parser=count(1), help="Demographics: groups with fewer searches are shown greyed."),
     scale: bool = typer.Option(False, help="Also model FPIR against gallery size from the top of each list."),
+    system_name: Optional[str] = typer.Option(None, help="The system under test's name, recorded in results.json (provenance.system)."),
+    system_version: Optional[str] = typer.Option(None, help="The system's version, recorded in results.json; must agree with "
+                                                            "the version the lists record (system_version column), if any."),
     overwrite: bool = typer.Option(False, help="Replace an existing results folder."),
 ) -> None:
     """Audit a system from the candidate lists it returned (what is not observed is reported as such)."""
+    options = dict(locals())  # every option's value, defaults included (provenance)
+    from auditcore.provenance import command_from_context
+    bb = run_audit_lists_command(options, command_from_context("faceaudit"))
+    _print_lists_summary(bb.results, Path(out))
+
+
+def run_audit_lists_command(options: dict, argv: list[str] | None):
+    """The body of ``faceaudit audit-lists`` from its options (``faceaudit verify`` re-runs a
+    recorded black-box audit through here); prints nothing on stdout."""
     from auditcore.outdir import check_target
+    from auditcore.provenance import collect, inputs_from
+    from auditcore.validation import finite
     from faceaudit.blackbox.audit import audit_lists as run
     from faceaudit.blackbox.audit import write_blackbox_results
     from faceaudit.data.candidates import read_lists
     from faceaudit.engine.observed import read_gallery, read_manifest
-    check_target(out, overwrite=overwrite)
-    man = read_manifest(manifest)
-    gallery = read_gallery(protocol, man)
-    bb = run(read_lists(lists), man, gallery, fpir_targets=fpir, thresholds=threshold)
-    if group_by:
+    o = dict(options)
+    out = Path(o["out"])
+    finite("--fpir", list(o["fpir"]))
+    finite("--threshold", list(o["threshold"]))
+    check_target(out, overwrite=o["overwrite"])
+    provenance = collect(argv, o, inputs_from([("candidate lists", o["lists"]), ("manifest", o["manifest"]),
+                                              ("protocol", o["protocol"])]),
+                         system={"name": o["system_name"], "version": o["system_version"]})
+    with _progress("reading candidate lists") as progress:
+        progress(0, 3)
+        man = read_manifest(o["manifest"])
+        gallery = read_gallery(o["protocol"], man)
+        progress(1, 3)
+        lists = read_lists(o["lists"])
+        progress(2, 3)
+    bb = run(lists, man, gallery, fpir_targets=list(o["fpir"]), thresholds=list(o["threshold"]),
+             system_name=o["system_name"], system_version=o["system_version"], provenance=provenance)
+    if o["group_by"]:
         from faceaudit.blackbox.groups import add_demographics_from_lists
-        add_demographics_from_lists(bb, group_by, min_group_size=min_group_size)
-    if scale:
+        add_demographics_from_lists(bb, list(o["group_by"]), min_group_size=o["min_group_size"])
+    if o["scale"]:
         from faceaudit.blackbox.scale import add_scale_from_lists
         add_scale_from_lists(bb)
-    write_blackbox_results(bb, out, overwrite=overwrite)
-    ident = bb.results["identification"]
+    write_blackbox_results(bb, out, overwrite=o["overwrite"])
+    return bb
+
+
+def _print_lists_summary(results: dict, out: Path) -> None:
+    """The black-box audit's figures in lines, thousands separated; the system and its version,
+    the score's scale and any warning."""
+    prov = results.get("provenance") or {}
+    system = prov.get("system") or {}
+    named = " ".join(str(v) for v in (system.get("name"), system.get("version")) if v)
+    scales = [s.get("score_scale") for s in (results.get("blackbox") or {}).get("systems", []) if s.get("score_scale")]
+    print("score: the system's own" + (f" (scale {', '.join(scales)})" if scales else "")
+          + ", a match when the score is at least the threshold" + (f"; system: {named}" if named else ""))
+    ident = results["identification"]
     for op in ident["operating_points"]:
         if op.get("threshold") is None:
             print(f"FPIR target {op['target_fpir']:g}: not measurable from these lists"
                   + (f" ({op['not_measurable']})" if op.get("not_measurable") else ""))
             continue
         f, m = op["fpir"], op["fnir"]["1"]
-        fn = "not measurable" if m.get("value") is None else f"{m['value']:.4g} ({m['errors']}/{m['trials']})"
+        fn = "not measurable" if m.get("value") is None else f"{m['value']:.4g} ({m['errors']:,}/{m['trials']:,})"
         print(f"FPIR target {op['target_fpir']:g}: threshold {op['threshold']:.6g}, FPIR {f['value']:.4g} "
-              f"({f['errors']}/{f['trials']}), FNIR@1 {fn}")
+              f"({f['errors']:,}/{f['trials']:,}), FNIR@1 {fn}")
     sys_point = ident.get("at_system_threshold")
     if sys_point:
         f, m = sys_point["fpir"], sys_point["fnir"]["1"]
-        print(f"at the system's own threshold: FPIR {f['value']:.4g} ({f['errors']}/{f['trials']})"
-              + ("" if m.get("value") is None else f", FNIR@1 {m['value']:.4g} ({m['errors']}/{m['trials']})"))
+        print(f"at the system's own threshold: FPIR {f['value']:.4g} ({f['errors']:,}/{f['trials']:,})"
+              + ("" if m.get("value") is None else f", FNIR@1 {m['value']:.4g} ({m['errors']:,}/{m['trials']:,})"))
+    for warning in results.get("warnings") or []:
+        print(f"warning: {warning.get('text')}")
     print(f"report: {out / 'report.html'}")
 
 

@@ -28,6 +28,7 @@ class EvaluationSet:
     templates: np.ndarray
     manifest: pd.DataFrame
     source: str = "in-memory"
+    manifest_source: str | None = None  # the manifest's path as given, when read from a file (provenance)
 
     @property
     def n(self) -> int:
@@ -251,7 +252,8 @@ def validate(templates: np.ndarray, manifest: pd.DataFrame, *, templates_path: s
         raise InputError(f"{bad.size} template(s) are all zeros, e.g. row {bad[0]} "
                          f"(template_id {shown(manifest['template_id'].iloc[bad[0]])})", tpath)
     return EvaluationSet(templates=templates, manifest=manifest,
-                         source=str(tpath) if tpath is not None else "in-memory")
+                         source=str(tpath) if tpath is not None else "in-memory",
+                         manifest_source=None if mpath is None else str(mpath))
 
 
 def load_evaluation_set(templates_path: str | Path, manifest_path: str | Path) -> EvaluationSet:
@@ -295,16 +297,90 @@ def read_failures(path: str | Path) -> pd.DataFrame:
 def resolve_evalset_paths(evalset: str | Path | None, templates: str | Path | None, manifest: str | Path | None,
                           failures: str | Path | None = None) -> tuple[Path, Path, Path | None]:
     """Templates, manifest and failures paths from ``--evalset DIR`` (a ``faceaudit embed`` folder:
-    ``templates.npy``, ``manifest.csv``, ``failures.csv`` if present) and/or explicit paths, which win."""
+    ``templates.npy``, ``manifest.csv``, ``failures.csv`` if present) or from explicit
+    ``--templates`` and ``--manifest``. Both at once contradict each other (which templates were
+    audited?) and are refused; ``--failures`` may replace the folder's failures.csv."""
     if evalset is not None:
+        given = [name for name, value in (("--templates", templates), ("--manifest", manifest)) if value is not None]
+        if given:
+            raise InputError(f"give --evalset DIR or {' and '.join(given)}, not both: "
+                             "the evaluation set folder already names its templates and manifest")
         evalset = Path(evalset)
         if not evalset.is_dir():
             raise InputError("evaluation set folder not found" if not evalset.exists() else
                              "--evalset must be a folder written by `faceaudit embed`", evalset)
-        templates = templates or evalset / "templates.npy"
-        manifest = manifest or evalset / "manifest.csv"
+        templates = evalset / "templates.npy"
+        manifest = evalset / "manifest.csv"
         if failures is None and (evalset / "failures.csv").exists():
             failures = evalset / "failures.csv"
     if templates is None or manifest is None:
         raise InputError("give --evalset DIR, or both --templates and --manifest")
     return Path(templates), Path(manifest), None if failures is None else Path(failures)
+
+
+SCORES = ("cosine", "neg_euclidean")
+
+
+def read_embed_info(evalset: str | Path | None) -> dict:
+    """The ``embed.json`` of an evaluation set folder (``{}`` when there is none, or no folder).
+
+    Its ``score`` (written by ``faceaudit embed`` since schema 2) is the comparison score the
+    model's makers use (dlib: ``neg_euclidean``, SFace: ``cosine``; :mod:`faceaudit.models.registry`);
+    older folders lack it (see :func:`score_for`)."""
+    import json
+    if evalset is None:
+        return {}
+    path = Path(evalset) / "embed.json"
+    if not path.exists():
+        return {}
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"cannot read embed.json ({reason(exc)})", path) from None
+    return info if isinstance(info, dict) else {}
+
+
+def score_for(given: str | None, info: dict, *, evalset: str | Path | None = None) -> tuple[str, str]:
+    """The score an audit uses and why, in words for the terminal: ``(score, reason)``.
+
+    ``--score`` when given; else the score the evaluation set's ``embed.json`` records; else, for
+    an older evaluation set, the score of the model it names when faceaudit knows that model;
+    else ``cosine`` (faceaudit's default), saying so."""
+    if given is not None:
+        if given not in SCORES:
+            raise InputError(f"--score must be cosine or neg_euclidean, got '{shown(given)}'")
+        recorded = info.get("score")
+        if recorded in SCORES and recorded != given:
+            return given, (f"given with --score, although the evaluation set records {recorded} "
+                           "(the score its model's makers use)")
+        return given, "given with --score"
+    recorded = info.get("score")
+    if recorded is not None:
+        if recorded not in SCORES:
+            raise InputError(f"embed.json records score '{shown(recorded)}', expected cosine or neg_euclidean; "
+                             "give --score", Path(evalset or ".") / "embed.json")
+        model = (info.get("model") or {}).get("name") if isinstance(info.get("model"), dict) else None
+        return recorded, f"recorded by faceaudit embed{f' for {model}' if model else ''} (the score its makers use)"
+    model = info.get("model") if isinstance(info.get("model"), dict) else {}
+    known = _known_model_score(model)
+    if known is not None:
+        return known, (f"the evaluation set records no score (made by an older faceaudit); {known} is the score "
+                       f"of its model {model.get('name')}'s makers; give --score to choose another")
+    if evalset is not None:
+        return "cosine", ("the evaluation set records no score and names no model faceaudit knows: cosine, "
+                          "faceaudit's default; give --score neg_euclidean if its model compares by distance")
+    return "cosine", ("no --score given: cosine, faceaudit's default; give --score neg_euclidean "
+                      "if the templates' model compares by distance (dlib)")
+
+
+def _known_model_score(model: dict) -> str | None:
+    """The score of a built-in model named in an older embed.json (by its adapter's name)."""
+    name = str(model.get("name") or "")
+    if not name:
+        return None
+    lowered = name.lower()
+    if lowered.startswith("dlib"):
+        return "neg_euclidean"
+    if "sface" in lowered:
+        return "cosine"
+    return None

@@ -12,7 +12,8 @@ that fails leaves no half-written folder):
 * ``manifest.csv``: ``template_id, subject_id, image, <attributes>`` for those rows, same order;
 * ``failures.csv``: ``template_id, subject_id, image, reason, <attributes>`` for every failure to
   enrol (no face found, unreadable, corrupt, zero-byte or non-image file, a model error);
-* ``embed.json``: model name, version and options; counts; FTE rate = failed / images;
+* ``embed.json``: model name, version and options; ``score`` (the comparison score the model's
+  makers use, which ``faceaudit audit --evalset`` uses unless ``--score`` is given); counts; FTE rate = failed / images;
   elapsed seconds; workers; how many came from the cache.
 
 ``template_id`` is the image path relative to the input folder (``Name/Name_0001.jpg``) or the
@@ -269,6 +270,18 @@ def _resolve_adapter(adapter: ModelAdapter | str, model_options: dict | None) ->
     return load_adapter(str(adapter), **(model_options or {}))
 
 
+def model_score(adapter: ModelAdapter) -> str:
+    """The comparison score the model's makers use for its templates: the adapter's class
+    attribute ``score`` (plug-ins), else the registry's entry for its ``kind`` (dlib:
+    ``neg_euclidean``), else ``cosine``."""
+    score = getattr(adapter, "score", None)
+    if score in ("cosine", "neg_euclidean"):
+        return score
+    from faceaudit.models.registry import BUILTIN
+    entry = BUILTIN.get(getattr(adapter, "kind", ""))
+    return entry.score if entry is not None else "cosine"
+
+
 def _run_pending(adapter: ModelAdapter, pending: list[tuple[int, str]], workers: int,
                  record: Callable[[int, np.ndarray | None, str | None], None]) -> None:
     """Embed ``(index, path)`` jobs in this process or in ``workers`` spawned processes."""
@@ -338,6 +351,7 @@ def embed_images(items: Iterable[ImageItem] | str | Path, adapter: ModelAdapter 
         _run_pending(model, pending, workers, record)
     elapsed = time.perf_counter() - started
     summary = _summary(info, items, templates, failures, from_cache, len(pending), elapsed, workers)
+    summary["score"] = model_score(model)  # faceaudit audit --evalset uses it unless --score is given
     _write_outputs(out, items, templates, failures, list(attributes or []), summary, overwrite=overwrite)
     return summary
 
