@@ -146,3 +146,26 @@ def test_lfw_label_counts():
     assert len(attrs) == 13143
     assert (attrs.race == "unknown").sum() == 1741 and (attrs.race == "ambiguous").sum() == 298
     assert "classifier output" in lfw_labels.CAVEATS["race"]
+
+
+def test_summaries_from_people_and_group_thresholds_in_distances():
+    """FDR, GARBE and the inequity rate get the range over the simultaneous group intervals (the point
+    inside it, the bootstrap kept beside it); each group's threshold also as a distance for neg_euclidean."""
+    from auditcore import claims as claims_
+    es, proto, _ = two_group_population(1)
+    audit = run_audit(es, proto, fpir_targets=(0.01,), score="neg_euclidean")
+    d = add_demographics(audit, ["group"], n_boot=100, min_group_size=10)
+    a = d["analyses"][0]
+    for key in ("fdr", "garbe", "inequity_rate"):
+        s = a[key]
+        lo, hi = s["ci"]
+        if s["value"] is not None:
+            assert lo <= s["value"] <= (np.inf if hi is None else hi)
+        assert s["interval_method"] == claims_.SUMMARY_METHOD and "new people" in s["interval_covers"]
+        assert s["simultaneous_level"] == pytest.approx(1 - 0.05 / 4) and len(s["bootstrap_ci"]) == 2
+    assert a["inequity_rate"]["ci"][0] >= 1 and 0 <= a["garbe"]["ci"][0] and a["fdr"]["ci"][1] <= 1
+    single = d["threshold"]
+    for t in a["group_thresholds"]:
+        assert t["unit"] == "distance" and t["distance"] == -t["threshold"] and t["single_distance"] == -single
+        assert t["distance_difference"] == pytest.approx(-(t["threshold"] - single))
+        assert t["difference_from_single"] == pytest.approx(t["threshold"] - single)
