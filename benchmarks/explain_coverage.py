@@ -22,9 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from test_explain_people import POP, _scores_to_check  # noqa: E402
+from test_explain_people import POP, _scores_to_check
 
-from faceaudit.analyses.explain import ScoreModel, explain, lean_tail  # noqa: E402
+from faceaudit.analyses.explain import ScoreModel, explain, lean_tail
 
 
 def main() -> None:

@@ -1460,7 +1460,7 @@ def statement(out: dict) -> str:
         return "cannot_say"
     if out["p_top_is_mate"] is not None:
         return "figure"
-    if (out["model_value"] < r and lo < r) or (out["model_value"] > 1 - r and hi > 1 - r):
+    if lo < r or hi > 1 - r:  # no single figure and an end beyond the resolution: written as a bound
         return "bound"
     return "range"
 
@@ -1485,7 +1485,8 @@ def headline(out: dict) -> str:
         over = ("new people of the same kind" if out.get("resample", "people") == "people"
                 and out.get("people", {}).get("source") == "people" else "this audit's searches")
         return f"{name} = {text}; the interval covers {over}"
-    if kind == "bound":
+    if kind == "bound" and (hi < r or lo > 1 - r or (out["model_value"] < r and lo < r)
+                            or (out["model_value"] > 1 - r and hi > 1 - r)):
         return f"{name}: {text}"
     return f"{name}: not estimable as one number here; {text}"
 
