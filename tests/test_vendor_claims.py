@@ -344,3 +344,24 @@ def test_operational_gallery_rule(world, tmp_path):
         assert e["operational"]["verdict"] == want and e["verdict"] == want, (n, c)
     assert "has no band at this threshold and 3,000,000 people" in e["operational"]["reason"]
     assert e["operational"]["assumptions"] == ["A1"]
+
+
+def test_distance_audit_claims_use_distance(tmp_path):
+    from faceaudit.audit import run_audit, write_results
+    from faceaudit.data.evalset import validate
+    from faceaudit.data.protocol import generate_protocol
+    rng = np.random.default_rng(0)
+    c = rng.standard_normal((150, 16))
+    man = pd.DataFrame({"template_id": [f"t{i}" for i in range(450)],
+                        "subject_id": np.repeat([f"p{i}" for i in range(150)], 3)})
+    es = validate((np.repeat(c, 3, 0) + 0.5 * rng.standard_normal((450, 16))).astype(np.float32), man)
+    folder = write_results(run_audit(es, generate_protocol(es, seed=0), score="neg_euclidean", top_k=5,
+                                     fpir_targets=(0.1,)), tmp_path / "dist", report=False)
+    s = pd.read_parquet(folder / "searches.parquet")
+    dist = -s.loc[~s.mated, "best_nonmate_score"].to_numpy(np.float32)
+    e = evaluate(folder, make_claims(fpir=["0.2"], distance="2.5"))["claims"][0]
+    k = int(np.count_nonzero(dist <= np.float32(2.5)))  # a match: distance at most D
+    assert (e["errors"], e["trials"]) == (k, dist.size) and e["ci_high"] == pytest.approx(cp(k, dist.size)[1])
+    assert "at distance 2.5" in e["claim"] and "distance 2.5)" in e["sentence"]
+    with pytest.raises(InputError, match="a distance audit: give --distance"):
+        evaluate(folder, make_claims(fpir=["0.2"], threshold="2.5"))

@@ -631,7 +631,7 @@ def check_claim(folder: _Folder, claim: Claim, *, group: str | None = None,
     entry = {"claim": claim.text(), "figure": claim.figure, "side": "at least" if claim.at_least else "at most",
              "claimed": claim.rate, "rank": claim.rank if claim.figure == "fnir" else None,
              "at_fpir": claim.at_fpir, "at_fmr": claim.at_fmr, "threshold": m["threshold"],
-             "stated_threshold": claim.threshold, "errors": m["errors"], "trials": m["trials"], "value": m["value"],
+             "stated_threshold": claim.threshold, "distance": claim.distance, "errors": m["errors"], "trials": m["trials"], "value": m["value"],
              "ci_low": m["ci_low"], "ci_high": m["ci_high"], "confidence": m.get("confidence"),
              "method": m.get("method"), "source": m["source"], "covers": "this audit's searches"
              if claim.figure in ("fpir", "fnir", "rank1") else "this audit's comparisons",
@@ -716,7 +716,8 @@ def sentence(entry: dict) -> str:
     trials = TRIALS[entry["figure"]]
     counts = (f"{entry['errors']:,} {'misses' if entry['figure'] in ('fnir', 'rank1') else 'errors'} of "
               f"{entry['trials']:,} {trials}")
-    thr = "" if entry["threshold"] is None else f", threshold {float(entry['threshold']):.6g}"
+    thr = ("" if entry["threshold"] is None else f", distance {-float(entry['threshold']):.6g}" if entry.get("distance")
+           else f", threshold {float(entry['threshold']):.6g}")
     op = entry.get("operational")
     by = ("at the audited gallery" if op and op.get("meets_90_percent") is False else "by this audit")
     text = (f"{entry['claim']}: {what} {by}: measured {_pct(entry['value'])} ({counts}{thr}), "
