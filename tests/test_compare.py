@@ -124,6 +124,20 @@ def test_compare_pairs_the_audits_figures(tmp_path):
     assert res["pairs"][0]["demographics"][0]["spec"] == "sex"
     groups = res["pairs"][0]["demographics"][0]["groups"]
     assert set(groups) == {"F", "M"} and "fnir" in groups["F"]["paired"]
+    # per group: the difference's interval from people (per-person counts from the tables by pandas)
+    from auditcore.intervals import paired_difference
+    from faceaudit.analyses.compare import GROUP_CI_METHOD
+    demo = res["pairs"][0]["demographics"][0]
+    ta, tb = np.float32(demo["threshold_a"]), np.float32(demo["threshold_b"])
+    both = sa.assign(miss_a=(sa.mate_score < ta) | (sa.mate_rank > 1),
+                     miss_b=((sb2.mate_score < tb) | (sb2.mate_rank > 1)).to_numpy())
+    for g in ("F", "M"):
+        f = groups[g]["paired"]["fnir"]
+        assert f["ci_method"] == GROUP_CI_METHOD and len(f["bootstrap_ci"]) == 2
+        per = both[both.mated & (both.sex == g)].groupby("subject_id")[["miss_a", "miss_b"]].agg(["sum", "count"])
+        want = paired_difference(per[("miss_a", "sum")], per[("miss_b", "sum")], per[("miss_a", "count")])
+        assert f["ci"] == [pytest.approx(want["low"]), pytest.approx(want["high"])]
+        assert f["ci"][0] <= f["difference"] <= f["ci"][1] and f["a"]["ci"][0] <= f["a"]["value"] <= f["a"]["ci"][1]
     # a sentence per operating point, and its verdict follows from the interval and the p-value
     assert len(res["summary"]) == 4
     for op, line in zip(res["pairs"][0]["operating_points"], res["summary"]):
