@@ -147,3 +147,30 @@ def test_skops_model_in_a_terminal(tmp_path):
     assert cases["flagged"].tolist() == model.predict(cases["text"].tolist()).astype(bool).tolist()
     assert np.allclose(cases["score"], model.predict_proba(cases["text"].tolist())[:, 1])
     assert res["system"]["has_scores"] and res["scores"]["curve"]["n_benign"] == len(cases)
+
+
+def test_demo_shows_new_figures_and_verifies(tmp_path):
+    out = tmp_path / "demo"
+    status, text = run_pty("demo", "--out", out)
+    assert status == 0, text
+    res = json.loads((out / "results.json").read_text())
+    html = (out / "report.html").read_text()
+    assert res["schema_version"] == 2 and res["provenance"]["command"][:2] == ["flagaudit", "demo"]
+    assert all(i["sha256"] for i in res["provenance"]["inputs"])
+    # one base rate in terminal and report, per suite
+    head = res["per_suite"]["benign-traps"]["volume"]["headline"]["sentence"]
+    assert head in text.replace("\r\n", "\n").replace("\n  ", " ") or head.split(",")[0] in text
+    assert head.split(" posts a day")[0] in html
+    assert "counter_ref_nh" not in html and "Threshold-free bias" in html and "counterfactual invariance" in html
+    n = res["network"]
+    assert n["n_nodes"] == 50_000 and all(r["distinct"][h]["high"] <= n["n_nodes"] for r in n["per_day"]
+                                             for h in ("1", "2", "3"))
+    # verify: identical (exit 0), then a changed figure (exit 1)
+    status, text = run_pty("verify", out)
+    assert status == 0 and "identical" in text, text
+    res["rates"]["false_flag"]["overall"]["errors"] += 1
+    (out / "results.json").write_text(json.dumps(res))
+    status, text = run_pty("verify", out)
+    assert status == 1 and "rates.false_flag.overall.errors" in text, text
+    status, text = run_pty("verify", tmp_path)
+    assert status == 2 and "error:" in text

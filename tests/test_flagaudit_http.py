@@ -87,7 +87,7 @@ def test_http_audit_with_every_fault_gives_the_local_figures(tmp_path, token):
                                      config=config(endpoint, timeout_s=4.0), announce=lines.append)
     finally:
         service.stop()
-    assert lines and lines[0].startswith(f"sending to http://127.0.0.1:{service.port} only") and f"{len(ids)} case(s)" in lines[0]
+    assert lines and lines[0].startswith(f"sending to http://127.0.0.1:{service.port} only") and f"{len(ids):,} case(s)" in lines[0]
     n_faults = sum(len(v) for v in faults.values())
     assert summary["retries_this_run"] == n_faults and summary["cases"] == len(ids)
     log = [json.loads(x) for x in (tmp_path / "res.requests.jsonl").read_text().splitlines()]
@@ -332,8 +332,8 @@ def test_http_audit_in_a_terminal(tmp_path):
     assert child.exitstatus == 0, text
     assert "Traceback" not in text and TOKEN not in text
     assert f"sending to http://127.0.0.1:{service.port} only" in text
-    assert f"querying: {N_BT}/{N_BT} cases" in text  # progress, shown in a terminal
-    assert f"{N_BT} cases answered (0 from the journal; {N_BT + 1} requests this run, 1 retried)" in text
+    assert f"querying: {N_BT:,}/{N_BT:,} cases" in text  # progress, shown in a terminal (thousands separators)
+    assert f"{N_BT:,} cases answered (0 from the journal; {N_BT + 1:,} requests this run, 1 retried)" in text
     assert "false-flag rate:" in text and "report:" in text
     assert {p.name for p in out.iterdir()} >= {"results.json", "cases.parquet", "report.html", "requests.jsonl"}
     html = (out / "report.html").read_text()

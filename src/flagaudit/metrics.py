@@ -50,7 +50,7 @@ class Bootstrap:
     confidence: float
 
     @classmethod
-    def over(cls, clusters, n_boot: int = 2000, seed: int = 0, confidence: float = 0.95) -> "Bootstrap":
+    def over(cls, clusters, n_boot: int = 2000, seed: int = 0, confidence: float = 0.95) -> Bootstrap:
         names, codes = diff.encode(clusters)
         return cls(codes, boot.subject_weights(len(names), n_boot, seed), n_boot, seed, confidence)
 
@@ -259,16 +259,19 @@ def threshold_at_ffr(score, benign, threat, target: float) -> float | None:
 
 # --------------------------------------------------------------------- everything at once
 
-CLAIMED = (("false_flag", "target"), ("false_flag", "language"), ("false_flag", "suite"))
+WITHIN_SUITE = ("target", "language")
+CLAIMED = (("false_flag", "target_within_suite"), ("false_flag", "language_within_suite"), ("false_flag", "suite"))
 
 
 def flag_metrics(cases: pd.DataFrame, flagged, *, bs: Bootstrap, min_trials: int = 20) -> dict:
     """Every rate of one set of flags (see the module docstring).
 
-    The differentials the report states (false-flag rate by target group, language and suite:
-    ``CLAIMED``) form one family: every difference and ratio bound among them holds simultaneously
-    at ``bs.confidence``. Other tables' differentials (not stated in the report) are simultaneous
-    over their own table."""
+    The differentials the report states (false-flag rate by target group and by language *within
+    each suite*, ``false_flag.target_within_suite[suite]``, and by suite: ``CLAIMED``) form one
+    family: every difference and ratio bound among them holds simultaneously at ``bs.confidence``.
+    Other tables' differentials (among them the all-suites target and language tables, which
+    mix groups from different suites and are not stated in the report) are simultaneous over
+    their own table only."""
     flagged = np.asarray(flagged, dtype=bool)
     role = cases["role"].to_numpy()
     benign, threat, hateful = role == "benign", role == "threat", role == "hateful"
@@ -280,11 +283,26 @@ def flag_metrics(cases: pd.DataFrame, flagged, *, bs: Bootstrap, min_trials: int
     tables = {("false_flag", by): _table(cases, flagged, benign, by, bs) for by in GROUPINGS}
     tables.update({("miss", by): _table(cases, ~flagged, threat, by, bs) for by in ("language", "functionality", "target")})
     tables[("hateful_flag", "functionality")] = _table(cases, flagged, hateful, "functionality", bs)
-    claimed = claims_.Family(max(sum(_comparisons(tables[k], min_trials) for k in CLAIMED), 1), bs.confidence)
+    # groups are compared only within a suite: each suite's cases say different things about them
+    suite = cases["suite"].to_numpy(dtype=object)
+    suites = sorted(pd.unique(suite[benign]))
+    within = {(by, str(s)): _table(cases, flagged, benign & (suite == s), by, bs)
+              for by in WITHIN_SUITE for s in suites}
+    n_claimed = (sum(_comparisons(tab, min_trials) for tab in within.values())
+                 + _comparisons(tables[("false_flag", "suite")], min_trials))
+    claimed = claims_.Family(max(n_claimed, 1), bs.confidence)
     for (what, by), tab in tables.items():
-        out[what][by] = _rate_table(tab, by, bs, min_trials, claimed if (what, by) in CLAIMED else None)
-        if (what, by) in CLAIMED:
+        stated = (what, by) == ("false_flag", "suite")
+        out[what][by] = _rate_table(tab, by, bs, min_trials, claimed if stated else None)
+        if stated:
             out[what][by]["differential"]["stated_in_report"] = True
+    for by in WITHIN_SUITE:
+        out["false_flag"][f"{by}_within_suite"] = {}
+        for s in suites:
+            t = _rate_table(within[(by, str(s))], by, bs, min_trials, claimed)
+            t["differential"]["stated_in_report"] = True
+            t["suite"] = str(s)
+            out["false_flag"][f"{by}_within_suite"][str(s)] = t
     out["methods"] = METHODS
     return out
 
@@ -296,7 +314,7 @@ METHODS = {
                  "templates when larger or when the group has no flags), 95%",
     "differentials": "the most- against the least-flagged ranked group (real groups with at least min_trials cases): "
                      "difference and ratio with bounds simultaneous over every pair of ranked groups of the false-flag "
-                     "differentials by target, language and suite (Bonferroni over the pairs; MOVER from the groups' "
+                     "differentials by target and language within each suite, and by suite (Bonferroni over the pairs; MOVER from the groups' "
                      "limits); with no true difference the report claims one in at most 5% of audits",
 }
 
