@@ -161,11 +161,15 @@ def make_claims(*, fpir=(), fnir=(), fmr=(), fnmr=(), rank1=(), threshold=None, 
                 raise InputError("--fnir is stated at an FPIR operating point (--at-fpir) or a threshold, not --at-fmr")
             if figure == "fnmr" and x_fpir is not None:
                 raise InputError("--fnmr is stated at an FMR (--at-fmr) or a threshold, not --at-fpir")
-            if figure == "rank1" and (t is not None or x_fpir is not None or x_fmr is not None):
+            others = any(len(v) for v in (fpir, fnir, fmr, fnmr))
+            if figure == "rank1" and not others and (t is not None or x_fpir is not None or x_fmr is not None):
                 raise InputError("--rank1 is the rank-1 identification rate with no threshold; "
                                  "for a miss rate at a threshold use --fnir")
             if figure in ("fnir", "fnmr") and t is not None and (x_fpir is not None or x_fmr is not None):
                 raise InputError(f"--{figure}: give either a threshold or an operating point, not both")
+            if figure == "rank1":  # no threshold: the other claims' threshold is theirs
+                claims.append(Claim(figure, c))
+                continue
             claims.append(Claim(figure, c, t, x_fpir if figure == "fnir" else None,
                                 x_fmr if figure == "fnmr" else None, rank if figure == "fnir" else 1, dist))
     if not claims:
@@ -545,7 +549,7 @@ def _operational(folder: _Folder, claim: Claim, measured: dict, n_op: float) -> 
     scale = folder.results.get("scale") or folder.results.get("scale_from_lists")
     if not scale or not scale.get("extrapolation"):
         why = (scale or {}).get("not_measurable") or ("the audit has no scale section (rerun it with --scale "
-                                                      f"--claimed-gallery-size {n_op:g})")
+                                                      f"--claimed-gallery-size {n_op:.0f})")
         return {**out, "verdict": "not shown", "reason": why}
     lists = "scale" not in folder.results
     out["assumptions"] = list(scale.get("assumptions") or [])
@@ -559,7 +563,7 @@ def _operational(folder: _Folder, claim: Claim, measured: dict, n_op: float) -> 
                 "reason": f"the scale section has no band at this threshold and {n_op:,.0f} people (it extrapolates at "
                           f"thresholds {', '.join(f'{t:.6g}' for t in ts)} to "
                           f"{', '.join(f'{s:,.0f}' for s in sizes)} people; rerun the audit with "
-                          f"{'--claimed-gallery-size ' + format(n_op, 'g') if not lists else '--scale'})"}
+                          f"{'--claimed-gallery-size ' + format(n_op, '.0f') if not lists else '--scale'})"}
     r = rows[0]
     from faceaudit.report.bands import fpir_statement
     kind = r.get("statement") or fpir_statement(r)["kind"]
@@ -697,8 +701,9 @@ def needed_words(entry: dict, need: dict | None, figure: str, claim: float) -> s
     who = f", of at least {need['people']:,} people (at this audit's {need['per_person']:.3g} per person)" \
         if need.get("people") else ""
     rate_word = NAMES[figure] if figure != "rank1" else "the miss rate"
-    text = (f"to {need['to']} this claim, about {need['trials']:,} {TRIALS[figure]}{who} would be needed, if "
+    stay = ("no errors were seen there either" if entry["errors"] == 0 else
             f"{rate_word} stayed at the measured {_pct(entry['value'] if figure != 'rank1' else 1 - entry['value'])}")
+    text = f"to {need['to']} this claim, about {need['trials']:,} {TRIALS[figure]}{who} would be needed, if {stay}"
     if need.get("rule_of_3"):
         text += f" (the one-sided rule of 3 would say about {need['rule_of_3']:,})"
     return text
@@ -711,7 +716,7 @@ def sentence(entry: dict) -> str:
     side = "at least" if entry["side"] == "at least" else "at most"
     where = {"supported": f"entirely {side} {_pct(entry['claimed'])}",
              "contradicted": f"entirely {'below' if side == 'at least' else 'above'} {_pct(entry['claimed'])}",
-             "not shown": f"which includes {_pct(entry['claimed'])}"}[v]
+             "not shown": f"an interval that straddles {_pct(entry['claimed'])}"}[v]
     pct = round(100 * (entry.get("confidence") or 0.95))
     trials = TRIALS[entry["figure"]]
     counts = (f"{entry['errors']:,} {'misses' if entry['figure'] in ('fnir', 'rank1') else 'errors'} of "
@@ -720,8 +725,19 @@ def sentence(entry: dict) -> str:
            else f", threshold {float(entry['threshold']):.6g}")
     op = entry.get("operational")
     by = ("at the audited gallery" if op and op.get("meets_90_percent") is False else "by this audit")
-    text = (f"{entry['claim']}: {what} {by}: measured {_pct(entry['value'])} ({counts}{thr}), "
-            f"{pct}% interval {_interval(entry['ci_low'], entry['ci_high'])}, {where} "
+    rank1 = entry["figure"] == "rank1"
+    if entry["errors"] == 0 or entry["errors"] == entry["trials"]:  # a bound, never [0, 0]
+        upper = (entry["errors"] == 0) != rank1
+        bound = (f"{pct}% upper bound {_pct(entry['ci_high'])}" if upper else
+                 f"{pct}% lower bound {_pct(entry['ci_low'])}")
+        if entry["errors"] == 0 and not rank1:
+            measured = f"no errors in {entry['trials']:,} {trials}{thr}, {bound}"
+        else:
+            measured = f"{_pct(entry['value'])} ({counts}{thr}), {bound}"
+    else:
+        measured = (f"{_pct(entry['value'])} ({counts}{thr}), {pct}% interval "
+                    f"{_interval(entry['ci_low'], entry['ci_high'])}")
+    text = (f"{entry['claim']}: {what} {by}: measured {measured}, {where} "
             f"(the interval covers {entry['covers']}).")
     if v == "not shown":
         words = needed_words(entry, entry.get("trials_needed"), entry["figure"], entry["claimed"])
