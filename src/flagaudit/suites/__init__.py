@@ -15,8 +15,8 @@ Columns of a suite table (:data:`COLUMNS`):
 
 Suites (:func:`load_suites`): ``hatecheck`` (English HateCheck, read from ``DATA/hatecheck``),
 ``mhc`` (all ten Multilingual HateCheck languages) or ``mhc-<language>`` (one of them, e.g.
-``mhc-spanish``), and ``benign-traps`` (authored here, shipped with the package, English and
-Spanish; see ``docs/flagaudit_suite_guide.md``).
+``mhc-spanish``), and ``benign-traps`` (authored here, shipped with the package: English, Spanish,
+Brazilian Portuguese, Haitian Creole and Spanglish; see ``docs/flagaudit_suite_guide.md``).
 """
 
 from __future__ import annotations
