@@ -444,3 +444,30 @@ def test_target_spelling_and_report_claims_follow_intervals():
     yes = _ratio_text({**base, "max_difference": {"value": 0.2, "ci_low": 0.05, "ci_high": 0.4},
                        "max_min_ratio": {"value": 3.0, "ci_low": 1.27, "ci_high": 9.0}}, "target groups", groups)
     assert "differ by at least 5.0 percentage points" in yes and "at least 1.2 times as often" in yes
+
+
+def test_groups_compared_only_within_a_suite_and_test_names():
+    from flagaudit.report import test_name
+
+    rows = []
+    for suite, groups in (("benign-traps", ("Mexicans", "Haitians")), ("hatecheck", ("women", "Mexicans", "gay people"))):
+        for t in range(30):
+            g = groups[t % len(groups)]
+            rows.append({"case_id": f"{suite}:{t}", "suite": suite, "language": "english", "functionality": "f",
+                         "target": g, "cluster": f"{suite}:{t}", "role": "benign", "text": "x"})
+    cases = pd.DataFrame(rows)
+    flagged = np.arange(len(cases)) % 3 == 0
+    bs = fm.Bootstrap.over(cases["cluster"].to_numpy(), n_boot=50, seed=0)
+    r = fm.flag_metrics(cases, flagged, bs=bs, min_trials=1)["false_flag"]
+    within = r["target_within_suite"]
+    assert set(within["benign-traps"]["groups"]) == {"Mexicans", "Haitians"}
+    assert set(within["hatecheck"]["groups"]) == {"women", "Mexicans", "gay people"}
+    # each suite's Mexicans counted on that suite's cases only
+    m = cases[(cases["suite"] == "hatecheck") & (cases["target"] == "Mexicans")]
+    assert within["hatecheck"]["groups"]["Mexicans"]["errors"] == int(flagged[m.index].sum())
+    # the stated family: pairs within each suite (1 + 3) for targets, none for one language, 1 suite pair
+    d = within["hatecheck"]["differential"]
+    assert d["comparisons"] == 1 + 3 + 1 and d["stated_in_report"]
+    assert not r["target"]["differential"].get("stated_in_report")
+    assert test_name("counter_ref_nh") == "counter-speech referring to hate"
+    assert test_name("bt_news_report") == "news report" and test_name("xyz_thing_nh") == "xyz thing (not hateful)"
