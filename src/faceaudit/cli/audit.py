@@ -186,7 +186,8 @@ def run_demo_command(options: dict, argv: list[str] | None):
     with Phases(console) as phases:
         with phases.phase("searching", unit="probes") as progress:
             audit = run_demo(seed=seed, progress=progress, scale=False)
-        audit.results["provenance"] = collect(argv, options, [])  # a synthetic population: no input files
+        audit.results["provenance"] = collect(  # a synthetic population: no input files
+            argv, {**options, "score_reason": "the demo's synthetic templates are compared by cosine"}, [])
         with phases.phase("scale", unit="passes") as progress:
             add_scale(audit, n_seeds=3, seed=seed, progress=progress)
         with phases.phase("writing results"):

