@@ -15,8 +15,10 @@
   not independent): Clopper-Pearson on the effective number of trials, the trials divided by the
   design effect measured from the people (Korn and Graubard 1998; :mod:`auditcore.claims`), so
   that a group with a few errors never gets a lower bound of 0 and one with none gets an upper
-  bound; the seeded people bootstrap (gallery fixed) is kept beside it for reference and gives
-  the intervals of FDR, GARBE and the inequity rate;
+  bound; the seeded people bootstrap (gallery fixed) is kept beside it for reference
+  (``bootstrap_ci``);
+* FDR, GARBE and the inequity rate with the range they take over the groups' simultaneous
+  intervals (:func:`auditcore.claims.summary_box`), which covers the summary of the true rates;
 * claims ("at least x times") from bounds that hold simultaneously over every pair of ranked
   groups and every measure of the section (:func:`add_claims`), so the pair picked for being
   highest and lowest, or against the reference group, is covered whichever it is; with no
@@ -111,7 +113,9 @@ def _rate_entry(rates: claims_.GroupRates, g: int, n_searches: int, boot: np.nda
 INTERVALS = ("per group: Clopper-Pearson on the effective number of trials (Korn and Graubard 1998: trials divided "
              "by the design effect measured from the group's people, or from every group's people when larger or "
              "when the group has no errors), 95%; contrasts between groups: simultaneous over every pair of ranked "
-             "groups and every measure of the section (Bonferroni; MOVER from the groups' limits)")
+             "groups and every measure of the section (Bonferroni; MOVER from the groups' limits); FDR, GARBE and "
+             "the inequity rate: the range of the summary over every group's interval, all simultaneous (Bonferroni), "
+             "so it covers the summary of the groups' true rates for new people of the same kind")
 
 
 VERBS = {"fmr": "were falsely matched in comparisons with other people (FMR, a rate per comparison, not per search)",
@@ -189,8 +193,9 @@ def _contrast_sentence(measure: str, c: dict, how: str) -> str | None:
             return (f"People labelled {c['group']} {verb} at a rate of {rate_words(c['rate'])}; {c['note']}, so the data cannot "
                     f"say how many times higher the first group's rate is ({how}).")
         return (f"People labelled {c['group']} {verb} at a rate of {rate_words(c['rate'])}; {c['note']}: the first group's rate "
-                f"is at least {_times(c['at_least'])} times the second's ({how}; simultaneous {conf} lower bound over "
-                "upper bound, both from people).")
+                f"is at least {_times(c['at_least'])} times the second's ({how}; with {conf} confidence for people of "
+                "the same kind, simultaneous over those comparisons: the first group's lower bound over the second's "
+                "upper bound).")
     lo, hi = c["ci"]
     ci = (f"with {conf} confidence for people of the same kind, simultaneous over those comparisons, between "
           f"{_times(lo)} and {_times(hi)} times" if lo is not None and hi is not None else
