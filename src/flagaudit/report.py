@@ -546,10 +546,12 @@ def counterfactual_section(results: dict) -> str:
                 if c["count"] else f"<h3>{esc(suite_name(suite))}</h3><p>No template changes with the filling alone "
                 f"(0 of {c['of']}; at most {pct(c['ci_high'])}, 95% upper bound)")
         head += (f"; {p['disagreeing']:,} of {p['pairs']:,} pairs of fillings disagree "
-                 f"({pct(p['value'])} [{pct(p['ci_low'])}, {pct(p['ci_high'])}])")
+                 f"({pct(p['value'])} [{pct(p['ci_low'])}, {pct(p['ci_high'])}])" if p["disagreeing"] else
+                 f"; none of {p['pairs']:,} pairs of fillings disagrees")
         if s.get("score_range"):
             r = s["score_range"]
-            head += f"; mean score range within a template {r['value']:.3g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}]"
+            head += (f"; mean score range within a template {r['value']:.3g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}]"
+                     if r["ci_high"] else "; no filling changes the score")
         parts.append(head + ".</p>")
         rows = ""
         for g, v in s["groups"].items():
@@ -558,7 +560,9 @@ def counterfactual_section(results: dict) -> str:
             rows += (f"<tr><td>{esc(g)}</td><td>{v['templates']}</td><td>{up['count']} ({pct(up['value'])} "
                      f"[{pct(up['ci_low'])}, {pct(up['ci_high'])}])</td><td>{down['count']} ({pct(down['value'])} "
                      f"[{pct(down['ci_low'])}, {pct(down['ci_high'])}])</td>"
-                     + (f"<td>{shift['value']:+.3g} [{shift['ci_low']:+.3g}, {shift['ci_high']:+.3g}]</td>" if shift else "")
+                     + (("<td>0 <span class='muted'>(no change)</span></td>" if not (shift["ci_low"] or shift["ci_high"])
+                         else f"<td>{shift['value']:+.3g} [{shift['ci_low']:+.3g}, {shift['ci_high']:+.3g}]</td>")
+                        if shift else "")
                      + "</tr>")
         if rows:
             sh = "<th>score shift [95%]</th>" if any("score_shift" in v for v in s["groups"].values()) else ""
