@@ -744,8 +744,13 @@ def sentence(entry: dict) -> str:
         text += " " + words[:1].upper() + words[1:] + "."
     g = entry.get("groups")
     if g:
-        fails = f"; contradicted for {', '.join(g['failing'])}" if g["failing"] else ""
-        unshown = f"; not shown for {', '.join(g['not_shown'])}" if g["not_shown"] else ""
+        by_name = {e["group"]: e for e in g["groups"]}
+
+        def named(groups: list) -> str:
+            return ", ".join(f"{x} ({_pct(by_name[x]['value'])}, interval {_interval(by_name[x]['ci_low'], by_name[x]['ci_high'])})"
+                             for x in groups)
+        fails = f"; contradicted for {named(g['failing'])}" if g["failing"] else ""
+        unshown = f"; not shown for {named(g['not_shown'])}" if g["not_shown"] else ""
         text += (f" Per {g['by']} ({len(g['groups'])} groups, at threshold {g['threshold']:.6g}): {g['verdict'].upper()}"
                  f"{fails}{unshown}.")
     op = entry.get("operational")
