@@ -193,7 +193,7 @@ def test_compare_cli_in_a_terminal_and_report(tmp_path):
     run = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, cwd=REPO,
                          env={**os.environ, "PYTHONPATH": str(REPO / "src")}, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "At FPIR 0.01 (each system at its own threshold)" in run.stdout and "Traceback" not in run.stdout
+    assert "At FPIR 1% (each system at its own threshold)" in run.stdout and "Traceback" not in run.stdout
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 3 and "A against B" in html and "Per group: sex" in html
     assert "http://" not in html and "https://" not in html  # self-contained

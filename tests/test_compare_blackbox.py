@@ -199,7 +199,7 @@ def test_black_box_against_template_equals_the_template_comparison_where_defined
     # one sentence per operating point (or per run of them not measurable for one reason), and one more
     assert len(got["summary"]) == len(TARGETS) + 1
     for target, op in zip(TARGETS, pair["operating_points"]):
-        line = next(x for x in got["summary"] if x.startswith(f"At FPIR {target:g} "))
+        line = next(x for x in got["summary"] if x.startswith(f"At FPIR {100 * target:g}% "))
         assert ("own threshold): FNIR at rank 1 is not measurable from the lists (" in line) == \
             ("not_measurable" in op["fnir_rank1"])
 
@@ -288,7 +288,7 @@ def test_rank_only_lists_compare_only_rank_figures(world):
     bb_sys = got["systems"][1]
     assert bb_sys["cmc"]["identification_rate"] == world[1]["audit"].results["identification"]["cmc"]["identification_rate"][:10]
     assert bb_sys["det"]["fpir"] == [] and pair["demographics"] == []  # no --group-by on the black box
-    assert got["summary"][0].startswith("At FPIR 0.1, 0.03, 0.01 and 0.001 (each system at its own threshold): FNIR at "
+    assert got["summary"][0].startswith("At FPIR 10%, 3%, 1% and 0.1% (each system at its own threshold): FNIR at "
                                         "rank 1 is not measurable from the lists (bb-rank-only: rank-only lists")
     assert len(got["summary"]) == 2
 
@@ -337,8 +337,8 @@ def test_commands_end_to_end_in_a_terminal(world, tmp_path):
                          timeout=180)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Traceback" not in run.stdout
-    assert "At FPIR 0.1 (each system at its own threshold): FNIR at rank 1 is not measurable from the lists (vendor: " in run.stdout
-    assert "At FPIR 0.01 (each system at its own threshold): " in run.stdout
+    assert "At FPIR 10% (each system at its own threshold): FNIR at rank 1 is not measurable from the lists (vendor: " in run.stdout
+    assert "At FPIR 1% (each system at its own threshold): " in run.stdout
     data = json.loads((out / "comparison.json").read_text())
     assert (out / "summary.txt").read_text().splitlines() == data["summary"]
     assert data["systems"][1]["kind"] == "black-box candidate lists" and "blackbox" in data["conventions"]

@@ -856,7 +856,7 @@ def summary_sentences(result: dict) -> list[str]:
             same = [op]  # operating points not measurable for the same reason: one sentence
             while why and k + len(same) < len(ops) and ops[k + len(same)]["fnir_rank1"].get("not_measurable") == why:
                 same.append(ops[k + len(same)])
-            targets = [f"{o['target_fpir']:g}" for o in same]
+            targets = [f"{100 * o['target_fpir']:g}%" for o in same]  # percentages, as the rates beside them
             at = targets[0] if len(targets) == 1 else ", ".join(targets[:-1]) + " and " + targets[-1]
             where = f"At FPIR {at} (each system at its own threshold)"
             lines.append(_sentence("FNIR at rank 1", op["fnir_rank1"], a, b, where))
