@@ -1847,7 +1847,7 @@ def explain_from_results(results_dir: str | Path, score: float | None, gallery_s
     score = score_of(kind, score, distance)
     gallery_size = parse_count(gallery_size, "--gallery-size")
     out = explain(path, score, gallery_size, prior=prior)  # the folder: its people are read too
-    out["score_kind"] = kind
+    out["score_kind"] = _table(saved, "input").get("score")  # None where the folder does not say
     if kind == "neg_euclidean":
         out["distance"] = -score
     if (path / "results.json").exists():
