@@ -339,6 +339,13 @@ def test_http_audit_in_a_terminal(tmp_path):
     html = (out / "report.html").read_text()
     assert "HTTP endpoint" in html and f"Flags collected over HTTP from <b>{endpoint}</b> only" in html
     assert TOKEN not in html
+    assert TOKEN not in (out / "results.json").read_text()
+    # verify never queries the service again (it is stopped): figures from the recorded answers
+    child = pexpect.spawn(sys.executable, ["-m", "flagaudit", "verify", str(out)], env=env, encoding="utf-8",
+                          timeout=300, dimensions=(40, 100))
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0 and "identical" in child.before, child.before
 
 
 def test_ctrl_c_stops_sending_at_once_and_one_run_per_journal(tmp_path):

@@ -53,6 +53,11 @@ def _print_summary(results: dict, out: Path) -> None:
         if c.get("count"):
             print(f"{suite_name(key)}: the flag changes with only the group, variety or place in {c['count']} of "
                   f"{c['of']} templates ({c['value']:.1%} [{c['ci_low']:.1%}, {c['ci_high']:.1%}])")
+    b = results.get("bias") or {}
+    for f in (b.get("findings") or [])[:2]:
+        print(f"{suite_name(f['suite'])}: {f['metric'].replace('_auc', ' AUC').replace('_', '-')} for {f['group']} "
+              f"{f['value']:.2f}, {f['direction']} than {f['null']:.2f} by at least {f['at_least']:.2f} "
+              f"(simultaneous over {b['comparisons']:,} group metrics)")
     net = results.get("network")
     if net and net.get("per_day"):
         row = next((r for r in net["per_day"] if r["base_rate"] == net.get("headline_base_rate")), None)
@@ -137,10 +142,11 @@ def _suite_inputs(prov) -> list[tuple[str, object]]:
     return pairs
 
 
-def run_audit_command(options: dict, argv: list[str] | None, *, flags_from=None):
+def run_audit_command(options: dict, argv: list[str] | None, *, flags_from=None, recorded_results: dict | None = None):
     """The body of ``flagaudit audit`` from its options (every option by name; ``flagaudit verify``
     re-runs a recorded audit through here). ``flags_from``: a per-case table whose flags and scores
-    replace the endpoint's (verify of an ``--endpoint`` audit re-computes from the recorded answers)."""
+    replace the endpoint's (verify of an ``--endpoint`` audit re-computes from the recorded answers;
+    ``recorded_results``: that folder's results, whose record of the HTTP collection is kept)."""
     import os
 
     from auditcore.provenance import collect, inputs_from
@@ -189,8 +195,10 @@ def run_audit_command(options: dict, argv: list[str] | None, *, flags_from=None)
         if ids != cases["case_id"].astype(str).tolist():
             raise InputError("the recorded cases.parquet does not hold the suites' cases in order")
         sc = flags_from["score"].to_numpy(dtype=float)
-        result = Flags(flags_from["flagged"].to_numpy(dtype=bool), None if np.isnan(sc).all() else sc, None,
-                       "recorded answers")
+        system_rec = (recorded_results or {}).get("system") or {}
+        result = Flags(flags_from["flagged"].to_numpy(dtype=bool), None if np.isnan(sc).all() else sc,
+                       system_rec.get("threshold"), system_rec.get("description", "recorded answers"))
+        http = (recorded_results or {}).get("http")  # how the answers were collected: part of the record
         kind = "HTTP endpoint"
     elif flags is not None:
         result, kind = read_flags(flags, cases["case_id"]), "imported flags"
@@ -213,7 +221,8 @@ def run_audit_command(options: dict, argv: list[str] | None, *, flags_from=None)
     extra = {}
     if http is not None:
         fa.results["http"] = http
-        extra["requests.jsonl"] = Path(http["request_log"]).read_bytes()
+        if flags_from is None:
+            extra["requests.jsonl"] = Path(http["request_log"]).read_bytes()
     write_results(fa, out, overwrite=o["overwrite"], extra=extra)
     return fa, out
 
@@ -258,7 +267,7 @@ def verify(results_dir: Path = typer.Argument(..., help="A results folder writte
     what differs between the two runs); 2: bad input (not a results folder, no provenance)."""
     from auditcore.verify import verify_folder
 
-    found = verify_folder(results_dir, lambda prov, tmp: _rerun(prov, tmp, Path(results_dir)))
+    found = verify_folder(results_dir, lambda prov, tmp: _rerun(prov, tmp, Path(results_dir).resolve()))
     for line in found.lines():
         print(line)
     if not found.identical:
@@ -294,7 +303,9 @@ def _rerun(provenance: dict, tmp: Path, folder: Path) -> dict:
                 import pandas as pd
                 flags_from = pd.read_parquet(folder.resolve() / "cases.parquet")
                 options["journal"] = None
-            run_audit_command(options, list(command), flags_from=flags_from)
+                recorded = json.loads((folder.resolve() / "results.json").read_text(encoding="utf-8"))
+            run_audit_command(options, list(command), flags_from=flags_from,
+                              recorded_results=recorded if flags_from is not None else None)
     finally:
         os.chdir(before)
     return json.loads((options["out"] / "results.json").read_text(encoding="utf-8"))
