@@ -83,3 +83,14 @@ def test_in_a_terminal(world):  # noqa: F811
         cmd = f"{sys.executable} -m faceaudit.cli claim {world['tmpl']} {bad} --threshold {t}"
         run = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, env=env, timeout=120, check=False)
         assert run.returncode == 2 and len(run.stdout.strip().splitlines()) == 1 and "error" in run.stdout, run.stdout
+
+
+def test_a_damaged_results_json_is_one_line(world, tmp_path):  # noqa: F811
+    r = json.loads((world["tmpl"] / "results.json").read_text())
+    t = r["identification"]["operating_points"][0]["threshold"]
+    for damage in ({"threshold": "x"}, {"fpir": {"errors": "3"}}, {"fpir": {"errors": 0, "trials": 0}}):
+        bad = json.loads(json.dumps(r))
+        bad["identification"]["operating_points"][0].update(damage)
+        (tmp_path / "results.json").write_text(json.dumps(bad))
+        out = CliRunner().invoke(app, ["claim", str(tmp_path), "--fpir", "0.1", "--threshold", repr(t)])
+        assert out.exit_code == 2 and out.output.count("\n") == 1 and "error:" in out.output, out.output

@@ -45,6 +45,7 @@ import numpy as np
 from scipy import special
 
 from auditcore.errors import InputError
+from faceaudit.analyses.compare import _check_results
 from faceaudit.data.results import load_results
 
 FIGURES = ("fpir", "fnir", "fmr", "fnmr", "rank1")
@@ -254,6 +255,7 @@ class _Folder:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.results = load_results(self.path)
+        _check_results(self.results, self.path / "results.json")  # the shapes compare reads: the same checks
         self._searches = None
         self._curve = None
         self.blackbox = "blackbox" in self.results
@@ -302,7 +304,20 @@ def _same(a, b) -> bool:
     return a is not None and b is not None and a != "-inf" and b != "-inf" and np.float32(a) == np.float32(b)
 
 
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
 def _rate_entry(r: dict, source: str, threshold) -> dict:
+    ok = (isinstance(r, dict) and all(_number(r.get(k)) for k in ("errors", "trials"))
+          and r["errors"] == int(r["errors"]) and r["trials"] == int(r["trials"]) and 0 <= r["errors"] <= r["trials"]
+          and (r["trials"] == 0 or all(_number(r.get(k)) for k in ("value", "ci_low", "ci_high"))))
+    if not ok:
+        raise InputError(f"{source.split(': ', 1)[-1]}: a rate without whole-number counts and an interval; is this "
+                         "results.json from another faceaudit version?")
+    if r["trials"] == 0:
+        raise InputError(f"{source.split(': ', 1)[-1]}: no trials, so the figure is undefined and no claim about it "
+                         "can be tested")
     return {"errors": r.get("errors"), "trials": r.get("trials"), "value": r.get("value"),
             "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high"), "confidence": r.get("confidence", 0.95),
             "method": r.get("method", "clopper-pearson"), "threshold": threshold, "source": source}
