@@ -9,6 +9,7 @@ input, 1 for a bug with its traceback saved to a file, 130/143 for Ctrl-C/SIGTER
 * :mod:`~faceaudit.cli.embed`: ``embed``;
 * :mod:`~faceaudit.cli.blackbox`: ``import-lists``, ``audit-lists``, ``query``;
 * :mod:`~faceaudit.cli.compare`: ``compare``;
+* :mod:`~faceaudit.cli.quality`: ``quality``;
 * :mod:`~faceaudit.cli.verify`: ``verify``;
 * :mod:`~faceaudit.cli.claim`: ``claim``;
 * :mod:`~faceaudit.cli.benchmark`: ``benchmark lfw``, ``benchmark blufr``;
@@ -23,7 +24,7 @@ import typer
 
 from auditcore import run_then_exit
 from auditcore.cli import App, CommandLine
-from faceaudit.cli import audit, benchmark, blackbox, claim, compare, embed, verify
+from faceaudit.cli import audit, benchmark, blackbox, claim, compare, embed, quality, verify
 
 guard = CommandLine("faceaudit", memory_hint="lower --memory-mb or use a smaller evaluation set",
                     stop_note="nothing was written (no results folder, no temporary files; a query's journal "
@@ -43,6 +44,7 @@ guard.register(app, {
     "compare": compare.compare,
     "verify": verify.verify,
     "claim": claim.claim,
+    "quality": quality.quality,
 })
 
 benchmark_app = typer.Typer(no_args_is_help=True, help=(
