@@ -79,6 +79,10 @@ def test_each_step_is_compare_of_that_pair_flipped_and_matches_a_recount(version
         op = json.loads((folder / "results.json").read_text())["identification"]["operating_points"][1]
         assert v["operating_points"][1]["fnir_rank1"]["errors"] == op["fnir"]["1"]["errors"]
         assert v["operating_points"][1]["fnir_rank1"]["ci_high"] == pytest.approx(op["fnir"]["1"]["ci_high"])
+        demo = json.loads((folder / "results.json").read_text())["demographics"]
+        g = v["groups"][0]
+        assert g["spec"] == "sex" and g["threshold"] == demo["threshold"]
+        assert g["rates"]["fnir"]["F"]["ci"] == demo["analyses"][0]["rates"]["fnir"]["F"]["ci"]
     assert len(res["summary"]) == 2 * (len(TARGETS) + 1) and res["summary"][0].startswith("2.0 -> 2.1: FNIR at rank 1")
 
 
@@ -104,5 +108,6 @@ def test_command_writes_the_series_report(versions, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [".faceaudit-output.json", "report.html", "series.json", "summary.txt"]
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 3 and "Per group: sex" in html and "http" not in html
+    assert "Per group: sex, each version" in html
     data = json.loads((out / "series.json").read_text())
     assert (out / "summary.txt").read_text().splitlines() == data["summary"]

@@ -77,6 +77,19 @@ def _headlines(system: dict) -> dict:
             "rank1_identification": system["rank1_identification"]}
 
 
+def _groups(results: dict) -> list[dict]:
+    """Each group's FNIR and FPIR as the audit reported them (its threshold, its interval)."""
+    demo = results.get("demographics") or results.get("demographics_from_lists") or {}
+    out = []
+    for a in demo.get("analyses", []):
+        rates = {m: {g: {k: e.get(k) for k in ("errors", "trials", "value", "ci", "interval_method")}
+                     for g, e in (a.get("rates", {}).get(m) or {}).items() if e}
+                 for m in ("fnir", "fpir")}
+        out.append({"spec": a["spec"], "threshold": demo.get("threshold"),
+                    "threshold_rule": demo.get("threshold_rule"), "rates": rates})
+    return out
+
+
 def series(paths: Sequence[str | Path], *, names: Sequence[str] | None = None,
            fpir_targets: Sequence[float] = DEFAULT_TARGETS, n_boot: int = 1000, seed: int = 0) -> dict:
     """The series as a JSON-ready dict (see the module docstring)."""
@@ -87,8 +100,8 @@ def series(paths: Sequence[str | Path], *, names: Sequence[str] | None = None,
         raise InputError(f"two versions share the label {max(labels, key=labels.count)!r}; give --name per folder")
     cmp = compare(paths, names=labels, fpir_targets=fpir_targets, n_boot=n_boot, seed=seed)
     pairs = {(p["a"], p["b"]): p for p in cmp["pairs"]}
-    versions = [{"version": s["name"], "path": s["path"], "kind": s["kind"], "score": s["score"], **_headlines(s)}
-                for s in cmp["systems"]]
+    versions = [{"version": s["name"], "path": s["path"], "kind": s["kind"], "score": s["score"], **_headlines(s),
+                 "groups": _groups(load_results(p))} for s, p in zip(cmp["systems"], paths)]
     steps = []
     for earlier, later in itertools.pairwise(labels):
         p = pairs[(earlier, later)]

@@ -83,6 +83,25 @@ def render(result: dict) -> str:
                    for i, t in enumerate(targets))
     misses = [v["rank1_identification"] for v in versions]
     rows += ("<tr><td>rank-1 misses (no threshold)</td>" + "".join(f"<td>{_rate(m)}</td>" for m in misses) + "</tr>")
+    group_html = ""
+    specs = [g["spec"] for g in versions[0].get("groups", [])]
+    for spec in specs:
+        per = [next((g for g in v.get("groups", []) if g["spec"] == spec), None) for v in versions]
+        names = sorted({name for g in per if g for m in ("fnir", "fpir") for name in g["rates"].get(m, {})})
+        g_rows = ""
+        for name in names:
+            for m in ("fnir", "fpir"):
+                cells = ""
+                for g in per:
+                    e = (g or {}).get("rates", {}).get(m, {}).get(name)
+                    cells += (f"<td>{_pct(e['value'])} ({e['errors']:,} of {e['trials']:,}) [{_pct(e['ci'][0])} to "
+                              f"{_pct(e['ci'][1])}]</td>" if e and e.get("value") is not None and e.get("ci") else
+                              "<td>not reported</td>")
+                g_rows += f"<tr><td>{esc(name)}: {m.upper()}</td>{cells}</tr>"
+        thresholds = ", ".join(_thr(g["threshold"]) if g else "none" for g in per)
+        group_html += (f"<h3>Per group: {esc(spec)}, each version</h3><p>Each version at its demographics threshold "
+                       f"({esc(thresholds)}), with the audit's own per-group interval.</p><table><tr><th>group: rate</th>"
+                       f"{head}</tr>{g_rows}</table>")
     step_html = []
     for s in result["steps"]:
         body = "".join(f"<tr><td>FNIR at rank 1, FPIR {op['target_fpir']:g}</td>{_change(op['fnir_rank1'])}</tr>"
@@ -108,7 +127,8 @@ def render(result: dict) -> str:
         f"({srch['probe_subjects']:,} people) in every version. Versions labelled by {esc(result['labels_from'])}. "
         "A change is later minus earlier, in percentage points (negative: fewer errors).</p>"
         f"<ul class='find'>{findings}</ul></div>"),
-        f"<h2>Each version</h2><table><tr><th>figure</th>{head}</tr>{rows}</table><div class='grid'>{figs}</div>",
+        f"<h2>Each version</h2><table><tr><th>figure</th>{head}</tr>{rows}</table><div class='grid'>{figs}</div>"
+        + group_html,
         *step_html,
         f"<h2>Conventions</h2><dl class='conv'>{conv}</dl>",
     ]
