@@ -94,3 +94,21 @@ def test_a_damaged_results_json_is_one_line(world, tmp_path):  # noqa: F811
         (tmp_path / "results.json").write_text(json.dumps(bad))
         out = CliRunner().invoke(app, ["claim", str(tmp_path), "--fpir", "0.1", "--threshold", repr(t)])
         assert out.exit_code == 2 and out.output.count("\n") == 1 and "error:" in out.output, out.output
+
+
+def test_the_worked_example_of_docs_claims_md(tmp_path):
+    """The demo's operating point for FPIR 0.1% (4 of 4,000): 1% supported, 0.1% not shown, 0.01% contradicted;
+    0.2% needs 7,633 non-mated searches (docs/claims.md quotes these lines)."""
+    from faceaudit.audit import write_results
+    from faceaudit.demo import run_demo
+    folder = write_results(run_demo(seed=0, scale=False), tmp_path / "faceaudit-demo", report=False)
+    r = CliRunner().invoke(app, ["claim", str(folder), "--fpir", "1%", "--fpir", "0.1%", "--fpir", "0.01%",
+                                 "--fpir", "0.2%", "--threshold", "0.4092", "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert [(e["errors"], e["trials"]) for e in data] == [(4, 4000)] * 4
+    assert [e["verdict"] for e in data] == ["supported", "not shown", "contradicted", "not shown"]
+    assert data[3]["trials_needed"]["trials"] == 7633 and data[3]["trials_needed"]["people"] == 7633
+    docs = (REPO / "docs" / "claims.md").read_text()
+    for e in data:
+        assert e["sentence"] in docs
