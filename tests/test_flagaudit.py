@@ -303,7 +303,8 @@ def test_shipped_benign_traps_suite_and_review():
     # every template of the first seven tests, and so every case, has a recorded independent second-pass
     # review of exactly the texts shipped now (a template or placeholder changed after its review fails
     # here); the machine-drafted ones awaiting review: tests/test_benign_traps_suite.py
-    templates = [t for t in templates if t["functionality"] in ORIGINAL_TESTS and int(t["templ_id"].rsplit("-", 1)[1]) <= 7]
+    templates = [t for t in templates if t["functionality"] in ORIGINAL_TESTS and t["language"] in ("english", "spanish")
+                 and int(t["templ_id"].rsplit("-", 1)[1]) <= 7]
     df = df[df["cluster"].isin([f"benign-traps:{t['language']}:{t['templ_id']}" for t in templates])]
     import hashlib
     from importlib import resources
