@@ -365,3 +365,18 @@ def test_distance_audit_claims_use_distance(tmp_path):
     assert "at distance 2.5" in e["claim"] and "distance 2.5)" in e["sentence"]
     with pytest.raises(InputError, match="a distance audit: give --distance"):
         evaluate(folder, make_claims(fpir=["0.2"], threshold="2.5"))
+
+
+def test_counts_include_searches_lost_to_failure_to_enrol(world, tmp_path):
+    """At an untabulated threshold the counts come from searches.parquet, which holds no failed searches: they
+    are added as the audit counts them (never a false positive; a miss if mated)."""
+    import shutil
+    folder = tmp_path / "fte"
+    shutil.copytree(world["tmpl"], folder)
+    r = _results(folder)
+    r["failure_to_enrol"].update(failed_mated_searches=3, failed_nonmated_searches=5, counted_as_misses=True)
+    (folder / "results.json").write_text(json.dumps(r))
+    a = evaluate(world["tmpl"], make_claims(fpir=["0.5"], fnir=["0.9"], threshold="0.6123"))["claims"]
+    b = evaluate(folder, make_claims(fpir=["0.5"], fnir=["0.9"], threshold="0.6123"))["claims"]
+    assert (b[0]["errors"], b[0]["trials"]) == (a[0]["errors"], a[0]["trials"] + 5)
+    assert (b[1]["errors"], b[1]["trials"]) == (a[1]["errors"] + 3, a[1]["trials"] + 3)

@@ -274,6 +274,25 @@ class _Folder:
             self._searches = read_parquet(table, "the per-search table")
         return self._searches
 
+    def search_arrays(self, why: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(best non-mate score of each non-mated search, mate score and rank of each mated search), with
+        the searches lost to failure to enrol added as the audit counts them (no candidate: never a false
+        positive, a miss if mated), so that counts agree with the audit's own figures."""
+        s = self.searches(why)
+        mated = s["mated"].to_numpy(bool)
+        best = s["best_nonmate_score"].to_numpy(np.float64, na_value=-np.inf)[~mated]
+        mate = s["mate_score"].to_numpy(np.float64, na_value=-np.inf)[mated]
+        rank = s["mate_rank"].to_numpy(np.float64, na_value=np.iinfo(np.int32).max)[mated].astype(np.int64)
+        if not self.blackbox:
+            best, mate = best.astype(np.float32), mate.astype(np.float32)
+        fte = self.results.get("failure_to_enrol") or {}
+        if fte.get("counted_as_misses", True):
+            n_m, n_nm = int(fte.get("failed_mated_searches", 0)), int(fte.get("failed_nonmated_searches", 0))
+            best = np.concatenate([best, np.full(n_nm, -np.inf, best.dtype)])
+            mate = np.concatenate([mate, np.full(n_m, -np.inf, mate.dtype)])
+            rank = np.concatenate([rank, np.full(n_m, np.iinfo(np.int32).max, np.int64)])
+        return best, mate, rank
+
     def verification_curve(self, why: str):
         if self._curve is None:
             if not (self.path / "scores.npz").exists():
@@ -382,13 +401,11 @@ def _measure_identification(folder: _Folder, claim: Claim) -> dict:
         if folder.blackbox:
             raise InputError(f"{claim.text()}: this black-box audit did not report FPIR {claim.at_fpir:g}; rerun "
                              f"faceaudit audit-lists with --fpir {claim.at_fpir:g}", folder.path)
-        s = folder.searches(f"the operating point for FPIR {claim.at_fpir:g}")
-        nm, m = ~s["mated"].to_numpy(bool), s["mated"].to_numpy(bool)
-        op = ident_m.threshold_at_fpir(s["best_nonmate_score"].to_numpy(np.float32)[nm], claim.at_fpir)
+        best, mate, rank = folder.search_arrays(f"the operating point for FPIR {claim.at_fpir:g}")
+        op = ident_m.threshold_at_fpir(best, claim.at_fpir)
         if op.threshold is None:
             raise InputError(f"{claim.text()}: no non-mated searches to set it", folder.path)
-        r = ident_m.fnir(s["mate_score"].to_numpy(np.float32)[m], s["mate_rank"].to_numpy(np.int64)[m],
-                         op.threshold, rank=claim.rank)
+        r = ident_m.fnir(mate, rank, op.threshold, rank=claim.rank)
         return _counted(r, op.threshold, "counted from searches.parquet (faceaudit's operating-point rule)")
     if claim.threshold is None:
         return pick(_system_point(folder, claim), "results.json: identification.at_system_threshold")
@@ -406,16 +423,11 @@ def _measure_identification(folder: _Folder, claim: Claim) -> dict:
         if t < start or (t == start and not dom.get("inclusive", True)):
             raise InputError(f"{claim.text()}: the lists do not determine FPIR below {start:.6g} (a list cut there "
                              "does not show whether a non-mate would score this high)", folder.path)
-    s = folder.searches(f"{NAMES[claim.figure]} at threshold {t:g}")
-    mated = s["mated"].to_numpy(bool)
+    best, mate, rank = folder.search_arrays(f"{NAMES[claim.figure]} at threshold {t:g}")
+    thr = t if folder.blackbox else float(np.float32(t))
     if key == "fpir":
-        best = s["best_nonmate_score"].to_numpy(np.float64, na_value=-np.inf)[~mated]
-        best = best if folder.blackbox else best.astype(np.float32)
-        thr = t if folder.blackbox else float(np.float32(t))
         return _counted(ident_m.fpir(best, thr), thr, "counted from searches.parquet")
-    r = ident_m.fnir(s["mate_score"].to_numpy(np.float32)[mated], s["mate_rank"].to_numpy(np.int64)[mated],
-                     float(np.float32(t)), rank=claim.rank)
-    return _counted(r, float(np.float32(t)), "counted from searches.parquet")
+    return _counted(ident_m.fnir(mate, rank, thr, rank=claim.rank), thr, "counted from searches.parquet")
 
 
 def _measure_verification(folder: _Folder, claim: Claim) -> dict:
