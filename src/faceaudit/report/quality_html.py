@@ -19,7 +19,8 @@ AXIS = {"size": "face width (pixels)", "jpeg": "JPEG quality", "blur": "Gaussian
         "motion": "motion blur length (pixels)", "noise": "sensor noise sigma (grey levels)",
         "dark": "under-exposure (stops)", "grey": "grey-scale", "eyes": "eye band height (face heights)",
         "mask": "lower face covered (fraction)"}
-EXTRA_CSS = ".q td.num{text-align:right;font-variant-numeric:tabular-nums}.lead{font-size:1.15em}"
+EXTRA_CSS = (".q td{text-align:left}.q td.num{text-align:right;font-variant-numeric:tabular-nums}"
+             ".lead{font-size:1.15em}")
 
 
 def _pct(x, digits: int = 2) -> str:
@@ -129,6 +130,13 @@ def _level_rows(results: dict, target: float) -> str:
             + "".join(rows) + "</table>")
 
 
+def _short(r: dict) -> str:
+    """A rate in a few characters; no error: its upper bound."""
+    if not r or not r.get("trials"):
+        return "&ndash;"
+    return f"&le; {_pct(r['ci_high'])}" if r["errors"] == 0 else _pct(r["value"])
+
+
 def _ci(ci, scale: float = 100.0, unit: str = " pts") -> str:
     if not ci or ci[0] is None or ci[1] is None:
         return "&ndash;"
@@ -156,9 +164,12 @@ def _comparison_rows(results: dict, target: float) -> str:
             m = c[key]
             if not m.get("n"):
                 continue
+            same = m["discordant"]["a_only"] == 0 and m["discordant"]["b_only"] == 0
+            diff = ("no search changed outcome" if same else
+                    f"{100 * m['difference']['value']:+.1f} pts {_ci(m['difference']['ci'])}")
             rows.append(f"<tr><td>{esc(c['level'])}</td><td>{esc(c['against'])}</td><td>{name}</td>"
-                        f"<td class='num'>{_pct(m['a']['value'])} vs {_pct(m['b']['value'])}</td>"
-                        f"<td class='num'>{100 * m['difference']['value']:+.1f} pts {_ci(m['difference']['ci'])}</td>"
+                        f"<td class='num'>{_short(m['a'])} vs {_short(m['b'])}</td>"
+                        f"<td class='num'>{diff}</td>"
                         f"<td class='num'>{_ratio(m['ratio'])}</td>"
                         f"<td class='num'>{m['discordant']['a_only']} / {m['discordant']['b_only']}</td>"
                         f"<td class='num'>{m['mcnemar_p']:.2g}</td></tr>")
