@@ -216,3 +216,27 @@ def test_sentences_name_the_rate_one_kind_of_number_and_the_caveat():
     b = {"spec": "race", "groups": list(groups), "label_provenance": {"race": None}}
     demo.add_claims([b], [{"fmr": (rates, np.array([True, True]))}], 0.95)
     assert b["headline"]["caveat"] == "Caveat on the labels: where the labels in 'race' came from is not stated."
+
+
+def test_verification_fmr_borrows_the_design_effect_where_a_split_would_be_costly(monkeypatch):
+    """A threshold whose split by person would score again too many comparisons takes the design effect of
+    the nearest split one (never narrower than Clopper-Pearson), and says so."""
+    from faceaudit.analyses import lookalikes as la
+    from faceaudit.audit import _verification
+    from faceaudit.data.protocol import generate_protocol
+    from faceaudit.engine.local import search
+    es = _hub_evalset(seed=1)
+    proto = generate_protocol(es, seed=0)
+    res = search(es, proto, score="cosine", top_k=3)
+    v = _verification(res, (1e-2, 1e-3, 1e-4))
+    costs = [la._rescore_cost(res, int(proto.gallery.size), p["threshold"]) for p in v["fnmr_at_fmr"] if p["measurable"]]
+    assert costs == sorted(costs, reverse=True) and costs[0] > 0  # lower thresholds fill more lists
+    monkeypatch.setattr(la, "RESCORE_FLOOR", 0.0)
+    n = v["n_impostor"]
+    monkeypatch.setattr(la, "_rescore_cost", lambda r, g, t: 0.0 if t > v["fnmr_at_fmr"][0]["threshold"] else 0.5 * n)
+    la.verification_fmr_people(v, res, es, proto)
+    first = v["fnmr_at_fmr"][0]["fmr"]
+    assert first["method"].startswith("two-way people (Korn-Graubard), design effect borrowed from the threshold with")
+    assert first["ci_low"] <= first["ci_independent"][0] and first["ci_high"] >= first["ci_independent"][1]
+    others = [p["fmr"]["design_effect"] for p in v["fnmr_at_fmr"][1:] if p["measurable"]]
+    assert any(first["design_effect"] == pytest.approx(d) for d in others)

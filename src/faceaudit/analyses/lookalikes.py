@@ -391,6 +391,21 @@ FMR_PEOPLE_METHOD = ("two-way people interval: Clopper-Pearson on the effective 
                      "degrees of freedom), as for look-alikes per search")
 
 
+RESCORE_FLOOR = 5e7  # comparisons a split by person may always score again (a few seconds)
+
+
+def _rescore_cost(res, n_gallery_templates: int, threshold: float) -> float:
+    """Comparisons :func:`people_counts` would score again at ``threshold``: the gallery times the
+    probes whose candidate lists are full down to it (every slot filled, the last at or above T;
+    an over-count by the lists whose mate fills a slot)."""
+    cand_s = np.asarray(res.candidates_score, np.float32)
+    cand_u = np.asarray(res.candidates_subject)
+    if cand_s.ndim != 2 or cand_s.shape[1] == 0:
+        return 0.0
+    full = (cand_u >= 0).all(1) & (cand_s[:, -1] >= np.float32(threshold))
+    return float(full.sum()) * float(n_gallery_templates)
+
+
 def verification_fmr_people(verification: dict, res, evalset, protocol, confidence: float = 0.95) -> dict:
     """The verification section's FMR intervals from people (in place; returns ``verification``).
 
@@ -414,16 +429,40 @@ def verification_fmr_people(verification: dict, res, evalset, protocol, confiden
     if not rates:
         return verification
     n = int(verification["n_impostor"])
+    # splitting the counts by person scores again every probe whose candidate list is full down to
+    # T: thresholds that would score again more than a quarter of the audit's comparisons (at least
+    # RESCORE_FLOOR allowed) borrow the design effect of the nearest threshold that did not
+    budget = max(RESCORE_FLOOR, 0.25 * n)
+    cost = np.array([_rescore_cost(res, int(protocol.gallery.size), t) for t in thresholds])
+    split = cost <= budget
+    if not split.any():
+        return verification
     edge = np.asarray(thresholds, np.float32)
     ks = np.asarray([r["errors"] for r in rates], np.int64)
-    people = people_counts(res, evalset, protocol, np.unique(edge))
-    kind, stats = people_stats(people, edge, ks, n, confidence)
+    people = people_counts(res, evalset, protocol, np.unique(edge[split]))
+    kind, stats = people_stats(people, edge[split], ks[split], n, confidence)
     if stats is None:
         return verification
-    for r, st in zip(rates, stats):
+    done = dict(zip(np.flatnonzero(split).tolist(), stats))
+    q = 1 - (1 - confidence) / 2
+    for i, r in enumerate(rates):
         r["ci_independent"] = [r["ci_low"], r["ci_high"]]
+        if i in done:
+            st = done[i]
+            r["method"] = "two-way people (Korn-Graubard)" if kind == INTERVAL_TWO_WAY else kind
+        else:  # the design effect of the split threshold nearest in count
+            j = min(done, key=lambda j2: abs(np.log((ks[j2] + 1) / (ks[i] + 1))))
+            deff = max(float(done[j].get("design_effect_used") or 1.0), 1.0)
+            df = max(float(done[j].get("degrees_of_freedom", 1.0)), 1.0)
+            n_eff = min(n / deff * float((t_quantile(q, max(n - 1, 1)) / t_quantile(q, df)) ** 2), n)
+            p = ks[i] / n
+            lo_a, hi_a = beta_interval(p * n_eff, n_eff, confidence)
+            st = {"low": min(float(lo_a), p), "high": max(float(hi_a), p), "design_effect_used": deff,
+                  "effective_comparisons": n_eff}
+            r["method"] = ("two-way people (Korn-Graubard), design effect borrowed from the threshold with "
+                           f"{int(ks[j]):,} false matches (splitting this one by person would score again "
+                           f"{int(cost[i]):,} comparisons)")
         r["ci_low"], r["ci_high"] = float(st["low"]), float(st["high"])
-        r["method"] = "two-way people (Korn-Graubard)" if kind == INTERVAL_TWO_WAY else kind
         r["design_effect"] = st.get("design_effect_used")
         r["effective_comparisons"] = st.get("effective_comparisons")
         for k in ("probe_people", "gallery_people"):
