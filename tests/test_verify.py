@@ -127,6 +127,21 @@ def test_schemas_are_valid_draft_2020_12_and_share_provenance():
     assert FACE_SCHEMA["$defs"]["provenance"] == flag["$defs"]["provenance"]
 
 
+def test_flagaudit_results_follow_its_schema(tmp_path):
+    from flagaudit.cli import app as flag_app
+    (tmp_path / "kw.txt").write_text("kill\nbomb\n")
+    out = tmp_path / "flags"
+    result = runner.invoke(flag_app, ["audit", "--suite", "benign-traps", "--keywords", str(tmp_path / "kw.txt"),
+                                      "--out", str(out), "--n-boot", "20"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    flag = _schema("flagaudit", "results.schema.json")
+    assert _valid(results, flag) == []
+    for key in ("rates", "volume", "per_suite"):
+        broken = {k: v for k, v in results.items() if k != key}
+        assert _valid(broken, flag), key
+
+
 def test_demo_results_follow_the_schema():
     from auditcore.serialize import to_json
     from faceaudit.demo import run_demo
@@ -234,9 +249,9 @@ def _evalset_folder(tmp_path: Path, embed: dict | None) -> Path:
     ({"model": {"name": "dlib-resnet-v1", "version": "dlib 20", "options": {}}, "score": "neg_euclidean"},
      "neg_euclidean", "recorded by faceaudit embed for dlib-resnet-v1"),
     ({"model": {"name": "dlib-resnet-v1", "version": "dlib 19", "options": {}}}, "neg_euclidean",
-     "records no score (made by an older faceaudit)"),
+     "records no score (older faceaudit); dlib-resnet-v1's makers use it"),
     ({"model": {"name": "someone-elses-model", "version": "1", "options": {}}}, "cosine",
-     "names no model faceaudit knows: cosine, faceaudit's default"),
+     "names no model faceaudit knows: faceaudit's default"),
 ])
 def test_evalset_score_used_and_named(tmp_path, embed, score, words):
     folder = _evalset_folder(tmp_path, embed)

@@ -113,8 +113,8 @@ def _score_line(results: dict) -> str:
     """The summary's first line: the score and its units, why it was used, the system audited."""
     inp = results.get("input") or {}
     score = inp.get("score", "cosine")
-    units = ("neg_euclidean: thresholds shown as distances, a match when the distance is at most the threshold"
-             if score == "neg_euclidean" else f"{score}: a match when the score is at least the threshold")
+    units = ("neg_euclidean, thresholds shown as distances: a match at or below the distance"
+             if score == "neg_euclidean" else f"{score}: a match at or above the threshold")
     prov = results.get("provenance") or {}
     why = (prov.get("options") or {}).get("score_reason")
     system = prov.get("system") or {}

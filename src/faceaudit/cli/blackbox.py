@@ -142,7 +142,7 @@ def _print_lists_summary(results: dict, out: Path) -> None:
     named = " ".join(str(v) for v in (system.get("name"), system.get("version")) if v)
     scales = [s.get("score_scale") for s in (results.get("blackbox") or {}).get("systems", []) if s.get("score_scale")]
     print("score: the system's own" + (f" (scale {', '.join(scales)})" if scales else "")
-          + ", a match when the score is at least the threshold" + (f"; system: {named}" if named else ""))
+          + ": a match at or above the threshold" + (f"; system: {named}" if named else ""))
     ident = results["identification"]
     for op in ident["operating_points"]:
         if op.get("threshold") is None:

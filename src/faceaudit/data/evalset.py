@@ -360,16 +360,16 @@ def score_for(given: str | None, info: dict, *, evalset: str | Path | None = Non
             raise InputError(f"embed.json records score '{shown(recorded)}', expected cosine or neg_euclidean; "
                              "give --score", Path(evalset or ".") / "embed.json")
         model = (info.get("model") or {}).get("name") if isinstance(info.get("model"), dict) else None
-        return recorded, f"recorded by faceaudit embed{f' for {model}' if model else ''} (the score its makers use)"
+        return recorded, f"recorded by faceaudit embed{f' for {model}' if model else ''}, the score its makers use"
     model = info.get("model") if isinstance(info.get("model"), dict) else {}
     known = _known_model_score(model)
     if known is not None:
-        return known, (f"the evaluation set records no score (made by an older faceaudit); {known} is the score "
-                       f"of its model {model.get('name')}'s makers; give --score to choose another")
+        return known, (f"the evaluation set records no score (older faceaudit); {model.get('name')}'s makers "
+                       "use it; --score chooses another")
     if evalset is not None:
-        return "cosine", ("the evaluation set records no score and names no model faceaudit knows: cosine, "
-                          "faceaudit's default; give --score neg_euclidean if its model compares by distance")
-    return "cosine", ("no --score given: cosine, faceaudit's default; give --score neg_euclidean "
+        return "cosine", ("the evaluation set records no score and names no model faceaudit knows: faceaudit's "
+                          "default; give --score neg_euclidean if its model compares by distance")
+    return "cosine", ("no --score given: faceaudit's default; give --score neg_euclidean "
                       "if the templates' model compares by distance (dlib)")
 
 
