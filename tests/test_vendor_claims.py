@@ -244,7 +244,7 @@ def test_per_group_verdicts_on_a_hand_built_audit(tmp_path):
         assert g[name]["verdict"] == verdict(*cp(k, n), 0.01)
     assert [g[x]["verdict"] for x in "ABC"] == ["supported", "contradicted", "not shown"]
     assert e["verdict"] == "contradicted" and e["groups"]["failing"] == ["B"] and e["groups"]["not_shown"] == ["C"]
-    assert "contradicted for B (3%, interval 2.03% to 4.26%); not shown for C (0.67%, interval 0.081% to 2.39%)" in e["sentence"]
+    assert "contradicted for B (3.00%, interval 2.03% to 4.26%); not shown for C (0.667%, interval 0.0808% to 2.39%)" in e["sentence"]
     assert g["C"]["trials_needed"]["trials"] == trials_needed(2, 300, 0.01)["trials"]
     # every group supported -> supported overall; one not shown -> not shown overall
     folder = _hand_built(tmp_path, {"A": (0, 2000), "B": (1, 3000)})

@@ -123,16 +123,16 @@ class Claim:
 
     def where(self) -> str:
         if self.at_fpir is not None:
-            return f"at the operating point for FPIR {_pct(self.at_fpir)}"
+            return f"at the operating point for FPIR {_plain(self.at_fpir)}"
         if self.at_fmr is not None:
-            return f"at the threshold for FMR {_pct(self.at_fmr)}"
+            return f"at the threshold for FMR {_plain(self.at_fmr)}"
         if self.threshold is not None:
             return f"at distance {-self.threshold:.6g}" if self.distance else f"at threshold {self.threshold:.6g}"
         return "with no threshold" if self.figure == "rank1" else "at the system's own threshold"
 
     def text(self) -> str:
         name = f"FNIR at rank {self.rank}" if self.figure == "fnir" else NAMES[self.figure]
-        return f"{name} {'at least' if self.at_least else 'at most'} {_pct(self.rate)} {self.where()}"
+        return f"{name} {'at least' if self.at_least else 'at most'} {_plain(self.rate)} {self.where()}"
 
 
 def make_claims(*, fpir=(), fnir=(), fmr=(), fnmr=(), rank1=(), threshold=None, distance=None, at_fpir=None,
@@ -614,17 +614,22 @@ def _operational(folder: _Folder, claim: Claim, measured: dict, n_op: float) -> 
 
 
 # ----------------------------------------------------------------------------------- the whole test
-def _people_per_trial(folder: _Folder, claim: Claim, measured: dict) -> float | None:
-    if claim.figure not in ("fpir", "fnir", "rank1"):
-        return None
+def _people_per_trial(folder: _Folder, claim: Claim, measured: dict) -> tuple[float, str] | None:
+    """This audit's trials per person of the kind the figure counts, and what the people are."""
     try:
         s = folder.searches("people")
     except InputError:
         return None
     mated = s["mated"].to_numpy(bool)
-    sel = ~mated if claim.figure == "fpir" else mated
-    people = s["subject_id"].astype(str)[sel].nunique()
-    return (int(sel.sum()) / people) if people else None
+    subjects = s["subject_id"].astype(str)
+    if claim.figure in ("fpir", "fnir", "rank1"):
+        sel = ~mated if claim.figure == "fpir" else mated
+        people = subjects[sel].nunique()
+        return ((int(sel.sum()) + 0.0) / people, "people") if people else None
+    # 1:1 comparisons: impostor comparisons per probe person, genuine comparisons per mated person
+    people = subjects.nunique() if claim.figure == "fmr" else subjects[mated].nunique()
+    trials = measured.get("trials") or 0
+    return (trials / people, "probe people" if claim.figure == "fmr" else "people") if people and trials else None
 
 
 def _check_threshold(folder: _Folder, claim: Claim) -> None:
@@ -657,8 +662,9 @@ def check_claim(folder: _Folder, claim: Claim, *, group: str | None = None,
                              confidence=m.get("confidence") or 0.95)
         per = _people_per_trial(folder, claim, m)
         if need and need.get("trials") and per:
-            need["people"] = math.ceil(need["trials"] / per)
-            need["per_person"] = per
+            need["people"] = math.ceil(need["trials"] / per[0])
+            need["per_person"] = per[0]
+            need["people_are"] = per[1]
     entry = {"claim": claim.text(), "figure": claim.figure, "side": "at least" if claim.at_least else "at most",
              "claimed": claim.rate, "rank": claim.rank if claim.figure == "fnir" else None,
              "at_fpir": claim.at_fpir, "at_fmr": claim.at_fmr, "threshold": m["threshold"],
@@ -703,19 +709,36 @@ def evaluate(results_dir: str | Path, claims: list[Claim], *, group: str | None 
 
 
 # ----------------------------------------------------------------------------------- words
-def _pct(x) -> str:
+def _pct(x, sig: int = 3) -> str:
+    """A rate as a percentage: two decimals from 1% up, else ``sig`` significant digits (no trailing zeros)."""
     if x is None:
         return "undefined"
-    x = float(x)
-    if x == 0:
+    p = 100 * float(x)
+    if p == 0:
         return "0%"
-    digits = max(2, 1 - math.floor(math.log10(abs(100 * x)))) if x < 0.01 else 2
-    s = f"{100 * x:.{min(digits, 8)}f}".rstrip("0").rstrip(".")
-    return f"{s}%"
+    if abs(p) >= 1 and sig <= 4:
+        text = f"{p:.2f}"
+    else:
+        text = f"{p:.{sig}g}" if "e" not in f"{p:.{sig}g}" else f"{p:.{sig + 6}f}"
+        text = text.rstrip("0").rstrip(".") if "." in text else text
+    return f"{text}%"
 
 
-def _interval(lo, hi) -> str:
-    return f"{_pct(lo)} to {_pct(hi)}"
+def _plain(x) -> str:
+    """A claimed rate as the vendor would write it (0.1%, 20%, 1.3%)."""
+    return f"{100 * float(x):.6g}%"
+
+
+def _digits(claim: float, *values) -> int:
+    """Enough significant digits that no value that differs from the claim prints as the claim."""
+    for sig in range(3, 9):
+        if all(v is None or v == claim or _pct(v, sig) != _pct(claim, sig) for v in values):
+            return sig
+    return 9
+
+
+def _interval(lo, hi, sig: int = 3) -> str:
+    return f"{_pct(lo, sig)} to {_pct(hi, sig)}"
 
 
 def needed_words(entry: dict, need: dict | None, figure: str, claim: float) -> str:
@@ -725,8 +748,11 @@ def needed_words(entry: dict, need: dict | None, figure: str, claim: float) -> s
     if need.get("trials") is None:
         why = need.get("why", "")
         return why[:1].upper() + why[1:]
-    who = f", of at least {need['people']:,} people (at this audit's {need['per_person']:.3g} per person)" \
-        if need.get("people") else ""
+    are = need.get("people_are", "people")
+    per = need.get("per_person") or 0
+    per = f"{per:,.0f}" if per >= 100 else f"{per:.3g}"
+    who = (f", of at least {need['people']:,} {are} (at this audit's {per} per "
+           f"{'probe person' if are == 'probe people' else 'person'})") if need.get("people") else ""
     rate_word = NAMES[figure] if figure != "rank1" else "the miss rate"
     stay = ("no errors were seen there either" if entry["errors"] == 0 else
             f"{rate_word} stayed at the measured {_pct(entry['value'] if figure != 'rank1' else 1 - entry['value'])}")
@@ -741,10 +767,11 @@ def sentence(entry: dict) -> str:
     v = entry["verdict_measured"]
     what = {"supported": "SUPPORTED", "contradicted": "CONTRADICTED", "not shown": "NOT SHOWN"}[v]
     side = "at least" if entry["side"] == "at least" else "at most"
-    where = {"supported": f"entirely {side} {_pct(entry['claimed'])}",
-             "contradicted": f"entirely {'below' if side == 'at least' else 'above'} {_pct(entry['claimed'])}",
-             "not shown": f"an interval that straddles {_pct(entry['claimed'])}"}[v]
+    where = {"supported": f"entirely {side} {_plain(entry['claimed'])}",
+             "contradicted": f"entirely {'below' if side == 'at least' else 'above'} {_plain(entry['claimed'])}",
+             "not shown": f"an interval that straddles {_plain(entry['claimed'])}"}[v]
     pct = round(100 * (entry.get("confidence") or 0.95))
+    sig = _digits(entry["claimed"], entry["value"], entry["ci_low"], entry["ci_high"])
     trials = TRIALS[entry["figure"]]
     counts = (f"{entry['errors']:,} {'misses' if entry['figure'] in ('fnir', 'rank1') else 'errors'} of "
               f"{entry['trials']:,} {trials}")
@@ -755,15 +782,15 @@ def sentence(entry: dict) -> str:
     rank1 = entry["figure"] == "rank1"
     if entry["errors"] == 0 or entry["errors"] == entry["trials"]:  # a bound, never [0, 0]
         upper = (entry["errors"] == 0) != rank1
-        bound = (f"{pct}% upper bound {_pct(entry['ci_high'])}" if upper else
-                 f"{pct}% lower bound {_pct(entry['ci_low'])}")
+        bound = (f"{pct}% upper bound {_pct(entry['ci_high'], sig)}" if upper else
+                 f"{pct}% lower bound {_pct(entry['ci_low'], sig)}")
         if entry["errors"] == 0 and not rank1:
             measured = f"no errors in {entry['trials']:,} {trials}{thr}, {bound}"
         else:
-            measured = f"{_pct(entry['value'])} ({counts}{thr}), {bound}"
+            measured = f"{_pct(entry['value'], sig)} ({counts}{thr}), {bound}"
     else:
-        measured = (f"{_pct(entry['value'])} ({counts}{thr}), {pct}% interval "
-                    f"{_interval(entry['ci_low'], entry['ci_high'])}")
+        measured = (f"{_pct(entry['value'], sig)} ({counts}{thr}), {pct}% interval "
+                    f"{_interval(entry['ci_low'], entry['ci_high'], sig)}")
     text = (f"{entry['claim']}: {what} {by}: measured {measured}, {where} "
             f"(the interval covers {entry['covers']}).")
     if v == "not shown":
