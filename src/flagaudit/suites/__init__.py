@@ -210,8 +210,9 @@ def load_benign_traps() -> tuple[pd.DataFrame, Provenance]:
     df = expand_benign_traps(*read_benign_trap_templates())
     with _package_file("review.csv").open(encoding="utf-8", newline="") as fh:  # who reviewed what
         review = list(csv.DictReader(fh))
-    second = len({r["templ_id"] for r in review if r["stage"] == "second pass"})
-    machine = len({r["templ_id"] for r in review if r["reviewer"].startswith("machine-drafted")})
+    reviewed = {r["templ_id"] for r in review if r["stage"] == "second pass"}
+    drafts = {r["templ_id"] for r in review if r["reviewer"].startswith("machine-drafted")}
+    second, machine = len(reviewed), len(drafts - reviewed)  # a draft with a second pass is reviewed
     prov = Provenance("Benign traps (this project)", "shipped with flagaudit: flagaudit/suites/benign_traps/",
                       "MIT (as the project)", "faceaudit project, benign-traps suite; docs/flagaudit_suite_guide.md",
                       f"{len(df):,} cases from {df['cluster'].nunique()} templates in "
