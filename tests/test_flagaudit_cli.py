@@ -152,7 +152,11 @@ def test_skops_model_in_a_terminal(tmp_path):
 
 def _new_figures_and_verify(out, text, tmp_path):
     """The demo's new figures (#29, #27.7), then flagaudit verify on its folder."""
+    import jsonschema
+
     res = json.loads((out / "results.json").read_text())
+    schema = json.loads((REPO / "src" / "flagaudit" / "results.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(res)
     html = (out / "report.html").read_text()
     assert res["schema_version"] == 2 and res["provenance"]["command"][:2] == ["flagaudit", "demo"]
     assert all(i["sha256"] for i in res["provenance"]["inputs"])
@@ -161,6 +165,11 @@ def _new_figures_and_verify(out, text, tmp_path):
     assert head in text.replace("\r\n", "\n").replace("\n  ", " ") or head.split(",")[0] in text
     assert head.split(" posts a day")[0] in html
     assert "counter_ref_nh" not in html and "Threshold-free bias" in html and "counterfactual invariance" in html
+    # every chart at its own pixel size and narrower than the page at 1280 px (1,004 px of content):
+    # text drawn at >= 8 pt at 110 dpi is then >= 12 px on screen
+    import re
+    widths = [int(w) for w in re.findall(r'<img src="data:image/png;base64,[^"]*" style="width:(\d+)px', html)]
+    assert widths and len(widths) == html.count("<img ") and max(widths) <= 1004
     n = res["network"]
     assert n["n_nodes"] == 50_000 and all(r["distinct"][h]["high"] <= n["n_nodes"] for r in n["per_day"]
                                              for h in ("1", "2", "3"))

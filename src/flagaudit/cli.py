@@ -136,7 +136,7 @@ def _suite_inputs(prov) -> list[tuple[str, object]]:
     pairs = []
     for p in prov:
         if p.files:
-            pairs += [(f"suite {p.name}", f) for f in p.files]
+            pairs += [(f"suite {p.name.split(' (')[0]}", f) for f in p.files]
         else:  # shipped with the package: its folder
             pairs.append((f"suite {p.name}", str(resources.files("flagaudit").joinpath("suites", "benign_traps"))))
     return pairs

@@ -4,6 +4,7 @@ here), in the shared page shell of :mod:`auditcore.report`."""
 from __future__ import annotations
 
 import math
+import textwrap
 
 import matplotlib.patches
 import matplotlib.ticker
@@ -166,8 +167,9 @@ def _ratio_text(d: dict, what: str, groups: dict) -> str:
 def _bars(entries: list[tuple[str, dict, str]], title: str, xlabel: str):
     """Horizontal bars with interval whiskers; ``entries`` = (label, rate, colour)."""
     entries = [e for e in entries if e[1].get("trials")]
-    h = max(2.2, 0.32 * len(entries) + 1.0)
-    fig, ax = subplots(figsize=(8.6, h))
+    labels = [textwrap.fill(f"{e[0]} (n={e[1]['trials']})", 44) for e in entries]
+    h = max(2.2, (0.44 if any("\n" in x for x in labels) else 0.32) * len(entries) + 1.0)
+    fig, ax = subplots(figsize=(6.6, h))
     y = np.arange(len(entries))[::-1]
     v = np.array([e[1]["value"] for e in entries], dtype=float)
     lo = np.array([e[1]["ci_low"] for e in entries], dtype=float)
@@ -175,7 +177,7 @@ def _bars(entries: list[tuple[str, dict, str]], title: str, xlabel: str):
     ax.barh(y, v, color=[e[2] for e in entries], alpha=0.8, height=0.62)
     ax.errorbar(v, y, xerr=[v - lo, hi - v], fmt="none", ecolor="#222", capsize=3, lw=1.1)
     ax.set_yticks(y)
-    ax.set_yticklabels([f"{e[0]} (n={e[1]['trials']})" for e in entries], fontsize=8.5)
+    ax.set_yticklabels(labels, fontsize=8.5)
     ax.tick_params(axis="x", labelsize=8.5)
     ax.set_xlim(0, max(0.05, float(np.nanmax(hi)) * 1.08 if len(hi) else 1))
     ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
@@ -469,7 +471,7 @@ def _auc(e: dict | None) -> str:
 
 def _score_plot(rows: list[dict], title: str):
     groups = list(dict.fromkeys(r["group"] for r in rows))
-    fig, ax = subplots(figsize=(8.6, max(2.4, 0.36 * len(groups) + 1.2)))
+    fig, ax = subplots(figsize=(7.4, max(2.4, 0.36 * len(groups) + 1.2)))
     for r in rows:
         y = groups[::-1].index(r["group"]) + (0.17 if r["role"] == "benign" else -0.17)
         colour = "#2c3e80" if r["role"] == "benign" else "#c0392b"
@@ -611,7 +613,7 @@ def network_section(results: dict) -> str:
                 "list), <code>--degrees FILE</code> (a degree sequence) or <code>--mean-degree K</code> (a graph with hubs and "
                 "communities).</p>")
     hops = n["hops"]
-    fig, axes = subplots(1, 2, figsize=(9, 3.6))
+    fig, axes = subplots(1, 2, figsize=(8.4, 3.6))
     hs = sorted(hops, key=int)
     mean = np.array([hops[h]["mean"] for h in hs])
     p05 = np.array([hops[h]["p05"] for h in hs])
