@@ -181,7 +181,7 @@ def test_verify_identical(audited):
     before = _folder_digest(out)
     result = runner.invoke(app, ["verify", str(out)])
     assert result.exit_code == 0, result.output
-    assert "every figure in results.json identical" in result.output
+    assert "every figure identical on re-running" in result.output
     assert "every recorded input found with the recorded sha256" in result.output
     assert _folder_digest(out) == before  # the folder checked is only read
 
@@ -203,6 +203,15 @@ def test_verify_names_a_tampered_figure_by_its_json_path(audited, tmp_path):
             in result.output)
     assert "figures that differ (1)" in result.output
     assert "the difference is unexplained" in result.output
+    # a table beside results.json, edited: named by file and column
+    (copy_dir / "results.json").write_bytes((out / "results.json").read_bytes())
+    searches = pd.read_parquet(copy_dir / "searches.parquet")
+    searches.loc[0, "mate_rank"] += 1
+    searches.to_parquet(copy_dir / "searches.parquet", index=False)
+    result = runner.invoke(app, ["verify", str(copy_dir)])
+    assert result.exit_code == 1, result.output
+    assert "searches.parquet: values differ in column(s) mate_rank" in result.output
+    assert "figures that differ (1)" in result.output
 
 
 def test_verify_detects_a_changed_input_by_hash(tmp_path):

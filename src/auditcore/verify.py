@@ -199,7 +199,7 @@ class Verification:
             out.append(f"figures that differ ({len(self.differences):,}), recorded -> re-run:")
             out += [f"  {d}" for d in self.differences]
         else:
-            out.append("figures: every figure in results.json identical on re-running the recorded command")
+            out.append("figures: every figure identical on re-running the recorded command")
         if self.reasons and (self.differences or self.input_problems):
             out.append("what differs between the recorded run and this one:")
             out += [f"  {r}" for r in self.reasons]
@@ -226,11 +226,14 @@ def load_results_json(folder: str | Path) -> dict:
 
 
 def verify_folder(folder: str | Path, rerun: Callable[[dict, Path], dict], *,
-                  ignore: Iterable[str] = IGNORED, limit: int | None = 200) -> Verification:
+                  ignore: Iterable[str] = IGNORED, limit: int | None = 200,
+                  compare_files: Callable[[Path, Path], list[str]] | None = None) -> Verification:
     """Check a results folder: its recorded inputs (:func:`check_inputs`), then ``rerun(provenance,
     tmp)`` (the auditor's own: re-run the recorded audit writing into the empty temporary folder
     ``tmp``, and return the new results dict), then :func:`diff_results` and
-    :func:`explain_difference`. The folder checked is only read. A results.json without a
+    :func:`explain_difference`; ``compare_files(folder, tmp)``, when given, compares the other
+    files of the two folders (tables, arrays) while ``tmp`` still exists and returns one line per
+    difference. The folder checked is only read. A results.json without a
     provenance block (written before schema 2) is refused with one line."""
     folder = Path(folder)
     results = load_results_json(folder)
@@ -245,8 +248,9 @@ def verify_folder(folder: str | Path, rerun: Callable[[dict, Path], dict], *,
         return found
     with tempfile.TemporaryDirectory(prefix="verify-") as tmp:
         new = rerun(provenance, Path(tmp))
+        files = compare_files(folder, Path(tmp)) if compare_files is not None else []
     found.rerun = True
-    found.differences = diff_results(results, new, ignore=ignore, limit=limit)
+    found.differences = diff_results(results, new, ignore=ignore, limit=limit) + files
     new_prov = new.get("provenance") if isinstance(new, dict) else None
     if new_prov is None:
         new_prov = {"environment": environment()}

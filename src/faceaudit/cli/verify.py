@@ -7,7 +7,9 @@
    folder, in the recorded working folder when it still exists (else with each input's recorded
    absolute path); ``DIR`` is only read;
 3. every figure of the new results.json is compared with the recorded one, exactly (floats bit
-   for bit); each difference is printed with its JSON path, and what differs between the two runs
+   for bit), and so are searches.parquet, candidates.parquet, lists.parquet (cell by cell) and
+   scores.npz (array by array); each difference is printed with its JSON path (or file and
+   column), and what differs between the two runs
    (an input's hash, a package's version, the BLAS library or kernel, Python, the platform) is
    named as the likely reason.
 
@@ -107,6 +109,49 @@ def _run(name: str, options: dict, argv: list[str]) -> None:
         run_audit_lists_command(_as_paths(options, ("lists", "manifest", "protocol")), argv)
 
 
+DATA_FILES = ("searches.parquet", "candidates.parquet", "lists.parquet", "scores.npz")
+
+
+def compare_files(folder: Path, tmp: Path) -> list[str]:
+    """The data files beside results.json (per-search and candidate tables, the imported lists,
+    the exact scores), recorded against re-run, by content: a table cell by cell (NaN equal to
+    NaN), an array member by member with its dtype. One line per file that differs."""
+    import numpy as np
+    import pandas as pd
+    new_dir = tmp / "results"
+    out = []
+    for name in DATA_FILES:
+        old, new = Path(folder) / name, new_dir / name
+        if not old.exists() and not new.exists():
+            continue
+        if old.exists() != new.exists():
+            out.append(f"{name}: {'present' if old.exists() else 'absent'} -> {'present' if new.exists() else 'absent'}")
+            continue
+        if name.endswith(".parquet"):
+            try:
+                a, b = pd.read_parquet(old), pd.read_parquet(new)
+            except (OSError, ValueError) as exc:
+                out.append(f"{name}: cannot be read ({exc.__class__.__name__})")
+                continue
+            if list(a.columns) != list(b.columns) or a.shape != b.shape:
+                out.append(f"{name}: {a.shape[0]:,} rows x {a.shape[1]} columns -> {b.shape[0]:,} x {b.shape[1]}")
+            elif not a.equals(b):
+                cols = [c for c in a.columns if not a[c].equals(b[c])]
+                out.append(f"{name}: values differ in column(s) {', '.join(map(str, cols))}")
+            continue
+        with np.load(old, allow_pickle=False) as a, np.load(new, allow_pickle=False) as b:
+            for member in sorted(set(a.files) | set(b.files)):
+                if member not in a.files or member not in b.files:
+                    out.append(f"{name}[{member}]: only in the {'re-run' if member in b.files else 'recorded'} folder")
+                    continue
+                x, y = a[member], b[member]
+                same = x.dtype == y.dtype and x.shape == y.shape and np.array_equal(
+                    x, y, equal_nan=x.dtype.kind in "fc")
+                if not same:
+                    out.append(f"{name}[{member}]: differs ({x.dtype}{list(x.shape)} -> {y.dtype}{list(y.shape)})")
+    return out
+
+
 def _expected(name: str) -> list[str]:
     """The options the command takes now (its function's parameters)."""
     import inspect
@@ -128,7 +173,7 @@ def verify(results_dir: Path = typer.Argument(..., help="A results folder writte
                          Path(results_dir) / "results.json")
     if provenance.get("command_line"):
         console.print(f"re-running: {provenance['command_line']}", highlight=False, soft_wrap=True, markup=False)
-    found = verify_folder(results_dir, rerun, limit=limit)
+    found = verify_folder(results_dir, rerun, limit=limit, compare_files=compare_files)
     for line in found.lines():
         print(line)
     if found.identical:
