@@ -229,9 +229,10 @@ def run_quality_study(source: str | Path | Sequence[ImageItem], model, levels: S
         ops0 = audit0.results["identification"]["operating_points"]
         deployed = [op["threshold"] for op in ops0]
         entries = [_clean_entry(audit0, fpir_targets, n_probe)]
-        arrays = [Level(CLEAN, "none", None, np.zeros(n_search, bool),
-                        *_level_arrays(audit0.search, n_search, search_of_row, np.zeros(n_search, bool), mated),
-                        [None] * n_search)]
+        failed0 = np.arange(n_search) >= n_probe  # the clean failures: no template at any level
+        arrays = [Level(CLEAN, "none", None, failed0,
+                        *_level_arrays(audit0.search, n_search, search_of_row, failed0, mated),
+                        [None] * n_probe + list(fail0["reason"]))]
         for j, level in enumerate(levels):
             entry, arr = _level_audit(run_audit, common, level, level_templates[j], level_fail[j], evalset0, protocol,
                                       fail0, items, search_item, attrs, deployed, fpir_targets, n_search,
