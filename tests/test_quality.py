@@ -152,9 +152,14 @@ def test_paired_comparisons_equal_binomtest_and_hand_counts(study):
         b = table[table["level"] == c["against"]].reset_index(drop=True)
         assert (a["template_id"] == b["template_id"]).all()
         m = a["mated"].to_numpy()
-        for key, wrong in (("fnir_rank1", lambda t: m & ~((t["mate_score"] >= c["threshold"]) & (t["mate_rank"] <= 1)
-                                                          & ~t["failed"]).to_numpy()),
-                           ("fpir", lambda t: ~m & ((t["best_nonmate_score"] >= c["threshold"]) & ~t["failed"]).to_numpy())):
+        th = c["threshold"]
+
+        def miss(t, m=m, th=th):
+            return m & ~((t["mate_score"] >= th) & (t["mate_rank"] <= 1) & ~t["failed"]).to_numpy()
+
+        def false_pos(t, m=m, th=th):
+            return ~m & ((t["best_nonmate_score"] >= th) & ~t["failed"]).to_numpy()
+        for key, wrong in (("fnir_rank1", miss), ("fpir", false_pos)):
             wa, wb = wrong(a), wrong(b)
             n_b, n_c = int((wa & ~wb).sum()), int((~wa & wb).sum())
             got = c[key]
