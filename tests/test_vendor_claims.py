@@ -60,7 +60,10 @@ def world(tmp_path_factory):
     bb = audit_lists(engine_lists(es, proto, audit, 10, None), es.manifest, es.template_ids[proto.gallery],
                      fpir_targets=(0.1, 0.01))
     add_demographics_from_lists(bb, ["sex"], n_boot=100)
-    return {"tmpl": tmpl, "bb": write_blackbox_results(bb, root / "bb", overwrite=True, report=False), "root": root}
+    cut = audit_lists(engine_lists(es, proto, audit, 10, 0.6), es.manifest, es.template_ids[proto.gallery],
+                      fpir_targets=(0.1, 0.01))
+    return {"tmpl": tmpl, "bb": write_blackbox_results(bb, root / "bb", overwrite=True, report=False), "root": root,
+            "bb_cut": write_blackbox_results(cut, root / "bb_cut", overwrite=True, report=False)}
 
 
 def _results(folder):
@@ -291,6 +294,16 @@ def test_black_box_claims(world):
     assert (a["errors"], a["trials"]) == (b["errors"], b["trials"])
     with pytest.raises(InputError, match="did not measure FMR"):
         evaluate(bb, make_claims(fmr=["0.01"], threshold="0.7"))
+    # lists cut at the system's own threshold (0.6): a claim with no threshold is tested as deployed, and
+    # equals the template audit's figure at 0.6 (a non-mated search is a false positive when its list is not empty)
+    cut = world["bb_cut"]
+    sys_point = _results(cut)["identification"]["at_system_threshold"]
+    e = evaluate(cut, make_claims(fpir=["0.5"]))["claims"][0]
+    assert (e["errors"], e["trials"]) == (sys_point["fpir"]["errors"], sys_point["fpir"]["trials"])
+    t = evaluate(world["tmpl"], make_claims(fpir=["0.5"], threshold="0.6"))["claims"][0]
+    assert (e["errors"], e["trials"]) == (t["errors"], t["trials"])
+    with pytest.raises(InputError, match="below every score the lists show .* the lists do not determine"):
+        evaluate(cut, make_claims(fpir=["0.5"], threshold="0.55"))
     with pytest.raises(InputError, match="did not report FPIR 0.05; rerun faceaudit audit-lists with --fpir 0.05"):
         evaluate(bb, make_claims(fnir=["0.5"], at_fpir="0.05"))
 

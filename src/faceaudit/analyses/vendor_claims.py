@@ -636,6 +636,9 @@ def _check_threshold(folder: _Folder, claim: Claim) -> None:
     if claim.threshold is None:
         return
     rng = folder.score_range()
+    if rng and folder.blackbox and claim.threshold < rng[0]:
+        raise InputError(f"threshold {claim.threshold:g} is below every score the lists show (from {rng[0]:.6g}): "
+                         "the lists do not determine any figure there", folder.path)
     if rng and not rng[0] <= claim.threshold <= rng[1]:
         if claim.distance:
             raise InputError(f"distance {-claim.threshold:g} is outside the distances this audit observed "
