@@ -158,7 +158,8 @@ def run_quality_study(source: str | Path | Sequence[ImageItem], model, levels: S
             raise InputError(f"--group-by {g}: no such column in the manifest (columns: {', '.join(attrs) or 'none'})")
     adapter = model if isinstance(model, ModelAdapter) else registry.load_adapter(str(model), **(model_options or {}))
     if score is None:
-        score = getattr(adapter, "score", None) or (registry.get(str(model)).score if isinstance(model, str) else "cosine")
+        score = getattr(adapter, "score", None) or _registered_score(registry, str(model) if isinstance(model, str)
+                                                                     else adapter.kind)
     n = len(items)
 
     # 1. the clean pass: every image once
@@ -285,6 +286,14 @@ def run_quality_study(source: str | Path | Sequence[ImageItem], model, levels: S
     results["summary"] = {"sentences": summary_sentences(results)}
     table = searches_table(arrays, items, search_item, mated)
     return Study(results, table, arrays)
+
+
+def _registered_score(registry, name: str) -> str:
+    """The score a registered model's templates are made for (cosine for an unregistered adapter)."""
+    try:
+        return registry.get(name).score
+    except InputError:
+        return "cosine"
 
 
 def _quantiles(x: np.ndarray) -> dict | None:
