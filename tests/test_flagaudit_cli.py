@@ -178,7 +178,11 @@ def _new_figures_and_verify(out, text, tmp_path):
     assert status == 0 and "identical" in text, text
     res["rates"]["false_flag"]["overall"]["errors"] += 1
     (out / "results.json").write_text(json.dumps(res))
+    cases = pd.read_parquet(out / "cases.parquet")
+    cases.loc[0, "flagged"] = not cases.loc[0, "flagged"]
+    cases.to_parquet(out / "cases.parquet", index=False)
     status, text = run_pty("verify", out)
     assert status == 1 and "rates.false_flag.overall.errors" in text, text
+    assert "cases.parquet: values differ in column(s) flagged" in text, text
     status, text = run_pty("verify", tmp_path)
     assert status == 2 and "error:" in text

@@ -267,11 +267,29 @@ def verify(results_dir: Path = typer.Argument(..., help="A results folder writte
     what differs between the two runs); 2: bad input (not a results folder, no provenance)."""
     from auditcore.verify import verify_folder
 
-    found = verify_folder(results_dir, lambda prov, tmp: _rerun(prov, tmp, Path(results_dir).resolve()))
+    found = verify_folder(results_dir, lambda prov, tmp: _rerun(prov, tmp, Path(results_dir).resolve()),
+                          compare_files=_compare_cases)
     for line in found.lines():
         print(line)
     if not found.identical:
         raise typer.Exit(1)
+
+
+def _compare_cases(folder: Path, tmp: Path) -> list[str]:
+    """cases.parquet (every case's flag and score) recorded against re-run, cell by cell."""
+    import pandas as pd
+
+    old, new = Path(folder) / "cases.parquet", tmp / "results" / "cases.parquet"
+    if not old.exists() or not new.exists():
+        return [] if old.exists() == new.exists() else ["cases.parquet: present in only one of the two folders"]
+    try:
+        a, b = pd.read_parquet(old), pd.read_parquet(new)
+    except (OSError, ValueError) as exc:
+        return [f"cases.parquet: cannot be read ({exc.__class__.__name__})"]
+    if list(a.columns) != list(b.columns) or a.shape != b.shape:
+        return [f"cases.parquet: {a.shape[0]:,} rows x {a.shape[1]} columns -> {b.shape[0]:,} x {b.shape[1]}"]
+    cols = [c for c in a.columns if not a[c].equals(b[c])]
+    return [f"cases.parquet: values differ in column(s) {', '.join(map(str, cols))}"] if cols else []
 
 
 def _rerun(provenance: dict, tmp: Path, folder: Path) -> dict:
