@@ -194,6 +194,9 @@ def test_results_folder_and_report(study, tmp_path):
     assert set(e["identification"]["operating_points"][0]["fnir"]) >= {"1", "20"}
     assert "failure_to_enrol" in e and e["identification_retuned"]["operating_points"]
     assert [d["degradation"] for d in r["provenance"]["degradations"]] == ["size", "jpeg"]
+    for level in r["levels"]:  # explain fitted per level at the deployed threshold, or why not
+        x = level["explain"]
+        assert x["done"] is False or (x["score"] == r["deployed_thresholds"][1]["threshold"] and x["interval_covers"])
     html = (out / "report.html").read_text()
     assert "16 pixels wide" in html and "data:image/png;base64" in html
     assert r["summary"]["sentences"][0].startswith("With the face 16 pixels wide")

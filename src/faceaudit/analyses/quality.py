@@ -230,12 +230,13 @@ def run_quality_study(source: str | Path | Sequence[ImageItem], model, levels: S
         ops0 = audit0.results["identification"]["operating_points"]
         deployed = [op["threshold"] for op in ops0]
         entries = [_clean_entry(audit0, fpir_targets, n_probe)]
+        entries[0]["explain"] = _explain_at(audit0, deployed, fpir_targets, n_boot, seed)
         failed0 = np.arange(n_search) >= n_probe  # the clean failures: no template at any level
         arrays = [Level(CLEAN, "none", None, failed0,
                         *_level_arrays(audit0.search, n_search, search_of_row, failed0, mated),
                         [None] * n_probe + list(fail0["reason"]))]
         for j, level in enumerate(levels):
-            entry, arr = _level_audit(run_audit, common, level, level_templates[j], level_fail[j], evalset0, protocol,
+            entry, arr = _level_audit(run_audit, common, (n_boot, seed), level, level_templates[j], level_fail[j], evalset0, protocol,
                                       fail0, items, search_item, attrs, deployed, fpir_targets, n_search,
                                       search_of_row, mated)
             entries.append(entry)
@@ -268,10 +269,10 @@ def run_quality_study(source: str | Path | Sequence[ImageItem], model, levels: S
         "levels": entries,
         "comparisons": comparisons,
         "groups": groups,
-        "explain": {"done": False, "note": "explain's curves (what a top candidate's score is worth) are not "
-                                           "fitted per level in this version; each level carries its audit's "
-                                           "explain_calibration (explain checked out of sample by people on that "
-                                           "level's searches)"},
+        "explain": {"done": True, "where": "levels[i].explain",
+                    "note": "explain fitted on each level's own searches (people bootstrap, prior 0.5): how likely a "
+                            "top candidate scoring exactly the threshold deployed on clean probes is the person "
+                            "searched for, at this audit's gallery size"},
         "faces": {"n": int(widths.size), "width_px": _quantiles(widths), "eye_line": {str(k): int(v) for k, v in
                                                                                        eye_sources.items()},
                   "note": "the model's own face box on the clean images (where size, eyes and mask are aimed)"},
@@ -286,6 +287,25 @@ def run_quality_study(source: str | Path | Sequence[ImageItem], model, levels: S
     results["summary"] = {"sentences": summary_sentences(results)}
     table = searches_table(arrays, items, search_item, mated)
     return Study(results, table, arrays)
+
+
+def _explain_at(audit, deployed, fpir_targets, n_boot: int, seed: int) -> dict:
+    """explain fitted on this level's searches: how likely a top candidate scoring exactly the
+    threshold deployed for the middle FPIR target is the person searched for (prior 0.5)."""
+    from faceaudit.analyses.explain import ScoreModel, explain
+    j = list(fpir_targets).index(0.01) if 0.01 in fpir_targets else len(fpir_targets) // 2
+    threshold = deployed[j]
+    n_gallery = int(audit.protocol.gallery.size)
+    if threshold is None or not np.isfinite(threshold):
+        return {"done": False, "reason": "no finite deployed threshold"}
+    try:
+        model = ScoreModel.from_search(audit.search, n_gallery_templates=n_gallery)
+        out = explain(model, float(threshold), n_gallery, n_boot=min(n_boot, 200), seed=seed)
+    except (InputError, ValueError, FloatingPointError) as exc:
+        return {"done": False, "reason": str(exc).splitlines()[0][:200]}
+    keep = ("score", "gallery_size", "prior", "p_top_is_mate", "interval", "confidence", "display", "supported",
+            "not_supported_because", "headline", "interval_covers")
+    return {"done": True, "target_fpir": fpir_targets[j], **{k: out.get(k) for k in keep}}
 
 
 def _registered_score(registry, name: str) -> str:
@@ -319,7 +339,7 @@ def _clean_entry(audit, fpir_targets, n_probe: int) -> dict:
             "explain_calibration": audit.results.get("explain_calibration")}
 
 
-def _level_audit(run_audit, common, level, probe_templates, probe_fail, evalset0, protocol, fail0, items,
+def _level_audit(run_audit, common, common_boot, level, probe_templates, probe_fail, evalset0, protocol, fail0, items,
                  search_item, attrs, deployed, fpir_targets, n_search, search_of_row, mated):
     """The audit of one level: the gallery as enrolled, the level's probes, its failures."""
     n_probe = probe_templates.shape[0]
@@ -368,6 +388,7 @@ def _level_audit(run_audit, common, level, probe_templates, probe_fail, evalset0
     return ({"label": level.label, "degradation": level.kind, "severity": deg._num(level.severity),
              "failure_to_enrol": fte, "identification": ident,
              "identification_retuned": {"operating_points": retuned},
+             "explain": _explain_at(audit, deployed, fpir_targets, common_boot[0], common_boot[1]),
              "explain_calibration": audit.results.get("explain_calibration")}, arr)
 
 

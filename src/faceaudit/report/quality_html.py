@@ -113,6 +113,14 @@ def _thr(t) -> str:
     return str(t) if isinstance(t, str) else f"{float(t):.4g}"
 
 
+def _explained(x: dict | None) -> str:
+    if not x:
+        return "not fitted"
+    if not x.get("done"):
+        return f"not fitted ({esc(x.get('reason', ''))})"
+    return esc(x.get("display") or "")
+
+
 def _level_rows(results: dict, target: float) -> str:
     rows = []
     for e in results["levels"]:
@@ -124,9 +132,11 @@ def _level_rows(results: dict, target: float) -> str:
             f"<tr><td>{esc(e['label'])}</td><td class='num'>{_rate(e['failure_to_enrol'].get('probes'))}</td>"
             f"<td class='num'>{_rate((op or {}).get('fpir'))}</td><td class='num'>{_rate(fn.get('1'))}</td>"
             f"<td class='num'>{_rate(fn.get('20'))}</td>"
-            f"<td class='num'>{esc(_thr(thr))}</td><td class='num'>{_rate(rfn)}</td></tr>")
+            f"<td class='num'>{esc(_thr(thr))}</td><td class='num'>{_rate(rfn)}</td>"
+            f"<td>{_explained(e.get('explain'))}</td></tr>")
     return ("<table class='q'><tr><th>level</th><th>probe failure to enrol</th><th>FPIR</th><th>FNIR rank 1</th>"
-            "<th>FNIR rank 20</th><th>threshold re-set for this level</th><th>FNIR rank 1 there</th></tr>"
+            "<th>FNIR rank 20</th><th>threshold re-set for this level</th><th>FNIR rank 1 there</th>"
+            "<th>a top candidate at the deployed threshold is the person (explain, prior 0.5)</th></tr>"
             + "".join(rows) + "</table>")
 
 
