@@ -200,6 +200,8 @@ def test_results_folder_and_report(study, tmp_path):
     html = (out / "report.html").read_text()
     assert "16 pixels wide" in html and "data:image/png;base64" in html
     assert r["summary"]["sentences"][0].startswith("With the face 16 pixels wide")
+    for sentence in r["summary"]["sentences"]:  # below the resolution: a bound, never 0 or [0, 0]
+        assert " 0% " not in sentence and "+0.0 to +0.0" not in sentence
 
 
 # ------------------------------------------------------------------ the paired statistics on synthetic searches

@@ -595,18 +595,23 @@ def summary_sentences(results: dict) -> list[str]:
                    f"(0 of {fp['n']} each, at {thr}): both rates are at most {_pct(fp['a']['ci_high'])}, and these "
                    "data cannot say whether the degradation changes them.")
     fn = cmp["fnir_rank1"]
-    if fn["n"]:
+    if fn["n"] and fn["a"]["errors"] == 0 and fn["b"]["errors"] == 0:
+        out.append(f"{where}, no search of someone in the gallery missed them at rank 1, nor with the clean photo "
+                   f"(0 of {fn['n']} each, at {thr}): both rates are at most {_pct(fn['a']['ci_high'])}.")
+    elif fn["n"] and fn["discordant"]["a_only"] == 0 and fn["discordant"]["b_only"] == 0:
+        out.append(f"{where}, the same {fn['a']['errors']} of {fn['n']} searches of someone in the gallery missed them "
+                   f"at rank 1 as with the clean photo (at {thr}): no search changed outcome.")
+    elif fn["n"]:
         d = fn["difference"]
         lo, hi = d["ci"]
         if lo is not None and hi is not None and (lo > 0 or hi < 0) and fn["mcnemar_p"] < 0.05:
-            verdict = "more often" if lo > 0 else "less often"
-            tail = f": missed {verdict} than with the clean photo"
+            tail = f": missed {'more' if lo > 0 else 'less'} often than with the clean photo"
         else:
             tail = ": these data cannot tell it from the clean photo"
         ci = "" if lo is None or hi is None else f", {conf} interval over people {100 * lo:+.1f} to {100 * hi:+.1f}"
         out.append(f"{where}, the person searched for was missed at rank 1 in {_pct(fn['a']['value'])} of searches "
                    f"against {_pct(fn['b']['value'])} with the clean photo (difference {100 * d['value']:+.1f} points"
-                   f"{ci}; McNemar p = {fn['mcnemar_p']:.2g}){tail}.")
+                   f"{ci}; McNemar p = {fn['mcnemar_p']:.2g}; at {thr}){tail}.")
     return out
 
 
