@@ -40,7 +40,9 @@ def quality(
     from faceaudit.models.degrade import parse_specs
     levels = parse_specs(degrade, seed)
     check_output(out, overwrite=overwrite)
-    options = registry.options_for(model, {"upsample": upsample, "yunet_threshold": yunet_threshold})
+    options = {k: v for k, v in registry.options_for(model, {"upsample": upsample, "yunet_threshold": yunet_threshold,
+                                                             "jitter": 0, "fast_detect": False}).items()
+               if v is not None}
     with Phases(console) as phases:
         study = run_quality_study(evalset_images, model, levels, run_audit=run_audit, model_options=options,
                                   score=score, seed=seed, enrol_fraction=enrol_fraction, top_k=top_k,
