@@ -24,7 +24,16 @@ import typer
 
 from auditcore import run_then_exit
 from auditcore.cli import App, CommandLine
-from faceaudit.cli import audit, benchmark, blackbox, claim, compare, embed, quality, verify
+from faceaudit.cli import (
+    audit,
+    benchmark,
+    blackbox,
+    claim,
+    compare,
+    embed,
+    quality,
+    verify,
+)
 
 guard = CommandLine("faceaudit", memory_hint="lower --memory-mb or use a smaller evaluation set",
                     stop_note="nothing was written (no results folder, no temporary files; a query's journal "
