@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -12,19 +11,19 @@ def quality(
     evalset_images: Path = typer.Option(..., help="Images: a folder of subject sub-folders, or a manifest "
                                                   "(.csv/.parquet) with image and subject_id columns."),
     out: Path = typer.Option(..., help="Output folder: results.json, searches.parquet, report.html."),
-    degrade: List[str] = typer.Option(..., help="Probe degradation levels, e.g. size:112,64,32,24,16 (face width, px), "
+    degrade: list[str] = typer.Option(..., help="Probe degradation levels, e.g. size:112,64,32,24,16 (face width, px), "
                                                 "jpeg:90,50,20, blur:1,2,4 (sigma px), motion:5,9,15 (px), "
                                                 "noise:5,10,20 (grey levels), dark:1,2,3 (stops), grey, "
                                                 "eyes:0.25 (band, face heights), mask:0.5 (lower fraction). Repeatable."),
     model: str = typer.Option("sface", help="dlib or sface (or an installed plug-in)."),
     upsample: int = typer.Option(1, help="dlib: HOG detector upsampling."),
     yunet_threshold: float = typer.Option(0.9, help="sface: YuNet's minimum face score."),
-    score: Optional[str] = typer.Option(None, help="Comparison score (default: the model's: neg_euclidean for dlib, "
+    score: str | None = typer.Option(None, help="Comparison score (default: the model's: neg_euclidean for dlib, "
                                                    "cosine otherwise)."),
-    fpir: List[float] = typer.Option([0.1, 0.01, 0.001], help="FPIR targets: thresholds set on the clean probes."),
+    fpir: list[float] = typer.Option([0.1, 0.01, 0.001], help="FPIR targets: thresholds set on the clean probes."),
     top_k: int = typer.Option(20, min=1, help="Candidate-list length (FNIR at rank 1 and 20 needs 20)."),
     enrol_fraction: float = typer.Option(0.5, help="Share of eligible subjects enrolled in the gallery."),
-    group_by: List[str] = typer.Option([], help="A manifest column: figures per group at each level. Repeatable."),
+    group_by: list[str] = typer.Option([], help="A manifest column: figures per group at each level. Repeatable."),
     seed: int = typer.Option(0, help="Seed: protocol, noise, bootstrap."),
     n_boot: int = typer.Option(1000, min=50, help="People-bootstrap resamples for the paired comparisons."),
     workers: int = typer.Option(2, min=1, help="Worker processes for embedding."),
