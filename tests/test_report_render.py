@@ -1,0 +1,243 @@
+"""The report as a reader sees it (#27): provenance and warnings rendered, human labels, one unit
+per audit, plots log-log with bands, no corner multipliers, text at least 10 px on a 1280 px page,
+histograms without aliasing combs. No browser needed (tests/test_report_print.py prints)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from auditcore import provenance as prov
+from auditcore import report as core
+from faceaudit.data.evalset import EvaluationSet
+from faceaudit.data.synthetic import make_population
+from faceaudit.report import compare_html, demographics_section, plots, scale_section
+from faceaudit.report import html as rhtml
+
+DPI = 110  # auditcore.report.to_data_uri's default
+SHOWN = {"grid": 520, "wide": 1060}  # CSS px an image takes at a 1280 px window (max-width 1060 body, 520 grid img)
+
+
+@pytest.fixture(scope="module")
+def audit():
+    from faceaudit.analyses.demographics import add_demographics
+    from faceaudit.analyses.scale import add_scale
+    from faceaudit.audit import run_audit
+
+    es, proto, _ = make_population(n_enrolled=240, n_nonenrolled=480, probes_per_nonenrolled=1, dim=32, seed=3)
+    manifest = es.manifest.copy()
+    rng = np.random.default_rng(1)
+    people = manifest["subject_id"].unique()
+    race = dict(zip(people, rng.choice(["asian", "black", "indian", "white"], size=len(people)), strict=True))
+    manifest["race"] = manifest["subject_id"].map(race)
+    es = EvaluationSet(es.templates, manifest, source=es.source)
+    a = run_audit(es, proto, score="neg_euclidean")
+    add_demographics(a, ["race"], min_group_size=10, n_boot=50, caveats={"race": "drawn at random (synthetic)"})
+    add_scale(a, n_seeds=1, seed=0, sizes=[60, 120, 240])
+    return a
+
+
+def _with_provenance(results: dict, tmp_path) -> dict:
+    data = tmp_path / "templates.npy"
+    data.write_bytes(b"\x93NUMPY fake bytes for a hash")
+    out = dict(results)
+    out["schema_version"] = 2
+    argv = ["faceaudit", "audit", "--templates", str(data), "--out", "res dir", "--score", "neg_euclidean"]
+    out["provenance"] = prov.collect(argv, {"templates": str(data), "out": "res dir", "score": "neg_euclidean",
+                                            "top_k": 20}, prov.inputs_from([("templates", data)]),
+                                     system={"name": "Acme Face", "version": "3.1"},
+                                     model={"name": "resnet", "version": "2", "weights_sha256": "ab" * 32})
+    out["input"] = {**results["input"], "model": {"name": "dlib_resnet", "version": "19.24", "options": {"jitter": 1}}}
+    out["warnings"] = [{"code": "small_audit", "text": "only 240 people are enrolled: figures below 1 in 240 are bounds"}]
+    return out
+
+
+def test_provenance_warnings_and_first_line(audit, tmp_path):
+    results = _with_provenance(audit.results, tmp_path)
+    page = rhtml.render_report(results)
+    data = results["provenance"]["inputs"][0]
+    # the first line under the title names the score and which way a match goes
+    sub = re.search(r"<p class='sub'>(.*?)</p>", page).group(1)
+    assert "Score: <b>distance</b> (neg_euclidean), a match when distance &le; T" in sub
+    assert "Acme Face 3.1" in sub
+    # the banner comes before the summary; the provenance essentials right after it
+    banner, summary = page.index("class='banner'"), page.index('class="summary"')
+    assert banner < summary < page.index("What was audited, and how to re-run it")
+    assert "Only 240 people are enrolled" in page
+    # every input's whole hash (full section) and its short form (first page, whole in a tooltip)
+    assert data["sha256"] in page and f">{data['sha256'][:12]}&hellip;<" in page
+    assert f"title='sha256 {data['sha256']}'" in page
+    assert rhtml.esc(results["provenance"]["command_line"]) in page and "&#x27;res dir&#x27;" in page
+    assert "faceaudit verify res dir" in page
+    env = results["provenance"]["environment"]
+    assert f">{env['python']}<" in page and f">{env['packages']['numpy']}<" in page
+    # a model's metadata as a table, never a Python dict's repr
+    assert "{'" not in page and "dlib_resnet" in page and "Jitter" in page
+
+
+def test_old_results_without_provenance_still_render(audit):
+    old = {k: v for k, v in audit.results.items() if k not in ("provenance", "warnings", "schema_version")}
+    page = rhtml.render_report(old)  # no provenance, no warnings: a folder written before #27
+    assert "class='banner'" not in page
+    assert "written before inputs, options and environment were recorded" in page
+
+
+def test_labels_and_thousands_separators(audit):
+    page = rhtml.render_report(audit.results)
+    proto = audit.results["protocol"]
+    setup = page[page.index("The evaluation set and protocol"):]
+    for raw in ("n_nonmated_probes", "n_mated_probes", "n_comparisons", "top_k", "n_templates"):
+        assert f">{raw}<" not in setup
+    assert "Non-mated searches (of people not enrolled)" in setup
+    assert f">{proto['n_comparisons']:,}<" in setup and proto["n_comparisons"] >= 1000
+    assert rhtml.human_key("n_gallery_templates", rhtml.LABELS) == "Gallery templates"
+    assert core.human_key("n_foo_bar") == "Number of foo bar"
+    assert core.fmt_value(1234567) == "1,234,567" and core.fmt_value(2.0e6) == "2,000,000"
+
+
+def test_summary_sentences_never_mix_percentages_and_fractions(audit):
+    text = re.sub(r"<[^>]+>", "", rhtml.summary(audit.results))
+    for sentence in re.split(r"(?<=[.)])\s+(?=[A-Z])", text):
+        has_pct = bool(re.search(r"\d%", sentence))
+        # a share written as a fraction (a distance or score is not a share)
+        has_fraction = bool(re.search(r"(?<!distance )(?<!threshold )(?<![\d.])0\.\d{2,}(?!\d*%)", sentence))
+        assert not (has_pct and has_fraction), sentence
+
+
+def test_one_unit_per_audit_group_thresholds_as_distances(audit):
+    d = audit.results["demographics"]
+    page = demographics_section.render(audit.results)
+    single = d["threshold"]
+    for t in d["analyses"][0]["group_thresholds"]:
+        if t["threshold"] is None:
+            continue
+        # the difference of two distances, worked by hand: distance_group - distance_single
+        want = f"distance {(-t['threshold']) - (-single):+.4g}"
+        assert want in page
+    thresholds_table = page[page.index("Threshold each group would need"):]
+    assert not re.search(r"<td>[+-]\d", thresholds_table)  # no bare score difference
+
+
+def test_heatmap_values_fit_or_table(audit):
+    a = audit.results["demographics"]["analyses"][0]
+    assert "<img" in demographics_section._cross_fmr(a)
+    many = dict(a)
+    groups = [f"g{i}" for i in range(demographics_section.HEATMAP_MAX_GROUPS + 1)]
+    n = len(groups)
+    many["groups"] = groups
+    many["cross_fmr"] = {"rate": [[1e-4] * n] * n, "errors": [[3] * n] * n, "trials": [[30000] * n] * n}
+    table = demographics_section._cross_fmr(many)
+    assert "<img" not in table and table.count("(3/30,000)") == n * n
+
+
+def test_dealiased_histogram_has_no_comb_and_matches_the_density():
+    # a normal density counted in fine bins 2.5 report bins apart (as the engine's binade-wide bins
+    # re-binned on a linear grid): every other report bin empty
+    edges = np.linspace(-4, 4, 161)
+    fine = np.arange(-4, 4, 2.5 * (edges[1] - edges[0]))
+    mass = np.diff(stats.norm.cdf(np.append(fine, 4.0))) * 1e6
+    counts, _ = np.histogram(fine, bins=edges, weights=mass)
+    body = (edges[:-1] > -2) & (edges[1:] < 2)
+    assert (counts[body] == 0).sum() > 20  # the comb
+    cells, cell_edges = plots.dealiased(counts, edges)
+    assert cells.sum() == counts.sum() and cell_edges[0] == edges[0] and cell_edges[-1] == edges[-1]
+    density = cells / cells.sum() / np.diff(cell_edges)
+    mids = (cell_edges[:-1] + cell_edges[1:]) / 2
+    inner = (mids > -2) & (mids < 2)
+    assert (cells[inner] > 0).all()
+    # smooth where the comb was (a comb's neighbours differ by 0 or 2x) and close to the true density
+    # (within the half fine bin by which a count sits at its fine bin's lower edge)
+    ratio = density[inner][1:] / density[inner][:-1]
+    assert ((ratio > 0.75) & (ratio < 1.33)).all()
+    assert np.allclose(density[inner], stats.norm.pdf(mids[inner]), rtol=0.25)
+    raw = counts / counts.sum() / np.diff(edges)
+    assert np.abs(np.diff(raw[body])).max() > 5 * np.abs(np.diff(density[inner])).max()
+    # a histogram with no comb, or with gaps only where counts are few, is left as it is
+    plain = np.array([0, 1, 0, 0, 2, 50, 80, 60, 0, 3, 0], float)
+    same, same_edges = plots.dealiased(plain, np.arange(12.0))
+    assert np.array_equal(same, plain) and np.array_equal(same_edges, np.arange(12.0))
+
+
+def _figures(audit):
+    """(name, figure, where it is shown) for every figure the report draws."""
+    r = audit.results
+    units = r["input"]["score"]
+    ident, a = r["identification"], r["demographics"]["analyses"][0]
+    figs = [("det_identification", plots.det_identification(ident), "grid"),
+            ("rates_vs_threshold", plots.rates_vs_threshold(ident, units), "grid"),
+            ("cmc", plots.cmc(ident), "grid"),
+            ("score_distributions", plots.score_distributions(r["distributions"], units), "grid"),
+            ("det_verification", plots.det_verification(r["verification"]), "grid"),
+            ("calibration", plots.calibration(r["explain_calibration"], units), "grid"),
+            ("bars", demographics_section.bars(a, 10), "wide"),
+            ("heatmap", demographics_section.heatmap(a), "natural"),
+            ("growth", scale_section.growth_plot(r["scale"]), "grid"),
+            ("extrapolation", scale_section.extrapolation_plot(r["scale"]), "grid"),
+            ("report_card", scale_section.report_card_plots(r["scale"]), "wide")]
+    systems = _systems(ident)
+    captured = []
+    real = plots.to_data_uri
+    try:
+        plots.to_data_uri = lambda fig: captured.append(fig) or "data:,"
+        compare_html._det(systems, ident["n_mated_searches"])
+        compare_html._cmc(systems)
+    finally:
+        plots.to_data_uri = real
+    figs += [("compare_det", captured[0], "grid"), ("compare_cmc", captured[1], "grid")]
+    return figs
+
+
+def _systems(ident):
+    c = ident["curve"]
+    op = ident["operating_points"][1]
+    system = {"det": {"fpir": c["fpir"], "fnir_rank1": c["fnir_rank1"]}, "cmc": ident["cmc"],
+              "operating_points": [{"fpir": op["fpir"], "fnir": op["fnir"]["1"]}]}
+    return [{**system, "name": "A"}, {**system, "name": "B"}]
+
+
+def test_dets_are_log_log(audit):
+    figs = {name: fig for name, fig, _ in _figures(audit)}
+    for name in ("det_identification", "det_verification", "compare_det"):
+        ax = figs[name].axes[0]
+        assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log"), name
+        assert any(type(c).__name__ in ("PolyCollection", "FillBetweenPolyCollection") for c in ax.collections), name
+
+
+def test_verification_band_is_clopper_pearson(audit):
+    from auditcore.intervals import clopper_pearson
+
+    v = audit.results["verification"]
+    fnmr = np.array(v["curve"]["fnmr"], float)
+    lo, hi = plots._binomial_band(fnmr, v["n_genuine"])
+    k = len(fnmr) // 2
+    want = clopper_pearson(int(round(fnmr[k] * v["n_genuine"])), v["n_genuine"])
+    assert (lo[k], hi[k]) == pytest.approx(want) and lo[k] <= fnmr[k] <= hi[k]
+
+
+def test_no_corner_multiplier_and_text_at_least_10px(audit):
+    for name, fig, where in _figures(audit):
+        fig.canvas.draw() if hasattr(fig, "canvas") and fig.canvas else None
+        texts = [t for t in fig.findobj(lambda o: hasattr(o, "get_fontsize") and hasattr(o, "get_text"))
+                 if t.get_visible() and t.get_text().strip()]
+        for ax in fig.axes:
+            for axis in (ax.xaxis, ax.yaxis):
+                assert axis.get_offset_text().get_text() == "", (name, axis.get_offset_text().get_text())
+        smallest = min(t.get_fontsize() for t in texts)
+        width, _ = core.png_size(core.to_data_uri(fig, dpi=DPI))
+        shown = min(width, SHOWN["wide"]) if where == "natural" else SHOWN[where]
+        px = smallest / 72 * DPI * shown / width
+        assert px >= 10, f"{name}: smallest text {px:.1f} px on a 1280 px page"
+
+
+def test_thead_and_limited_rows():
+    doc = core.with_thead("<table><tr><th>a</th><th>b</th></tr><tr><td>1</td><td>2</td></tr></table>")
+    assert doc.startswith("<table><thead><tr><th>a</th><th>b</th></tr></thead><tr><td>1")
+    rows = [f"<tr><td>{i}</td></tr>" for i in range(20)]
+    out = core.limit_rows(rows, 1, keep=12)
+    assert out.count("<tr class='more'>") == 8 and "8 more rows not printed" in out
+    assert core.limit_rows(rows[:14], 1, keep=12).count("more") == 0
+    assert "@media print" in core.CSS and "break-inside:avoid" in core.CSS
+    assert "thead{display:table-header-group}" in core.CSS
