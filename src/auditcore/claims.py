@@ -71,11 +71,19 @@ class Family:
 
 class GroupRates:
     """Errors and trials of each group, from per-cluster counts ``(clusters, groups)``, with the
-    Korn-Graubard interval at any level (:meth:`interval`) and pairwise contrasts (:meth:`contrast`)."""
+    Korn-Graubard interval at any level (:meth:`interval`) and pairwise contrasts (:meth:`contrast`).
 
-    def __init__(self, errors_by_cluster, trials_by_cluster):
+    ``design_effect``/``degrees_of_freedom``/``source`` (per group, optional): a design effect the
+    caller measured itself (trials that cluster in two ways, e.g. impostor comparisons by probe
+    people and gallery people) and its degrees of freedom, passed to :func:`korn_graubard`; every
+    interval and contrast at every level then uses it."""
+
+    def __init__(self, errors_by_cluster, trials_by_cluster, *, design_effect=None, degrees_of_freedom=None,
+                 source=None):
         self.errors_by_cluster = np.asarray(errors_by_cluster, dtype=np.float64)
         self.trials_by_cluster = np.asarray(trials_by_cluster, dtype=np.float64)
+        self._given = {} if design_effect is None else {
+            "design_effect": design_effect, "degrees_of_freedom": degrees_of_freedom, "source": source}
         self._cache: dict[float, dict] = {}
         base = self.at(0.95)
         self.errors, self.trials, self.value = base["errors"], base["trials"], base["value"]
@@ -87,7 +95,7 @@ class GroupRates:
         """:func:`korn_graubard` at ``confidence`` (cached)."""
         key = float(confidence)
         if key not in self._cache:
-            self._cache[key] = korn_graubard(self.errors_by_cluster, self.trials_by_cluster, key)
+            self._cache[key] = korn_graubard(self.errors_by_cluster, self.trials_by_cluster, key, **self._given)
         return self._cache[key]
 
     def interval(self, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:

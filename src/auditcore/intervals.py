@@ -151,7 +151,7 @@ def design_effects(errors_by_cluster, trials_by_cluster) -> tuple[np.ndarray, np
 
 
 def korn_graubard(errors_by_cluster, trials_by_cluster, confidence: float = 0.95, *,
-                  design_effect=None) -> dict:
+                  design_effect=None, degrees_of_freedom=None, source=None) -> dict:
     """Per-group intervals for proportions of clustered trials (Korn and Graubard 1998).
 
     Clopper-Pearson on the effective sample size ``n_eff = n / deff`` with ``x_eff = p n_eff``,
@@ -164,6 +164,11 @@ def korn_graubard(errors_by_cluster, trials_by_cluster, confidence: float = 0.95
     clustering, so it takes the clustering measured over every group of the table. Where no group
     shows any, each cluster counts once (``n_eff`` = clusters), the bound that holds however the
     trials of a cluster depend on each other.
+
+    A given ``design_effect`` (per group) is used as it is (at least 1), with no degrees-of-freedom
+    adjustment unless ``degrees_of_freedom`` (per group) is given too; ``source`` (per group) then
+    names where it came from (default "given"). A caller whose trials cluster in more than one way
+    (probe people and gallery people) measures the design effect itself and passes it here.
 
     Returns arrays: ``value``, ``low``, ``high``, ``design_effect``, ``effective_trials``,
     ``clusters``, ``source`` (how the design effect was found: "own", "pooled", "clusters",
@@ -179,7 +184,8 @@ def korn_graubard(errors_by_cluster, trials_by_cluster, confidence: float = 0.95
         p = np.where(n > 0, x / np.where(n > 0, n, 1.0), np.nan)
     if design_effect is not None:
         deff = np.maximum(np.broadcast_to(np.asarray(design_effect, np.float64), n.shape), 1.0)
-        source = np.full(n.shape, "given", dtype=object)
+        source = (np.full(n.shape, "given", dtype=object) if source is None else
+                  np.array(np.broadcast_to(np.asarray(source, dtype=object), n.shape), dtype=object))
         estimated = np.ones(n.shape, bool)
     else:
         best = np.fmax(own, pooled)  # NaN only where neither is estimable
@@ -194,7 +200,11 @@ def korn_graubard(errors_by_cluster, trials_by_cluster, confidence: float = 0.95
     own_ok = ~np.isnan(own)
     df = np.where(source == "own", np.maximum(m - 1, 1), max(int((m[own_ok] - 1).sum()), 1) if own_ok.any() else 1)
     q = 1 - (1 - confidence) / 2
-    df_factor = np.where(estimated & (source != "given"), (t_quantile(q, n - 1) / t_quantile(q, df)) ** 2, 1.0)
+    adjust = estimated & (source != "given") if design_effect is None else np.zeros(n.shape, bool)
+    if design_effect is not None and degrees_of_freedom is not None:
+        df = np.maximum(np.broadcast_to(np.asarray(degrees_of_freedom, np.float64), n.shape), 1.0)
+        adjust = np.ones(n.shape, bool)
+    df_factor = np.where(adjust, (t_quantile(q, n - 1) / t_quantile(q, df)) ** 2, 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         n_eff = np.minimum(n / deff * df_factor, n)
     lo, hi = beta_interval(np.nan_to_num(p) * n_eff, n_eff, confidence)

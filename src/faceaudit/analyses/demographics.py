@@ -104,7 +104,10 @@ def _rate_entry(rates: claims_.GroupRates, g: int, n_searches: int, boot: np.nda
             entry["upper_bound_from_people"] = _people_upper(people, confidence)
         how = {"own": "its own people", "pooled": "the people of every group of this grouping",
                "clusters": "no group's errors (none had any), so each person counts once",
-               "given": "a given design effect"}[source]
+               "given": "a given design effect",
+               "two-way own": "its own probe people and gallery people",
+               "two-way pooled": "the probe people and gallery people of every group of this grouping",
+               "two-way clusters": "no group's false matches (none had any), so each person counts once"}[source]
         entry["note"] = (f"0 of {int(round(trials)):,}; upper {confidence:.0%} bound {rate_words(hi)} (the trials count as "
                          f"{n_eff:,.0f} independent ones: design effect {deff:.3g}, from {how})")
     return entry
@@ -279,13 +282,17 @@ def _finding(measure: str, s: dict, rates: dict | None = None) -> list[str]:
 
 
 def group_figures(per_probe: dict, probe_subject: np.ndarray, probe_group: np.ndarray, groups, weights: np.ndarray, *,
-                  min_group_size: int, confidence: float, per_person: bool = False) -> dict:
+                  min_group_size: int, confidence: float, per_person: bool = False,
+                  design_effects: dict | None = None) -> dict:
     """Per-group rates of every measure from per-probe counts (no claims yet: :func:`add_claims`).
 
     ``per_probe``: measure -> (errors, trials, searches) per probe; ``probe_subject``: the probe's
     person (0..n-1), ``probe_group``: its group code; ``weights``: the people bootstrap's
     ``(n_boot, n_people)`` multiplicities. Returns ``rates`` (the results' per-group entries),
     ``boot``/``point``/``eligible`` per measure, and ``claim_input`` (measure -> (GroupRates, eligible)).
+    ``design_effects``: measure -> ``{"design_effect", "degrees_of_freedom", "source"}`` per group,
+    measured by the caller where trials cluster in more than one way (FMR: probe people and gallery
+    people, :func:`fmr_people`); each group then uses the larger of it and the probe-people one.
     """
     n_subj, n_groups = weights.shape[1], len(groups)
     ranked = np.array([diff.is_ranked_label(g) for g in groups])
@@ -300,6 +307,12 @@ def group_figures(per_probe: dict, probe_subject: np.ndarray, probe_group: np.nd
             t_tab = has.astype(float)
         e_sum, t_sum, s_sum = e_tab.sum(0), t_tab.sum(0), s_tab.sum(0)
         group_rates = claims_.GroupRates(e_tab, t_tab)
+        given = (design_effects or {}).get(measure)
+        if given is not None and not per_person:
+            one_way, two = group_rates.design_effect, np.asarray(given["design_effect"], float)
+            source = np.where(one_way > two, group_rates.source, np.asarray(given["source"], dtype=object))
+            group_rates = claims_.GroupRates(e_tab, t_tab, design_effect=np.fmax(two, one_way),
+                                             degrees_of_freedom=given["degrees_of_freedom"], source=source)
         point = diff.rates(e_sum, t_sum)
         boot = diff.rates(boot_.weighted_sums(weights, e_tab), boot_.weighted_sums(weights, t_tab))
         eligible = (s_sum >= min_group_size) & (t_sum > 0) & ranked
@@ -383,6 +396,73 @@ def _in_units(rows: list[dict], single: float, score: str) -> list[dict]:
             r["distance"] = None if t is None else -float(t)
             r["distance_difference"] = None if t is None else (-float(t)) - (-float(single))
     return rows
+
+
+FMR_ONE_WAY = ("probe people only (Korn-Graubard): the comparisons were not split by gallery person ({why}); "
+               "too narrow if a few enrolled people attract most false matches")
+
+
+def fmr_people(audit: Audit, threshold: float, codes: np.ndarray, probe_group: np.ndarray, g_counts: np.ndarray,
+               g_comps: np.ndarray, n_groups: int, confidence: float) -> dict:
+    """Per-group FMR and cross-group FMR intervals from probe people *and* gallery people.
+
+    Impostor comparisons cluster twice: by the probe's person and by the gallery person (a few
+    enrolled people can attract most false matches). The comparisons ``>= threshold`` are split
+    by (probe, gallery person, gallery template's group) the way the verification FMR's are
+    (:func:`faceaudit.analyses.lookalikes.probe_pairs`), checked against the engine's per-group
+    counts to the comparison, and each probe group (and each cell of the cross-group matrix) gets
+    the two-way design effect of its own people (:func:`~faceaudit.analyses.lookalikes.group_parts`,
+    :func:`~faceaudit.analyses.lookalikes.group_design_effects`). Returns ``groups`` (design effects
+    per probe group, for :func:`group_figures`; None where the split could not be made), ``cross``
+    (the matrix's ``ci``, ``design_effect``, ``interval``) and ``about`` (what the intervals cover)."""
+    from auditcore.intervals import korn_graubard
+    from faceaudit.analyses import lookalikes as look
+
+    res = audit.search
+    n = float(g_comps.sum())
+    covers = ("new probe people and new gallery people of the same kind (comparisons cluster by both); the "
+              "cross-group cells are each at the stated confidence, not simultaneous")
+    cost = look._rescore_cost(res, int(audit.protocol.gallery.size), threshold)
+    why = None
+    if n <= 0:
+        why = "no impostor comparisons"
+    elif cost > max(look.RESCORE_FLOOR, 0.25 * n):
+        why = f"splitting them by person would score again {int(cost):,} comparisons"
+    if why is None:
+        pairs = look.probe_pairs(res, audit.evalset, audit.protocol, [np.float32(threshold)], gallery_codes=codes,
+                                 score=audit.results["input"]["score"])
+        check = np.zeros_like(g_counts)
+        if pairs["probe"].size:
+            np.add.at(check, (pairs["probe"], pairs["group"]), pairs["counts"][:, 0])
+        if not np.array_equal(check, g_counts):
+            why = "the split by person did not add up to the engine's counts"
+    if why is not None:
+        return {"groups": None, "cross": {"interval": FMR_ONE_WAY.format(why=why)},
+                "about": {"method": FMR_ONE_WAY.format(why=why), "covers": "new probe people of the same kind"}}
+    probe_group = np.asarray(probe_group, np.int64)
+    present = np.flatnonzero(np.bincount(probe_group, minlength=n_groups) > 0)
+    groups = look.group_design_effects(look.group_parts(pairs, probe_group, codes, present))
+    full = {k: np.full(n_groups, v, dtype=object if k == "source" else float)
+            for k, v in (("design_effect", 1.0), ("degrees_of_freedom", 1e9), ("source", "two-way clusters"))}
+    for k, arr in full.items():
+        arr[present] = groups[k]
+    # the cross-group matrix: a cell per (probe group, gallery group) with comparisons
+    cells = [(a, b) for a in range(n_groups) for b in range(n_groups) if g_comps[probe_group == a, b].sum() > 0]
+    lo = [[None] * n_groups for _ in range(n_groups)]
+    hi = [[None] * n_groups for _ in range(n_groups)]
+    de = [[None] * n_groups for _ in range(n_groups)]
+    if cells:
+        parts = look.group_parts(pairs, probe_group, codes, [a for a, _ in cells], [b for _, b in cells])
+        d = look.group_design_effects(parts)
+        e = np.array([[p["count"] for p in parts]])
+        t = np.array([[p["comparisons"] for p in parts]])
+        kg = korn_graubard(e, t, confidence, design_effect=d["design_effect"], degrees_of_freedom=d["degrees_of_freedom"],
+                           source=d["source"])
+        for i, (a, b) in enumerate(cells):
+            lo[a][b], hi[a][b], de[a][b] = float(kg["low"][i]), float(kg["high"][i]), float(kg["design_effect"][i])
+    cross = {"ci_low": lo, "ci_high": hi, "design_effect": de,
+             "interval": f"{look.GROUP_FMR_METHOD}; each cell at {confidence:.0%}, not simultaneous"}
+    return {"groups": full, "cross": cross, "about": {"method": look.GROUP_FMR_METHOD, "covers": covers}}
 
 
 def per_probe_counts(audit: Audit, threshold: float, codes: np.ndarray | None = None) -> dict:
@@ -471,8 +551,10 @@ def analyse(audit: Audit, spec: str, threshold: float, *, min_group_size: int, n
     fm, fm_n = per_probe["fmr"][0], per_probe["fmr"][1]
     probe_group = codes[res.probe_rows]
     weights = boot_.subject_weights(n_subj, n_boot, seed)
+    two_way = fmr_people(audit, threshold, codes, probe_group, g_counts, g_comps, n_groups, confidence)
     fig = group_figures(per_probe, probe_subject, probe_group, groups, weights, min_group_size=min_group_size,
-                        confidence=confidence, per_person=per_person)
+                        confidence=confidence, per_person=per_person,
+                        design_effects=None if two_way.get("groups") is None else {"fmr": two_way["groups"]})
     rates, ranked = fig["rates"], fig["ranked"]
     boot_rates, point_rates, eligible_by = fig["boot"], fig["point"], fig["eligible"]
     both = eligible_by["fmr"] & eligible_by["fnmr"]
@@ -491,7 +573,9 @@ def analyse(audit: Audit, spec: str, threshold: float, *, min_group_size: int, n
         "rates": rates, "summaries": {}, **extra,
         "ranked_groups": [str(g) for g, r in zip(groups, ranked) if r],
         "cross_fmr": {"errors": cross_e.astype(int).tolist(), "trials": cross_t.astype(int).tolist(),
-                      "rate": [[(e / t) if t else None for e, t in zip(er, tr)] for er, tr in zip(cross_e, cross_t)]},
+                      "rate": [[(e / t) if t else None for e, t in zip(er, tr)] for er, tr in zip(cross_e, cross_t)],
+                      **two_way["cross"]},
+        "fmr_interval": two_way["about"],
         "overall_fmr": overall_fmr,
         "group_thresholds": _in_units(_group_thresholds(audit, codes, groups, overall_fmr, score, tick), threshold, score)
         if overall_fmr else [],

@@ -156,6 +156,30 @@ def people_counts(res, evalset, protocol, edges, *, score: str | None = None) ->
     ``edges``: float32 thresholds (exact histogram edges, so that the counts are the histogram's).
     Uses the search's candidate lists, reference scores for listed people with several gallery
     templates, and a second engine search of the probes whose lists are full at the lowest edge."""
+    pairs = probe_pairs(res, evalset, protocol, edges, score=score)
+    lay = pairs["layout"]
+    n_gp, p_person, edges = lay["gallery_people"], lay["probe_person"], pairs["edges"]
+    pp, gp, cc = pairs["probe"], pairs["person"], pairs["counts"]
+    if pp.size:
+        cell = p_person[pp].astype(np.int64) * max(n_gp, 1) + gp
+        uniq, inv = np.unique(cell, return_inverse=True)
+        counts = np.zeros((uniq.size, edges.size), np.int64)
+        np.add.at(counts, inv, cc)
+        rows, cols = uniq // max(n_gp, 1), uniq % max(n_gp, 1)
+    else:
+        rows = cols = np.zeros(0, np.int64)
+        counts = np.zeros((0, edges.size), np.int64)
+    return PeopleCounts(edges, lay["n_row"], lay["n_col"], lay["t_row"], lay["g_templates"], lay["cell_n_sq"],
+                        rows, cols, counts)
+
+
+def probe_pairs(res, evalset, protocol, edges, *, score: str | None = None, gallery_codes=None) -> dict:
+    """Impostor comparisons ``>= edges`` by *probe* (index in ``res``), gallery person and the group
+    of the gallery template (``gallery_codes``: a code per evaluation-set row; all 0 if None), read
+    as :func:`people_counts` reads them. Returns ``probe``, ``person``, ``group``, ``counts``
+    (pairs x edges, every pair with a count), ``edges`` and ``layout`` (the people of the search:
+    ``probe_person``, ``mate`` (each probe's gallery person or -1), ``g_templates``, ``gallery_people``,
+    ``n_row``, ``n_col``, ``t_row``, ``cell_n_sq`` as in :class:`PeopleCounts`)."""
     from faceaudit.engine.local import reference_scores
 
     score = score or res.score
@@ -163,6 +187,7 @@ def people_counts(res, evalset, protocol, edges, *, score: str | None = None) ->
     e_min = np.float32(edges.min()) if edges.size else np.float32(np.inf)
     codes = evalset.subject_codes
     g_rows, g_codes, g_person, g_templates, rows_by_person, start = _gallery_layout(evalset, protocol)
+    t_group = (np.zeros(evalset.n, np.int64) if gallery_codes is None else np.asarray(gallery_codes, np.int64))
     n_gp = g_codes.size
     probe_rows = np.asarray(res.probe_rows, np.int64)
     p_codes = codes[probe_rows]
@@ -182,11 +207,14 @@ def people_counts(res, evalset, protocol, edges, *, score: str | None = None) ->
     r_mate[p_person[mate >= 0]] = mate[mate >= 0]
     genuine_sq = float(((t_row[r_mate >= 0] * g_templates[r_mate[r_mate >= 0]]).astype(np.float64) ** 2).sum())
     cell_n_sq = float((t_row.astype(np.float64) ** 2).sum() * (g_templates.astype(np.float64) ** 2).sum() - genuine_sq)
+    layout = {"probe_person": p_person, "mate": mate, "g_templates": g_templates, "gallery_people": n_gp,
+              "gallery_rows": g_rows, "gallery_person": g_person, "n_row": n_row, "n_col": n_col, "t_row": t_row,
+              "cell_n_sq": cell_n_sq}
 
     cand_u = np.asarray(res.candidates_subject)
     cand_s = np.asarray(res.candidates_score, np.float32)
     k = cand_u.shape[1] if cand_u.ndim == 2 else 0
-    pairs_probe, pairs_person, pairs_count = [], [], []
+    pairs_probe, pairs_person, pairs_group, pairs_count = [], [], [], []
     if edges.size:
         valid = cand_u >= 0 if k else np.zeros((probe_rows.size, 0), bool)
         nonmate = valid & (cand_u != mate[:, None]) if k else valid
@@ -204,6 +232,7 @@ def people_counts(res, evalset, protocol, edges, *, score: str | None = None) ->
         c1 = (s_subject[single, None] >= edges[None, :]).astype(np.int64)
         pairs_probe.append(li[single])
         pairs_person.append(person[single])
+        pairs_group.append(t_group[rows_by_person[start[person[single]]]])
         pairs_count.append(c1)
         # several templates: score each of them again
         multi = np.flatnonzero(~single)
@@ -215,41 +244,44 @@ def people_counts(res, evalset, protocol, edges, *, score: str | None = None) ->
             gr = rows_by_person[np.repeat(first, reps) + offs]
             s = reference_scores(evalset, pr, gr, score)
             hit = (s[:, None] >= edges[None, :]).astype(np.int64)
-            owner = np.repeat(np.arange(multi.size), reps)
-            cm = np.zeros((multi.size, edges.size), np.int64)
-            np.add.at(cm, owner, hit)
-            pairs_probe.append(li[multi])
-            pairs_person.append(person[multi])
+            # one pair per (listed person, template group)
+            n_codes = int(t_group.max(initial=0)) + 1
+            owner = np.repeat(np.arange(multi.size), reps) * n_codes + t_group[gr]
+            uo, inv = np.unique(owner, return_inverse=True)
+            cm = np.zeros((uo.size, edges.size), np.int64)
+            np.add.at(cm, inv, hit)
+            pairs_probe.append(li[multi][uo // n_codes])
+            pairs_person.append(person[multi][uo // n_codes])
+            pairs_group.append(uo % n_codes)
             pairs_count.append(cm)
         full_rows = np.flatnonzero(full)
         if full_rows.size:
-            fp, fg, fc = _score_again(evalset, probe_rows[full_rows], mate[full_rows], g_rows, g_person, edges, score)
+            fp, fg, fgr, fc = _score_again(evalset, probe_rows[full_rows], mate[full_rows], g_rows, g_person, edges,
+                                           score, t_group)
             pairs_probe.append(full_rows[fp])
             pairs_person.append(fg)
+            pairs_group.append(fgr)
             pairs_count.append(fc)
     if pairs_probe:
-        pp = np.concatenate(pairs_probe)
-        gp = np.concatenate(pairs_person)
+        pp = np.concatenate(pairs_probe).astype(np.int64)
+        gp = np.concatenate(pairs_person).astype(np.int64)
+        gg = np.concatenate(pairs_group).astype(np.int64)
         cc = np.concatenate(pairs_count).reshape(-1, edges.size)
         keep = cc.sum(1) > 0
-        pp, gp, cc = pp[keep], gp[keep], cc[keep]
-        cell = p_person[pp].astype(np.int64) * max(n_gp, 1) + gp
-        uniq, inv = np.unique(cell, return_inverse=True)
-        counts = np.zeros((uniq.size, edges.size), np.int64)
-        np.add.at(counts, inv, cc)
-        rows, cols = uniq // max(n_gp, 1), uniq % max(n_gp, 1)
+        pp, gp, gg, cc = pp[keep], gp[keep], gg[keep], cc[keep]
     else:
-        rows = cols = np.zeros(0, np.int64)
-        counts = np.zeros((0, edges.size), np.int64)
-    return PeopleCounts(edges, n_row, n_col, t_row, g_templates, cell_n_sq, rows, cols, counts)
+        pp = gp = gg = np.zeros(0, np.int64)
+        cc = np.zeros((0, edges.size), np.int64)
+    return {"probe": pp, "person": gp, "group": gg, "counts": cc, "edges": edges, "layout": layout}
 
 
-def _score_again(evalset, probe_rows, mate, g_rows, g_person, edges, score):
+def _score_again(evalset, probe_rows, mate, g_rows, g_person, edges, score, t_group=None):
     """Every impostor comparison ``>= edges`` of these probes (whose lists are full): a float64
     screen of each probe against the whole gallery, in blocks, and reference scores
     (:func:`faceaudit.engine.local.reference_scores`) for every pair the screen puts within a
     generous margin of the lowest edge, so that each decision is the engine's. Returns (probe
-    index, gallery person, counts per edge) per (probe, gallery person) with a count."""
+    index, gallery person, template group (``t_group`` of the gallery row; 0 if None), counts per
+    edge) per (probe, gallery template) with a count."""
     from faceaudit.engine.local import reference_scores
 
     e_min = float(np.min(edges))
@@ -264,7 +296,7 @@ def _score_again(evalset, probe_rows, mate, g_rows, g_person, edges, score):
 
     P = rows64(probe_rows)
     psq = (P * P).sum(1)
-    out_p, out_g, out_c = [], [], []
+    out_p, out_g, out_t, out_c = [], [], [], []
     g_chunk = 1 << 15
     p_block = max(1, (1 << 23) // g_chunk)
     for a in range(0, g_rows.size, g_chunk):
@@ -286,10 +318,12 @@ def _score_again(evalset, probe_rows, mate, g_rows, g_person, edges, score):
             keep = hit.any(1)
             out_p.append(b + i[keep])
             out_g.append(gp[j[keep]].astype(np.int64))
+            out_t.append(np.zeros(int(keep.sum()), np.int64) if t_group is None else t_group[gr[j[keep]]])
             out_c.append(hit[keep])
     if not out_p:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, edges.size), np.int64)
-    return np.concatenate(out_p), np.concatenate(out_g), np.concatenate(out_c)
+        z = np.zeros(0, np.int64)
+        return z, z, z, np.zeros((0, edges.size), np.int64)
+    return np.concatenate(out_p), np.concatenate(out_g), np.concatenate(out_t), np.concatenate(out_c)
 
 
 def intervals_from_counts(pc: PeopleCounts, confidence: float = 0.95) -> list[dict]:
@@ -474,3 +508,87 @@ def verification_fmr_people(verification: dict, res, evalset, protocol, confiden
         "independent": "ci_independent: Clopper-Pearson over comparisons as if independent (this audit's "
                        "comparisons only; too narrow when people differ)"}
     return verification
+
+
+# ------------------------------------------------------------------ per-group FMR from people (demographics)
+
+GROUP_FMR_METHOD = ("two-way people: Korn-Graubard (Clopper-Pearson on the effective number of impostor comparisons) "
+                    "with the design effect from probe people and gallery people (the larger of the group's own and "
+                    "the one pooled over the groups; each person counted once where no group had a false match)")
+
+
+def group_parts(pairs: dict, probe_group, gallery_codes, probe_groups, gallery_groups=None, edge: int = 0) -> list[dict]:
+    """:func:`two_way_variance` of the impostor comparisons ``>= pairs["edges"][edge]`` of the probes
+    in each probe group of ``probe_groups`` against the gallery templates in ``gallery_groups``
+    (a group code each, or None: the whole gallery), one part per entry.
+
+    ``pairs``: :func:`probe_pairs` with ``gallery_codes`` (a code per evaluation-set row);
+    ``probe_group``: each probe's group code. The clusters of a part are the people who take part
+    in it: a probe person with probes in several groups counts, in each group, with the probes he
+    has there; a gallery person, in each gallery group, with his templates of that group."""
+    lay = pairs["layout"]
+    p_person, mate, n_gp = lay["probe_person"], lay["mate"], lay["gallery_people"]
+    probe_group = np.asarray(probe_group, np.int64)
+    t_group = np.asarray(gallery_codes, np.int64)[lay["gallery_rows"]]
+    n_codes = int(max(t_group.max(initial=0), pairs["group"].max(initial=0), probe_group.max(initial=0))) + 1
+    by_group = np.zeros((max(n_gp, 1), n_codes), np.float64)   # gallery templates per (person, group)
+    np.add.at(by_group, (lay["gallery_person"], t_group), 1.0)
+    n_rows = lay["t_row"].size
+    pp, gp, gg = pairs["probe"], pairs["person"], pairs["group"]
+    cc = pairs["counts"][:, edge] if pairs["counts"].size else np.zeros(0, np.int64)
+    out = []
+    for a, b in zip(probe_groups, gallery_groups if gallery_groups is not None else [None] * len(probe_groups)):
+        in_a = probe_group == a
+        g_b = by_group.sum(1) if b is None else by_group[:, b]
+        g_b = g_b[:n_gp]
+        mate_b = np.where(mate >= 0, g_b[np.maximum(mate, 0)] if n_gp else 0.0, 0.0)
+        n_row = np.bincount(p_person[in_a], weights=(g_b.sum() - mate_b[in_a]), minlength=n_rows)
+        t_a = np.bincount(p_person[in_a], minlength=n_rows).astype(np.float64)
+        mated_a = mate[in_a]
+        n_col = g_b * (in_a.sum() - np.bincount(mated_a[mated_a >= 0], minlength=n_gp))
+        r_mate = np.full(n_rows, -1, np.int64)
+        r_mate[p_person[mate >= 0]] = mate[mate >= 0]
+        has = (r_mate >= 0) & (t_a > 0)
+        genuine_sq = float(((t_a[has] * g_b[r_mate[has]]) ** 2).sum())
+        cell_n_sq = float((t_a ** 2).sum() * (g_b ** 2).sum() - genuine_sq)
+        sel = in_a[pp] & (True if b is None else gg == b) & (cc > 0)
+        cell = p_person[pp[sel]].astype(np.int64) * max(n_gp, 1) + gp[sel]
+        uniq, inv = np.unique(cell, return_inverse=True)
+        counts = np.bincount(inv, weights=cc[sel], minlength=uniq.size)
+        rows, cols = uniq // max(n_gp, 1), uniq % max(n_gp, 1)
+        out.append(two_way_variance(rows, cols, counts, t_a[rows] * g_b[cols], n_row, n_col, cell_n_sq))
+    return out
+
+
+def group_design_effects(parts: list[dict]) -> dict:
+    """Design effects for Korn-Graubard intervals of several groups' rates from their
+    :func:`two_way_variance` parts, the way :func:`auditcore.intervals.korn_graubard` chooses them
+    for one-way clusters: the larger of the group's own and the pooled one (every group with a
+    false match: summed variances over summed binomial variances), the degrees of freedom of the
+    variance used (Satterthwaite's for the pooled sum); where no group had a false match, each
+    person counts once (the comparisons over the smaller number of people taking part).
+    Returns arrays ``design_effect``, ``degrees_of_freedom``, ``source`` ("two-way own",
+    "two-way pooled", "two-way clusters")."""
+    own = np.array([p["design_effect"] if p["design_effect"] is not None else np.nan for p in parts], float)
+    df_own = np.array([p["degrees_of_freedom"] for p in parts], float)
+    v = np.array([p["variance"] for p in parts], float)
+    b = np.array([p["binomial_variance"] for p in parts], float)
+    ok = ~np.isnan(own) & (b > 0)
+    if ok.any():
+        pooled = max(float(v[ok].sum() / b[ok].sum()), 1.0)
+        # Satterthwaite: (sum v)^2 / sum(v^2 / df)
+        df_pooled = float(v[ok].sum() ** 2 / np.sum(v[ok] ** 2 / np.maximum(df_own[ok], 1.0))) if v[ok].sum() > 0 else 1.0
+    else:
+        pooled, df_pooled = np.nan, 1.0
+    use_own = ok & ~(pooled > own)
+    deff = np.where(use_own, own, pooled)
+    df = np.where(use_own, df_own, df_pooled)
+    source = np.where(use_own, "two-way own", "two-way pooled").astype(object)
+    for i, p in enumerate(parts):
+        if not ok.any():
+            people = max(min(p["probe_people"], p["gallery_people"]), 1)
+            deff[i] = max(p["comparisons"] / people, 1.0) if p["comparisons"] > 0 else 1.0
+            df[i], source[i] = 1e9, "two-way clusters"  # no degrees-of-freedom shrinkage, as one-way
+
+    return {"design_effect": np.maximum(np.nan_to_num(deff, nan=1.0), 1.0), "degrees_of_freedom": np.maximum(df, 1.0),
+            "source": source}
