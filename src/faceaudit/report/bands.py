@@ -90,5 +90,5 @@ def figure_sizes_sentence(rows: list[dict], threshold_text: str) -> str:
         return f"At threshold {threshold_text}, FPIR is given as one figure at every size shown"
     if not fig:
         return f"At threshold {threshold_text}, FPIR is not given as one figure at any size shown (only bounds)"
-    return (f"At threshold {threshold_text}, FPIR is given as one figure at N = {', '.join(f'{n:.0e}' for n in fig)} "
+    return (f"At threshold {threshold_text}, FPIR is given as one figure at N = {', '.join(f'{n:,.0f}' for n in fig)} "
             "and only as bounds elsewhere")

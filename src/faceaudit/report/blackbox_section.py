@@ -36,7 +36,7 @@ def _scale(results: dict) -> str:
         f"{_pct(v['independence_ci'][1])}] {'agrees' if v['independence_agrees'] else '<b>disagrees</b>'}</td></tr>"
         for v in sc["validation"])
     ext = "".join(
-        f"<tr><td>{fmt_threshold(r['threshold'])}</td><td>{r['gallery_size']:.0e}</td><td>{esc(r['fmr_source'])}</td>"
+        f"<tr><td>{fmt_threshold(r['threshold'])}</td><td>{r['gallery_size']:,.0f}</td><td>{esc(r['fmr_source'])}</td>"
         f"<td>{esc(fpir_statement(r)['text'])}</td>"
         f"<td>{esc(lookalike_statement(r['expected_impostors_above_threshold'], r['expected_lo'], r['expected_hi'], r.get('expected_count'))['text'])}</td></tr>"
         for r in sc["extrapolation"])

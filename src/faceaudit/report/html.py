@@ -77,7 +77,8 @@ LABELS = {
     "n_mated_searches": "Mated searches", "n_nonmated_searches": "Non-mated searches",
     "name": "Name", "version": "Version", "weights_sha256": "Weights sha256", "options": "Options",
     "tie": "Ties", "threshold": "Threshold", "operating_point": "Operating point", "undefined_rate": "Undefined rates",
-    "histogram": "Histogram", "intervals": "Intervals",
+    "histogram": "Histogram", "intervals": "Intervals", "fpir": "FPIR", "fnir": "FNIR", "cmc": "CMC", "fmr": "FMR",
+    "fnmr": "FNMR", "eer": "EER", "subject_score": "Subject score", "score_reason": "Why this score",
 }
 
 

@@ -168,7 +168,7 @@ def render(results: dict) -> str:
               f"<span class='muted'>{esc(st['text'])} ({esc(st['detail'])})</span>")
         if st["kind"] not in ("figure", "cannot_say"):
             fp = f"<span class='muted'>{fp}</span>"
-        size = f"{r['gallery_size']:.0e}" + (" (claimed)" if claimed and r["gallery_size"] == claimed else "")
+        size = f"{r['gallery_size']:,.0f}" + (" (claimed)" if claimed and r["gallery_size"] == claimed else "")
         look = lookalike_statement(r.get("expected_impostors_above_threshold"), r.get("expected_lo"), r.get("expected_hi"),
                                    r.get("expected_count"))
         ext_rows += (f"<tr><td>{fmt_threshold(r['threshold'])}</td><td>{size}</td><td>{esc(r['fmr_source'])}</td>"
