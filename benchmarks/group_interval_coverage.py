@@ -14,12 +14,19 @@ Three figures, each against populations of *people* whose rates are known exactl
    target, against Clopper-Pearson over comparisons; score-level populations from
    ``benchmarks/lookalike_coverage.py``.
 
+4. **Per-group FMR and the cross-group FMR matrix** (``results["demographics"]``): two-way
+   (probe people and gallery people) design effects per group
+   (:func:`faceaudit.analyses.lookalikes.group_parts`) against probe people only, in populations
+   where 0.5-2% of gallery people (hubs) or 2% of probe people attract most false matches, with
+   per-image labels (one person in several groups); coverage of each group's true FMR, of each
+   cross-group cell's, and how often the section's FMR ratio claims are made and wrong.
+
 People: each person's error probability is drawn from a law with an exact mean (all equal;
 Beta; or a "few people attract most errors" mixture where 2% of people have a rate 0.3 and carry
 about three quarters of the errors), and each person has a random number of trials, so a group's
 true rate (what a new sample of people of the same kind estimates) is the law's mean.
 
-    python benchmarks/group_interval_coverage.py [--reps 400] [--which summaries paired fmr]
+    python benchmarks/group_interval_coverage.py [--reps 400] [--which summaries paired fmr group_fmr]
 
 Prints coverage (share of runs whose interval holds the truth) by population and method.
 """
@@ -232,10 +239,141 @@ def fmr_study(reps: int = 100, galleries=(300, 1000), probes: int = 2000, seed0:
     return rows
 
 
+# ------------------------------------------------------------------ 4. per-group FMR and its claims
+
+@dataclass(frozen=True)
+class HubPopulation:
+    """Impostor comparisons with exact per-group FMR, clustered by probe people and gallery people.
+
+    A comparison of a probe image of group ``a`` (its probe person ``r``) with a template of gallery
+    person ``j`` is a false match with probability ``q_a * u_r * v_j``: ``u`` is a probe person's
+    attraction (a share ``probe_share`` at ``probe_high``, the rest at the level that makes its mean
+    1), ``v`` a gallery person's (a share ``hub_share`` of *hubs* at ``hub_high``, the rest making
+    the mean 1). Every law has mean 1, so group ``a``'s true FMR (what new probe people and new
+    gallery people of the same kind give) is exactly ``q_a``, and a cross-group cell's is ``q_a``.
+    ``mixed``: the share of probe people whose images carry different group labels (per-image
+    labels such as age), each image drawn at random."""
+
+    name: str
+    q: tuple
+    hub_share: float = 0.0
+    hub_high: float = 1.0
+    probe_share: float = 0.0
+    probe_high: float = 1.0
+    mixed: float = 0.0
+
+    @staticmethod
+    def _law(rng, n, share, high):
+        if share <= 0 or high <= 1:
+            return np.ones(n)
+        low = (1 - share * high) / (1 - share)
+        return np.where(rng.random(n) < share, high, max(low, 0.0))
+
+    def simulate(self, rng, probe_people: int, gallery_people: int, probe_images=(1, 3), gallery_images=(1, 2)):
+        k = len(self.q)
+        u = self._law(rng, probe_people, self.probe_share, self.probe_high)
+        v = self._law(rng, gallery_people, self.hub_share, self.hub_high)
+        tp = rng.integers(probe_images[0], probe_images[1] + 1, probe_people)
+        tg = rng.integers(gallery_images[0], gallery_images[1] + 1, gallery_people)
+        person = np.repeat(np.arange(probe_people), tp)
+        home = rng.integers(0, k, probe_people)
+        mixed_people = rng.random(probe_people) < self.mixed
+        group = np.where(mixed_people[person], rng.integers(0, k, person.size), home[person])
+        g_person = np.repeat(np.arange(gallery_people), tg)
+        g_group = rng.integers(0, k, gallery_people)[g_person]
+        # per (probe image, gallery template): counts by (probe image, gallery person, template group)
+        p = np.minimum(np.asarray(self.q)[group][:, None] * u[person][:, None] * v[g_person][None, :], 1.0)
+        hits = rng.random(p.shape) < p
+        pi, gi = np.nonzero(hits)
+        return {"person": person, "group": group, "g_person": g_person, "g_group": g_group, "hit_probe": pi,
+                "hit_template": gi, "tg": tg}
+
+
+HUB_POPULATIONS = [
+    HubPopulation("equal groups, independent", (1e-3,) * 3),
+    HubPopulation("equal groups, 2% of probe people attract most", (1e-3,) * 3, probe_share=0.02, probe_high=40.0),
+    HubPopulation("equal groups, 0.5% gallery hubs attract most", (1e-3,) * 3, hub_share=0.005, hub_high=150.0),
+    HubPopulation("equal groups, 2% gallery hubs attract most", (1e-3,) * 3, hub_share=0.02, hub_high=40.0),
+    HubPopulation("equal groups, 1% hubs, per-image labels", (1e-3,) * 3, hub_share=0.01, hub_high=80.0, mixed=0.3),
+    HubPopulation("3x difference, 1% gallery hubs", (1e-3, 1e-3, 3e-3), hub_share=0.01, hub_high=80.0),
+]
+
+
+def one_group_fmr_audit(pop: HubPopulation, seed: int, probe_people: int = 400, gallery_people: int = 400,
+                        confidence: float = 0.95) -> dict:
+    """Per-group FMR intervals and the FMR claims of a demographic section, both ways: two-way
+    (probe people and gallery people: what the audit does) and probe people only (before)."""
+    from faceaudit.analyses import demographics as dem
+    from faceaudit.analyses import lookalikes as look
+
+    rng = np.random.default_rng(seed)
+    sim = pop.simulate(rng, probe_people, gallery_people)
+    k = len(pop.q)
+    person, group, g_person, g_group = sim["person"], sim["group"], sim["g_person"], sim["g_group"]
+    n_gal_t = g_person.size
+    # the engine's per-probe, per-gallery-group counts and comparisons (no mates: all non-enrolled)
+    comps = np.zeros((person.size, k))
+    comps[:] = np.bincount(g_group, minlength=k)[None, :]
+    counts = np.zeros((person.size, k))
+    np.add.at(counts, (sim["hit_probe"], g_group[sim["hit_template"]]), 1.0)
+    # the split lookalikes.probe_pairs gives: (probe, gallery person, template group) with a count
+    key = (sim["hit_probe"] * gallery_people + g_person[sim["hit_template"]]) * k + g_group[sim["hit_template"]]
+    uk, cnt = np.unique(key, return_counts=True)
+    layout = {"probe_person": person, "mate": np.full(person.size, -1), "g_templates": sim["tg"],
+              "gallery_people": gallery_people, "gallery_rows": np.arange(n_gal_t), "gallery_person": g_person,
+              "t_row": np.bincount(person, minlength=probe_people)}
+    pairs = {"probe": uk // k // gallery_people, "person": (uk // k) % gallery_people, "group": uk % k,
+             "counts": cnt[:, None], "edges": np.zeros(1, np.float32), "layout": layout}
+    groups = np.array([f"g{i}" for i in range(k)], dtype=object)
+    present = np.arange(k)
+    given = look.group_design_effects(look.group_parts(pairs, group, g_group, present))
+    per_probe = {"fmr": (counts.sum(1), comps.sum(1), np.ones(person.size))}
+    w = np.ones((1, probe_people))
+    out = {}
+    for name, de in (("two-way", {"fmr": given}), ("probe people", None)):
+        fig = dem.group_figures(per_probe, person, group, groups, w, min_group_size=1, confidence=confidence,
+                                design_effects=de)
+        rates, _ = fig["claim_input"]["fmr"]
+        lo, hi = rates.interval(confidence)
+        covered = [bool(lo[g] <= pop.q[g] <= hi[g]) for g in range(k)]
+        family = claims_.Family(claims_.n_pairs(k), confidence)
+        a, b = np.triu_indices(k, 1)
+        c = rates.contrast(a, b, family.level)
+        truth = np.log(np.asarray(pop.q)[a] / np.asarray(pop.q)[b])
+        wrong = ((np.log(np.maximum(c["ratio_low"], 1e-300)) > truth) | (np.log(c["ratio_high"]) < truth))
+        out[name] = {"covered": covered, "claim": bool(np.any((c["ratio_low"] > 1) | (c["ratio_high"] < 1))),
+                     "false_claim": bool(np.any(wrong)), "deff": float(np.mean(rates.design_effect))}
+    # the cross-group cells (two-way): each at the stated confidence
+    cells = [(a, b) for a in range(k) for b in range(k)]
+    parts = look.group_parts(pairs, group, g_group, [a for a, _ in cells], [b for _, b in cells])
+    d = look.group_design_effects(parts)
+    from auditcore.intervals import korn_graubard
+    kg = korn_graubard(np.array([[p["count"] for p in parts]]), np.array([[p["comparisons"] for p in parts]]),
+                       confidence, **d)
+    out["cells"] = [bool(kg["low"][i] <= pop.q[a] <= kg["high"][i]) for i, (a, _) in enumerate(cells)]
+    return out
+
+
+def group_fmr_study(reps: int = 100, seed0: int = 0, populations=HUB_POPULATIONS, galleries=(400, 1500, 4000),
+                    **kw) -> dict:
+    """Coverage and claim rates per (population, gallery people)."""
+    res = {}
+    for pop in populations:
+        for g in galleries:
+            runs = [one_group_fmr_audit(pop, seed0 + 1009 * r + g, gallery_people=g, **kw) for r in range(reps)]
+            res[(pop.name, g)] = {
+                **{f"{m} coverage": float(np.mean([x[m]["covered"] for x in runs])) for m in ("two-way", "probe people")},
+                **{f"{m} claims": float(np.mean([x[m]["claim"] for x in runs])) for m in ("two-way", "probe people")},
+                **{f"{m} wrong claims": float(np.mean([x[m]["false_claim"] for x in runs])) for m in ("two-way", "probe people")},
+                "cells coverage": float(np.mean([x["cells"] for x in runs])),
+                "design effect": float(np.mean([x["two-way"]["deff"] for x in runs]))}
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=400)
-    ap.add_argument("--which", nargs="+", default=["summaries", "paired", "fmr"])
+    ap.add_argument("--which", nargs="+", default=["summaries", "paired", "fmr", "group_fmr"])
     args = ap.parse_args()
     t = time.time()
     if "summaries" in args.which:
@@ -257,6 +395,16 @@ def main() -> None:
         print(tab.to_string(float_format=lambda v: f"{v:.3f}"))
         print(f"  all {len(rows):,} cases: new {rows['new'].mean():.3f}, old {rows['old'].mean():.3f}; "
               f"by target: {rows.groupby('target')['new'].mean().round(3).to_dict()}")
+    if "group_fmr" in args.which:
+        reps = max(args.reps // 4, 10)
+        import pandas as pd
+        print(f"4. per-group FMR (3 groups; 400 probe people with 1-3 images, gallery people with 1-2 templates): "
+              f"coverage of each group's true FMR and of each cross-group cell's; share of runs with an FMR ratio "
+              f"claim (any pair, simultaneous) and with a wrong one ({reps} runs per population and gallery)")
+        tab = pd.DataFrame(group_fmr_study(reps)).T
+        tab.index.names = ["population", "gallery people"]
+        with pd.option_context("display.width", 250, "display.max_columns", 20):
+            print(tab.to_string(float_format=lambda v: f"{v:.3f}"))
     print(f"({time.time() - t:.0f} s)")
 
 

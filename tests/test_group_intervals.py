@@ -240,3 +240,99 @@ def test_verification_fmr_borrows_the_design_effect_where_a_split_would_be_costl
     assert first["ci_low"] <= first["ci_independent"][0] and first["ci_high"] >= first["ci_independent"][1]
     others = [p["fmr"]["design_effect"] for p in v["fnmr_at_fmr"][1:] if p["measurable"]]
     assert any(first["design_effect"] == pytest.approx(d) for d in others)
+
+
+# ------------------------------------------------------------------ per-group FMR from probe people and gallery people
+
+def _two_way_by_hand(X, N):
+    """The two-way variance of a count from dense (probe person x gallery person) counts X and
+    comparisons N (Cameron-Gelbach-Miller; written out here from the formula, not the code)."""
+    p = X.sum() / N.sum()
+    xr, nr, xc, nc = X.sum(1), N.sum(1), X.sum(0), N.sum(0)
+    mr, mc = int((nr > 0).sum()), int((nc > 0).sum())
+    v_row = mr / (mr - 1) * np.sum((xr - p * nr) ** 2)
+    v_col = mc / (mc - 1) * np.sum((xc - p * nc) ** 2)
+    v_cell = np.sum((X - p * N) ** 2)
+    return max(v_row + v_col - v_cell, v_row, v_col), p * (1 - p) * N.sum(), mr, mc
+
+
+def test_group_fmr_two_way_against_brute_force_with_per_image_labels():
+    """Every probe group's and cross-group cell's people variance on an audit with hubs and labels
+    drawn per image (one person in several groups), against dense score matrices in numpy; the
+    demographic section's FMR intervals use it (counts unchanged), the cross-group cells get one."""
+    from faceaudit.analyses import lookalikes as look
+    from faceaudit.analyses.base import Audit
+    from faceaudit.analyses.demographics import add_demographics
+    from faceaudit.audit import run_audit
+    from faceaudit.data.evalset import validate
+    from faceaudit.data.protocol import generate_protocol
+    es0 = _hub_evalset()
+    rng = np.random.default_rng(5)
+    man = es0.manifest.copy()
+    man["age"] = rng.choice(["young", "middle", "old"], len(man))  # per image: people span groups
+    es = validate(np.asarray(es0.templates), man)
+    proto = generate_protocol(es, seed=0)
+    audit: Audit = run_audit(es, proto, fpir_targets=(0.01,))
+    # dense scores in float64, non-mates only
+    X = np.asarray(es.templates, np.float64)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    res = audit.search
+    probes, gallery = np.asarray(res.probe_rows), np.asarray(proto.gallery)
+    S = X[probes] @ X[gallery].T
+    subj = es.subject_codes
+    impostor = subj[probes][:, None] != subj[gallery][None, :]
+    s_imp = np.sort(S[impostor])[::-1]
+    label = diff.encode(man["age"].to_numpy())[1]
+    for q in (0.002, 0.03):  # a threshold where lists are full (scored again) and one where few are
+        k = int(q * s_imp.size)
+        t = float((s_imp[k] + s_imp[k + 1]) / 2)
+        assert s_imp[k] - s_imp[k + 1] > 1e-5  # no comparison near T: float64 decides as the engine does
+        pairs = look.probe_pairs(res, es, proto, [np.float32(t)], gallery_codes=label)
+        hit = impostor & (S >= t)
+        pg, gg = label[probes], label[gallery]
+        p_person, g_person = subj[probes], subj[gallery]
+        wanted = [(a, None) for a in range(3)] + [(a, b) for a in range(3) for b in range(3)]
+        parts = look.group_parts(pairs, pg, label, [a for a, _ in wanted], [b for _, b in wanted])
+        for (a, b), part in zip(wanted, parts):
+            cols = np.ones(gallery.size, bool) if b is None else gg == b
+            sub_hit, sub_n = hit[pg == a][:, cols], impostor[pg == a][:, cols]
+            rp, cp = np.unique(p_person[pg == a], return_inverse=True)[1], np.unique(g_person[cols], return_inverse=True)[1]
+            Xd = np.zeros((rp.max() + 1, cp.max() + 1))
+            Nd = np.zeros_like(Xd)
+            np.add.at(Xd, (rp[:, None], cp[None, :]), sub_hit)
+            np.add.at(Nd, (rp[:, None], cp[None, :]), sub_n)
+            v, binom, mr, mc = _two_way_by_hand(Xd, Nd)
+            assert (part["count"], part["comparisons"]) == (sub_hit.sum(), sub_n.sum())
+            assert (part["probe_people"], part["gallery_people"]) == (mr, mc)
+            assert part["variance"] == pytest.approx(v, rel=1e-9)
+            assert part["design_effect"] == pytest.approx(max(v / binom, 1.0), rel=1e-9)
+    # the section: FMR counts as before, intervals from both kinds of people, at least as wide as probe people's
+    thr = float((s_imp[int(0.01 * s_imp.size)] + s_imp[int(0.01 * s_imp.size) + 1]) / 2)
+    d = add_demographics(audit, ["age"], threshold=thr, n_boot=50, min_group_size=5)
+    a = d["analyses"][0]
+    assert "gallery people" in a["fmr_interval"]["covers"]
+    for g, r in a["rates"]["fmr"].items():
+        sel = label[probes] == list(a["groups"]).index(g)
+        assert (r["errors"], r["trials"]) == ((impostor & (S >= thr))[sel].sum(), impostor[sel].sum())
+        assert r["design_effect_source"].startswith("two-way") and r["ci"][0] < r["value"] < r["ci"][1]
+        one_way = korn_graubard(np.bincount(subj[probes][sel], (impostor & (S >= thr))[sel].sum(1)),
+                                np.bincount(subj[probes][sel], impostor[sel].sum(1)))
+        assert r["design_effect"] >= float(one_way["design_effect"][0]) - 1e-9
+    cross = a["cross_fmr"]
+    for i in range(3):
+        for j in range(3):
+            lo, hi, rate = cross["ci_low"][i][j], cross["ci_high"][i][j], cross["rate"][i][j]
+            assert 0 < lo < rate < hi and cross["design_effect"][i][j] >= 1
+
+
+def test_group_fmr_coverage_with_gallery_hubs_small_study():
+    """A small version of ``--which group_fmr``: where 2% of gallery people attract most false
+    matches, probe people alone miss the true group FMR most of the time; two-way holds it."""
+    mod = _study()
+    pops = [mod.HUB_POPULATIONS[3], mod.HUB_POPULATIONS[4]]
+    r = mod.group_fmr_study(16, seed0=11, populations=pops, galleries=(1000,))
+    two = np.mean([v["two-way coverage"] for v in r.values()])
+    one = np.mean([v["probe people coverage"] for v in r.values()])
+    cells = np.mean([v["cells coverage"] for v in r.values()])
+    wrong = np.mean([v["two-way wrong claims"] for v in r.values()])
+    assert two >= 0.88 and cells >= 0.88 and one <= 0.6 and wrong <= 0.1, (two, one, cells, wrong)
