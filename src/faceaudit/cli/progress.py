@@ -11,6 +11,13 @@ shows nothing, so scripts and logs stay clean.
 A phase whose total is not known yet (``total=None``) shows a spinner with its elapsed time;
 once ``update`` receives a total it shows a bar with counts, rate and time left. When a phase
 ends, a line ``done searching: 6,000 probes in 3.2 s`` stays on screen.
+
+The engine's kernels are compiled by numba on the first run after install (and cached on disk
+after that), which takes tens of seconds before the first block's counts arrive. While numba
+compiles, a second line says so, with the kernels compiled so far and the seconds spent
+(numba's own ``numba:compile`` events, which fire only on a compilation, never on a cache hit),
+and a line ``done compiling the engine's kernels: 44 in 21.3 s`` stays afterwards. Once a phase's
+count reaches its total, its line says the counts are complete and the figures are being computed.
 """
 
 from __future__ import annotations
@@ -35,6 +42,77 @@ from rich.text import Text
 from auditcore.cli import console as shared_console
 
 Update = Callable[..., None]
+
+COMPILING = "compiling the engine's kernels (first run after install only)"
+
+
+class _CompileWatch:
+    """Counts numba compilations while a display is open and shows them as one progress row.
+
+    A numba ``Listener`` (registered for ``numba:compile``): ``on_start``/``on_end`` run in the
+    compiling thread around each compilation (nested ones included: a kernel compiles the
+    functions it calls). The row shows the kernels compiled so far; the elapsed column counts
+    from the first compilation. It is removed when the phase's own counts arrive or it ends.
+    """
+
+    def __init__(self, progress: Progress, console: Console) -> None:
+        self.progress = progress
+        self.console = console
+        self._shown = 0
+        self.task = None
+        self.depth = 0
+        self.compiled = 0
+        self.seconds = 0.0
+        self._since = 0.0
+        self._listener = None
+
+    def install(self) -> _CompileWatch:
+        try:
+            from numba.core import event
+        except ImportError:  # no numba: nothing is ever compiled
+            return self
+        watch = self
+
+        class Listener(event.Listener):
+            def on_start(self, ev) -> None:
+                watch._start()
+
+            def on_end(self, ev) -> None:
+                watch._end()
+
+        self._listener = Listener()
+        event.register("numba:compile", self._listener)
+        return self
+
+    def uninstall(self) -> None:
+        if self._listener is not None:
+            from numba.core import event
+            event.unregister("numba:compile", self._listener)
+            self._listener = None
+
+    def _start(self) -> None:
+        if self.depth == 0:
+            self._since = time.perf_counter()
+        self.depth += 1
+        if self.task is None:
+            self.task = self.progress.add_task(COMPILING, total=None, unit="kernels compiled")
+
+    def _end(self) -> None:
+        self.depth = max(0, self.depth - 1)
+        self.compiled += 1
+        if self.depth == 0:
+            self.seconds += time.perf_counter() - self._since
+        if self.task is not None:
+            self.progress.update(self.task, completed=self.compiled)
+
+    def hide(self) -> None:
+        """Remove the row (the phase's own counts have arrived, or the phase ended)."""
+        if self.task is not None and self.depth == 0:
+            self.progress.remove_task(self.task)
+            self.task = None
+            self.console.print(f"[green]done[/] compiling the engine's kernels: {self.compiled - self._shown} in "
+                               f"{_seconds(self.seconds)} (cached for later runs)", highlight=False)
+            self._shown, self.seconds = self.compiled, 0.0
 
 
 class _CountColumn(ProgressColumn):
@@ -80,6 +158,7 @@ class Phases:
         self.console = console or shared_console
         self.enabled = self.console.is_terminal if enabled is None else enabled
         self._progress: Optional[Progress] = None
+        self._compiles: _CompileWatch | None = None
 
     def __enter__(self) -> "Phases":
         if self.enabled:
@@ -88,9 +167,15 @@ class Phases:
                 _CountColumn(), _RateColumn(), TimeElapsedColumn(), _RemainingColumn(),
                 console=self.console, transient=True, refresh_per_second=8)
             self._progress.start()
+            self._compiles = _CompileWatch(self._progress, self.console).install()
         return self
 
     def __exit__(self, *exc) -> None:
+        if self._compiles is not None:
+            self._compiles.uninstall()
+            self._compiles.depth = 0
+            self._compiles.hide()
+            self._compiles = None
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
@@ -108,12 +193,19 @@ class Phases:
             yield update
             return
         progress = self._progress
+        compiles = self._compiles
         task = progress.add_task(label, total=total, unit=unit)
 
         def update(done: int, total: Optional[int] = None) -> None:
+            if compiles is not None and done:
+                compiles.hide()
             state["done"] = done
             if total is not None:
                 state["total"] = total
+            if state["total"] is not None and done >= state["total"]:  # the work after the last count
+                progress.update(task, completed=done, total=state["total"],
+                                description=f"{label} (counts complete; computing the figures)")
+            elif total is not None:
                 progress.update(task, completed=done, total=total)
             else:
                 progress.update(task, completed=done)
@@ -122,6 +214,8 @@ class Phases:
             yield update
         finally:
             progress.remove_task(task)
+            if compiles is not None:
+                compiles.hide()
         elapsed = time.perf_counter() - started
         count = f": {state['done']:,} {unit}" if unit and state["done"] else ""
         self.console.print(f"[green]done[/] {label}{count} in {_seconds(elapsed)}", highlight=False)
