@@ -50,7 +50,7 @@ table.short,.prov table{break-inside:avoid;page-break-inside:avoid}
 figure{break-inside:avoid;page-break-inside:avoid} figcaption{font-size:8pt}
 .grid{display:flex;flex-wrap:wrap;gap:8px} .grid figure{flex:1 1 48%;max-width:49%} .grid>div{flex:1 1 100%}
 .grid img{width:100%;max-width:none;max-height:95mm;object-fit:contain}
-.wide img,figure img[style]{max-height:120mm;object-fit:contain} figure.natural img{max-height:80mm}
+.wide img,figure img[style]{max-height:120mm;object-fit:contain} figure.natural img{max-height:110mm}
 .summary{background:none;border:1px solid #2c3e80;border-left-width:4px;font-size:10pt}
 tr.more,.screenonly{display:none} .printonly{display:block} tr.printonly{display:table-row}
 a{color:inherit;text-decoration:none}

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
+from auditcore.report import page, warnings_banner
 from faceaudit.report import plots
-from auditcore.report import page
-from auditcore.report import warnings_banner
 from faceaudit.report.html import UNITS, esc, fmt_threshold, score_line
 
 PALETTE = ["#2c3e80", "#c0392b", "#1e8449", "#8e44ad", "#d35400", "#7f8c8d"]
@@ -31,7 +30,7 @@ def _points(x: float, digits: int = 2, sign: str = "") -> str:
     v = 100 * x
     if v == 0 or abs(v) >= 1:
         return f"{v:{sign}.{digits}f}"
-    return f"{v:{sign}.3g}"
+    return f"{v:{sign}#.3g}"
 
 
 def _nm(reason: str) -> str:
@@ -114,6 +113,7 @@ def _cmc(systems: list) -> str:
     top = max((max(s["cmc"]["rank"]) for s in systems if s["cmc"]["rank"]), default=1)
     ax.set_xlim(0.5, top + 0.5)
     ax.set_xlabel("rank")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("identification rate (mate within rank, no threshold)")
     ax.set_title("CMC, overlaid")
     ax.grid(True, alpha=0.3)

@@ -239,7 +239,7 @@ def calibration_section(results: dict) -> str:
     rows = "".join(
         f"<tr><td>{fmt_threshold(b['score_low'])} to {fmt_threshold(b['score_high'])}</td><td>{b['searches']:,}</td>"
         f"<td>{b['observed']:.3f} <span class='muted'>[{b['observed_ci'][0]:.3f}, {b['observed_ci'][1]:.3f}] "
-        f"({b['top_was_mate']}/{b['searches']})</span></td>"
+        f"({b['top_was_mate']:,}/{b['searches']:,})</span></td>"
         f"<td>{b['explain']:.3f} <span class='muted'>[{b['explain_ci'][0]:.3f}, {b['explain_ci'][1]:.3f}]</span></td>"
         f"<td>{'yes' if b['overlap'] else '<b>no</b>'}</td><td>{b['independence_model']:.3f}</td></tr>"
         for b in cal["bins"])
@@ -265,7 +265,7 @@ def _calibration_section_people(cal: dict) -> str:
     rows = "".join(
         f"<tr><td>{fmt_threshold(b['score_low'])} to {fmt_threshold(b['score_high'])}</td>"
         f"<td>{b['searches']:,} <span class='muted'>({b.get('people', 0):,} people)</span></td>"
-        f"<td>{b['observed']:.3f}{ci(b['observed_ci'])} <span class='muted'>({b['top_was_mate']}/{b['searches']})</span></td>"
+        f"<td>{b['observed']:.3f}{ci(b['observed_ci'])} <span class='muted'>({b['top_was_mate']:,}/{b['searches']:,})</span></td>"
         f"<td>{_share(b['explain'])}{ci(b['explain_ci'])}</td><td>{agree(b)}</td>"
         f"<td>{b['independence_model']:.3f}</td></tr>"
         for b in cal["bins"])
