@@ -157,15 +157,20 @@ def face_counts():
     audit = run_audit(es, proto, fpir_targets=(0.01,))
     res = audit.search
     threshold = ident.threshold_at_fpir(res.best_nonmate[~res.is_mated], 0.01).threshold
-    return es, audit, threshold, per_probe_counts(audit, threshold)
+    counts = per_probe_counts(audit, threshold)
+    # the comparisons >= T by probe and gallery person: per-group FMR's two-way design effects
+    from faceaudit.analyses.lookalikes import probe_pairs
+    counts["pairs"] = probe_pairs(res, es, proto, [np.float32(threshold)])
+    return es, audit, threshold, counts
 
 
-def _face_claims(per_probe, probe_subject, probe_group, n_subjects, groups, seed, measures=None):
-    from faceaudit.analyses.demographics import add_claims, group_figures
+def _face_claims(per_probe, probe_subject, probe_group, n_subjects, groups, seed, measures=None, pairs=None):
+    from faceaudit.analyses.demographics import add_claims, fmr_design_effects, group_figures
     per_probe = per_probe if measures is None else {m: per_probe[m] for m in measures}
     weights = boot_.subject_weights(n_subjects, 50, seed)
+    two_way = None if pairs is None else {"fmr": fmr_design_effects(pairs, probe_group, len(groups))}
     fig = group_figures(per_probe, probe_subject, probe_group, np.asarray(groups), weights, min_group_size=30,
-                        confidence=0.95)
+                        confidence=0.95, design_effects=two_way)
     a = {"spec": "grp", "groups": list(groups), "rates": fig["rates"]}
     family = add_claims([a], [fig["claim_input"]], 0.95)
     claimed = [c for s in a["summaries"].values() for c in (s.get("extreme_pair"), s.get("strongest_versus_reference"))
@@ -185,7 +190,7 @@ def test_faceaudit_claims_under_the_null_at_most_5_percent(face_counts):
         person_group = rng.choice(4, size=subjects.size, p=[0.4, 0.3, 0.2, 0.1])
         probe_group = person_group[counts["probe_subject"]]
         a, family, claimed = _face_claims(counts["per_probe"], counts["probe_subject"], probe_group,
-                                          counts["n_subjects"], ["a", "b", "c", "d"], seed)
+                                          counts["n_subjects"], ["a", "b", "c", "d"], seed, pairs=counts["pairs"])
         reports += bool(claimed or a["findings"] and any("at least" in f and "do not show" not in f and
                                                           "cannot say" not in f for f in a["findings"]))
         headlines += a["headline"] is not None
@@ -206,7 +211,7 @@ def test_faceaudit_fast_path_is_what_add_demographics_writes(face_counts):
     full = d["analyses"][0]
     codes = np.searchsorted(["a", "b", "c", "d"], person_group)
     a, family, _ = _face_claims(counts["per_probe"], counts["probe_subject"], codes[counts["probe_subject"]],
-                                counts["n_subjects"], ["a", "b", "c", "d"], 3)
+                                counts["n_subjects"], ["a", "b", "c", "d"], 3, pairs=counts["pairs"])
     assert full["summaries"] == a["summaries"] and full["findings"] == a["findings"]
     assert d["claims"]["comparisons"] == family.n_comparisons == 4 * 6
     assert "adjusted for choosing the pair among 6 and for all 24 comparisons" in " ".join(full["findings"])

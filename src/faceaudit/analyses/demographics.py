@@ -402,6 +402,24 @@ FMR_ONE_WAY = ("probe people only (Korn-Graubard): the comparisons were not spli
                "too narrow if a few enrolled people attract most false matches")
 
 
+def fmr_design_effects(pairs: dict, probe_group: np.ndarray, n_groups: int, codes=None) -> dict:
+    """Two-way design effects (probe people and gallery people) of each probe group's FMR, for
+    :func:`group_figures`, from the split of the comparisons by probe and gallery person
+    (:func:`faceaudit.analyses.lookalikes.probe_pairs`): arrays ``design_effect``,
+    ``degrees_of_freedom``, ``source`` over the ``n_groups`` groups (a group with no probes: 1)."""
+    from faceaudit.analyses import lookalikes as look
+
+    probe_group = np.asarray(probe_group, np.int64)
+    codes = np.zeros(int(np.max(pairs["layout"]["gallery_rows"], initial=0)) + 1, np.int64) if codes is None else codes
+    present = np.flatnonzero(np.bincount(probe_group, minlength=n_groups) > 0)
+    groups = look.group_design_effects(look.group_parts(pairs, probe_group, codes, present))
+    full = {k: np.full(n_groups, v, dtype=object if k == "source" else float)
+            for k, v in (("design_effect", 1.0), ("degrees_of_freedom", 1e9), ("source", "two-way clusters"))}
+    for k, arr in full.items():
+        arr[present] = groups[k]
+    return full
+
+
 def fmr_people(audit: Audit, threshold: float, codes: np.ndarray, probe_group: np.ndarray, g_counts: np.ndarray,
                g_comps: np.ndarray, n_groups: int, confidence: float) -> dict:
     """Per-group FMR and cross-group FMR intervals from probe people *and* gallery people.
@@ -440,12 +458,7 @@ def fmr_people(audit: Audit, threshold: float, codes: np.ndarray, probe_group: n
         return {"groups": None, "cross": {"interval": FMR_ONE_WAY.format(why=why)},
                 "about": {"method": FMR_ONE_WAY.format(why=why), "covers": "new probe people of the same kind"}}
     probe_group = np.asarray(probe_group, np.int64)
-    present = np.flatnonzero(np.bincount(probe_group, minlength=n_groups) > 0)
-    groups = look.group_design_effects(look.group_parts(pairs, probe_group, codes, present))
-    full = {k: np.full(n_groups, v, dtype=object if k == "source" else float)
-            for k, v in (("design_effect", 1.0), ("degrees_of_freedom", 1e9), ("source", "two-way clusters"))}
-    for k, arr in full.items():
-        arr[present] = groups[k]
+    full = fmr_design_effects(pairs, probe_group, n_groups, codes)
     # the cross-group matrix: a cell per (probe group, gallery group) with comparisons
     cells = [(a, b) for a in range(n_groups) for b in range(n_groups) if g_comps[probe_group == a, b].sum() > 0]
     lo = [[None] * n_groups for _ in range(n_groups)]
