@@ -147,6 +147,7 @@ def face_counts():
     """The issue's setting: synthetic templates, 600 enrolled, 400 mated and 400 non-mated searches,
     at the threshold for FPIR 1% (so FPIR and FMR are rare-event rates); errors per probe."""
     from faceaudit.analyses.demographics import per_probe_counts
+    from faceaudit.analyses.lookalikes import probe_pairs
     from faceaudit.audit import run_audit
     from faceaudit.data.protocol import Protocol
     from faceaudit.data.synthetic import make_population
@@ -159,13 +160,17 @@ def face_counts():
     threshold = ident.threshold_at_fpir(res.best_nonmate[~res.is_mated], 0.01).threshold
     counts = per_probe_counts(audit, threshold)
     # the comparisons >= T by probe and gallery person: per-group FMR's two-way design effects
-    from faceaudit.analyses.lookalikes import probe_pairs
     counts["pairs"] = probe_pairs(res, es, proto, [np.float32(threshold)])
     return es, audit, threshold, counts
 
 
 def _face_claims(per_probe, probe_subject, probe_group, n_subjects, groups, seed, measures=None, pairs=None):
-    from faceaudit.analyses.demographics import add_claims, fmr_design_effects, group_figures
+    from faceaudit.analyses.demographics import (
+        add_claims,
+        fmr_design_effects,
+        group_figures,
+    )
+
     per_probe = per_probe if measures is None else {m: per_probe[m] for m in measures}
     weights = boot_.subject_weights(n_subjects, 50, seed)
     two_way = None if pairs is None else {"fmr": fmr_design_effects(pairs, probe_group, len(groups))}
