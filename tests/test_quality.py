@@ -191,6 +191,7 @@ def test_results_folder_and_report(study, tmp_path):
     r = json.loads((out / "results.json").read_text())
     e = r["levels"][1]
     assert (e["degradation"], e["severity"]) == ("size", 16)
+    assert e["probes_unchanged"] == 0  # ORL faces are about 70 px wide
     assert set(e["identification"]["operating_points"][0]["fnir"]) >= {"1", "20"}
     assert "failure_to_enrol" in e and e["identification_retuned"]["operating_points"]
     assert [d["degradation"] for d in r["provenance"]["degradations"]] == ["size", "jpeg"]

@@ -243,6 +243,11 @@ def run_quality_study(source: str | Path | Sequence[ImageItem], model, levels: S
             arrays.append(arr)
             update(j + 2)
 
+    probe_widths = np.array([faces[search_item[k]].width for k in range(n_probe)])
+    for entry, level in zip(entries[1:], levels):
+        if level.kind == "size":  # the shrink does nothing to a face already at most N px wide
+            entry["probes_unchanged"] = int((probe_widths <= level.severity).sum())
+
     # 4. paired comparisons and the summary
     subjects = pd.Series(np.concatenate([evalset0.subject_ids_at(probe_rows).astype(str),
                                          fail0["subject_id"].astype(str).to_numpy()]))
