@@ -232,6 +232,13 @@ def test_no_corner_multiplier_and_text_at_least_10px(audit):
         assert px >= 10, f"{name}: smallest text {px:.1f} px on a 1280 px page"
 
 
+def test_warnings_banner_takes_records_and_strings():
+    banner = core.warnings_banner([{"code": "small_audit", "text": "only 2 people enrolled"}, "a <b> plain one"])
+    assert "Read these 2 warnings first" in banner and "Only 2 people enrolled" in banner
+    assert "A &lt;b&gt; plain one" in banner and "small_audit" in banner
+    assert core.warnings_banner([]) == "" and core.warnings_banner(None) == ""
+
+
 def test_thead_and_limited_rows():
     doc = core.with_thead("<table><tr><th>a</th><th>b</th></tr><tr><td>1</td><td>2</td></tr></table>")
     assert doc.startswith("<table><thead><tr><th>a</th><th>b</th></tr></thead><tr><td>1")

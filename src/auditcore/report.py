@@ -338,8 +338,10 @@ def limit_rows(rows: list[str], columns: int, *, keep: int = 12, where: str = "r
 
 
 def warnings_banner(warnings) -> str:
-    """A results folder's ``warnings`` (``[{"code", "text"}]``) as one red banner, or ``""``."""
-    items = [w for w in (warnings or []) if isinstance(w, dict) and w.get("text")]
+    """A results folder's ``warnings`` (``[{"code", "text"}]``, or plain strings) as one red banner
+    above the summary, or ``""`` when there are none."""
+    items = [w if isinstance(w, dict) else {"text": w} for w in (warnings or []) if w]  # a bare string: its text
+    items = [w for w in items if w.get("text")]
     if not items:
         return ""
     body = "".join(f"<p><b>{esc(_sentence(w['text']))}</b>"
