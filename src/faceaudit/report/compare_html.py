@@ -9,7 +9,15 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullForm
 
 from auditcore.report import page, warnings_banner
 from faceaudit.report import plots
-from faceaudit.report.html import UNITS, esc, fmt_threshold, score_line
+from faceaudit.report.html import (
+    LABELS,
+    UNITS,
+    esc,
+    fmt_threshold,
+    fmt_value,
+    human_key,
+    score_line,
+)
 
 PALETTE = ["#2c3e80", "#c0392b", "#1e8449", "#8e44ad", "#d35400", "#7f8c8d"]
 EXTRA_CSS = (".sig{color:#1e8449;font-weight:600} .ns{color:#777} .inc{color:#b9770e;font-weight:600} "
@@ -351,8 +359,10 @@ def render(result: dict) -> str:
         f"<tr><td>{esc(s['name'])}</td><td>{esc(s.get('kind', 'templates'))}</td><td>{esc(s['path'])}</td><td>{esc(s['score'])}</td>"
         f"<td>{esc((s.get('model') or {}).get('name', '') if isinstance(s.get('model'), dict) else s.get('model') or '')}</td></tr>"
         for s in systems)
-    proto = "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in result["protocol"].items())
-    conv = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in result["conventions"].items())
+    proto = "".join(f"<tr><td>{esc(human_key(k, LABELS))}</td><td class='l'>{fmt_value(v, LABELS)}</td></tr>"
+                    for k, v in result["protocol"].items())
+    conv = "".join(f"<dt>{esc(human_key(k, LABELS))}</dt><dd>{fmt_value(v, LABELS)}</dd>"
+                   for k, v in result["conventions"].items())
     b = result["bootstrap"]
     figs = (_figure(_det(systems, srch["mated"]), "Identification DET of every system (log-log): FNIR at rank 1 "
                     "against FPIR, shaded: 95% Clopper-Pearson interval of FNIR.")

@@ -78,7 +78,7 @@ LABELS = {
     "name": "Name", "version": "Version", "weights_sha256": "Weights sha256", "options": "Options",
     "tie": "Ties", "threshold": "Threshold", "operating_point": "Operating point", "undefined_rate": "Undefined rates",
     "histogram": "Histogram", "intervals": "Intervals", "fpir": "FPIR", "fnir": "FNIR", "cmc": "CMC", "fmr": "FMR",
-    "fnmr": "FNMR", "eer": "EER", "subject_score": "Subject score", "score_reason": "Why this score",
+    "fnmr": "FNMR", "eer": "EER", "subject_score": "Subject score", "score_reason": "Why this score", "mcnemar": "McNemar",
 }
 
 
