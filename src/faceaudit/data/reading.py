@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import numbers
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from auditcore.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def shown(value, limit: int = 80) -> str:
@@ -62,6 +65,7 @@ def read_parquet(path: str | Path, what: str, columns: list | None = None) -> pd
     for name in dict.fromkeys(columns or names):
         if names.count(name) > 1:
             raise InputError(f"cannot read {what}: column {shown(name)} appears {names.count(name)} times", path)
+    import pandas as pd  # here, not at the top: reading results.json (report, explain) needs no pandas
     try:
         frame = pd.read_parquet(path, columns=columns)
     except MemoryError:

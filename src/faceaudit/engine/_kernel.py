@@ -131,7 +131,7 @@ def _exact_cosine(p, g, approx):
     d = p.shape[0]
     e = np.zeros(d + 2)
     tmp = np.zeros(d + 3)
-    n = 0
+    n = np.int64(0)  # not the literal 0: _grow and _sign_minus are compiled for int64 only
     for k in range(d):
         n = _grow(e, n, np.float64(p[k]) * np.float64(g[k]))
     c = np.float32(approx)
@@ -155,7 +155,7 @@ def _exact_distance(p, g, approx):
     d = p.shape[0]
     e = np.zeros(3 * d + 2)
     tmp = np.zeros(3 * d + 3)
-    n = 0
+    n = np.int64(0)  # not the literal 0: _grow and _sign_minus are compiled for int64 only
     for k in range(d):
         a = np.float64(p[k])
         b = np.float64(g[k])
