@@ -8,14 +8,19 @@ Runs, one after the other (each in its own processes, so their peaks do not mix)
    ``OPENBLAS_CORETYPE`` unset (``default,unset``; on a machine where it is preset these differ):
    BLAS alone on the engine's tiles and in large calls, the engine, their ratio in CPU-seconds;
    then ``bench_reduce.py``: the hot loop alone (one thread, BLAS on a tile against its reduction,
-   per comparison), and the floor (BLAS, then only binning and counting every score);
+   per comparison), and the floor (BLAS, then only binning and counting every score), with the
+   engine's ratio to its floor and to BLAS: at d = 128 with the OpenBLAS kernel as the environment
+   has it and with ``OPENBLAS_CORETYPE`` unset, and at d = 512;
+   then ``bench_startup.py``: ``faceaudit audit`` on 20 x 200 warm (the fixed cost) and with an
+   empty numba cache (the first run after install), per kernel's compile time and per phase;
 2. ``bench_scale.py``: loading a 1,000,000-row evaluation set and the whole ``faceaudit audit``
    at 10,000 x 1,000,000 x 128-d (1e10), peak resident memory; with ``--big`` also 100,000 probes
    (1e11, about 6 minutes of 2 cores);
 3. ``bench_vs_bob.py``: ``faceaudit audit`` against numpy + bob.measure at 1e8 (and faceaudit
    alone at 1e9), when a bob.measure environment exists or can be made (``--bob-venv``).
 
-and prints one summary table at the end. ``--quick`` shrinks every size (a smoke run).
+and prints one summary at the end, headed by the machine's CPU, its BLAS kernel and the load
+average. ``--quick`` shrinks every size (a smoke run).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 
 def _run(cmd: list[str], env: dict | None = None) -> str:
     print("$", " ".join(cmd), flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env)
     sys.stdout.write(proc.stdout)
     if proc.returncode:
         sys.stdout.write(proc.stderr[-3000:])
@@ -55,8 +60,17 @@ def main() -> None:
         size = ["--gallery", "20000", "--probes", "300", "--repeat", "1"] if args.quick else ["--probes", "1000"]
         if _run([py, str(HERE / "bench_engine.py"), *size, "--coretypes", "default,unset", "--json", str(eng)]):
             figures["engine"] = json.loads(eng.read_text())
-        red = _run([py, str(HERE / "bench_reduce.py"), *(["--gallery", "20000", "--repeat", "1"] if args.quick else [])])
-        figures["reduce"] = [ln.strip() for ln in red.splitlines() if "ns/comparison" in ln]
+        quick = ["--gallery", "20000", "--repeat", "1"] if args.quick else []
+        unset = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+        figures["reduce"] = []
+        for setting, dim, env in (("default", 128, None), ("unset", 128, unset), ("default", 512, None)):
+            red = _run([py, str(HERE / "bench_reduce.py"), "--dim", str(dim), *quick], env=env)
+            figures["reduce"] += [f"[{setting} OpenBLAS kernel, d = {dim}] {ln.strip()}" for ln in red.splitlines()
+                                  if "ns/comparison" in ln or ln.startswith(("256 ", f"{256} "))]
+        out = _run([py, str(HERE / "bench_startup.py"), "--rounds", "1" if args.quick else "3",
+                    "--json", str(Path(tmp) / "startup.json")])
+        if out and (Path(tmp) / "startup.json").exists():
+            figures["startup"] = json.loads((Path(tmp) / "startup.json").read_text())
         scales = [("1e10", ["--probes", "10000"])] if not args.quick else [("quick", ["--gallery", "20000", "--probes", "500"])]
         if args.big and not args.quick:
             scales.append(("1e11", ["--probes", "100000"]))
@@ -73,7 +87,10 @@ def main() -> None:
         if _run(cmd) and bob.exists():
             figures["vs_bob"] = json.loads(bob.read_text())
 
-    print("\n== summary (OPENBLAS_CORETYPE preset: %s)" % figures["preset_OPENBLAS_CORETYPE"])
+    machine = figures.get("startup", {}).get("machine", {})
+    print(f"\n== summary (CPU {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores; BLAS "
+          f"{machine.get('blas', '?')}; OPENBLAS_CORETYPE preset: {figures['preset_OPENBLAS_CORETYPE']}; "
+          f"load average {figures.get('startup', {}).get('load_after', '?')})")
     for setting in ("default", "unset"):
         fig = figures.get("engine", {}).get(setting)
         if not fig:
@@ -85,6 +102,11 @@ def main() -> None:
                   f"{f['engine_over_best_blas']} ({f['engine_M_per_cpu_s']} M comparisons per CPU-s)")
     for line in figures.get("reduce", []):
         print(f"hot loop alone (one thread): {line}")
+    st = figures.get("startup")
+    if st:
+        med = st["median_cpu_s"]
+        print(f"faceaudit audit on 20 x 200: warm {med['warm']:.2f} CPU-s (target 1.0), first run with an empty numba "
+              f"cache {med['cold']:.2f} ({st['cold_over_warm']:.1f}x warm; target 1.5x), imports alone {med['imports']:.2f}")
     for key, val in figures.items():
         if key.startswith("scale_") and "audit" in val:
             a = val["audit"]
