@@ -1,0 +1,324 @@
+"""Check that the figures quoted in README.md and docs/*.md are what the commands beside them print now.
+
+    python benchmarks/docs_figures.py                  # the cheap checks: the demos and commands on them
+    python benchmarks/docs_figures.py --lfw lfw-dlib/ --data ../shared/data   # also the LFW figures
+
+Two kinds of check, one table (doc, quoted figure, command, produced value, OK / DIFFERS):
+
+* **transcripts**: every line ``$ faceaudit ...`` or ``$ flagaudit ...`` in a fenced block of the
+  docs whose command reads only the demos' folders is run, in a scratch folder where
+  ``faceaudit demo --out faceaudit-demo`` and ``flagaudit demo --out flagaudit-demo`` ran first
+  (the docs' own commands), and each output line quoted under it must be a line the command
+  prints now (``...`` in a quoted line stands for any text);
+* **figures**: the figures quoted in sentences and tables (``FIGURES`` below: where, the quoted
+  text, the command shown beside it, and how the figure is read from what the command prints or
+  writes). A quoted text that is no longer in the doc is reported as ``NOT IN DOC``, so the list
+  cannot silently go stale.
+
+The LFW checks need an evaluation set embedded from LFW with dlib (``faceaudit embed
+LFW/images --out lfw-dlib``; the LFW images are public) and the folder holding ``lfw/`` (for the
+labels); without ``--lfw`` they are listed as ``SKIPPED`` with the reason. Exit status 0 when every
+check run is OK, 1 otherwise. ``--only-cheap`` also skips the flagaudit demo (the test uses it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+FACE_DEMO = "faceaudit demo --out faceaudit-demo"
+FLAG_DEMO = "flagaudit demo --out flagaudit-demo"
+
+
+# ---------------------------------------------------------------- running commands
+
+class Runner:
+    """Runs commands in one scratch folder, each at most once; the demos first, as the docs do."""
+
+    def __init__(self, workdir: Path, *, lfw: Path | None = None, data: Path | None = None,
+                 flagaudit: bool = True) -> None:
+        self.workdir = workdir
+        self.lfw, self.data, self.flagaudit = lfw, data, flagaudit
+        self.outputs: dict[str, str] = {}
+        self.seconds: dict[str, float] = {}
+        if lfw is not None:  # the docs' commands name the folder lfw-dlib
+            link = workdir / "lfw-dlib"
+            if not link.exists():
+                link.symlink_to(lfw.resolve())
+
+    def needs(self, command: str) -> str | None:
+        """Why ``command`` cannot run here, or None."""
+        if "flagaudit-demo" in command or command.startswith("flagaudit"):
+            return None if self.flagaudit else "flagaudit demo not run (--only-cheap)"
+        if "lfw" in command:
+            return None if self.lfw is not None and self.data is not None else "needs --lfw and --data"
+        return None
+
+    def __call__(self, command: str) -> str:
+        if command in self.outputs:
+            return self.outputs[command]
+        for first in (FACE_DEMO, FLAG_DEMO):
+            if command != first and first.split()[0] in command and first.split()[-1] in command:
+                self(first)
+        env = dict(os.environ)
+        if self.data is not None:
+            env["FACEAUDIT_DATA"] = str(self.data.resolve())
+        shell_command = command.replace("../shared/data", shlex.quote(str(self.data.resolve()))) if self.data else command
+        started = time.perf_counter()
+        done = subprocess.run(shell_command, shell=True, cwd=self.workdir, env=env, capture_output=True, text=True, check=False,
+                              timeout=3600)
+        self.seconds[command] = time.perf_counter() - started
+        if done.returncode != 0:
+            raise RuntimeError(f"`{command}` exited {done.returncode}: {done.stderr.strip()[-400:]}")
+        self.outputs[command] = done.stdout
+        return done.stdout
+
+    def results(self, folder: str) -> dict:
+        return json.loads((self.workdir / folder / "results.json").read_text())
+
+
+# ---------------------------------------------------------------- the checks
+
+@dataclass
+class Check:
+    doc: str       # path relative to the repository
+    quote: str     # the figure as the doc quotes it
+    command: str   # the command the doc shows beside it
+    produced: str | None = None
+    status: str = ""
+    note: str = ""
+
+
+def _search(pattern: str, text: str, fmt: Callable[..., str] | None = None) -> str:
+    m = re.search(pattern, text, re.MULTILINE)
+    if m is None:
+        return f"<not printed: {pattern}>"
+    return fmt(*m.groups()) if fmt else m.group(1)
+
+
+def _pct(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def _op(results: dict, target: float) -> dict:
+    return next(p for p in results["identification"]["operating_points"] if p["target_fpir"] == target)
+
+
+def _groups(results: dict) -> dict[str, dict]:
+    """Per demographic group: its row (FPIR errors and trials), however nested."""
+    rows: dict[str, dict] = {}
+
+    def walk(x):
+        if isinstance(x, dict):
+            if "group" in x and isinstance(x.get("fpir"), dict) and "errors" in x["fpir"]:
+                rows.setdefault(str(x["group"]), x)
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+
+    walk(results.get("demographics", {}))
+    return rows
+
+
+LFW_LABELS = ("python -c \"import pandas as pd; from faceaudit.data.datasets.lfw_labels import merge_into_manifest; "
+              "merge_into_manifest(pd.read_csv('lfw-dlib/manifest.csv', dtype=str), "
+              "'../shared/data/lfw').to_csv('lfw-labelled.csv', index=False)\"")
+LFW_DEMOGRAPHICS = (LFW_LABELS + " && faceaudit audit --templates lfw-dlib/templates.npy --manifest lfw-labelled.csv "
+                    "--failures lfw-dlib/failures.csv --score neg_euclidean --group-by gender --group-by race "
+                    "--caveat 'race=classifier output (Kumar et al. 2009 attribute classifiers, binarised), not "
+                    "self-reported identity' --caveat 'gender=hand-checked labels of perceived gender (Afifi and "
+                    "Abdelhamed 2017), not self-reported' --out lfw-demo/")
+LFW_SCALE = "faceaudit audit --evalset lfw-dlib --score neg_euclidean --scale --out lfw-audit/"
+LFW_EXPLAIN = "faceaudit explain --results lfw-audit --distance 0.35 --gallery-size 1e6 --prior 0.5"
+
+
+def figures(run: Runner) -> list[tuple[Check, Callable[[], str]]]:
+    """Each quoted figure with the function that reads it from its command now."""
+    demo = lambda: run.results("faceaudit-demo")
+    claim01 = "faceaudit claim faceaudit-demo --fpir 0.1% --threshold 0.4092"
+    flag = lambda: run(FLAG_DEMO)
+    lfw_demo = lambda: (run(LFW_DEMOGRAPHICS), run.results("lfw-demo"))[1]
+    lfw_scale = lambda: (run(LFW_SCALE), run.results("lfw-audit"))[1]
+
+    def group_fpir(name: str) -> Callable[[], str]:
+        def read() -> str:
+            row = _groups(lfw_demo()).get(name)
+            return "<no such group>" if row is None else f"({row['fpir']['errors']:,}/{row['fpir']['trials']:,})"
+        return read
+
+    out = [
+        # README: the demo's operating point for FPIR 0.1%, used in the claim example
+        (Check("README.md", "--threshold 0.4092", FACE_DEMO),
+         lambda: _search(r"^FPIR \(target 0\.001\)\s+(\S+)", run(FACE_DEMO), lambda t: f"--threshold {t}")),
+        (Check("README.md", "1,011 templates, 1,808 cases", FLAG_DEMO),
+         lambda: _search(r"/([\d,]+) benign cases, ([\d,]+) templates\)", flag(), lambda c, t: f"{t} templates, {c} cases")),
+        # claims.md: the worked example's operating point
+        (Check("docs/claims.md", "point for FPIR 0.1% is at threshold 0.4092", FACE_DEMO),
+         lambda: _search(r"^FPIR \(target 0\.001\)\s+(\S+)", run(FACE_DEMO),
+                         lambda t: f"point for FPIR 0.1% is at threshold {t}")),
+        (Check("docs/claims.md", "4 of 4,000 non-mated searches", FACE_DEMO + "  (results.json)"),
+         lambda: "{errors} of {trials:,} non-mated searches".format(**_op(demo(), 0.001)["fpir"])),
+        (Check("docs/claims.md", "(95% interval 0.0273% to 0.256%)", claim01),
+         lambda: _search(r"95% interval (\S+ to \S+),", run(claim01), lambda i: f"(95% interval {i})")),
+        (Check("docs/claims.md", "--threshold 0.40919116139411926", FACE_DEMO + "  (results.json)"),
+         lambda: f"--threshold {_op(demo(), 0.001)['threshold']!r}"),
+        # flagaudit.md: the demo's figures (the suite grows; the doc says when they were written)
+        (Check("docs/flagaudit.md", "1,358 benign cases from 731 templates", FLAG_DEMO),
+         lambda: _search(r"/([\d,]+) benign cases, ([\d,]+) templates\)", flag(),
+                         lambda c, t: f"{c} benign cases from {t} templates")),
+        (Check("docs/flagaudit.md", "17.08% [13.34%, 20.92%]", FLAG_DEMO),
+         lambda: _search(r"false-flag rate: (\S+ \[\S+ \S+\])", flag())),
+        (Check("docs/flagaudit.md", "5 of 159 templates (3.1% [1.0%, 7.2%])", FLAG_DEMO),
+         lambda: _search(r"place in (\d+ of [\d,]+ templates \(\S+ \[\S+ \S+\]\))", flag())),
+        (Check("docs/flagaudit.md", "13,325-20,904 posts", FLAG_DEMO),
+         lambda: _search(r"flag between ([\d,]+) and ([\d,]+) posts", flag(), lambda a, b: f"{a}-{b} posts")),
+        (Check("docs/flagaudit.md", "every one of the 50,000 accounts", FLAG_DEMO),
+         lambda: _search(r"name ([\d,]+) to \1 distinct accounts within two hops \(100% of \1",
+                         flag(), lambda n: f"every one of the {n} accounts")),
+        # LFW (dlib): demographics.md and scale.md
+        (Check("docs/demographics.md", "836 enrolled", LFW_DEMOGRAPHICS),
+         lambda: f"{lfw_demo()['protocol']['gallery_size']:,} enrolled"),
+        (Check("docs/demographics.md", "threshold -0.4257", LFW_DEMOGRAPHICS),
+         lambda: f"threshold {lfw_demo()['demographics']['threshold']:.4f}"),
+    ]
+    for group, quoted in [("female", "(14/1,904)"), ("male", "(69/6,391)"), ("asian", "(67/530)"),
+                          ("black", "(1/303)"), ("white", "(6/5,958)")]:
+        out.append((Check("docs/demographics.md", quoted, LFW_DEMOGRAPHICS + f"  (group {group}, FPIR)"),
+                    group_fpir(group)))
+    out += [
+        (Check("docs/scale.md", "836\nenrolled people, 8,330 non-mated searches", LFW_SCALE),
+         lambda: "{gallery_size:,}\nenrolled people, {n_nonmated_probes:,} non-mated searches".format(
+             **lfw_scale()["protocol"])),
+    ]
+    for target, quoted in [(0.1, "| -0.5105 (FPIR 10%)"), (0.01, "| -0.4257 (FPIR 1%)"),
+                           (0.001, "| -0.3774 (FPIR 0.1%)")]:
+        out.append((Check("docs/scale.md", quoted, LFW_SCALE),
+                    lambda target=target, quoted=quoted: quoted.replace(
+                        quoted.split()[1], f"{_op(lfw_scale(), target)['threshold']:.4f}")))
+    return out
+
+
+def _matches(expected: str, lines: list[str]) -> bool:
+    norm = " ".join(expected.split())
+    parts = [re.escape(p.strip()) for p in norm.split("...")]
+    pattern = re.compile(r"\s*.*?\s*".join(parts))
+    return any(pattern.fullmatch(" ".join(line.split())) for line in lines)
+
+
+def transcripts(doc_paths: list[Path]) -> list[tuple[str, str, list[str]]]:
+    """``(doc, command, quoted output lines)`` for each ``$ faceaudit|flagaudit`` line in a fenced block."""
+    found = []
+    for path in doc_paths:
+        in_block, current = False, None
+        for line in path.read_text().splitlines():
+            if line.startswith("```"):
+                in_block, current = not in_block, None
+                continue
+            if not in_block:
+                continue
+            if line.startswith("$ "):
+                current = (str(path.relative_to(ROOT)), line[2:].strip(), [])
+                found.append(current)
+            elif current is not None and line.strip():
+                current[2].append(line.strip())
+    return found
+
+
+def cheap(command: str) -> bool:
+    """A command that reads only the demos' results folders."""
+    words = command.split()
+    return (words[0] in ("faceaudit", "flagaudit") and words[1] not in ("audit", "embed", "benchmark", "query")
+            and any(w in ("faceaudit-demo", "flagaudit-demo") for w in words))
+
+
+def check_all(run: Runner, doc_paths: list[Path] | None = None) -> list[Check]:
+    doc_paths = doc_paths or DOCS
+    texts = {str(p.relative_to(ROOT)): " ".join(p.read_text().split()) for p in doc_paths}
+    checks: list[Check] = []
+    for doc, command, quoted in transcripts(doc_paths):
+        if not cheap(command):
+            continue
+        try:
+            lines = run(command).splitlines()
+        except (RuntimeError, OSError, KeyError, ValueError, StopIteration, subprocess.SubprocessError) as exc:  # a finding
+            checks.append(Check(doc, command, command, f"<failed: {exc}>", "DIFFERS"))
+            continue
+        for q in quoted:
+            ok = _matches(q, lines)
+            close = difflib.get_close_matches(q, lines, n=1, cutoff=0.0)
+            checks.append(Check(doc, q, command, q if ok else (close[0] if close else "<nothing printed>"),
+                                "OK" if ok else "DIFFERS"))
+    for check, read in figures(run):
+        if check.doc not in texts:
+            continue
+        if " ".join(check.quote.split()) not in texts[check.doc]:
+            check.status, check.note = "NOT IN DOC", "the quoted text is no longer in the doc: update FIGURES"
+            checks.append(check)
+            continue
+        why = run.needs(check.command)
+        if why:
+            check.status, check.note = "SKIPPED", why
+            checks.append(check)
+            continue
+        try:
+            check.produced = read()
+        except (RuntimeError, OSError, KeyError, ValueError, StopIteration, subprocess.SubprocessError) as exc:  # a finding
+            check.produced = f"<failed: {exc}>"
+        same = " ".join((check.produced or "").split()) == " ".join(check.quote.split())
+        check.status = "OK" if same else "DIFFERS"
+        checks.append(check)
+    return checks
+
+
+def table(checks: list[Check]) -> str:
+    def cut(s: str, n: int) -> str:
+        s = " ".join(str(s).split())
+        return s if len(s) <= n else s[: n - 3] + "..."
+    rows = [f"{'doc':<22} {'status':<10} {'quoted':<44} {'produced now':<44} command"]
+    for c in checks:
+        rows.append(f"{c.doc:<22} {c.status:<10} {cut(c.quote, 44):<44} {cut(c.produced or c.note, 44):<44} "
+                    f"{cut(c.command, 70)}")
+    counts = {s: sum(c.status == s for c in checks) for s in ("OK", "DIFFERS", "NOT IN DOC", "SKIPPED")}
+    rows.append(", ".join(f"{n} {s}" for s, n in counts.items()))
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--lfw", type=Path, help="an evaluation set from `faceaudit embed LFW/images --out lfw-dlib` (dlib)")
+    ap.add_argument("--data", type=Path, help="the folder holding lfw/ (labels for the demographics figures)")
+    ap.add_argument("--only-cheap", action="store_true", help="skip the flagaudit demo too")
+    ap.add_argument("--workdir", type=Path, help="scratch folder (default: a temporary one)")
+    ap.add_argument("--json", type=Path, help="also write the table as JSON here")
+    a = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="docs-figures-") as tmp:
+        workdir = a.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        run = Runner(workdir, lfw=a.lfw, data=a.data, flagaudit=not a.only_cheap)
+        checks = check_all(run)
+        print(table(checks))
+        for command, seconds in run.seconds.items():
+            print(f"ran in {seconds:.1f} s: {command[:100]}")
+        if a.json:
+            a.json.write_text(json.dumps([c.__dict__ for c in checks], indent=1))
+    return 0 if all(c.status in ("OK", "SKIPPED") for c in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
