@@ -567,6 +567,15 @@ def _where(entry: dict) -> str:
             "mask": f"With the lower {_pct(sev)} of the face covered"}.get(kind, f"At {entry['label']}")
 
 
+def _fte_note(cmp: dict, entry: dict) -> str:
+    """Why fewer false candidates may not be good news: searches that found no face return none."""
+    failed = (entry.get("failure_to_enrol") or {}).get("probes") or {}
+    if failed.get("failed"):
+        return (f" (but {failed['failed']} of {failed['attempts']} probes no longer had a face found, and a search "
+                "that finds no face returns no candidate)")
+    return ""
+
+
 def summary_sentences(results: dict) -> list[str]:
     """The one sentence a reader needs (false candidates for people not in the gallery, as a
     multiple of the clean photos', with its people interval), and the same for missed mates."""
@@ -584,7 +593,11 @@ def summary_sentences(results: dict) -> list[str]:
     fp = cmp["fpir"]
     thr = f"the threshold set for FPIR {_pct(target)} on clean photos"
     out = []
-    if fp["n"] and fp["b"]["errors"] > 0:
+    if fp["n"] and fp["b"]["errors"] > 0 and fp["a"]["errors"] == 0:
+        out.append(f"{where}, no search of someone not in the gallery returned a candidate (0 of {fp['n']}; at most "
+                   f"{_pct(fp['a']['ci_high'])}), against {_pct(fp['b']['value'])} ({fp['b']['errors']} of {fp['n']}) "
+                   f"with the clean photo, at {thr}{_fte_note(cmp, entry)}.")
+    elif fp["n"] and fp["b"]["errors"] > 0:
         r, ci = fp["ratio"]["value"], fp["ratio"]["ci"]
         same = ci[0] is not None and ci[1] is not None and ci[0] <= 1 <= ci[1]
         tail = (" (these data cannot tell it from no change)" if same else "")

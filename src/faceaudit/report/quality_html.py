@@ -165,6 +165,12 @@ def _ratio(r: dict) -> str:
     return f"{f(v)}&times; [{f(ci[0])}, {f(ci[1])}]"
 
 
+def _ratio_cell(m: dict) -> str:
+    if m["a"]["errors"] == 0:
+        return "&ndash; (no error at this level)"
+    return _ratio(m["ratio"])
+
+
 def _comparison_rows(results: dict, target: float) -> str:
     rows = []
     for c in results["comparisons"]:
@@ -180,7 +186,7 @@ def _comparison_rows(results: dict, target: float) -> str:
             rows.append(f"<tr><td>{esc(c['level'])}</td><td>{esc(c['against'])}</td><td>{name}</td>"
                         f"<td class='num'>{_short(m['a'])} vs {_short(m['b'])}</td>"
                         f"<td class='num'>{diff}</td>"
-                        f"<td class='num'>{_ratio(m['ratio'])}</td>"
+                        f"<td class='num'>{_ratio_cell(m)}</td>"
                         f"<td class='num'>{m['discordant']['a_only']} / {m['discordant']['b_only']}</td>"
                         f"<td class='num'>{m['mcnemar_p']:.2g}</td></tr>")
     return ("<table class='q'><tr><th>level</th><th>against</th><th>rate</th><th>level vs reference</th>"
