@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -121,6 +122,15 @@ def test_compare_pairs_the_audits_figures(tmp_path):
         assert f["difference"] == pytest.approx(miss_a.mean() - miss_b.mean())
         lo, hi = f["ci"]
         assert lo <= f["difference"] <= hi
+        # the interval is from people: per-person counts recomputed with pandas, the bootstrap's beside it
+        from auditcore.intervals import paired_difference
+        from faceaudit.analyses.compare import PEOPLE_CI_METHOD
+        per = (pd.DataFrame({"s": sa.subject_id.to_numpy()[m], "a": miss_a, "b": miss_b})
+               .groupby("s").agg(a=("a", "sum"), b=("b", "sum"), n=("a", "size")))
+        want = paired_difference(per.a, per.b, per.n)
+        assert f["ci"] == [pytest.approx(want["low"]), pytest.approx(want["high"])]
+        assert f["ci_method"].startswith(PEOPLE_CI_METHOD) and len(f["bootstrap_ci"]) == 2
+        assert f["people"] == len(per) and f["a"]["ci"][0] <= f["a"]["value"] <= f["a"]["ci"][1]
     assert res["pairs"][0]["demographics"][0]["spec"] == "sex"
     groups = res["pairs"][0]["demographics"][0]["groups"]
     assert set(groups) == {"F", "M"} and "fnir" in groups["F"]["paired"]
@@ -144,6 +154,9 @@ def test_compare_pairs_the_audits_figures(tmp_path):
         f = op["fnir_rank1"]
         excludes = f["ci"][0] > 0 or f["ci"][1] < 0
         assert ("significant difference" in line and "no significant" not in line) == (excludes and f["mcnemar_p"] < 0.05)
+        # McNemar's p written as the percentages beside it are: "p = 0.002" or "p < 0.001", never 1.6e-05
+        want_p = "p < 0.001" if f["mcnemar_p"] < 0.001 else f"p = {f['mcnemar_p']:.2g}"
+        assert f"McNemar exact {want_p} (" in line and not re.search(r"\de-\d", line)
 
 
 def test_compare_refuses_other_protocols_and_searches(tmp_path):

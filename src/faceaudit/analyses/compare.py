@@ -10,8 +10,11 @@ Per pair of systems (A, B), on the paired searches:
 
 * at each FPIR target x, each system at its own operating threshold (the one its audit reported
   for x, else faceaudit's rule on its searches): FNIR at rank 1 and FPIR, the paired difference
-  A - B with a 95% percentile interval from a bootstrap over probe subjects (all of a person's
-  searches resampled together) at those fixed thresholds, and McNemar's exact test on the
+  A - B with a 95% interval from people at those fixed thresholds (each system's Korn-Graubard
+  interval from the probe people, a person's searches one cluster, combined by MOVER with the
+  correlation measured across people: :func:`auditcore.intervals.paired_difference`; it covers
+  new people of the same kind and never collapses to ``[0, 0]``; the people bootstrap's
+  percentile interval stays beside it as ``bootstrap_ci``), and McNemar's exact test on the
   discordant searches; for FNIR also a second interval that re-estimates both thresholds in
   every resample (the uncertainty of the operating point itself, large when few non-mated
   searches decide a low FPIR);
@@ -19,12 +22,12 @@ Per pair of systems (A, B), on the paired searches:
 * curves: each system's DET (FNIR rank 1 against FPIR) and CMC, and the difference FNIR_A -
   FNIR_B at a grid of FPIR values with bootstrap intervals;
 * per demographic group, when both audits ran the same ``--group-by``: FNIR and FPIR per group at
-  each system's demographics threshold, their paired difference with a subject-bootstrap interval
-  and McNemar's p; FMR / FNMR per group side by side as each audit reported them.
+  each system's demographics threshold, their paired difference with the same interval from the
+  group's people and McNemar's p; FMR / FNMR per group side by side as each audit reported them.
 
 Verdicts (the plain-language summary) follow from the intervals: a difference is called
-significant (at the audited thresholds) only when its fixed-threshold bootstrap interval excludes
-0 *and* McNemar's p < 0.05; when the two disagree the sentence says so; a significant FNIR
+significant (at the audited thresholds) only when its fixed-threshold interval from people excludes
+0 *and* McNemar's p < 0.05 (written "p = 0.03", or "p < 0.001"); when the two disagree the sentence says so; a significant FNIR
 difference is then checked against the re-estimated-threshold interval, and the sentence says
 whether it holds there. Searches lost to failure to enrol are not in ``searches.parquet``,
 so they are not in the paired data; each audit's count of them is reported beside the figures.
@@ -430,43 +433,49 @@ def _verdict(diff: dict, p: float) -> str:
     return "inconclusive"
 
 
-def _compare_rate(wrong_a, wrong_b, subj, weights, n_boot, seed) -> dict:
-    b, c = paired.discordant(wrong_a, wrong_b)
-    p = paired.mcnemar_exact(b, c)
-    d = paired.subject_bootstrap_difference(wrong_a, wrong_b, subj, n_boot=n_boot, seed=seed, weights=weights)
-    return {"a": {"errors": int(np.sum(wrong_a)), "trials": int(np.size(wrong_a))},
-            "b": {"errors": int(np.sum(wrong_b)), "trials": int(np.size(wrong_b))},
-            "difference": d["difference"], "ci": d["ci"], "only_a_wrong": b, "only_b_wrong": c,
-            "mcnemar_p": p, "verdict": _verdict(d, p)}
-
-
+PEOPLE_CI_METHOD = ("people: each system's rate with its Korn-Graubard interval from the probe people (a person's "
+                    "searches one cluster; a nonzero count never gets a lower limit of 0, a zero count an upper limit "
+                    "above 0), combined by MOVER for correlated rates (the correlation measured across people); "
+                    "covers new people of the same kind")
 GROUP_CI_METHOD = ("people: each system's rate with its Korn-Graubard interval from the group's people (a person's "
                    "searches one cluster; a nonzero count never gets a lower limit of 0, a zero count an upper limit "
                    "above 0), combined by MOVER for correlated rates (the correlation measured across people); "
                    "covers new people of the same kind")
 
 
-def _compare_group_rate(wrong_a, wrong_b, subj, weights, n_boot, seed, confidence: float = 0.95) -> dict:
-    """:func:`_compare_rate` for one demographic group, with the interval of the difference from
-    people (:func:`auditcore.intervals.paired_difference`; the people bootstrap's percentile
-    interval kept as ``bootstrap_ci``: with few errors it collapses to ``[0, 0]``), each system's
-    rate and interval from people (``a``/``b``), and the verdict from the people interval."""
-    out = _compare_rate(wrong_a, wrong_b, subj, weights, n_boot, seed)
+def _compare_rate(wrong_a, wrong_b, subj, weights, n_boot, seed, confidence: float = 0.95,
+                  method: str = PEOPLE_CI_METHOD) -> dict:
+    """Paired comparison of two systems' errors on the same searches: counts, McNemar's exact p on
+    the discordant searches, the difference A - B with its interval from people
+    (:func:`auditcore.intervals.paired_difference`: each system's Korn-Graubard interval from the
+    searches' people, combined by MOVER with the correlation across people; ``ci``), each system's
+    rate and interval (``a``/``b``), and the people bootstrap's percentile interval beside it for
+    reference (``bootstrap_ci``: with few errors it collapses to ``[0, 0]``); the verdict from the
+    people interval and McNemar's p."""
+    b, c = paired.discordant(wrong_a, wrong_b)
+    p = paired.mcnemar_exact(b, c)
+    d = paired.subject_bootstrap_difference(wrong_a, wrong_b, subj, n_boot=n_boot, seed=seed, weights=weights)
     people, code = np.unique(subj, return_inverse=True)
     ea = np.bincount(code, np.asarray(wrong_a, float), people.size)
     eb = np.bincount(code, np.asarray(wrong_b, float), people.size)
     t = np.bincount(code, minlength=people.size).astype(float)
     pd_ = paired_difference(ea, eb, t, confidence)
-    out["bootstrap_ci"] = out["ci"]
-    out["ci"] = [pd_["low"], pd_["high"]]
-    out["ci_method"] = GROUP_CI_METHOD
-    out["correlation"] = pd_["phi"]
-    out["people"] = int(people.size)
-    for side in ("a", "b"):
-        r = pd_[side]
-        out[side].update(value=r["value"], ci=[r["low"], r["high"]], design_effect=r["design_effect"])
-    out["verdict"] = _verdict(out, out["mcnemar_p"])
+    out = {"a": {"errors": int(np.sum(wrong_a)), "trials": int(np.size(wrong_a))},
+           "b": {"errors": int(np.sum(wrong_b)), "trials": int(np.size(wrong_b))},
+           "difference": d["difference"], "ci": [pd_["low"], pd_["high"]], "only_a_wrong": b, "only_b_wrong": c,
+           "mcnemar_p": p, "bootstrap_ci": d["ci"], "ci_method": method, "correlation": pd_["phi"],
+           "people": int(people.size)}
+    if pd_["a"] is not None:
+        for side in ("a", "b"):
+            r = pd_[side]
+            out[side].update(value=r["value"], ci=[r["low"], r["high"]], design_effect=r["design_effect"])
+    out["verdict"] = _verdict(out, p)
     return out
+
+
+def _compare_group_rate(wrong_a, wrong_b, subj, weights, n_boot, seed, confidence: float = 0.95) -> dict:
+    """:func:`_compare_rate` for one demographic group (its people)."""
+    return _compare_rate(wrong_a, wrong_b, subj, weights, n_boot, seed, confidence, GROUP_CI_METHOD)
 
 
 def _not_measurable(reason: str, trials: int | None = None) -> dict:
@@ -609,7 +618,7 @@ def compare(paths: Sequence[str | Path], *, names: Sequence[str] | None = None,
                 miss_a = (A.mate < ta) | (A.rank > 1)
                 miss_b = (B.mate < tb) | (B.rank > 1)
                 fnir_cmp = _compare_rate(miss_a, miss_b, subj_m, weights, n_boot, seed)
-                fnir_cmp["ci_method"] = "subject bootstrap at the fixed thresholds"
+                fnir_cmp["ci_method"] = PEOPLE_CI_METHOD + ", at these fixed thresholds"
                 # a second interval re-estimates both thresholds in every resample: is the system better
                 # at FPIR x itself, allowing for the uncertainty of each operating threshold?
                 fnir_cmp["ci_threshold_reestimated"], re_why = reestimated(i, j, target)
@@ -620,7 +629,7 @@ def compare(paths: Sequence[str | Path], *, names: Sequence[str] | None = None,
                 fp_cmp = {"not_measurable": why}
             else:
                 fp_cmp = _compare_rate(A.best >= ta, B.best >= tb, subj_nm, weights, n_boot, seed)
-                fp_cmp["ci_method"] = "subject bootstrap at the fixed thresholds"
+                fp_cmp["ci_method"] = PEOPLE_CI_METHOD + ", at these fixed thresholds"
             points.append({"target_fpir": target, "threshold_a": ta, "threshold_b": tb,
                            "fnir_rank1": fnir_cmp, "fpir": fp_cmp})
         why = _why(pair_names, [A.fnir_problem(-np.inf, 1), B.fnir_problem(-np.inf, 1)])
@@ -660,7 +669,7 @@ def compare(paths: Sequence[str | Path], *, names: Sequence[str] | None = None,
         "difference": "A - B: positive means A makes more errors",
         "mcnemar": "exact two-sided McNemar test on discordant searches at fixed thresholds "
                    "(treats searches as independent)",
-        "verdict": f"'significant' when the fixed-threshold bootstrap interval excludes 0 and McNemar p < {ALPHA}; "
+        "verdict": f"'significant' when the fixed-threshold interval from people excludes 0 and McNemar p < {ALPHA}; "
                    "'inconclusive' when the two disagree; a significant FNIR difference is also checked "
                    "against the interval with re-estimated thresholds",
         "operating_point": "each system at its own threshold for the FPIR target (lowest threshold with "
@@ -706,7 +715,7 @@ def _as_deployed(a: System, b: System, mated, subj, weights, n_boot, seed) -> di
     fnir = _compare_rate(fn_a[mated], fn_b[mated], subj[mated], weights, n_boot, seed)
     fpir = _compare_rate(fp_a[~mated], fp_b[~mated], subj[~mated], weights, n_boot, seed)
     for c in (fnir, fpir):
-        c["ci_method"] = "subject bootstrap at the systems' own thresholds"
+        c["ci_method"] = PEOPLE_CI_METHOD + ", at the systems' own thresholds"
     return {"threshold_a": sys_points[0].get("threshold"), "threshold_b": sys_points[1].get("threshold"),
             "fnir_rank1": fnir, "fpir": fpir,
             "note": "each system at the threshold it applied to its lists (as deployed), each on its own scale: "
@@ -806,6 +815,14 @@ def _excludes_zero(ci) -> bool:
     return ci[0] is not None and ci[1] is not None and (ci[0] > 0 or ci[1] < 0)
 
 
+def p_words(p: float) -> str:
+    """A p-value as a sentence writes it: "p = 0.03", "p = 0.0012", "p = 1"; below 0.001 "p < 0.001"
+    (never scientific notation beside percentages)."""
+    if p is None or not np.isfinite(p):
+        return "p undefined"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+
+
 def _sentence(what: str, cmp: dict, a: str, b: str, where: str) -> str:
     if cmp.get("not_measurable"):
         return f"{where}: {what} is not measurable from the lists ({cmp['not_measurable']})."
@@ -815,7 +832,7 @@ def _sentence(what: str, cmp: dict, a: str, b: str, where: str) -> str:
         return f"{where}: {what} is undefined (no trials)."
     lo, hi = cmp["ci"]
     ci = (f"95% CI of {a} - {b}: {100 * lo:+.2f} to {100 * hi:+.2f} points" if lo is not None else "no interval")
-    mc = (f"McNemar exact p = {cmp['mcnemar_p']:.2g} ({cmp['only_a_wrong']:,} searches wrong only for {a}, "
+    mc = (f"McNemar exact {p_words(cmp['mcnemar_p'])} ({cmp['only_a_wrong']:,} searches wrong only for {a}, "
           f"{cmp['only_b_wrong']:,} only for {b})")
     rates = f"{what} {_pct(va)} for {a} and {_pct(vb)} for {b}"
     d = cmp["difference"]
@@ -839,8 +856,9 @@ def _sentence(what: str, cmp: dict, a: str, b: str, where: str) -> str:
                 f"system is better at this FPIR itself.")
     if cmp["verdict"] == "not significant":
         return (f"{where}: no significant difference, {rates} ({ci}, which includes 0; {mc}).")
-    return (f"{where}: inconclusive, {rates}: the subject-bootstrap interval and McNemar's test disagree "
-            f"({ci}; {mc}); McNemar treats a person's several searches as independent, the bootstrap does not.")
+    return (f"{where}: inconclusive, {rates}: the interval from people and McNemar's test disagree "
+            f"({ci}; {mc}); McNemar treats a person's several searches as independent, the interval from people "
+            "does not.")
 
 
 def summary_sentences(result: dict) -> list[str]:
