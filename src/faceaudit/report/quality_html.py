@@ -78,6 +78,7 @@ def _plot(results: dict, kind: str, target: float) -> str:
         c = colours[measure]
         ax.fill_between(x, np.maximum(lo, 1e-5), hi, color=c, alpha=0.18, linewidth=0)
         ax.plot(x, v, "o-", color=c, label=names[measure])
+        ax.vlines(x, np.maximum(lo, 1e-5), hi, color=c, linewidth=1.2, alpha=0.6)  # the interval, also for one level
         if zero.any():
             ax.plot(x[zero], hi[zero], "v", color=c, markersize=8)
         op = _op(clean, target)
