@@ -42,6 +42,7 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 FACE_DEMO = "faceaudit demo --out faceaudit-demo"
 FLAG_DEMO = "flagaudit demo --out flagaudit-demo"
+EXPLAIN_DEMO = "faceaudit explain --results faceaudit-demo --score 0.38 --gallery-size 1000000 --prior 0.5"
 
 
 # ---------------------------------------------------------------- running commands
@@ -178,6 +179,11 @@ def figures(run: Runner) -> list[tuple[Check, Callable[[], str]]]:
          lambda: _search(r"95% interval (\S+ to \S+),", run(claim01), lambda i: f"(95% interval {i})")),
         (Check("docs/claims.md", "--threshold 0.40919116139411926", FACE_DEMO + "  (results.json)"),
          lambda: f"--threshold {_op(demo(), 0.001)['threshold']!r}"),
+        # scale.md: explain on the demo (the README's example)
+        (Check("docs/scale.md", "about 0.8% (95% interval 0.5% to 5.7%", EXPLAIN_DEMO),
+         lambda: _search(r"= (about \S+ \(95% interval \S+ to \S+?)\)", run(EXPLAIN_DEMO))),
+        (Check("docs/scale.md", "about 4.66 people who are not the person", EXPLAIN_DEMO),
+         lambda: _search(r"(about [\d.,]+ people who are not the person)", run(EXPLAIN_DEMO))),
         # flagaudit.md: the demo's figures (the suite grows; the doc says when they were written)
         (Check("docs/flagaudit.md", "1,358 benign cases from 731 templates", FLAG_DEMO),
          lambda: _search(r"/([\d,]+) benign cases, ([\d,]+) templates\)", flag(),
@@ -205,6 +211,10 @@ def figures(run: Runner) -> list[tuple[Check, Callable[[], str]]]:
         (Check("docs/scale.md", "836\nenrolled people, 8,330 non-mated searches", LFW_SCALE),
          lambda: "{gallery_size:,}\nenrolled people, {n_nonmated_probes:,} non-mated searches".format(
              **lfw_scale()["protocol"])),
+        (Check("docs/scale.md", "P(top candidate is the person) = 0.053 (95% interval 0.040-0.081", LFW_EXPLAIN),
+         lambda: (run(LFW_SCALE), _search(r"= (?:about )?(\S+) \(95% interval (\S+) to (\S+?)\)", run(LFW_EXPLAIN),
+                                          lambda p, lo, hi: f"P(top candidate is the person) = {p} (95% interval "
+                                                            f"{lo}-{hi}"))[1]),
     ]
     for target, quoted in [(0.1, "| -0.5105 (FPIR 10%)"), (0.01, "| -0.4257 (FPIR 1%)"),
                            (0.001, "| -0.3774 (FPIR 0.1%)")]:
