@@ -247,3 +247,59 @@ def test_bad_degrade_is_one_line_exit_2(tmp_path):
                                       "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
     assert "unknown degradation 'fog'" in result.output and not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------ a model that loses faces in the dark (no data needed)
+class _DarkBlind:
+    """A fake model: the 'face' is the whole image, found only when the image is not dark; the
+    template is the image shrunk to 8 x 8 grey levels."""
+
+    def __new__(cls):
+        from faceaudit.models.base import Box, ModelAdapter
+
+        class Adapter(ModelAdapter):
+            name, version, kind = "dark-blind", "1", "dark-blind"
+
+            def detect(self, image):
+                return [Box(0, 0, image.shape[1], image.shape[0])] if image.mean() > 40 else []
+
+            def align(self, image, box):
+                return image
+
+            def embed(self, chip):
+                g = chip.astype(np.float32).mean(axis=2)
+                return g.reshape(8, 4, 8, 4).mean(axis=(1, 3)).ravel() - 100.0
+
+        return Adapter()
+
+
+def _people(tmp_path, n_people: int = 10, per: int = 4):
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for p in range(n_people):
+        base = rng.integers(60, 200, (32, 32, 1))
+        (tmp_path / f"p{p:02d}").mkdir()
+        for k in range(per):
+            img = np.clip(base + rng.normal(0, 12, (32, 32, 1)), 0, 255).astype(np.uint8).repeat(3, axis=2)
+            Image.fromarray(img).save(tmp_path / f"p{p:02d}" / f"{k}.png")
+    return tmp_path
+
+
+def test_a_level_where_every_probe_fails_counts_every_search_as_failed(tmp_path):
+    from faceaudit.audit import run_audit
+    study = q.run_quality_study(_people(tmp_path), _DarkBlind(), deg.parse_specs(["dark:6", "blur:1"]),
+                                run_audit=run_audit, workers=1, n_boot=100)
+    r = study.results
+    dark, blur = r["levels"][1], r["levels"][2]
+    n_probe = dark["failure_to_enrol"]["probes"]["attempts"]
+    assert dark["failure_to_enrol"]["probes"]["failed"] == n_probe > 0
+    assert dark["failure_to_enrol"]["rate"] == pytest.approx(n_probe / 40)
+    for op in dark["identification"]["operating_points"]:  # no candidate for anyone: every mate missed, no FP
+        assert op["fpir"]["errors"] == 0 and op["fnir"]["1"]["errors"] == op["fnir"]["1"]["trials"] > 0
+        assert set(op["fnir"]) == {"1", "5", "10", "20"}
+    assert blur["failure_to_enrol"]["probes"]["failed"] == 0
+    table = study.searches
+    assert table.loc[table["level"] == "dark:6", "failed"].all()
+    assert (table.loc[table["level"] == "dark:6", "failure_reason"] == "no face found").all()
+    miss = next(c for c in r["comparisons"] if c["level"] == "dark:6" and c["target_fpir"] == 0.1)["fnir_rank1"]
+    assert miss["a"]["errors"] == miss["n"]

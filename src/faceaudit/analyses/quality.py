@@ -52,7 +52,7 @@ from auditcore.validation import rate_targets
 from faceaudit import __version__
 from faceaudit.data.evalset import EvaluationSet
 from faceaudit.data.protocol import Protocol, generate_protocol
-from faceaudit.metrics.conventions import DEFAULT_FPIR_TARGETS
+from faceaudit.metrics.conventions import DEFAULT_FPIR_TARGETS, ranks_for
 from faceaudit.metrics.paired import discordant, mcnemar_exact
 from faceaudit.models import degrade as deg
 from faceaudit.models.embed import ImageItem, collect_items
@@ -365,14 +365,15 @@ def _level_audit(run_audit, common, common_boot, level, probe_templates, probe_f
     fte_probes = _probe_fte(int(failed_probe.sum()), n_probe)
     failed = np.concatenate([failed_probe, np.ones(n_search - n_probe, bool)])
     reasons = list(probe_fail) + list(fail0["reason"])
-    if kept_mated.size == 0 or kept_non.size == 0:
-        # every mated (or non-mated) probe failed: no search to run; the audit counts them all as failed
+    if kept_mated.size == 0 and kept_non.size == 0:
+        # every probe failed: no search to run; the audit would count them all as failed
         arr = Level(level.label, level.kind, level.severity, failed, np.full(n_search, -np.inf),
                     np.full(n_search, NO_RANK, np.int64), np.full(n_search, -np.inf), reasons)
         entry = {"label": level.label, "degradation": level.kind, "severity": deg._num(level.severity),
-                 "failure_to_enrol": {"failed": len(fail), "attempts": evalset0.n + len(fail0), "probes": fte_probes},
-                 "identification": _all_failed(arr, mated, deployed, fpir_targets),
-                 "identification_retuned": None, "note": "every mated or every non-mated probe failed to enrol"}
+                 "failure_to_enrol": {"failed": len(fail), "attempts": evalset0.n + len(fail0),
+                                      "rate": len(fail) / (evalset0.n + len(fail0)), "probes": fte_probes},
+                 "identification": _all_failed(mated, deployed, fpir_targets, ranks_for(common["top_k"])),
+                 "identification_retuned": None, "note": "every probe failed to enrol"}
         return entry, arr
     level_protocol = Protocol(new_index[protocol.gallery], new_index[kept_mated], new_index[kept_non],
                               {**protocol.description, "probes_degraded": level.label})
@@ -397,12 +398,13 @@ def _level_audit(run_audit, common, common_boot, level, probe_templates, probe_f
              "explain_calibration": audit.results.get("explain_calibration")}, arr)
 
 
-def _all_failed(arr: Level, mated, deployed, fpir_targets) -> dict:
+def _all_failed(mated, deployed, fpir_targets, ranks) -> dict:
+    """Every mated (or every non-mated) probe failed: no search ran; the failed ones count as the audit counts them."""
     points = []
+    n_m, n_n = int(mated.sum()), int((~mated).sum())
     for t, th in zip(fpir_targets, deployed):
         points.append({"target_fpir": t, "threshold_set_on": CLEAN, "threshold": th,
-                       "fpir": rate(0, int((~mated).sum())).to_dict(),
-                       "fnir": {"1": rate(int(mated.sum()), int(mated.sum())).to_dict()}})
+                       "fpir": rate(0, n_n).to_dict(), "fnir": {str(r): rate(n_m, n_m).to_dict() for r in ranks}})
     return {"n_nonmated_searches": int((~mated).sum()), "n_mated_searches": int(mated.sum()),
             "operating_points": points}
 

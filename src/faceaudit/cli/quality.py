@@ -62,8 +62,10 @@ def quality(
         op = next(o for o in e["identification"]["operating_points"] if o["target_fpir"] == target["target_fpir"])
         fn = op.get("fnir", {})
 
-        def pct(x):
-            return "    -" if not x or x.get("value") is None else f"{100 * x['value']:7.2f}%"
+        def pct(x):  # a rate with no error is shown as its upper bound, never 0
+            if not x or x.get("value") is None:
+                return "    -"
+            return f"<={100 * x['ci_high']:.2g}%" if x["errors"] == 0 else f"{100 * x['value']:7.2f}%"
         print(f"  {e['label']:<12} {pct(e['failure_to_enrol']['probes'])!s:>9} {pct(op.get('fpir'))!s:>8} "
               f"{pct(fn.get('1'))!s:>8} {pct(fn.get(str(top_k)) if top_k != 20 else fn.get('20'))!s:>8}")
     for sentence in r["summary"]["sentences"]:
