@@ -16,7 +16,9 @@
   design effect measured from the people (Korn and Graubard 1998; :mod:`auditcore.claims`), so
   that a group with a few errors never gets a lower bound of 0 and one with none gets an upper
   bound; the seeded people bootstrap (gallery fixed) is kept beside it for reference
-  (``bootstrap_ci``);
+  (``bootstrap_ci``); FMR, whose comparisons cluster by gallery person too (a few enrolled people
+  can attract most false matches), takes the two-way design effect of probe people and gallery
+  people, per group and per cell of the cross-group matrix (:func:`fmr_people`);
 * FDR, GARBE and the inequity rate with the range they take over the groups' simultaneous
   intervals (:func:`auditcore.claims.summary_box`), which covers the summary of the true rates;
 * claims ("at least x times") from bounds that hold simultaneously over every pair of ranked
@@ -115,7 +117,7 @@ def _rate_entry(rates: claims_.GroupRates, g: int, n_searches: int, boot: np.nda
 
 INTERVALS = ("per group: Clopper-Pearson on the effective number of trials (Korn and Graubard 1998: trials divided "
              "by the design effect measured from the group's people, or from every group's people when larger or "
-             "when the group has no errors), 95%; contrasts between groups: simultaneous over every pair of ranked "
+             "when the group has no errors; for FMR from probe people and gallery people), 95%; contrasts between groups: simultaneous over every pair of ranked "
              "groups and every measure of the section (Bonferroni; MOVER from the groups' limits); FDR, GARBE and "
              "the inequity rate: the range of the summary over every group's interval, all simultaneous (Bonferroni), "
              "so it covers the summary of the groups' true rates for new people of the same kind")
