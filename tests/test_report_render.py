@@ -248,3 +248,109 @@ def test_thead_and_limited_rows():
     assert core.limit_rows(rows[:14], 1, keep=12).count("more") == 0
     assert "@media print" in core.CSS and "break-inside:avoid" in core.CSS
     assert "thead{display:table-header-group}" in core.CSS
+
+
+# --- the report renders what the analyses now write (helper R2) -------------------------------------
+
+def test_explain_rows_stated_as_explain_states_them(audit):
+    results = dict(audit.results)
+    scale = dict(results["scale"])
+    base = {"score": -0.4, "gallery_size": 1_000_000, "prior": 0.5, "not_supported_because": []}
+    scale["explain"] = [
+        {**base, "p_mate": None, "interval": [0.02, 0.91], "statement": "cannot_say",
+         "not_supported_because": ["look-alikes may concentrate"]},
+        {**base, "p_mate": None, "interval": [0.2, 0.3], "statement": "range"},
+        {**base, "p_mate": 0.25, "interval": [0.2, 0.3], "statement": "figure"},
+    ]
+    results["scale"] = scale
+    page = scale_section.render(results)
+    table = page[page.index("What one search result means"):]
+    rows = re.findall(r"<tr>(.*?)</tr>", table)[1:]
+    assert "these data cannot say" in rows[0] and "0.91" in rows[0] and "<sup>1</sup>" in rows[0]
+    assert "cannot say" not in rows[1] and "no single figure: between 0.2 and 0.3" in rows[1]
+    assert "0.25 [0.2, 0.3]" in rows[2] and "no single figure" not in rows[2]
+    assert "not estimable as one figure" not in page
+    assert "<li>look-alikes may concentrate</li>" in table  # the reason, once, under the table
+
+
+def _people_calibration(cal: dict, calibrated: bool) -> dict:
+    out = dict(cal)
+    n = len(out["bins"])
+    agreeing = [[b["score_low"], b["score_high"]] for b in out["bins"][: n - 1 if not calibrated else n]]
+    out.update(calibrated_for_new_people=calibrated, held_out="probe and gallery people", splits=2, resamples=30,
+               bins_agreeing=len(agreeing), bins_agreeing_list=agreeing,
+               verdict="explain did not hold for people it was not fitted on: 1 score bin disagrees")
+    out["bins"] = [{**b, "agree": [b["score_low"], b["score_high"]] in agreeing, "people": 10,
+                    "difference": 0.0, "difference_ci_simultaneous": [-0.1, 0.1]} for b in out["bins"]]
+    return out
+
+
+def test_calibration_check_held_out_and_verdict(audit):
+    cal = audit.results.get("explain_calibration")
+    if not cal or not cal.get("bins"):
+        pytest.skip("no calibration bins in this audit")
+    results = dict(audit.results)
+    results["explain_calibration"] = _people_calibration(cal, calibrated=False)
+    section = rhtml.calibration_section(results)
+    summary = rhtml.summary(results)
+    assert "probe and gallery people held out" in section and "held-out half's gallery size" in section
+    assert "class='warn'><b>Explain did not hold for people it was not fitted on" in section
+    last = cal["bins"][-1]
+    spans = section[section.index("Score bins that agreed out of sample"):]
+    assert f"({len(cal['bins']) - 1} of {len(cal['bins'])})" in spans
+    assert rhtml.fmt_threshold(cal["bins"][0]["score_low"]) in spans.split("</p>")[0]
+    assert rhtml.fmt_threshold(last["score_high"]) not in spans.split("</p>")[0]
+    assert "not calibrated for new people" in summary and "explain did not hold" in summary
+    # calibrated: no list of every bin, the verdict still shown
+    results["explain_calibration"] = _people_calibration(cal, calibrated=True)
+    assert "Score bins that agreed" not in rhtml.calibration_section(results)
+
+
+def test_verification_says_what_its_intervals_cover(audit):
+    results = dict(audit.results)
+    v = dict(results["verification"])
+    v["fmr_interval"] = {"covers": "new probe people and new gallery people of the same kind", "method": "two-way people"}
+    rows = [dict(p) for p in v["fnmr_at_fmr"]]
+    k = next(i for i, p in enumerate(rows) if p["measurable"])
+    rows[k]["fmr"] = {**rows[k]["fmr"], "method": "two-way people (Korn-Graubard), design effect borrowed from the "
+                                                   "threshold with a split by person"}
+    v["fnmr_at_fmr"] = rows
+    results["verification"] = v
+    page = rhtml.verification_section(results)
+    assert "they cover new probe people and new gallery people of the same kind" in page
+    assert page.count("design effect borrowed from the threshold") == 1
+    old = dict(v)
+    del old["fmr_interval"]
+    assert "they cover this audit's comparisons, not new people" in rhtml.verification_section({**results, "verification": old})
+
+
+def test_group_cells_write_every_number_in_one_kind():
+    from faceaudit.analyses.demographics import rate_words as analysis_words
+    for x in (0.25, 0.05, 0.0099, 0.0084, 1 / 120, 3.3e-4, 5.76e-05, 1.2e-7):
+        assert demographics_section.rate_words([x]) == [analysis_words(x)]
+    zero = {"errors": 0, "trials": 4000, "value": 0.0, "ci": [0.0, 1 / 120], "too_few": False, "upper_bound": 1 / 120,
+            "note": "0 of 4,000; upper 95% bound 1 in 120 (the trials count as 480 independent ones)"}
+    cell = demographics_section._cell(zero)
+    assert "at most 1 in 120" in cell and "0.0083" not in cell
+    some = {"errors": 2, "trials": 34702, "value": 5.76e-05, "ci": [1.0e-06, 3.47e-04], "too_few": False}
+    assert "1 in 17,000 [1 in 1,000,000, 1 in 2,900]" in demographics_section._cell(some)
+    wide = {"errors": 1, "trials": 192, "value": 0.0052, "ci": [1.4e-05, 0.042], "too_few": False}
+    text = re.sub(r"<[^>]+>", "", demographics_section._cell(wide))
+    assert "0.52% [0.0014%, 4.2%]" in text and "1 in" not in text  # one kind in a cell: its largest end decides
+
+
+def test_demographic_intervals_as_the_results_describe_them(audit):
+    results = dict(audit.results)
+    d = dict(results["demographics"])
+    a = dict(d["analyses"][0])
+    about = {"interval_method": "the range over simultaneous intervals", "interval_covers": "the summary for new people"}
+    a["inequity_rate"] = {"value": 3.0, "ci": [1.2, None], "ci_note": "no upper end: some group had no errors", **about}
+    a["fdr"] = {"value": 0.9, "ci": [0.8, 1.0], "alpha": 0.5, **about}
+    a["fmr_interval"] = {"method": "two-way people", "covers": "new probe people and new gallery people"}
+    d["analyses"] = [a]
+    results["demographics"] = d
+    page = demographics_section.render(results)
+    assert "their intervals cover the summary for new people (how: the range over simultaneous intervals)" in page
+    assert "not tests" not in page
+    assert "[1.2, no upper end]" in page and "no upper end: some group had no errors" in page
+    assert "FMR intervals: two-way people; they cover new probe people and new gallery people" in page

@@ -88,6 +88,26 @@ def _percent_tick(x: float, _pos=None) -> str:
     return "0" if x == 0 else f"{100 * x:.2g}%"
 
 
+def rate_words(values) -> list[str]:
+    """Rates in one kind of number, as the demographic sentences write them: all "1 in N" when the
+    largest is below 1%, else all percentages; 0 as "0", a missing end as "n/a"."""
+    finite = [v for v in values if isinstance(v, (int, float)) and np.isfinite(v)]
+    one_in = bool(finite) and max(finite) < 0.01
+    out = []
+    for v in values:
+        if v is None or isinstance(v, str) or not np.isfinite(v):
+            out.append("unbounded" if v == "inf" or v == float("inf") else "n/a")
+        elif v <= 0:
+            out.append("0")
+        elif one_in:
+            n = 1.0 / v
+            digits = max(int(np.floor(np.log10(n))) - 1, 0)
+            out.append(f"1 in {round(n, -digits):,.0f}")
+        else:
+            out.append(f"{100 * v:.2g}%" if v < 0.1 else f"{100 * v:.3g}%")
+    return out
+
+
 def _cell(entry: dict | None) -> str:
     if not entry:
         return '<td class="muted">no trials</td>'
@@ -99,12 +119,16 @@ def _cell(entry: dict | None) -> str:
         counts = f"({entry['trials']:,} people)"
     else:
         counts = f"({entry['errors']:,}/{entry['trials']:,})"
-    # no errors: the figure is the bound, never "0 [0, 0]" (older results: the bound from people)
+    # no errors: the figure is the bound, never "0 [0, 0]" (older results: the bound from people);
+    # every number of a cell in one kind (the note beside it writes its bound the same way)
     bound = entry.get("upper_bound") or entry.get("upper_bound_from_people") or hi
     if not entry["errors"] and bound:
-        figure = f"at most {_g(bound, 2)} <span class='muted'>(95% upper bound)</span>"
+        figure = f"at most {rate_words([bound])[0]} <span class='muted'>(95% upper bound)</span>"
+    elif lo is not None:
+        v, a, b = rate_words([entry["value"], lo, hi])
+        figure = f"{v} [{a}, {b}]"
     else:
-        figure = f"{entry['value']:.3g}" + (f" [{_g(lo, 2)}, {_g(hi, 2)}]" if lo is not None else "")
+        figure = rate_words([entry["value"]])[0]
     return f"<td{style}>{figure} <span class='muted'>{counts}</span>{note}{few}</td>"
 
 
@@ -132,7 +156,7 @@ def _ratio_text(c: dict) -> str:
 def _threshold_row(t: dict, single: float) -> str:
     shown = fmt_threshold(t["threshold"]) if t["measurable"] else "not measurable"
     delta = "" if t["threshold"] is None else fmt_threshold_difference(t["threshold"], single)
-    fnmr = "" if t["fnmr"]["value"] is None else f"{t['fnmr']['value']:.3g}"
+    fnmr = "" if t["fnmr"]["value"] is None else rate_words([t["fnmr"]["value"]])[0]
     return f"<tr><td>{esc(t['group'])}</td><td>{shown}</td><td>{delta}</td><td>{fnmr}</td></tr>"
 
 
@@ -149,9 +173,20 @@ def _intervals_text(d: dict) -> str:
             f"{claims['comparisons']:,} pairwise comparisons of this section (every pair of ranked groups, every "
             f"measure, every grouping; Bonferroni, each at {100 * claims['per_comparison_level']:.4g}%), so a claim about the "
             "highest and lowest group holds whichever pair that turned out to be; with no true difference the section "
-            "claims one in at most 5% of audits. FDR, GARBE and the inequity rate describe the spread of these groups' "
-            f"rates; their intervals ({d['n_boot']:,} people-bootstrap resamples, seed {d['seed']}) are not tests "
-            "of equal rates.")
+            "claims one in at most 5% of audits." + _summary_intervals_text(d))
+
+
+def _summary_intervals_text(d: dict) -> str:
+    """How FDR, GARBE and the inequity rate's intervals are made and what they cover, as the results
+    say (``interval_method``, ``interval_covers``); older results: a people bootstrap's spread."""
+    about = next((a[k] for a in d["analyses"] for k in ("fdr", "garbe", "inequity_rate")
+                  if isinstance(a.get(k), dict) and a[k].get("interval_method")), None)
+    if about is None:
+        return (" FDR, GARBE and the inequity rate describe the spread of these groups' rates; their intervals "
+                f"({d['n_boot']:,} people-bootstrap resamples, seed {d['seed']}) describe this sample's spread and "
+                "are not tests of equal rates.")
+    return (" FDR, GARBE and the inequity rate describe the spread of these groups' rates; their intervals cover "
+            f"{esc(about.get('interval_covers', 'this audit'))} (how: {esc(about['interval_method'])}).")
 
 
 def render(results: dict) -> str:
@@ -189,6 +224,8 @@ def render(results: dict) -> str:
             if key in a:
                 lo, hi = a[key]["ci"]
                 ci = "" if lo is None else f" [{_g(lo, 3)}, {_g(hi, 3)}]"
+                if lo is not None and hi is None and a[key].get("ci_note"):  # no upper end: say why, not "n/a"
+                    ci = f" [{_g(lo, 3)}, no upper end] <br><small>{esc(a[key]['ci_note'])}</small>"
                 value = _g(a[key]["value"], 3) if a[key]["value"] is not None else f"<span class='muted'>{esc(a[key].get('note', 'not measurable'))}</span>"
                 extra += f"<tr><td>{label}</td><td colspan='4'>{value}{ci}</td></tr>"
         thr = limit_rows([_threshold_row(t, d["threshold"]) for t in a["group_thresholds"]], 4, keep=12)
@@ -196,14 +233,14 @@ def render(results: dict) -> str:
         out.append(
             f"<h3>Grouped by {esc(a['spec'])}</h3>{caveat_html}<ul>{findings}</ul>"
             "<table><tr><th>group</th><th>probe people</th><th>FNIR rank 1</th><th>FPIR</th><th>FMR</th><th>FNMR</th></tr>"
-            f"{rows}</table>"
+            f"{rows}</table>{_fmr_interval_text(a)}"
             f'<figure><img style="width:100%" src="{plots.to_data_uri(bars(a, d["min_group_size"]))}" alt="per-group rates"></figure>'
             + _cross_fmr(a) +
             "<div><p><b>Differential summaries</b> (ranked groups only)</p>"
             f"<table><tr><th>measure</th><th>highest / lowest [{ci_head}]</th><th>groups</th><th>largest against the "
             f"reference group [{ci_head}]</th><th>groups</th></tr>"
             f"{summ}{extra}</table>"
-            f"<p><b>Threshold each group would need</b> for the overall FMR ({a['overall_fmr']:.3g}):</p>"
+            f"<p><b>Threshold each group would need</b> for the overall FMR ({rate_words([a['overall_fmr']])[0]}):</p>"
             "<table><tr><th>probe group</th><th>threshold</th><th>vs the single threshold</th><th>FNMR there</th></tr>"
             f"{thr}</table></div>")
     return "".join(out)
@@ -213,12 +250,31 @@ CROSS_CAPTION = ("Impostor comparisons matched, by the probe's group (rows) and 
                  "Same-group pairs (diagonal) often match more: look-alikes are likelier within a group.")
 
 
+def _fmr_interval_text(a: dict) -> str:
+    """How the per-group FMR intervals are made and what they cover (``fmr_interval``: two-way from
+    probe and gallery people, or from probe people alone and why); nothing for older results."""
+    about = a.get("fmr_interval")
+    if not about:
+        return ""
+    return (f"<p class='sub'>FMR intervals: {esc(about.get('method', ''))}; they cover "
+            f"{esc(about.get('covers', 'this audit'))}.</p>")
+
+
+def _cross_caption(a: dict) -> str:
+    """The cross-group caption, with how the cells' intervals were made where the results say."""
+    how = a["cross_fmr"].get("interval")
+    if not how:
+        return CROSS_CAPTION
+    where = "" if len(a["groups"]) > HEATMAP_MAX_GROUPS else " (in results.json: demographics, cross_fmr)"
+    return f"{CROSS_CAPTION} Each cell's 95% interval{where}: {how}."
+
+
 def _cross_fmr(a: dict) -> str:
     """The cross-group FMR: a heatmap whose cells' text fits (up to :data:`HEATMAP_MAX_GROUPS` groups,
     shown at its own size, never shrunk), else a table of the same figures."""
     groups = a["groups"]
     if len(groups) <= HEATMAP_MAX_GROUPS:
-        return figure_natural(plots.to_data_uri(heatmap(a)), CROSS_CAPTION)
+        return figure_natural(plots.to_data_uri(heatmap(a)), _cross_caption(a))
     cross = a["cross_fmr"]
     head = "".join(f"<th>{esc(g)}</th>" for g in groups)
     rows = []
@@ -226,8 +282,19 @@ def _cross_fmr(a: dict) -> str:
         cells = ""
         for j in range(len(groups)):
             v, e, n = cross["rate"][i][j], cross["errors"][i][j], cross["trials"][i][j]
-            cells += ("<td class='muted'>n/a</td>" if v is None or not n else
-                      f"<td>{v:.2g} <span class='muted'>({int(e):,}/{int(n):,})</span></td>")
+            lo = (cross.get("ci_low") or [[None] * len(groups)] * len(groups))[i][j]
+            hi = (cross.get("ci_high") or [[None] * len(groups)] * len(groups))[i][j]
+            if v is None or not n:
+                cells += "<td class='muted'>n/a</td>"
+                continue
+            if not e and hi is not None:
+                text = f"at most {rate_words([hi])[0]}"
+            elif lo is not None and hi is not None:
+                w = rate_words([v, lo, hi])
+                text = f"{w[0]} [{w[1]}, {w[2]}]"
+            else:
+                text = rate_words([v])[0]
+            cells += f"<td>{text} <span class='muted'>({int(e):,}/{int(n):,})</span></td>"
         rows.append(f"<tr><td>{esc(g)}</td>{cells}</tr>")
-    return (f"<p><b>FMR by probe group (rows) and enrolled group (columns)</b>: {esc(CROSS_CAPTION.split(': ', 1)[-1])}"
+    return (f"<p><b>FMR by probe group (rows) and enrolled group (columns)</b>: {esc(_cross_caption(a))}"
             f"</p><table><tr><th>probe \\ enrolled</th>{head}</tr>{limit_rows(rows, len(groups) + 1, keep=12)}</table>")

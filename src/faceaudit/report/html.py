@@ -216,11 +216,12 @@ def _calibration_summary(cal: dict) -> str:
     tail = (f" (explain's interval overlapped the observed share in {cal['bins_overlapping']} of {n} score bins; "
             f"independence of look-alikes would match {cal['bins_independence_inside']})")
     if cal["calibrated_for_new_people"] is False:
+        held = cal.get("held_out") or "some of this audit's people"
         return (f"<p class='warn'><b>What one result means.</b> <code>faceaudit explain</code> is <b>not calibrated for "
-                f"new people</b> on this data: fitted on some of this audit's people and checked on the others, its "
-                f"chance that a top candidate is the person disagreed with what was observed in "
-                f"{n - cal['bins_agreeing']} of {n} score bins{tail}. Its figures should not be quoted for new "
-                "searches as they stand.</p>")
+                f"new people</b> on this data: fitted on some of this audit's people and checked on the others "
+                f"({esc(held)} held out), its chance that a top candidate is the person disagreed with what was "
+                f"observed in {n - cal['bins_agreeing']} of {n} score bins{tail}. Its figures should not be quoted for "
+                f"new searches as they stand. In the check's own words: {esc(cal.get('verdict', ''))}.</p>")
     return (f"<p><b>What one result means.</b> <code>faceaudit explain</code>'s chance that a top candidate is the person, "
             f"fitted on some of this audit's people and checked on the others, agreed with what was observed in "
             f"{cal['bins_agreeing']} of {n} score bins{tail}.</p>")
@@ -271,12 +272,30 @@ def _calibration_section_people(cal: dict) -> str:
         for b in cal["bins"])
     verdict = esc(cal["verdict"][:1].upper() + cal["verdict"][1:])
     cls = "warn" if cal["calibrated_for_new_people"] is False else "sub"
+    held = cal.get("held_out") or "people"
+    agreeing = cal.get("bins_agreeing_list")
+    if agreeing is None or len(agreeing) == len(cal["bins"]):
+        agree_txt = ""
+    elif not agreeing:
+        agree_txt = f" No score bin agreed out of sample (0 of {len(cal['bins'])})."
+    else:
+        spans = ", ".join(f"{fmt_threshold(lo)} to {fmt_threshold(hi)}" for lo, hi in agreeing)  # plain text
+        agree_txt = (f" Score bins that agreed out of sample ({len(agreeing)} of {len(cal['bins'])}): {spans}.")
+    how = ""
+    if cal.get("splits"):
+        how = (f" Held out: {esc(held)}; {cal['splits']:,} random split(s) in halves"
+               + (f", the prediction's interval from {cal['resamples']:,} people-bootstrap refits" if cal.get("resamples") else "")
+               + ".")
+    gallery = (f"the held-out half's gallery size ({cal['gallery_size']:,} people)" if cal.get("held_out")
+               else f"this gallery size ({cal['gallery_size']:,} people)")
     return ("<h2>Does the case-level calculator hold for new people?</h2>"
-            f"<p class='{cls}'><b>{verdict}.</b></p>"
+            f"<p class='{cls}'><b>{verdict}.</b>{agree_txt}</p>"
             f"<p>This audit's searches, binned by their top score: how often the top candidate was the person, against "
-            f"what <code>faceaudit explain</code> predicted for them when fitted on <i>other</i> people of this audit, at "
-            f"this gallery size ({cal['gallery_size']:,} people) with a prior equal to the audit's share of searches of "
-            f"enrolled people ({cal['prior']:.0%}). {esc(cal['rule'][:1].upper() + cal['rule'][1:])}; {esc(cal['note'])}. "
+            f"what <code>faceaudit explain</code> predicted for them when fitted on <i>other</i> people of this audit "
+            f"({esc(held)} held out), at {gallery} with a prior equal to the audit's share of searches of "
+            f"enrolled people ({cal['prior']:.0%}).{how} {esc(cal['rule'][:1].upper() + cal['rule'][1:])}; {esc(cal['note'])}. "
+            "Search counts are summed over the splits, each split weighted equally, and rounded, so the observed share "
+            "can differ from their ratio in the last digit. "
             "The last column is what the model fitted on everyone would say if look-alike scores were independent across "
             "the gallery.</p>"
             f"<table><tr><th>top candidate's {'distance' if UNITS['score'] == 'neg_euclidean' else 'score'}</th>"
@@ -344,8 +363,10 @@ def verification_section(results: dict) -> str:
             rows += (f"<tr><td>{p['target_fmr']:g}</td><td colspan='3' class='muted'>not measurable: needs at least "
                      f"{1 / p['target_fmr']:,.0f} impostor comparisons, have {v['n_impostor']:,}</td></tr>")
         else:
+            method = (p["fmr"] or {}).get("method") or ""
+            note = f"<br><small>{esc(method)}</small>" if "borrowed" in method else ""
             rows += (f"<tr><td>{p['target_fmr']:g}</td><td>{fmt_threshold(p['threshold'])}</td>"
-                     f"<td>{fmt_rate(p['fmr'])}</td><td>{fmt_rate(p['fnmr'])}</td></tr>")
+                     f"<td>{fmt_rate(p['fmr'])}{note}</td><td>{fmt_rate(p['fnmr'])}</td></tr>")
     eer = v["eer"]
     eer_txt = ("undefined" if eer["threshold"] is None else
                f"{eer['eer_midpoint']:.4g} at threshold {fmt_threshold(eer['threshold'])} "
@@ -355,9 +376,23 @@ def verification_section(results: dict) -> str:
         f"<p>{v['n_genuine']:,} genuine and {v['n_impostor']:,} impostor probe-gallery comparisons. "
         "FMR(T): impostor comparisons with score &ge; T; FNMR(T): genuine comparisons with score &lt; T.</p>"
         f"<p>EER: {eer_txt}.</p>"
-        f"<table><tr><th>target FMR</th><th>threshold</th><th>FMR</th><th>FNMR</th></tr>{rows}</table>"
+        f"<table><tr><th>target FMR</th><th>threshold</th><th>FMR [95% CI]</th><th>FNMR [95% CI]</th></tr>{rows}</table>"
+        + _verification_intervals(v)
         + (f"<p class='muted'>Thresholds: {esc(v['thresholds']['note'])}.</p>" if v.get("thresholds") else "") +
         f'<div class="grid">{_figure(plots.to_data_uri(plots.det_verification(v)), "Verification DET: FNMR against FMR.")}</div>')
+
+
+def _verification_intervals(v: dict) -> str:
+    """What the verification intervals are and what they cover (results.json ``verification.fmr_interval``;
+    older results: Clopper-Pearson over comparisons, this audit's comparisons only)."""
+    about = v.get("fmr_interval")
+    fnmr = ("FNMR intervals: Clopper-Pearson over the genuine comparisons counted as independent; they cover "
+            "this audit's genuine comparisons.")
+    if not about:
+        return ("<p class='sub'>Intervals: Clopper-Pearson, comparisons counted as independent; they cover this "
+                "audit's comparisons, not new people.</p>")
+    return (f"<p class='sub'>FMR intervals: {esc(about.get('method', ''))}; they cover "
+            f"{esc(about.get('covers', 'this audit'))}. {fnmr}</p>")
 
 
 def fte_section(results: dict) -> str:

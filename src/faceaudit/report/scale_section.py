@@ -180,19 +180,35 @@ def render(results: dict) -> str:
     ident = results.get("identification") or {}
     finest = resolution(ident.get("n_mated_searches", 0) + ident.get("n_nonmated_searches", 0))
 
+    reasons: list[str] = []
+
+    def _why(e) -> str:
+        """A footnote mark for why explain gives no single figure (the reasons listed under the table)."""
+        marks = []
+        for why in e.get("not_supported_because") or []:
+            if why not in reasons:
+                reasons.append(why)
+            marks.append(str(reasons.index(why) + 1))
+        return f"<sup>{','.join(marks)}</sup>" if marks else ""
+
     def _p(e):
-        """explain's answer, never finer than the audit resolves (a bound below 1 in its searches)."""
+        """explain's answer as explain states it (``statement``: figure, bound, range, cannot_say),
+        never finer than the audit resolves (a bound below 1 in its searches)."""
         lo, hi = (e.get("interval") or [None, None])
         if lo is None:
             return f"{e['p_mate']:.3g}" if e["p_mate"] is not None else "<span class='muted'>not estimable</span>"
         text = esc(chance_text(e["p_mate"], lo, hi, finest))
+        if e.get("statement") == "cannot_say":
+            return f"<span class='muted'>these data cannot say: {text}</span>{_why(e)}"
         if e["p_mate"] is not None or text.split(" ")[0] in ("less", "more", "at"):
-            return text
-        return f"<span class='muted'>not estimable as one figure: {text}</span>"
+            return text + _why(e)
+        return f"<span class='muted'>no single figure: {text}</span>{_why(e)}"
 
     exp_rows = "".join(
         f"<tr><td>{fmt_threshold(e['score'])}</td><td>{e['gallery_size']:,}</td><td>{e['prior']:.0%}</td>"
         f"<td>{_p(e)}</td></tr>" for e in scale.get("explain", []))
+    why_html = "".join(f"<li>{esc(w)}</li>" for w in reasons)
+    why_html = f"<ol class='sub'>{why_html}</ol>" if why_html else ""
     tf = scale["tail_fit"]
     assumptions = "".join(f"<li>{esc(a)}</li>" for a in scale["assumptions"])
     rank1 = ", ".join(f"N={r['gallery_size']:,}: {r['rank1_identification_rate']:.3g}" for r in m["rank1"]
@@ -236,4 +252,5 @@ def render(results: dict) -> str:
         "<p>Chance that a top candidate at this score is the person searched for rather than a look-alike, when "
         "before the search it was 50/50 whether the person is in the gallery at all (<code>faceaudit explain</code> "
         "gives intervals and other priors).</p>"
-        f"<table><tr><th>top score</th><th>gallery size</th><th>prior</th><th>P(top candidate is the person)</th></tr>{exp_rows}</table>")
+        f"<table><tr><th>top score</th><th>gallery size</th><th>prior</th><th>P(top candidate is the person)</th></tr>{exp_rows}</table>"
+        f"{why_html}")
