@@ -336,3 +336,31 @@ def test_group_fmr_coverage_with_gallery_hubs_small_study():
     cells = np.mean([v["cells coverage"] for v in r.values()])
     wrong = np.mean([v["two-way wrong claims"] for v in r.values()])
     assert two >= 0.88 and cells >= 0.88 and one <= 0.6 and wrong <= 0.1, (two, one, cells, wrong)
+
+
+def test_group_fmr_keeps_probe_people_and_says_so_where_the_split_is_too_costly(monkeypatch):
+    """A split that would score again too many comparisons is not made: the per-group FMR keeps the
+    probe-people interval (counts and point unchanged, interval as before this change) and the
+    section says which interval it gives and why."""
+    from faceaudit.analyses import lookalikes as look
+    from faceaudit.analyses.demographics import add_demographics
+    from faceaudit.audit import run_audit
+    from faceaudit.data.evalset import validate
+    from faceaudit.data.protocol import generate_protocol
+    es0 = _hub_evalset(seed=2, n_subj=160)
+    man = es0.manifest.copy()
+    man["grp"] = np.where(np.arange(len(man)) % 3 == 0, "x", "y")
+    es = validate(np.asarray(es0.templates), man)
+    proto = generate_protocol(es, seed=1)
+    audit = run_audit(es, proto, fpir_targets=(0.01,))
+    full = add_demographics(audit, ["grp"], n_boot=20, min_group_size=5)["analyses"][0]
+    monkeypatch.setattr(look, "_rescore_cost", lambda *a, **k: 1e15)
+    kept = add_demographics(audit, ["grp"], n_boot=20, min_group_size=5)["analyses"][0]
+    assert "probe people only" in kept["fmr_interval"]["method"] and "score again" in kept["fmr_interval"]["method"]
+    assert "ci_low" not in kept["cross_fmr"] and kept["cross_fmr"]["errors"] == full["cross_fmr"]["errors"]
+    for g, r in kept["rates"]["fmr"].items():
+        f = full["rates"]["fmr"][g]
+        assert (r["errors"], r["trials"], r["value"]) == (f["errors"], f["trials"], f["value"])
+        assert not r["design_effect_source"].startswith("two-way") and r["design_effect"] <= f["design_effect"] + 1e-12
+    for m in ("fnir", "fpir", "fnmr"):  # other measures untouched by the FMR split
+        assert kept["rates"][m] == full["rates"][m]

@@ -567,6 +567,9 @@ def analyse(audit: Audit, spec: str, threshold: float, *, min_group_size: int, n
     probe_group = codes[res.probe_rows]
     weights = boot_.subject_weights(n_subj, n_boot, seed)
     two_way = fmr_people(audit, threshold, codes, probe_group, g_counts, g_comps, n_groups, confidence)
+    if per_person and two_way.get("groups") is not None:  # a group's FMR is a mean over its probe people
+        two_way["about"] = {**two_way["about"], "method": "per group: each probe person once (per_person); cross-group "
+                            "cells: " + two_way["about"]["method"]}
     fig = group_figures(per_probe, probe_subject, probe_group, groups, weights, min_group_size=min_group_size,
                         confidence=confidence, per_person=per_person,
                         design_effects=None if two_way.get("groups") is None else {"fmr": two_way["groups"]})
