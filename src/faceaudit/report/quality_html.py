@@ -111,7 +111,11 @@ def _plot(results: dict, kind: str, target: float) -> str:
 def _thr(t) -> str:
     if t is None:
         return "none"
-    return str(t) if isinstance(t, str) else f"{float(t):.4g}"
+    if isinstance(t, str):
+        return t
+    if abs(float(t)) > 1e30:  # the lowest float32: every search may pass at this target
+        return "-inf (no threshold needed)" if t < 0 else "+inf"
+    return f"{float(t):.4g}"
 
 
 def _explained(x: dict | None) -> str:
