@@ -179,6 +179,9 @@ def figures(run: Runner) -> list[tuple[Check, Callable[[], str]]]:
          lambda: _search(r"95% interval (\S+ to \S+),", run(claim01), lambda i: f"(95% interval {i})")),
         (Check("docs/claims.md", "--threshold 0.40919116139411926", FACE_DEMO + "  (results.json)"),
          lambda: f"--threshold {_op(demo(), 0.001)['threshold']!r}"),
+        (Check("README.md", "About 0.8%, 95% interval 0.5% to 5.7%", EXPLAIN_DEMO),
+         lambda: _search(r"= about (\S+) \(95% interval (\S+ to \S+?)\)", run(EXPLAIN_DEMO),
+                         lambda p, i: f"About {p}, 95% interval {i}")),
         # scale.md: explain on the demo (the README's example)
         (Check("docs/scale.md", "about 0.8% (95% interval 0.5% to 5.7%", EXPLAIN_DEMO),
          lambda: _search(r"= (about \S+ \(95% interval \S+ to \S+?)\)", run(EXPLAIN_DEMO))),
