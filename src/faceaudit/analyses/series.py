@@ -28,7 +28,7 @@ from pathlib import Path
 from auditcore.errors import InputError
 from auditcore.outdir import atomic_folder
 from faceaudit import __version__
-from faceaudit.analyses.compare import DEFAULT_TARGETS, compare
+from faceaudit.analyses.compare import DEFAULT_TARGETS, compare, p_words
 from faceaudit.data.results import load_results
 
 
@@ -139,10 +139,10 @@ def _change_sentence(what: str, c: dict, earlier: str, later: str) -> str:
     lo, hi = c["ci"]
     ci = f"95% CI {100 * lo:+.2f} to {100 * hi:+.2f} points" if lo is not None else "no interval"
     word = {"significant": "a significant change", "not significant": "no significant change",
-            "inconclusive": "inconclusive (the bootstrap interval and McNemar's test disagree)"}[c["verdict"]]
+            "inconclusive": "inconclusive (the interval from people and McNemar's test disagree)"}[c["verdict"]]
     move = "fell" if c["change"] < 0 else "rose" if c["change"] > 0 else "stayed"
     text = (f"{earlier} -> {later}: {what} {move} from {_pct(va)} to {_pct(vb)} ({100 * c['change']:+.2f} points, {ci}, "
-            f"McNemar p = {c['mcnemar_p']:.2g}): {word}")
+            f"McNemar's {p_words(c['mcnemar_p'])}): {word}")
     re_ci = c.get("ci_threshold_reestimated")
     if c["verdict"] == "significant" and re_ci and re_ci[0] is not None:
         holds = re_ci[0] > 0 or re_ci[1] < 0
