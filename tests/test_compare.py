@@ -231,3 +231,30 @@ def test_a_broken_black_box_folder_is_refused_in_one_line(tmp_path):
     assert result.exit_code == 2 and result.output.count("\n") == 1 and "Traceback" not in result.output
     assert "searches.parquet lacks column(s) list_length, mate_listed, returned, search_id" in result.output
     assert not (tmp_path / "c").exists()
+
+
+def test_compare_records_provenance_and_its_report_shows_it(tmp_path):
+    import hashlib
+
+    from faceaudit.report.compare_html import render
+    a = _audit(tmp_path, "a", 0.8, seed=0)
+    b = _audit(tmp_path, "b", 0.95, seed=7)
+    data = json.loads((b / "results.json").read_text())
+    data["warnings"] = [{"code": "small_audit", "text": "only 120 people are enrolled"}]
+    (b / "results.json").write_text(json.dumps(data))
+    res = compare([a, b], names=["A", "B"], n_boot=200)
+    prov = res["provenance"]
+    # every compared folder's results.json and searches.parquet, hashed (hashlib, independently)
+    want = {str(p / f): hashlib.sha256((p / f).read_bytes()).hexdigest()
+            for p in (a, b) for f in ("results.json", "searches.parquet")}
+    assert {i["path"]: i["sha256"] for i in prov["inputs"]} == want
+    assert prov["options"]["n_boot"] == 200 and prov["options"]["name"] == ["A", "B"] and prov["system"] is None
+    assert res["warnings"] == ["B: only 120 people are enrolled"]
+    page = render(json.loads(json.dumps(res)))
+    assert "class='banner'" in page and "B: only 120 people are enrolled" in page
+    assert page.index("What was audited, and how to re-run it") < page.index("Each system at each operating point")
+    assert want[str(a / "results.json")] in page and "System under test" not in page
+    # intervals said as comparison.json gives them; no rate printed as 0.00% [0.00%, ...]
+    assert "subject-bootstrap intervals; not paired" not in page and "0.00% [0.00%" not in page
+    assert "[95% CI, from people]" in page and "interval from people excludes 0" in page
+    assert "interval from a bootstrap over probe subjects at each" not in page

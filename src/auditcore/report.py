@@ -421,9 +421,22 @@ def _system_line(prov: dict) -> str:
     return esc(name or "unnamed") + (f" version {esc(version)}" if version else " (version not given)")
 
 
-def provenance_essentials(prov: dict | None, verify_command: str, *, tool: str) -> str:
+def _system_html(prov: dict) -> str:
+    """The system-under-test line; none where the provenance says ``"system": None`` (a comparison:
+    its systems are listed by the page itself)."""
+    if "system" in prov and prov["system"] is None:
+        return ""
+    return f"<p><b>System under test:</b> {_system_line(prov)}.</p>"
+
+
+RERUN_ONLY = ("run the command again from the folder it was run in: it recomputes every figure from the inputs, "
+              "whose sha256 above shows whether they changed")
+
+
+def provenance_essentials(prov: dict | None, verify_command: str | None, *, tool: str) -> str:
     """The few provenance lines a reader needs on the first page: the system, each input with a
-    short hash, the exact command and how to re-check. ``""`` for results that hold no provenance."""
+    short hash, the exact command and how to re-check (``verify_command`` None: by re-running the
+    command). ``""`` for results that hold no provenance."""
     if not prov:
         return ""
     inputs = "; ".join(f"{esc(i.get('role', 'input'))} <code>{esc(i.get('path', ''))}</code> "
@@ -432,13 +445,15 @@ def provenance_essentials(prov: dict | None, verify_command: str, *, tool: str) 
     command = (f"<p><b>Command:</b></p><pre class='cmd'>{esc(cmd)}</pre>" if cmd else
                "<p><b>Command:</b> <span class='muted'>none: made by a library call (the options are listed in "
                "the section on how to re-run it)</span></p>")
+    recheck = (f"<p><b>To re-check:</b> {RERUN_ONLY} (details, environment and every option: the last section of "
+               f"this {esc(tool)} report).</p>" if not verify_command else
+               f"<p><b>To re-check:</b> <code>{esc(verify_command)}</code> re-hashes every input, re-runs this "
+               f"audit and lists any figure that differs (details, environment and every option: the last section "
+               f"of this {esc(tool)} report).</p>")
     return ("<div class='prov'><h3>What was audited, and how to re-run it</h3>"
-            f"<p><b>System under test:</b> {_system_line(prov)}.</p>"
+            + _system_html(prov)
             + (f"<p><b>Inputs:</b> {inputs}.</p>" if inputs else "")
-            + command
-            + f"<p><b>To re-check:</b> <code>{esc(verify_command)}</code> re-hashes every input, re-runs this "
-            f"audit and lists any figure that differs (details, environment and every option: the last section "
-            f"of this {esc(tool)} report).</p></div>")
+            + command + recheck + "</div>")
 
 
 PROVENANCE_LABELS = {"role": "role", "path": "path as given", "resolved": "resolved path", "sha256": "sha256",
@@ -448,7 +463,7 @@ PROVENANCE_LABELS = {"role": "role", "path": "path as given", "resolved": "resol
                      "OPENBLAS_CORETYPE": "OPENBLAS_CORETYPE (forced kernel)", "name": "Name"}
 
 
-def provenance_section(prov: dict | None, verify_command: str, *, labels: dict | None = None) -> str:
+def provenance_section(prov: dict | None, verify_command: str | None, *, labels: dict | None = None) -> str:
     """The full section "What was audited, and how to re-run it": system, model, every input with
     its whole sha256, the exact command, every option's value, and the environment. For results
     written before provenance was recorded, one sentence saying so."""
@@ -468,8 +483,7 @@ def provenance_section(prov: dict | None, verify_command: str, *, labels: dict |
     pkg_rows = "".join(f"<tr><td>{esc(k)}</td><td class='mono l'>{esc(v)}</td></tr>" for k, v in packages.items())
     cmd = prov.get("command_line")
     model = prov.get("model")
-    parts = ["<h2>What was audited, and how to re-run it</h2>",
-             f"<p><b>System under test:</b> {_system_line(prov)}.</p>"]
+    parts = ["<h2>What was audited, and how to re-run it</h2>", _system_html(prov)]
     if model:
         parts.append(f"<p><b>Model:</b></p>{dict_table(model, merged)}")
     if inputs:
@@ -478,7 +492,8 @@ def provenance_section(prov: dict | None, verify_command: str, *, labels: dict |
                      f"{inputs}</table>")
     parts.append(f"<p><b>Exact command</b> (paste into a terminal, from the folder it was run in):</p><pre class='cmd'>{esc(cmd)}</pre>"
                  if cmd else "<p><b>Command:</b> none: the audit was made by a library call with the options below.</p>")
-    parts.append(f"<p><b>To re-check this audit:</b> <code>{esc(verify_command)}</code> re-hashes every input "
+    parts.append(f"<p><b>To re-check:</b> {RERUN_ONLY}.</p>" if not verify_command else
+                 f"<p><b>To re-check this audit:</b> <code>{esc(verify_command)}</code> re-hashes every input "
                  "above, re-runs the audit with the recorded options and confirms that every figure is identical, or "
                  "lists what differs and why (a changed input, another version of a package or BLAS kernel).</p>")
     if prov.get("options"):

@@ -698,7 +698,23 @@ def compare(paths: Sequence[str | Path], *, names: Sequence[str] | None = None,
         "pairs": pairs,
     }
     out["summary"] = summary_sentences(out)
+    out["provenance"], out["warnings"] = _provenance(systems, fpir_targets, n_boot, seed, confidence)
     return out
+
+
+def _provenance(systems: Sequence[System], fpir_targets, n_boot: int, seed: int, confidence: float) -> tuple[dict, list]:
+    """What was compared and how (``auditcore.provenance``: every compared folder's results.json and
+    searches.parquet hashed), and each compared audit's own warnings, named by system."""
+    from auditcore import provenance as prov
+    inputs = prov.inputs_from([(f"{role} of {s.name}", Path(s.path) / name) for s in systems
+                               for role, name in (("results", "results.json"), ("searches", "searches.parquet"))])
+    options = {"results": [str(s.path) for s in systems], "name": [s.name for s in systems],
+               "fpir": list(fpir_targets), "n_boot": n_boot, "seed": seed, "confidence": confidence}
+    warnings = [f"{s.name}: {w.get('text', '') if isinstance(w, dict) else w}"
+                for s in systems for w in (s.results.get("warnings") or [])]
+    record = prov.collect(prov.command_from_context("faceaudit"), options, inputs)
+    record["system"] = None  # several systems: the comparison names them itself
+    return record, warnings
 
 
 def _as_deployed(a: System, b: System, mated, subj, weights, n_boot, seed) -> dict | None:
@@ -799,7 +815,8 @@ def _group_rate(demo: dict, spec: str, measure: str, group: str) -> dict | None:
         if an["spec"] == spec:
             e = an["rates"].get(measure, {}).get(group)
             if e:
-                return {k: e[k] for k in ("value", "ci", "errors", "trials")}
+                return {k: e[k] for k in ("value", "ci", "errors", "trials", "interval_method", "design_effect_source")
+                        if k in e}
     return None
 
 

@@ -7,7 +7,12 @@ from pathlib import Path
 import numpy as np
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
-from auditcore.report import page, warnings_banner
+from auditcore.report import (
+    page,
+    provenance_essentials,
+    provenance_section,
+    warnings_banner,
+)
 from faceaudit.report import plots
 from faceaudit.report.html import (
     LABELS,
@@ -51,6 +56,8 @@ def _rate(r: dict) -> str:
         return _nm(r["not_measurable"])
     if not r or not r.get("trials"):
         return '<span class="muted">undefined (0 trials)</span>'
+    if not r["errors"] and r.get("ci_high") is not None:  # no errors: the bound, never 0.00% [0.00%, ...]
+        return f"at most {_pct(r['ci_high'])} <span class='muted'>(95% upper bound; 0/{r['trials']:,})</span>"
     return (f"{_pct(r['value'])} <span class='muted'>[{_pct(r['ci_low'])}, {_pct(r['ci_high'])}] "
             f"({r['errors']:,}/{r['trials']:,})</span>")
 
@@ -204,18 +211,27 @@ def _system_threshold(t, system: dict) -> str:
 def _cmp_row(label: str, c: dict) -> str:
     if c.get("not_measurable"):
         return f"<tr><td>{label}</td><td colspan='7' class='nmc'>{_nm(c['not_measurable'])}</td></tr>"
-    va = c["a"]["errors"] / c["a"]["trials"] if c["a"]["trials"] else None
-    vb = c["b"]["errors"] / c["b"]["trials"] if c["b"]["trials"] else None
     d = c["difference"]
     re_ci = (f"<br><small class='muted'>thresholds re-estimated: {_ci_points(c['ci_threshold_reestimated'])}</small>"
              if "ci_threshold_reestimated" in c else "")
     if c.get("ci_threshold_reestimated_not_measurable"):
         re_ci = ("<br><small class='muted'>thresholds re-estimated: <span class='nm'>not measurable</span> "
                  f"({esc(c['ci_threshold_reestimated_not_measurable'])})</small>")
-    return (f"<tr><td>{label}</td><td>{_pct(va)}</td><td>{_pct(vb)}</td>"
+    return (f"<tr><td>{label}</td><td>{_one_side(c['a'])}</td><td>{_one_side(c['b'])}</td>"
             f"<td>{'' if d is None else _points(d, sign='+')} {_ci_points(c['ci'])}{re_ci}</td>"
             f"<td>{c['only_a_wrong']:,}</td><td>{c['only_b_wrong']:,}</td><td>{c['mcnemar_p']:.2g}</td>"
             f"<td>{_verdict(c['verdict'])}</td></tr>")
+
+
+def _one_side(r: dict) -> str:
+    """One system's rate in a paired row: a share, or with no errors its 95% upper bound from
+    people where the comparison gives one (never a bare 0.00%)."""
+    if not r["trials"]:
+        return _pct(None)
+    hi = (r.get("ci") or [None, None])[1]
+    if not r["errors"] and hi is not None:
+        return f"at most {_pct(hi)} <span class='muted'>(95% upper bound; 0/{r['trials']:,})</span>"
+    return _pct(r["errors"] / r["trials"])
 
 
 def _pair_section(pair: dict) -> str:
@@ -245,9 +261,9 @@ def _pair_section(pair: dict) -> str:
                  f"FPIR <small class='muted'>({esc(why)})</small>.</p></div>")
     return (f"<h2>{a} against {b}</h2>"
             "<p>Difference = rate of A minus rate of B, in percentage points (positive: A errs more), with its 95% "
-            "interval from a bootstrap over probe subjects at each system's fixed threshold; McNemar's exact test uses "
+            f"interval at each system's fixed threshold ({_ci_about(pair)}); McNemar's exact test uses "
             "the searches that only one system got wrong at those thresholds. For FNIR at an FPIR target a second "
-            "interval re-estimates both thresholds in every resample: it answers whether one system is better at that "
+            "interval re-estimates both thresholds in every resample of a bootstrap over probe people: it answers whether one system is better at that "
             "FPIR itself, and is wide when few non-mated searches decide a low FPIR.</p>"
             f"<table><tr><th>rate</th><th>A = {a}</th><th>B = {b}</th><th>A - B, points [95% CI]</th>"
             f"<th>wrong only for A</th><th>wrong only for B</th><th>McNemar p</th><th>verdict</th></tr>{rows}</table>"
@@ -307,13 +323,64 @@ def _observed(systems: list) -> str:
 
 
 def _side(r: dict | None) -> str:
+    """A per-group FMR or FNMR as its audit reported it, every number in one kind (``1 in N`` when
+    the largest is below 1%, else percentages; as the audits' demographic sentences write them), a
+    group with no errors as its upper bound, never ``0.00% [0.00%, ...]``."""
+    from faceaudit.report.demographics_section import rate_words
     if r and r.get("not_measurable"):
         return _nm(r["not_measurable"])
     if not r or r.get("value") is None:
         return '<span class="muted">&ndash;</span>'
     lo, hi = r["ci"]
-    ci = f" [{_pct(lo)}, {_pct(hi)}]" if lo is not None and hi is not None else ""
-    return f"{_pct(r['value'])}<span class='muted'>{ci} ({r['errors']:,}/{r['trials']:,})</span>"
+    counts = f" ({r['errors']:,}/{r['trials']:,})"
+    if not r["errors"] and hi is not None:
+        return f"at most {rate_words([hi])[0]}<span class='muted'> (95% upper bound){counts}</span>"
+    if lo is None or hi is None:
+        return f"{rate_words([r['value']])[0]}<span class='muted'>{counts}</span>"
+    v, a, b = rate_words([r["value"], lo, hi])
+    return f"{v}<span class='muted'> [{a}, {b}]{counts}</span>"
+
+
+def _ci_about(pair: dict) -> str:
+    """How the paired intervals were made, as comparison.json says (``ci_method``); older
+    comparisons: a bootstrap over probe subjects."""
+    for op in pair.get("operating_points", []):
+        method = (op.get("fnir_rank1") or {}).get("ci_method")
+        if method:
+            return esc(method.removesuffix(", at these fixed thresholds"))
+    return "a bootstrap over probe subjects"
+
+
+def _from_people(d: dict) -> str:
+    """``", from people"`` when the per-group paired intervals are from people (``ci_method``)."""
+    for e in d["groups"].values():
+        for c in e["paired"].values():
+            if str(c.get("ci_method", "")).startswith("people"):
+                return ", from people"
+    return ""
+
+
+def _as_audited_about(d: dict) -> str:
+    """How each audit made its per-group FMR and FNMR intervals (``interval_method`` and
+    ``design_effect_source`` where the comparison carries them; older comparisons: not stated)."""
+    parts = []
+    for m in ("fmr", "fnmr"):
+        rs = [r for e in d["groups"].values() for r in (e["as_audited"].get(m) or {}).values() if r and r.get("value") is not None]
+        if not rs or any(r.get("interval_method") != "korn-graubard" for r in rs):
+            continue
+        two_way = all(str(r.get("design_effect_source", "")).startswith("two-way") for r in rs)
+        parts.append(f"{m.upper()}: Korn-Graubard from {'probe people and gallery people' if two_way else 'the people searched'}")
+    if not parts:
+        return "as that audit's report states them"
+    return "; ".join(parts) + "; they cover new people of the same kind"
+
+
+def _significance_rule(result: dict) -> str:
+    """When a difference is called significant, as comparison.json's conventions say."""
+    verdict = (result.get("conventions") or {}).get("verdict", "")
+    if "interval from people" in verdict:
+        return "only when its 95% interval from people excludes 0 and McNemar's exact p &lt; 0.05"
+    return "only when its 95% subject-bootstrap interval excludes 0 and McNemar's exact p &lt; 0.05"
 
 
 def _demographics(pair: dict) -> str:
@@ -336,10 +403,10 @@ def _demographics(pair: dict) -> str:
             f"<p>FNIR and FPIR per group at each system's demographics threshold ({esc(pair['a'])}: "
             f"{_demo_threshold(d['threshold_a'], d.get('threshold_rule_a'))}; {esc(pair['b'])}: "
             f"{_demo_threshold(d['threshold_b'], d.get('threshold_rule_b'))}), paired as above.</p>"
-            f"<table><tr><th>group: rate</th><th>A</th><th>B</th><th>A - B, points [95% CI]</th><th>wrong only for A</th>"
+            f"<table><tr><th>group: rate</th><th>A</th><th>B</th><th>A - B, points [95% CI{_from_people(d)}]</th><th>wrong only for A</th>"
             f"<th>wrong only for B</th><th>McNemar p</th><th>verdict</th></tr>{rows}</table>"
-            + (f"<p>FMR and FNMR per group as each audit reported them (its own subject-bootstrap intervals; not "
-               f"paired):</p><table><tr><th>group</th><th>rate</th><th>A = {esc(pair['a'])}</th>"
+            + (f"<p>FMR and FNMR per group as each audit reported them, each with its own audit's 95% interval "
+               f"({_as_audited_about(d)}); not paired: the two systems' per-group rates are not differenced here.</p><table><tr><th>group</th><th>rate</th><th>A = {esc(pair['a'])}</th>"
                f"<th>B = {esc(pair['b'])}</th></tr>{side}</table>" if side else ""))
     return "".join(html_parts)
 
@@ -370,16 +437,18 @@ def render(result: dict) -> str:
     body = (
         f"<div class='summary'><p>The same {srch['mated']:,} mated and {srch['nonmated']:,} non-mated searches "
         f"({srch['probe_subjects']:,} people) were run by every system. Findings (a difference is called significant "
-        "only when its 95% subject-bootstrap interval excludes 0 and McNemar's exact p &lt; 0.05; CI = 95% "
-        "confidence interval of the difference, in percentage points):</p>"
-        f"<ul class='find'>{findings}</ul></div>{warn}"
+        f"{_significance_rule(result)}; CI = 95% confidence interval of the difference, in percentage points):</p>"
+        f"<ul class='find'>{findings}</ul></div>"
+        + provenance_essentials(result.get("provenance"), None, tool="faceaudit compare")
+        + f"{warn}"
         f"{_observed(systems)}<h2>Each system at each operating point</h2>{_operating_table(systems)}"
         f"<div class='grid'>{figs}</div>"
         + "".join(_pair_section(p) for p in result["pairs"])
         + f"<h2>What was compared</h2><table><tr><th>system</th><th>audit of</th><th>results folder</th><th>score</th><th>model</th></tr>"
         f"{setup_rows}</table><table>{proto}</table>"
         f"<p>Bootstrap: {b['n_boot']:,} resamples, seed {b['seed']}; {esc(b['unit'])}.</p>"
-        f"<h2>Conventions</h2><dl class='conv'>{conv}</dl>")
+        f"<h2>Conventions</h2><dl class='conv'>{conv}</dl>"
+        + (provenance_section(result["provenance"], None, labels=LABELS) if result.get("provenance") else ""))
     sub = (f"{_score_line(systems)}<br>{names} &middot; faceaudit {esc(result['faceaudit_version'])} "
            f"&middot; {esc(result['created'])}")
     return page("faceaudit comparison", sub, [warnings_banner(result.get("warnings")), body], extra_css=EXTRA_CSS)
