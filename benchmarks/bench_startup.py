@@ -80,10 +80,10 @@ import atexit, functools, json, resource, sys
 def cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
-marks, last = {}, [cpu()]
+marks, last = {}, [0.0]
 def mark(name):
     now = cpu(); marks[name] = marks.get(name, 0.0) + now - last[0]; last[0] = now
-mark("interpreter")
+mark("the interpreter's start-up")
 import numpy; mark("import numpy")
 import faceaudit.cli; mark("import faceaudit.cli (typer, rich)")
 import pandas; mark("import pandas")
