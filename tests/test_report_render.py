@@ -354,3 +354,23 @@ def test_demographic_intervals_as_the_results_describe_them(audit):
     assert "not tests" not in page
     assert "[1.2, no upper end]" in page and "no upper end: some group had no errors" in page
     assert "FMR intervals: two-way people; they cover new probe people and new gallery people" in page
+
+
+def test_flagaudit_report_shows_warnings_and_provenance(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from flagaudit.report import render_report
+    out = tmp_path / "flag"
+    subprocess.run([sys.executable, "-m", "flagaudit", "demo", "--out", str(out)], check=True, capture_output=True,
+                   timeout=300)
+    results = json.loads((out / "results.json").read_text())
+    results["warnings"] = [{"code": "unreviewed", "text": "913 templates await review"}, "a plain warning"]
+    page = render_report(results)
+    banner = page.index("class='banner'")
+    assert banner < page.index('What was audited, and how to re-run it') and "913 templates await review" in page
+    assert "A plain warning" in page and "Read these 2 warnings first" in page
+    digest = results["provenance"]["inputs"][0]["sha256"]
+    assert digest in page and "flagaudit verify" in page
+    assert "class='banner'" not in render_report({k: v for k, v in results.items() if k != "warnings"})

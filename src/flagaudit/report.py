@@ -18,6 +18,7 @@ from auditcore.report import (
     provenance_section,
     subplots,
     to_data_uri,
+    warnings_banner,
 )
 
 figure = figure_natural  # every chart at its own pixel size: text drawn at >= 8 pt is >= 12 px on screen
@@ -741,7 +742,8 @@ def suites_section(results: dict) -> str:
 
 
 def render_report(results: dict) -> str:
-    sections = [summary(results), rates_section(results), counterfactual_section(results), bias_section(results),
+    # the warnings the audit recorded (results["warnings"]: records or plain strings) before anything else
+    sections = [warnings_banner(results.get("warnings")), summary(results), rates_section(results), counterfactual_section(results), bias_section(results),
                 miss_section(results), score_section(results), volume_section(results), network_section(results),
                 suites_section(results),
                 provenance_section(results.get("provenance"), verify_command(results))]
