@@ -15,7 +15,6 @@ import typer
 
 from auditcore.cli import console
 from auditcore.errors import InputError
-from auditcore.validation import finite
 from faceaudit.cli.progress import Phases
 
 
@@ -244,6 +243,7 @@ def run_audit_command(options: dict, argv: list[str] | None, *, phases_console=N
     progress on stderr."""
     from auditcore.outdir import check_target
     from auditcore.provenance import collect, inputs_from
+    from auditcore.validation import finite
     from faceaudit.audit import model_record, run_audit, write_results
     from faceaudit.data.evalset import load_evaluation_set, read_embed_info, resolve_evalset_paths, score_for
     from faceaudit.data.protocol import generate_protocol, load_protocol

@@ -8,8 +8,6 @@ from typing import List
 
 import typer
 
-from auditcore.validation import rate_targets
-
 
 def compare(
     results: List[Path] = typer.Argument(..., help="Two or more results folders on the same searches, from `faceaudit audit` or `faceaudit audit-lists` (black-box)."),
@@ -27,6 +25,7 @@ def compare(
     anything else is reported as not measurable, with the reason.
     """
     from auditcore.outdir import check_target
+    from auditcore.validation import rate_targets
     from faceaudit.analyses.compare import compare as run_compare
     from faceaudit.analyses.compare import write_comparison
     rate_targets("--fpir", fpir)
