@@ -293,7 +293,7 @@ def test_calibration_check_held_out_and_verdict(audit):
     results["explain_calibration"] = _people_calibration(cal, calibrated=False)
     section = rhtml.calibration_section(results)
     summary = rhtml.summary(results)
-    assert "probe and gallery people held out" in section and "held-out half's gallery size" in section
+    assert "probe and gallery people held out" in section and "random split(s) of the people" in section and "held-out half's gallery size" in section
     assert "class='warn'><b>Explain did not hold for people it was not fitted on" in section
     last = cal["bins"][-1]
     spans = section[section.index("Score bins that agreed out of sample"):]
@@ -374,3 +374,18 @@ def test_flagaudit_report_shows_warnings_and_provenance(tmp_path):
     digest = results["provenance"]["inputs"][0]["sha256"]
     assert digest in page and "flagaudit verify" in page
     assert "class='banner'" not in render_report({k: v for k, v in results.items() if k != "warnings"})
+
+
+def test_calibration_bins_at_the_edges_are_bounds(audit):
+    cal = audit.results.get("explain_calibration")
+    if not cal or not cal.get("bins"):
+        pytest.skip("no calibration bins in this audit")
+    people = _people_calibration(cal, calibrated=True)
+    b0 = {**people["bins"][0], "observed": 1.0, "top_was_mate": 500, "searches": 500, "observed_ci": [0.985, 1.0]}
+    b1 = {**people["bins"][1], "observed": 0.0, "top_was_mate": 0, "searches": 500, "observed_ci": [0.0, 0.0074]}
+    # rounded weighted counts: the share shown is results' observed, not their ratio
+    b2 = {**people["bins"][2], "observed": 0.412, "top_was_mate": 207, "searches": 500, "observed_ci": [0.37, 0.45]}
+    section = rhtml.calibration_section({**audit.results, "explain_calibration": {**people, "bins": [b0, b1, b2]}})
+    assert "at least 0.985 <span class='muted'>(95% lower bound)" in section and "1.000 [" not in section
+    assert "at most 0.007 <span class='muted'>(95% upper bound)" in section and "0.000 [" not in section
+    assert "0.412" in section and "0.414" not in section

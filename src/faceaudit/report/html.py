@@ -263,10 +263,19 @@ def _calibration_section_people(cal: dict) -> str:
     def agree(b):
         return '<span class="muted">not checked</span>' if b["agree"] is None else ("yes" if b["agree"] else "<b>no</b>")
 
+    def observed(b):
+        """The observed share; every search or none: its one-sided bound, never 1.000 [.., 1.000] or 0.000 [0.000, ..]."""
+        lo, hi = b["observed_ci"]
+        if lo is not None and b["observed"] >= 1:  # observed itself (the counts are rounded weighted sums)
+            return f"at least {lo:.3f} <span class='muted'>(95% lower bound)</span>"
+        if hi is not None and b["observed"] <= 0:
+            return f"at most {hi:.3f} <span class='muted'>(95% upper bound)</span>"
+        return f"{b['observed']:.3f}{ci(b['observed_ci'])}"
+
     rows = "".join(
         f"<tr><td>{fmt_threshold(b['score_low'])} to {fmt_threshold(b['score_high'])}</td>"
         f"<td>{b['searches']:,} <span class='muted'>({b.get('people', 0):,} people)</span></td>"
-        f"<td>{b['observed']:.3f}{ci(b['observed_ci'])} <span class='muted'>({b['top_was_mate']:,}/{b['searches']:,})</span></td>"
+        f"<td>{observed(b)} <span class='muted'>({b['top_was_mate']:,}/{b['searches']:,})</span></td>"
         f"<td>{_share(b['explain'])}{ci(b['explain_ci'])}</td><td>{agree(b)}</td>"
         f"<td>{b['independence_model']:.3f}</td></tr>"
         for b in cal["bins"])
@@ -283,7 +292,7 @@ def _calibration_section_people(cal: dict) -> str:
         agree_txt = (f" Score bins that agreed out of sample ({len(agreeing)} of {len(cal['bins'])}): {spans}.")
     how = ""
     if cal.get("splits"):
-        how = (f" Held out: {esc(held)}; {cal['splits']:,} random split(s) in halves"
+        how = (f" {cal['splits']:,} random split(s) of the people in halves"
                + (f", the prediction's interval from {cal['resamples']:,} people-bootstrap refits" if cal.get("resamples") else "")
                + ".")
     gallery = (f"the held-out half's gallery size ({cal['gallery_size']:,} people)" if cal.get("held_out")
