@@ -228,7 +228,14 @@ def _calibration_summary(cal: dict) -> str:
 
 
 def _share(x) -> str:
-    return '<span class="muted">not computed</span>' if x is None else f"{x:.3f}"
+    """A share at three decimals; one that is not 0 or 1 never prints as 0.000 or 1.000."""
+    if x is None:
+        return '<span class="muted">not computed</span>'
+    if 0 < x < 0.0005:
+        return "&lt;0.001"
+    if 0.9995 <= x < 1:
+        return "&gt;0.999"
+    return f"{x:.3f}"
 
 
 def calibration_section(results: dict) -> str:
@@ -258,10 +265,19 @@ def calibration_section(results: dict) -> str:
 def _calibration_section_people(cal: dict) -> str:
     """The check out of sample by people (results.json ``explain_calibration`` with ``calibrated_for_new_people``)."""
     def ci(pair):
-        return "" if pair[0] is None else f" <span class='muted'>[{pair[0]:.3f}, {pair[1]:.3f}]</span>"
+        return "" if pair[0] is None else f" <span class='muted'>[{_share(pair[0])}, {_share(pair[1])}]</span>"
 
     def agree(b):
         return '<span class="muted">not checked</span>' if b["agree"] is None else ("yes" if b["agree"] else "<b>no</b>")
+
+    def predicted(b):
+        """explain's share; an interval that rounds to one value at three decimals as that bound."""
+        lo, hi = b["explain_ci"]
+        if b["explain"] is not None and lo is not None and lo >= 0.9995:
+            return "&gt;0.999 <span class='muted'>(95% interval above 0.999)</span>"
+        if b["explain"] is not None and hi is not None and hi < 0.0005:
+            return "&lt;0.001 <span class='muted'>(95% interval below 0.001)</span>"
+        return f"{_share(b['explain'])}{ci(b['explain_ci'])}"
 
     def observed(b):
         """The observed share; every search or none: its one-sided bound, never 1.000 [.., 1.000] or 0.000 [0.000, ..]."""
@@ -270,14 +286,14 @@ def _calibration_section_people(cal: dict) -> str:
             return f"at least {lo:.3f} <span class='muted'>(95% lower bound)</span>"
         if hi is not None and b["observed"] <= 0:
             return f"at most {hi:.3f} <span class='muted'>(95% upper bound)</span>"
-        return f"{b['observed']:.3f}{ci(b['observed_ci'])}"
+        return f"{_share(b['observed'])}{ci(b['observed_ci'])}"
 
     rows = "".join(
         f"<tr><td>{fmt_threshold(b['score_low'])} to {fmt_threshold(b['score_high'])}</td>"
         f"<td>{b['searches']:,} <span class='muted'>({b.get('people', 0):,} people)</span></td>"
         f"<td>{observed(b)} <span class='muted'>({b['top_was_mate']:,}/{b['searches']:,})</span></td>"
-        f"<td>{_share(b['explain'])}{ci(b['explain_ci'])}</td><td>{agree(b)}</td>"
-        f"<td>{b['independence_model']:.3f}</td></tr>"
+        f"<td>{predicted(b)}</td><td>{agree(b)}</td>"
+        f"<td>{_share(b['independence_model'])}</td></tr>"
         for b in cal["bins"])
     verdict = esc(cal["verdict"][:1].upper() + cal["verdict"][1:])
     cls = "warn" if cal["calibrated_for_new_people"] is False else "sub"
