@@ -77,7 +77,8 @@ def test_a_quote_gone_from_the_doc_is_reported(tmp_path):
         checks = df.check_all(_FakeRun({}), [tmp_path / "README.md"])
     finally:
         df.ROOT = ROOT
-    assert [c.status for c in checks if c.doc == "README.md"] == ["NOT IN DOC", "NOT IN DOC"]
+    statuses = [c.status for c in checks if c.doc == "README.md"]
+    assert len(statuses) >= 3 and set(statuses) == {"NOT IN DOC"}
 
 
 def test_docs_figures_on_the_demo(tmp_path):
@@ -89,7 +90,8 @@ def test_docs_figures_on_the_demo(tmp_path):
     assert len(ran) >= 12, report  # the claims.md transcripts and the demo figures
     assert all(c.status == "OK" for c in ran), report
     skipped = {c.note for c in checks if c.status == "SKIPPED"}
-    assert skipped <= {"needs --lfw and --data", "flagaudit demo not run (--only-cheap)"}, skipped
+    assert skipped <= {"needs --lfw and --data", "needs --data (the LFW images)",
+                       "flagaudit demo not run (--only-cheap)"}, skipped
     assert any(c.doc == "docs/demographics.md" for c in checks if c.status == "SKIPPED")
 
 

@@ -51,6 +51,8 @@ def run_demo(*, seed: int = 0, n_enrolled: int = 2000, n_nonenrolled: int = 4000
     section's subject bootstrap)."""
     evalset, protocol, truth = make_population(n_enrolled=n_enrolled, n_nonenrolled=n_nonenrolled,
                                                probes_per_nonenrolled=1, seed=seed)
+    if progress is not None:  # the count from the start: 0 of every search, before the engine's first block
+        progress(0, int(protocol.mated.size + protocol.nonmated.size))
     audit = run_audit(evalset, protocol, progress=progress)
     audit.results["synthetic"] = {
         "description": (f"{n_enrolled:,} enrolled synthetic subjects (random directions in {truth.dim} dimensions), "
