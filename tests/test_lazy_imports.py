@@ -1,6 +1,5 @@
 """Import structure: each command loads only what its phase needs (docs/engine.md, "Start-up").
 
-
 Checked on ``sys.modules`` in a fresh interpreter (never on time): ``import faceaudit`` loads no
 third-party library; building the command line loads typer and rich but none of the libraries
 a command needs later (numpy included); the library modules of the
