@@ -1,6 +1,6 @@
 """Every engine figure of docs/engine.md in one run: speed, scale, memory, end to end.
 
-    python benchmarks/bench_all.py [--quick] [--big] [--bob-venv PATH] [--json FILE]
+    python benchmarks/bench_all.py [--quick] [--big] [--bob-venv PATH | --no-bob] [--json FILE]
 
 Runs, one after the other (each in its own processes, so their peaks do not mix):
 
@@ -51,6 +51,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--big", action="store_true", help="also the 1e11-comparison audit")
     ap.add_argument("--bob-venv", default=None)
+    ap.add_argument("--no-bob", action="store_true", help="bench_vs_bob.py's faceaudit half only")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     py = sys.executable
@@ -84,6 +85,8 @@ def main() -> None:
             cmd.append("--quick")
         if args.bob_venv:
             cmd += ["--bob-venv", args.bob_venv]
+        if args.no_bob:
+            cmd.append("--no-bob")
         if _run(cmd) and bob.exists():
             figures["vs_bob"] = json.loads(bob.read_text())
 

@@ -98,7 +98,7 @@ def wrap(mod, name, label):
     f = getattr(mod, name)
     @functools.wraps(f)
     def g(*a, **k):
-        mark("parsing options, reading inputs, between phases")
+        mark("the rest: parsing options, reading inputs, writing results.json and Parquet")
         try:
             return f(*a, **k)
         finally:
@@ -106,7 +106,6 @@ def wrap(mod, name, label):
     setattr(mod, name, g)
 wrap(A, "run_audit", "run_audit: numba start-up, search, figures")
 wrap(H, "write_report", "write_report: the report's figures and page")
-wrap(A, "write_results", "write_results: results.json, Parquet")
 report = sys.argv[1]
 @atexit.register
 def _write():
