@@ -389,3 +389,15 @@ def test_calibration_bins_at_the_edges_are_bounds(audit):
     assert "at least 0.985 <span class='muted'>(95% lower bound)" in section and "1.000 [" not in section
     assert "at most 0.007 <span class='muted'>(95% upper bound)" in section and "0.000 [" not in section
     assert "0.412" in section and "0.414" not in section
+
+
+def test_cross_group_zero_cell_is_its_bound_and_big_ratios_have_separators(audit):
+    a = audit.results["demographics"]["analyses"][0]
+    n = len(a["groups"])
+    cross = {"rate": [[0.0] + [1e-4] * (n - 1)] + [[1e-4] * n] * (n - 1), "errors": [[0] + [3] * (n - 1)] + [[3] * n] * (n - 1),
+             "trials": [[30000] * n] * n, "ci_high": [[2.3e-4] + [3e-4] * (n - 1)] + [[3e-4] * n] * (n - 1),
+             "ci_low": [[0.0] + [2e-5] * (n - 1)] + [[2e-5] * n] * (n - 1)}
+    fig = demographics_section.heatmap({**a, "cross_fmr": cross})
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts[0].startswith("\u22642.3e-04") and not any(t.split("\n")[0] == "0" for t in texts)
+    assert demographics_section._g(11671.2, 3) == "11,700" and demographics_section._g(2.29, 3) == "2.29"

@@ -27,6 +27,7 @@ def heatmap(analysis: dict):
     shown = np.where(np.isfinite(rate), np.maximum(rate, floor), np.nan)
     top = np.nanmax(shown) if np.isfinite(shown).any() else 1.0
     im = ax.imshow(shown, cmap="magma_r", norm=LogNorm(vmin=floor, vmax=max(top, floor * 10)))
+    highs = analysis["cross_fmr"].get("ci_high")
     errors = np.array(analysis["cross_fmr"]["errors"], float)
     trials = np.array(analysis["cross_fmr"]["trials"], float)
 
@@ -37,6 +38,8 @@ def heatmap(analysis: dict):
         for j in range(n):
             v = rate[i, j]
             text = "n/a" if not np.isfinite(v) else ("0" if v == 0 else f"{v:.1e}")
+            if v == 0 and highs is not None and highs[i][j] is not None:  # no false match: its bound, never 0
+                text = f"\u2264{highs[i][j]:.1e}"
             if trials[i, j] > 0:
                 text += f"\n{short(errors[i, j])}/{short(trials[i, j])}"
             ax.text(j, i, text, ha="center", va="center", fontsize=9,
@@ -45,7 +48,7 @@ def heatmap(analysis: dict):
     ax.set_yticks(range(n), groups, fontsize=10)
     ax.set_xlabel("gallery (enrolled) group")
     ax.set_ylabel("probe group")
-    ax.set_title("FMR by probe group x gallery group\n(cells: rate, matched/compared)", fontsize=11)
+    ax.set_title("FMR by probe group x gallery group\n(cells: rate or its 95% upper bound (≤), matched/compared)", fontsize=11)
     fig.colorbar(im, ax=ax, shrink=0.8, label="FMR (log scale)")
     return fig
 
@@ -138,6 +141,8 @@ def _g(value, digits: int = 3) -> str:
         return "n/a"
     if isinstance(value, str):
         return "unbounded" if value == "inf" else esc(value)
+    if abs(value) >= 1e4 and np.isfinite(value):  # 11,700, never 1.17e+04
+        return f"{float(f'{value:.{digits}g}'):,.0f}"
     return f"{value:.{digits}g}"
 
 
