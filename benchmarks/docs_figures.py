@@ -155,6 +155,34 @@ FAST_DETECT = ("faceaudit embed four.csv --no-cache --out a/ && faceaudit embed 
                "--out b/  (four.csv: the first image of each of the first four LFW people)")
 
 
+COMPARE = ("python compare-example.py (docs/compare.md's Python block) && "
+           "faceaudit audit --templates a.npy --manifest manifest.csv --seed 0 --group-by sex --out audit-a && "
+           "faceaudit audit --templates b.npy --manifest manifest.csv --seed 0 --group-by sex --out audit-b && "
+           "faceaudit compare audit-a audit-b --name A --name B --out compare-ab")
+
+
+def compare_rows(run: Runner) -> dict[str, str]:
+    """docs/compare.md's worked example: its table rows as the commands' summary sentences give them now."""
+    doc = (ROOT / "docs" / "compare.md").read_text()
+    block = re.search(r"```python\n(.*?)```", doc, re.DOTALL).group(1)
+    (run.workdir / "compare-example.py").write_text(block)
+    out = run(COMPARE.replace(" (docs/compare.md's Python block)", ""))
+    rows = {}
+    for sentence in out.splitlines():
+        m = re.match(r"(At FPIR (\S+) |With no threshold).*? (\S+)% for A and (\S+)% for B: .*?95% CI of A - B: (\S+) to "
+                     r"(\S+) points; McNemar exact (p [<=] [\d.]+) \((\d+) searches wrong only for A, (\d+) only for B\)"
+                     r"(?:.*?(?:re-estimated in every resample \(|allowing for that the interval is )(\S+) to (\S+) points)?",
+                     sentence)
+        if not m:
+            continue
+        _, fpir, a, b, lo, hi, p, wa, wb, rlo, rhi = m.groups()
+        label = f"FNIR rank 1 at FPIR {fpir}" if fpir else "mate not at rank 1, no threshold"
+        re_est = f"[{rlo}, {rhi}]" if rlo else ""
+        rows[label] = (f"| {label} | {a}% | {b}% | {float(a) - float(b):+.2f} [{lo}, {hi}] | {re_est} | "
+                       f"{p} ({wa}, {wb}) |").replace("| +", "| ").replace("|  |", "| |")
+    return rows
+
+
 def figures(run: Runner) -> list[tuple[Check, Callable[[], str]]]:
     """Each quoted figure with the function that reads it from its command now."""
     demo = lambda: run.results("faceaudit-demo")
@@ -224,6 +252,12 @@ def figures(run: Runner) -> list[tuple[Check, Callable[[], str]]]:
          lambda: f"threshold {lfw_demo()['demographics']['threshold']:.4f}"),
         (Check("docs/embedding.md", "0, 0.0053, 0.0119 and 0.0145", FAST_DETECT), fast_detect),
     ]
+    compare_doc = (ROOT / "docs" / "compare.md").read_text() if (ROOT / "docs" / "compare.md").exists() else ""
+    for label in ("FNIR rank 1 at FPIR 10%", "FNIR rank 1 at FPIR 1%", "FNIR rank 1 at FPIR 0.1%",
+                  "mate not at rank 1, no threshold"):
+        quoted = next((ln.strip() for ln in compare_doc.splitlines() if ln.startswith(f"| {label} |")), f"| {label} |")
+        out.append((Check("docs/compare.md", quoted, COMPARE),
+                    lambda label=label: compare_rows(run).get(label, "<not printed>")))
     for group, quoted in [("female", "(14/1,904)"), ("male", "(69/6,391)"), ("asian", "(67/530)"),
                           ("black", "(1/303)"), ("white", "(6/5,958)")]:
         out.append((Check("docs/demographics.md", quoted, LFW_DEMOGRAPHICS + f"  (group {group}, FPIR)"),
