@@ -401,3 +401,17 @@ def test_cross_group_zero_cell_is_its_bound_and_big_ratios_have_separators(audit
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert texts[0].startswith("\u22642.3e-04") and not any(t.split("\n")[0] == "0" for t in texts)
     assert demographics_section._g(11671.2, 3) == "11,700" and demographics_section._g(2.29, 3) == "2.29"
+
+
+def test_scale_text_names_what_the_table_gives_at_each_size():
+    from faceaudit.report.bands import figure_sizes_sentence, fpir_statement
+    say = {"gallery_size": 1e9, "fpir": None, "fpir_lo": 0.01, "fpir_hi": 0.95, "estimable": False}
+    least = {"gallery_size": 1e8, "fpir": None, "fpir_lo": 0.6, "fpir_hi": 1.0, "estimable": False}
+    fig = {"gallery_size": 1e6, "fpir": 0.015, "fpir_lo": 0.01, "fpir_hi": 0.02, "estimable": True}
+    assert [fpir_statement(r)["kind"] for r in (say, least, fig)] == ["cannot_say", "at_least", "figure"]
+    text = figure_sizes_sentence([say, least, fig], "0.4")
+    assert text == ("At threshold 0.4, FPIR is given as one figure at N = 1,000,000; given only as a bound at "
+                    "N = 100,000,000; not given: these data cannot say at N = 1,000,000,000")
+    assert figure_sizes_sentence([say, {**say, "gallery_size": 1e6}], "0.4") == \
+        "At threshold 0.4, FPIR is not given: these data cannot say at all sizes shown"
+    assert "bound" not in figure_sizes_sentence([say], "0.4")

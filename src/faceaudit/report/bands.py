@@ -83,12 +83,17 @@ def lookalike_statement(expected, lo, hi, count=None) -> dict:
 
 
 def figure_sizes_sentence(rows: list[dict], threshold_text: str) -> str:
-    """One sentence per threshold, from the same statements as the table: where FPIR is one figure."""
+    """One sentence per threshold, from the same statements as the table: at which sizes FPIR is one
+    figure, only a bound, only a range, or something these data cannot say."""
     kinds = [(r["gallery_size"], fpir_statement(r)["kind"]) for r in sorted(rows, key=lambda r: r["gallery_size"])]
-    fig = [n for n, k in kinds if k == "figure"]
-    if len(fig) == len(kinds):
-        return f"At threshold {threshold_text}, FPIR is given as one figure at every size shown"
-    if not fig:
-        return f"At threshold {threshold_text}, FPIR is not given as one figure at any size shown (only bounds)"
-    return (f"At threshold {threshold_text}, FPIR is given as one figure at N = {', '.join(f'{n:,.0f}' for n in fig)} "
-            "and only as bounds elsewhere")
+    words = {"figure": "given as one figure", "at_least": "given only as a bound", "at_most": "given only as a bound",
+             "range": "given only as a range", "cannot_say": "not given: these data cannot say",
+             "n/a": "not available"}
+    groups: dict[str, list] = {}
+    for n, k in kinds:
+        groups.setdefault(words[k], []).append(n)
+    if len(groups) == 1:
+        only = next(iter(groups))
+        return f"At threshold {threshold_text}, FPIR is {only} at {'every size' if only == words['figure'] else 'all sizes'} shown"
+    parts = [f"{w} at N = {', '.join(f'{n:,.0f}' for n in ns)}" for w, ns in groups.items()]
+    return f"At threshold {threshold_text}, FPIR is " + "; ".join(parts)
