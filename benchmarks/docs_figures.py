@@ -369,12 +369,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lfw", type=Path, help="an evaluation set from `faceaudit embed LFW/images --out lfw-dlib` (dlib)")
     ap.add_argument("--data", type=Path, help="the folder holding lfw/ (labels for the demographics figures)")
     ap.add_argument("--only-cheap", action="store_true", help="skip the flagaudit demo too")
-    ap.add_argument("--workdir", type=Path, help="scratch folder (default: a temporary one)")
+    ap.add_argument("--workdir", type=Path, help="an empty scratch folder, kept (default: a temporary one)")
     ap.add_argument("--json", type=Path, help="also write the table as JSON here")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="docs-figures-") as tmp:
         workdir = a.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
+        if any(workdir.iterdir()):  # the docs' commands write fixed folder names and refuse to overwrite
+            ap.error(f"--workdir {workdir} is not empty")
         run = Runner(workdir, lfw=a.lfw, data=a.data, flagaudit=not a.only_cheap)
         checks = check_all(run)
         print(table(checks))
