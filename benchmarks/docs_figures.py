@@ -28,7 +28,6 @@ import difflib
 import json
 import os
 import re
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -80,7 +79,9 @@ class Runner:
         env = dict(os.environ)
         if self.data is not None:
             env["FACEAUDIT_DATA"] = str(self.data.resolve())
-        shell_command = command.replace("../shared/data", shlex.quote(str(self.data.resolve()))) if self.data else command
+        shell_command = command
+        if self.data is not None:  # the docs write the user's copy as path/to/lfw
+            shell_command = command.replace("path/to/lfw", str((self.data / "lfw").resolve()))
         started = time.perf_counter()
         done = subprocess.run(shell_command, shell=True, cwd=self.workdir, env=env, capture_output=True, text=True, check=False,
                               timeout=3600)
