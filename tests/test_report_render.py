@@ -415,3 +415,13 @@ def test_scale_text_names_what_the_table_gives_at_each_size():
     assert figure_sizes_sentence([say, {**say, "gallery_size": 1e6}], "0.4") == \
         "At threshold 0.4, FPIR is not given: these data cannot say at all sizes shown"
     assert "bound" not in figure_sizes_sentence([say], "0.4")
+
+
+def test_lookalike_summary_says_when_its_design_effect_is_borrowed(audit):
+    results = dict(audit.results)
+    op = results["identification"]["operating_points"][1]
+    row = {"threshold": op["threshold"], "gallery_size": 1e6, "expected": 3.1, "expected_ci": [2.0, 4.6], "fmr_count": 4,
+           "design_effect_source": "lower threshold"}
+    text = rhtml.summary({**results, "lookalikes": [row]})
+    assert "design effect borrowed from a lower threshold" in text
+    assert "borrowed" not in rhtml.summary({**results, "lookalikes": [{**row, "design_effect_source": "own"}]})

@@ -133,6 +133,7 @@ def one_in(value: float | None) -> str:
 
 def summary(results: dict) -> str:
     """The report card: the strongest finding of every section that ran."""
+    UNITS["score"] = results.get("input", {}).get("score", "cosine")  # also when called alone (thresholds in its unit)
     ident = results["identification"]
     proto = results["protocol"]
     ops = [op for op in ident["operating_points"] if op.get("threshold") is not None]
@@ -177,7 +178,12 @@ def summary(results: dict) -> str:
         for r in mine:
             lo, hi = r["expected_ci"]
             label = f"{r['gallery_size']:,.0f} people" + (" (the claimed gallery size)" if claimed and r["gallery_size"] == claimed else "")
-            bits.append(f"in a gallery of {label}, <b>{esc(lookalike_statement(r['expected'], lo, hi, r.get('fmr_count'))['text'])}</b>")
+            how = {"lower threshold": " (the interval's design effect borrowed from a lower threshold: too few "
+                                      "look-alikes at this one to measure it)",
+                   "people": " (no look-alike here to measure clustering on: each person counts once)"}.get(
+                r.get("design_effect_source"), "")
+            bits.append(f"in a gallery of {label}, <b>{esc(lookalike_statement(r['expected'], lo, hi, r.get('fmr_count'))['text'])}</b>"
+                        + how)
         if bits:
             parts.append("<p><b>Look-alikes at scale.</b> Expected number of people who are not the person searched for "
                          f"and still reach the operating threshold, in every single search: {'; '.join(bits)}. This "
