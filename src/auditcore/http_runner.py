@@ -658,7 +658,13 @@ def run_parallel(func, items, client: Client, concurrency: int, total_done: int,
     lock = threading.Lock()
 
     def task(item):
-        func(item)
+        if client.stop.is_set():  # a failure or a stop elsewhere: nothing more is sent
+            return
+        try:
+            func(item)
+        except BaseException:
+            client.stop.set()  # at once, in the worker: before it takes the next item
+            raise
         with lock:
             done[0] += 1
             if progress:
