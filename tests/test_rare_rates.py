@@ -127,10 +127,10 @@ def test_zero_count_is_printed_as_a_bound():
     from faceaudit.report.demographics_section import _cell
     entry = {"errors": 0, "trials": 5992, "value": 0.0, "ci": [0.0, 0.0016], "too_few": False, "unit": "trial"}
     html = _cell(entry)
-    assert "at most 0.0016" in html and "[0, 0" not in html and "95% upper bound" in html
+    assert "at most 1 in 620" in html and "[0, 0" not in html and "95% upper bound" in html  # 1/0.0016 = 625, rounded down to 2 digits
     # a results folder written before this rule: its bootstrap interval [0, 0] is not shown either
     old = {**entry, "ci": [0.0, 0.0], "upper_bound_from_people": 0.025}
-    assert "at most 0.025" in _cell(old) and "[0, 0" not in _cell(old)
+    assert "at most 2.5%" in _cell(old) and "[0, 0" not in _cell(old)
 
 
 # ------------------------------------------------------------------ coverage at counts 0-10
@@ -198,3 +198,29 @@ def test_rates_of_a_faceaudit_section_never_zero_low_with_errors():
     for g, r in fig["rates"]["fnir"].items():
         assert (r["ci"][0] > 0) if r["errors"] else (r["ci"][0] == 0 and r["ci"][1] > 0 and "upper 95% bound" in r["note"])
     assert fig["rates"]["fnir"]["z"]["errors"] == 0
+
+
+def test_borrowed_design_effect_never_exceeds_the_groups_largest_cluster():
+    """A group whose clusters hold one trial each (a suite's templates in a language with one case
+    each) cannot vary more than independent trials: the table's design effect is not lent to it,
+    and its interval is Clopper-Pearson's exactly. A group with clusters of 3 gets at most 3."""
+    from scipy.stats import beta
+
+    from auditcore.intervals import korn_graubard
+    rng = np.random.default_rng(0)
+    # group 0: 40 clusters of 10 trials, strongly clustered errors (all or nothing): pooled deff ~10
+    e0 = np.repeat(rng.random(40) < 0.3, 1).astype(float) * 10
+    t0 = np.full(40, 10.0)
+    # group 1: 20 clusters of one trial, no errors; group 2: 20 clusters of 3 trials, no errors
+    e = np.zeros((80, 3))
+    t = np.zeros((80, 3))
+    e[:40, 0], t[:40, 0] = e0, t0
+    t[40:60, 1] = 1.0
+    t[60:80, 2] = 3.0
+    kg = korn_graubard(e, t)
+    assert kg["pooled_design_effect"] > 5
+    assert kg["source"][1] == "largest cluster" and kg["design_effect"][1] == 1.0
+    assert kg["high"][1] == pytest.approx(beta.ppf(0.975, 1, 20), rel=1e-9)  # 0 of 20: [0, 16.8%]
+    assert kg["source"][2] == "largest cluster" and kg["design_effect"][2] == 3.0
+    assert kg["effective_trials"][2] == pytest.approx(20.0)
+    assert kg["source"][0] == "own"

@@ -161,7 +161,10 @@ def korn_graubard(errors_by_cluster, trials_by_cluster, confidence: float = 0.95
     pooled one), and ``n_eff`` capped at ``n``. The design effect used is
     ``design_effect`` if given, else the larger of the group's own and the table's pooled one
     (:func:`design_effects`), at least 1: a group with no errors (or very few) cannot show its own
-    clustering, so it takes the clustering measured over every group of the table. Where no group
+    clustering, so it takes the clustering measured over every group of the table, but never more
+than the group's largest cluster (``source`` "largest cluster"): k trials of one cluster vary at
+most as k copies of one trial, so ``n / k`` trials are worth at least that many independent
+ones whatever their dependence. Where no group
     shows any, each cluster counts once (``n_eff`` = clusters), the bound that holds however the
     trials of a cluster depend on each other.
 
@@ -171,8 +174,8 @@ def korn_graubard(errors_by_cluster, trials_by_cluster, confidence: float = 0.95
     (probe people and gallery people) measures the design effect itself and passes it here.
 
     Returns arrays: ``value``, ``low``, ``high``, ``design_effect``, ``effective_trials``,
-    ``clusters``, ``source`` (how the design effect was found: "own", "pooled", "clusters",
-    "given"), ``own_design_effect``, ``pooled_design_effect``.
+    ``clusters``, ``source`` (how the design effect was found: "own", "pooled", "largest cluster",
+    "clusters", "given"), ``own_design_effect``, ``pooled_design_effect``.
     """
     e = np.asarray(errors_by_cluster, dtype=np.float64)
     t = np.asarray(trials_by_cluster, dtype=np.float64)
@@ -195,12 +198,19 @@ def korn_graubard(errors_by_cluster, trials_by_cluster, confidence: float = 0.95
         with np.errstate(invalid="ignore", divide="ignore"):
             deff = np.where(estimated, np.maximum(np.nan_to_num(best, nan=1.0), 1.0),
                             np.maximum(n / np.maximum(m, 1), 1.0))
+        # a design effect borrowed from the table never exceeds the group's largest cluster: a
+        # cluster of k trials varies at most as k copies of one trial (Var(T) <= k^2 mu (1 - mu)),
+        # so n_eff >= n / k whatever the dependence (one case per template: no inflation at all)
+        largest = np.maximum(t.max(0), 1.0)
+        capped = (source == "pooled") & (deff > largest)
+        deff = np.where(capped, largest, deff)
+        source[capped] = "largest cluster"
     # degrees of freedom of the variance behind the design effect used: the group's clusters less
     # one for its own; for the pooled one, the clusters of every group it pools less one per group
     own_ok = ~np.isnan(own)
     df = np.where(source == "own", np.maximum(m - 1, 1), max(int((m[own_ok] - 1).sum()), 1) if own_ok.any() else 1)
     q = 1 - (1 - confidence) / 2
-    adjust = estimated & (source != "given") if design_effect is None else np.zeros(n.shape, bool)
+    adjust = estimated & (source != "given") & (source != "largest cluster") if design_effect is None else np.zeros(n.shape, bool)
     if design_effect is not None and degrees_of_freedom is not None:
         df = np.maximum(np.broadcast_to(np.asarray(degrees_of_freedom, np.float64), n.shape), 1.0)
         adjust = np.ones(n.shape, bool)

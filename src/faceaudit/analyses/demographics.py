@@ -106,6 +106,8 @@ def _rate_entry(rates: claims_.GroupRates, g: int, n_searches: int, boot: np.nda
             entry["upper_bound_from_people"] = _people_upper(people, confidence)
         how = {"own": "its own people", "pooled": "the people of every group of this grouping",
                "clusters": "no group's errors (none had any), so each person counts once",
+               "largest cluster": "the people of every group of this grouping, capped at this group's largest "
+                                  "person (never more than one person's trials count as one)",
                "given": "a given design effect",
                "two-way own": "its own probe people and gallery people",
                "two-way pooled": "the probe people and gallery people of every group of this grouping",
