@@ -109,8 +109,9 @@ class Check:
 
 def _search(pattern: str, text: str, fmt: Callable[..., str] | None = None) -> str:
     m = re.search(pattern, text, re.MULTILINE)
-    if m is None:
-        return f"<not printed: {pattern}>"
+    if m is None:  # the command printed something else: show its first line
+        first = text.strip().splitlines()[0] if text.strip() else ""
+        return f"<not in the quoted form; printed: {first[:120]}>"
     return fmt(*m.groups()) if fmt else m.group(1)
 
 
@@ -123,26 +124,17 @@ def _op(results: dict, target: float) -> dict:
 
 
 def _groups(results: dict) -> dict[str, dict]:
-    """Per demographic group: its row (FPIR errors and trials), however nested."""
+    """Per demographic group (over every ``--group-by``): its FPIR counts, ``{"errors", "trials"}``."""
     rows: dict[str, dict] = {}
-
-    def walk(x):
-        if isinstance(x, dict):
-            if "group" in x and isinstance(x.get("fpir"), dict) and "errors" in x["fpir"]:
-                rows.setdefault(str(x["group"]), x)
-            for v in x.values():
-                walk(v)
-        elif isinstance(x, list):
-            for v in x:
-                walk(v)
-
-    walk(results.get("demographics", {}))
+    for analysis in results.get("demographics", {}).get("analyses", []):
+        for group, rate in analysis.get("rates", {}).get("fpir", {}).items():
+            rows.setdefault(str(group), rate)
     return rows
 
 
 LFW_LABELS = ("python -c \"import pandas as pd; from faceaudit.data.datasets.lfw_labels import merge_into_manifest; "
               "merge_into_manifest(pd.read_csv('lfw-dlib/manifest.csv', dtype=str), "
-              "'../shared/data/lfw').to_csv('lfw-labelled.csv', index=False)\"")
+              "'path/to/lfw').to_csv('lfw-labelled.csv', index=False)\"")
 LFW_DEMOGRAPHICS = (LFW_LABELS + " && faceaudit audit --templates lfw-dlib/templates.npy --manifest lfw-labelled.csv "
                     "--failures lfw-dlib/failures.csv --score neg_euclidean --group-by gender --group-by race "
                     "--caveat 'race=classifier output (Kumar et al. 2009 attribute classifiers, binarised), not "
@@ -195,7 +187,7 @@ def figures(run: Runner) -> list[tuple[Check, Callable[[], str]]]:
     def group_fpir(name: str) -> Callable[[], str]:
         def read() -> str:
             row = _groups(lfw_demo()).get(name)
-            return "<no such group>" if row is None else f"({row['fpir']['errors']:,}/{row['fpir']['trials']:,})"
+            return "<no such group>" if row is None else f"({row['errors']:,}/{row['trials']:,})"
         return read
 
     def fast_detect() -> str:
