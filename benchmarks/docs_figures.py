@@ -76,7 +76,8 @@ class Runner:
         for first in (FACE_DEMO, FLAG_DEMO):
             if command != first and first.split()[0] in command and first.split()[-1] in command:
                 self(first)
-        env = dict(os.environ)
+        env = dict(os.environ)  # this Python's console scripts first (a venv run without activating it)
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         if self.data is not None:
             env["FACEAUDIT_DATA"] = str(self.data.resolve())
         shell_command = command
