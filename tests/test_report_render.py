@@ -193,7 +193,8 @@ def _figures(audit):
 def _systems(ident):
     c = ident["curve"]
     op = ident["operating_points"][1]
-    system = {"det": {"fpir": c["fpir"], "fnir_rank1": c["fnir_rank1"]}, "cmc": ident["cmc"],
+    system = {"det": {"fpir": c["fpir"], "fnir_rank1": c["fnir_rank1"], "fnir_rank1_ci_low": c["fnir_rank1_ci_low"],
+                      "fnir_rank1_ci_high": c["fnir_rank1_ci_high"]}, "cmc": ident["cmc"],
               "operating_points": [{"fpir": op["fpir"], "fnir": op["fnir"]["1"]}]}
     return [{**system, "name": "A"}, {**system, "name": "B"}]
 
@@ -209,9 +210,10 @@ def test_dets_are_log_log(audit):
 def test_verification_band_is_clopper_pearson(audit):
     from auditcore.intervals import clopper_pearson
 
-    v = audit.results["verification"]
+    v = audit.results["verification"]  # the audit stores the band; the report only draws it
     fnmr = np.array(v["curve"]["fnmr"], float)
-    lo, hi = plots._binomial_band(fnmr, v["n_genuine"])
+    lo, hi = np.array(v["curve"]["fnmr_ci_low"], float), np.array(v["curve"]["fnmr_ci_high"], float)
+    assert lo.shape == hi.shape == fnmr.shape
     k = len(fnmr) // 2
     want = clopper_pearson(round(fnmr[k] * v["n_genuine"]), v["n_genuine"])
     assert (lo[k], hi[k]) == pytest.approx(want) and lo[k] <= fnmr[k] <= hi[k]
@@ -425,3 +427,15 @@ def test_lookalike_summary_says_when_its_design_effect_is_borrowed(audit):
     text = rhtml.summary({**results, "lookalikes": [row]})
     assert "design effect borrowed from a lower threshold" in text
     assert "borrowed" not in rhtml.summary({**results, "lookalikes": [{**row, "design_effect_source": "own"}]})
+
+
+def test_report_computes_no_interval():
+    """report/ reads results and never computes (docs/architecture.md): no interval function is
+    imported anywhere in it; bands come stored beside their curves."""
+    import pathlib
+    import re
+
+    import faceaudit.report as rep
+    for path in pathlib.Path(rep.__file__).parent.glob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"auditcore\.intervals|clopper_pearson|beta_interval|korn_graubard", text), path.name

@@ -94,7 +94,13 @@ def _identification(res: SearchResult, fpir_targets, thresholds, top_k: int,
 def _verification(res: SearchResult, fmr_targets) -> dict:
     curve = verif.verification_curve(res.genuine_scores, res.impostor_hist, score=res.score,
                                      fine_from=res.hist_fine_from)
+    from auditcore.intervals import beta_interval
+
     keep = thin(curve.thresholds.size)
+    n_gen = curve.n_genuine
+    misses = np.rint(curve.fnmr[keep] * n_gen) if n_gen else np.zeros(keep.size)  # whole counts: FNMR = misses / n
+    fnmr_lo, fnmr_hi = (beta_interval(misses, np.full(keep.size, n_gen)) if n_gen
+                        else (np.full(keep.size, np.nan), np.full(keep.size, np.nan)))
     edges = hist_edges()
     fine_from = float(edges[res.hist_fine_from]) if 0 < res.hist_fine_from < edges.size else None
     grid = "2^-8 apart" if res.score == "cosine" else "1/32 of a binade apart"
@@ -108,7 +114,10 @@ def _verification(res: SearchResult, fmr_targets) -> dict:
         "eer": verif.equal_error_rate(curve).to_dict(),
         "fnmr_at_fmr": [verif.fnmr_at_fmr(curve, t).to_dict() for t in fmr_targets],
         "curve": {"threshold": curve.thresholds[keep].tolist(), "fmr": curve.fmr[keep].tolist(),
-                  "fnmr": curve.fnmr[keep].tolist(), "note": "thinned; thresholds are bin edges"},
+                  "fnmr": curve.fnmr[keep].tolist(),
+                  "fnmr_ci_low": fnmr_lo.tolist(), "fnmr_ci_high": fnmr_hi.tolist(),
+                  "note": ("thinned; thresholds are bin edges; the FNMR band is pointwise 95% Clopper-Pearson "
+                           "over this audit's genuine comparisons")},
     }
 
 

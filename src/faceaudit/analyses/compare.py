@@ -72,7 +72,7 @@ import pandas as pd
 
 from auditcore import bootstrap as boot_
 from auditcore.errors import InputError
-from auditcore.intervals import allowed_errors, paired_difference
+from auditcore.intervals import allowed_errors, beta_interval, paired_difference
 from auditcore.outdir import atomic_folder
 from faceaudit import __version__
 from faceaudit.data.reading import read_parquet, shown
@@ -544,12 +544,20 @@ def compare(paths: Sequence[str | Path], *, names: Sequence[str] | None = None,
         if arr.obs is None:
             curve = ident.identification_curve(arr.best, arr.mate, arr.rank, rank=1)
             keep = thin(curve.thresholds.size)
-            det = {"fpir": curve.fpir[keep].tolist(), "fnir_rank1": curve.fnir[keep].tolist()}
+            lo, hi = beta_interval(curve.misses[keep], np.full(keep.size, curve.n_mated)) if curve.n_mated else ([], [])
+            det = {"fpir": curve.fpir[keep].tolist(), "fnir_rank1": curve.fnir[keep].tolist(),
+                   "fnir_rank1_ci_low": np.asarray(lo).tolist(), "fnir_rank1_ci_high": np.asarray(hi).tolist(),
+                   "ci_note": "pointwise 95% Clopper-Pearson over the mated searches both systems made"}
             cmc_values = ident.cmc(arr.rank, top_k).tolist()
         else:  # the audit's curve holds only thresholds where the lists determine both rates
             c = s.results.get("identification", {}).get("curve", {})
+            n_audit = int(s.results.get("identification", {}).get("n_mated_searches") or 0)
+            fn = np.array([np.nan if v is None else v for v in c.get("fnir_rank1", [])], float)
+            lo, hi = beta_interval(np.rint(fn * n_audit), np.full(fn.size, n_audit)) if n_audit else ([], [])
             det = {"fpir": list(c.get("fpir", [])), "fnir_rank1": list(c.get("fnir_rank1", [])),
-                   "note": "only thresholds where the lists determine both rates"}
+                   "fnir_rank1_ci_low": np.asarray(lo).tolist(), "fnir_rank1_ci_high": np.asarray(hi).tolist(),
+                   "note": "only thresholds where the lists determine both rates",
+                   "ci_note": "pointwise 95% Clopper-Pearson over the audit's own mated searches"}
             depth = arr.obs.measurable_ranks(-np.inf)
             cmc_values = [None if r > depth else float(v) for r, v in zip(range(1, top_k + 1), ident.cmc(arr.rank, top_k))]
         fte = s.results.get("failure_to_enrol", {})

@@ -89,7 +89,7 @@ def _det(systems: list, n_mated: int) -> str:
         if not ok.any():
             ax.plot([], [], color=PALETTE[k % 6], label=f"{s['name']} (not measurable)")
             continue
-        lo, hi = plots._binomial_band(fn[ok], n_mated)
+        lo, hi = plots._stored_band(s["det"], "fnir_rank1_ci_low", "fnir_rank1_ci_high", ok)
         if np.isfinite(lo).any():
             ax.fill_between(fp[ok], np.maximum(lo, floor_y), np.maximum(hi, floor_y), color=PALETTE[k % 6], alpha=0.15,
                             lw=0, step="post")

@@ -73,18 +73,13 @@ def dealiased(counts, edges):
 ALIAS_MIN = 10
 
 
-def _binomial_band(rate: np.ndarray, trials: int):
-    """Pointwise 95% Clopper-Pearson interval of a rate read off a curve whose trials are known
-    (the count is rate x trials, rounded: the curve stores the rate of whole counts)."""
-    from auditcore.intervals import clopper_pearson
-
-    lo, hi = np.full(rate.shape, np.nan), np.full(rate.shape, np.nan)
-    if trials <= 0:
-        return lo, hi
-    for k, value in enumerate(rate):
-        if np.isfinite(value):
-            lo[k], hi[k] = clopper_pearson(int(round(value * trials)), int(trials))
-    return lo, hi
+def _stored_band(curve: dict, low_key: str, high_key: str, ok: np.ndarray):
+    """The band the results store beside a curve (the report computes no interval); NaNs where a
+    results folder from before the band was stored has none."""
+    lo, hi = _num(curve.get(low_key) or []), _num(curve.get(high_key) or [])
+    if lo.size != ok.size or hi.size != ok.size:
+        return np.full(int(ok.sum()), np.nan), np.full(int(ok.sum()), np.nan)
+    return lo[ok], hi[ok]
 
 
 def det_identification(ident: dict):
@@ -224,7 +219,7 @@ def det_verification(verif: dict):
     floor_y = 0.5 / max(n_gen, 1)
     fig, ax = subplots(figsize=(5.0, 4.0))
     ok = (fmr > 0) & np.isfinite(fnmr)
-    lo, hi = _binomial_band(fnmr[ok], n_gen)
+    lo, hi = _stored_band(curve, "fnmr_ci_low", "fnmr_ci_high", ok)
     if np.isfinite(lo).any():
         ax.fill_between(fmr[ok], np.maximum(lo, floor_y), np.maximum(hi, floor_y), color=COLOURS["fpir"], alpha=0.18,
                         lw=0, step="post", label="95% interval (FNMR)")
