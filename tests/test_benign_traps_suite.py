@@ -167,3 +167,21 @@ def test_expansion_capitalises_a_value_that_starts_a_sentence():
     p = [{"language": "haitian creole", "slot": "VIL", "value": v, "target": ""} for v in ("nouyòk", "Miami")]
     df = expand_benign_traps(t, p)
     assert df["text"].tolist() == ["Nouyòk bèl. Mwen renmen nouyòk.", "Miami bèl. Mwen renmen Miami."]
+
+
+def test_unreviewed_templates_are_a_warning_in_the_results():
+    """Machine drafts with no second pass make a results warning (the report's banner and the
+    terminal's first line) that counts them from review.csv."""
+    import csv
+    from importlib import resources
+
+    from flagaudit.suites import load_benign_traps
+    with resources.files("flagaudit.suites").joinpath("benign_traps/review.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    reviewed = {r["templ_id"] for r in rows if r["stage"] == "second pass"}
+    pending = {r["templ_id"] for r in rows if r["reviewer"].startswith("machine-drafted")} - reviewed
+    _, prov = load_benign_traps()
+    if pending:
+        assert prov.warning.startswith(f"{len(pending):,} of the benign-traps suite's")
+    else:
+        assert prov.warning == ""

@@ -118,6 +118,7 @@ def run_audit(cases: pd.DataFrame, flags: Flags, provenance: list[Provenance], *
                             for r in table["rows"] if r["false_flags"] is not None]
         reach["headline_base_rate"] = table["headline"]["base_rate"] if table.get("headline") else None
         results["network"] = reach
+    results["warnings"] = [{"code": "unreviewed_suite", "text": p.warning} for p in provenance if getattr(p, "warning", "")]
     if provenance_block is not None:
         results["provenance"] = provenance_block
     per_case = cases.copy()

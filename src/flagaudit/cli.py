@@ -25,8 +25,10 @@ app = App(styled=False, add_completion=False, no_args_is_help=True, pretty_excep
 
 def _print_summary(results: dict, out: Path) -> None:
     """The terminal summary: per suite (never mixed), the same base rate and sentences as the report."""
-    from flagaudit.report import suite_name, test_name
+    from flagaudit.report import span_words, suite_name, test_name
 
+    for w in results.get("warnings") or []:  # before any figure, as the report's banner
+        print(f"warning: {w['text'] if isinstance(w, dict) else w}")
     per_suite = results.get("per_suite") or {}
     for key, s in per_suite.items():
         ff, miss = s["false_flag"], s["miss"]
@@ -64,7 +66,7 @@ def _print_summary(results: dict, out: Path) -> None:
         if row and row.get("distinct"):
             d = row["distinct"]["2"]
             print(f"network: at a base rate of {row['base_rate'] * 100:.3g}%, one day's false flags name "
-                  f"{d['low']:,.0f} to {d['high']:,.0f} distinct accounts within two hops "
+                  f"{span_words(d['low'], d['high'])} distinct accounts within two hops "
                   f"({d['share']:.0%} of {net['n_nodes']:,} accounts"
                   + ("; close to everyone: limited by the population, not by the flagger)" if d["share"] >= 0.5 else ")"))
     print(f"report: {out / 'report.html'}")

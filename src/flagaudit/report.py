@@ -196,6 +196,11 @@ def _suite_of(results: dict, func: str) -> str:
 SUITE_NAMES = {"benign-traps": "benign traps", "hatecheck": "HateCheck", "mhc": "Multilingual HateCheck"}
 
 
+def span_words(low: float, high: float) -> str:
+    """An interval of counts as a reader says it: "50,000" when both ends agree, else "4,100 to 5,300"."""
+    return f"{low:,.0f}" if round(low) == round(high) else f"{low:,.0f} to {high:,.0f}"
+
+
 def suite_name(key: str) -> str:
     return SUITE_NAMES.get(key, key)
 
@@ -295,9 +300,11 @@ def network_summary(results: dict) -> str:
     d = row.get("distinct")
     if d:
         d2 = d["2"]
+        share = (f"all {n:,} accounts" if round(d2["low"]) >= n else
+                 f"{pct(d2['low'] / n)} of all accounts" if round(d2["low"]) == round(d2["high"]) else
+                 f"{pct(d2['low'] / n)} to {pct(d2['high'] / n)} of all accounts")
         text += (f" At a base rate of {row['base_rate'] * 100:.3g}%, one day's posts flagged for nothing would put "
-                 f"{d2['low']:,.0f} to {d2['high']:,.0f} <b>distinct</b> accounts on two-hop lead lists "
-                 f"({pct(d2['low'] / n)} to {pct(d2['high'] / n)} of all accounts)")
+                 f"{span_words(d2['low'], d2['high'])} <b>distinct</b> accounts on two-hop lead lists ({share})")
         sat = [h for h in sorted(d, key=int) if d[h]["share"] >= 0.5]
         if sat:
             text += (f": within {sat[0]} hop{'s' if sat[0] != '1' else ''} that is {pct(d[sat[0]]['share'])} of the "

@@ -22,6 +22,7 @@ Brazilian Portuguese, Haitian Creole and Spanglish; see ``docs/flagaudit_suite_g
 from __future__ import annotations
 
 import csv
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -48,6 +49,7 @@ class Provenance:
     citation: str
     notes: str = ""
     files: list = field(default_factory=list)
+    warning: str = ""  # what a reader must know before quoting this suite's figures (shown as a banner)
 
 
 HATECHECK_CITATION = ("Paul Röttger, Bertie Vidgen, Dong Nguyen, Zeerak Waseem, Helen Margetts, Janet B. Pierrehumbert. "
@@ -219,6 +221,12 @@ def load_benign_traps() -> tuple[pd.DataFrame, Provenance]:
                       f"{df['functionality'].nunique()} functional tests, {', '.join(sorted(df['language'].unique()))}; "
                       f"{second} templates reviewed against the authoring guide in a recorded independent second pass, "
                       f"{machine} machine-drafted and awaiting independent and native-speaker review (review.csv).")
+    if machine:
+        pending = drafts - reviewed
+        langs = sorted({c.split(":")[1] for c in df["cluster"].unique() if c.split(":", 2)[2] in pending})
+        prov = dataclasses.replace(prov, warning=f"{machine:,} of the benign-traps suite's {second + machine:,} templates are machine drafts that no "
+                        f"independent or native-speaker reviewer has checked yet ({', '.join(langs)}; review.csv says "
+                        f"which, and which reviewer each still needs): quote its figures as provisional.")
     return df, prov
 
 
