@@ -177,6 +177,20 @@ def compare_rows(run: Runner) -> dict[str, str]:
     return rows
 
 
+GUIDE_TABLE = ("flagaudit demo --out d && python -c \"... ['rates']['false_flag']['functionality']['groups'] ...\" "
+               "(docs/flagaudit_suite_guide.md)")
+
+
+def guide_row(run: Runner, test: str) -> str:
+    """A row of the suite guide's per-test table, as the guide's command prints it (rounded to 0.1%)."""
+    run(FLAG_DEMO)
+    v = run.results("flagaudit-demo")["rates"]["false_flag"]["functionality"]["groups"].get(test)
+    if v is None:
+        return "<no such test>"
+    pct = [round(100 * v[k], 1) for k in ("value", "ci_low", "ci_high")]
+    return f"| `{test}` | {v['errors']} / {v['trials']} | {v['templates']} | {pct[0]}% [{pct[1]}%, {pct[2]}%] |"
+
+
 def figures(run: Runner) -> list[tuple[Check, Callable[[], str]]]:
     """Each quoted figure with the function that reads it from its command now."""
     demo = lambda: run.results("faceaudit-demo")
@@ -237,7 +251,7 @@ def figures(run: Runner) -> list[tuple[Check, Callable[[], str]]]:
         (Check("docs/flagaudit.md", "10,920-16,766 posts", FLAG_DEMO),
          lambda: _search(r"flag between ([\d,]+) and ([\d,]+) posts", flag(), lambda a, b: f"{a}-{b} posts")),
         (Check("docs/flagaudit.md", "every one of the 50,000 accounts", FLAG_DEMO),
-         lambda: _search(r"name ([\d,]+) to \1 distinct accounts within two hops \(100% of \1",
+         lambda: _search(r"name (?:[\d,]+ to )?([\d,]+) distinct accounts within two hops \(100% of \1",
                          flag(), lambda n: f"every one of the {n} accounts")),
         # LFW (dlib): demographics.md and scale.md
         (Check("docs/demographics.md", "836 enrolled", LFW_DEMOGRAPHICS),
@@ -246,6 +260,13 @@ def figures(run: Runner) -> list[tuple[Check, Callable[[], str]]]:
          lambda: f"threshold {lfw_demo()['demographics']['threshold']:.4f}"),
         (Check("docs/embedding.md", "0, 0.0053, 0.0119 and 0.0145", FAST_DETECT), fast_detect),
     ]
+    guide = ROOT / "docs" / "flagaudit_suite_guide.md"
+    guide_rows = [ln.strip() for ln in (guide.read_text().splitlines() if guide.exists() else [])
+                  if re.match(r"\| `bt_\w+` \| \d+ / \d+ \|", ln)]
+    for quoted in guide_rows:
+        test = quoted.split("`")[1]
+        out.append((Check("docs/flagaudit_suite_guide.md", quoted, GUIDE_TABLE),
+                    lambda test=test: guide_row(run, test)))
     compare_doc = (ROOT / "docs" / "compare.md").read_text() if (ROOT / "docs" / "compare.md").exists() else ""
     for label in ("FNIR rank 1 at FPIR 10%", "FNIR rank 1 at FPIR 1%", "FNIR rank 1 at FPIR 0.1%",
                   "mate not at rank 1, no threshold"):
