@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import math
 import os
 import re
 import subprocess
@@ -187,8 +188,13 @@ def guide_row(run: Runner, test: str) -> str:
     v = run.results("flagaudit-demo")["rates"]["false_flag"]["functionality"]["groups"].get(test)
     if v is None:
         return "<no such test>"
-    pct = [round(100 * v[k], 1) for k in ("value", "ci_low", "ci_high")]
-    return f"| `{test}` | {v['errors']} / {v['trials']} | {v['templates']} | {pct[0]}% [{pct[1]}%, {pct[2]}%] |"
+    def pct(x: float) -> str:  # 0.1% steps; a lower end below that keeps two digits (never "0.0%" for a nonzero count)
+        x = 100 * x
+        if x == 0 or x >= 0.05:
+            return f"{x:.1f}"
+        return f"{x:.{1 - math.floor(math.log10(x))}f}"
+    p = [pct(v[k]) for k in ("value", "ci_low", "ci_high")]
+    return f"| `{test}` | {v['errors']} / {v['trials']} | {v['templates']} | {p[0]}% [{p[1]}%, {p[2]}%] |"
 
 
 def figures(run: Runner) -> list[tuple[Check, Callable[[], str]]]:
