@@ -410,10 +410,10 @@ def _all_failed(mated, deployed, fpir_targets, ranks) -> dict:
 
 
 # ------------------------------------------------------------------ paired comparisons
-def errors_at(level: Level, mated: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """(missed at rank 1, false positive) per search at ``threshold``; a failed search is a miss and
+def errors_at(level: Level, mated: np.ndarray, threshold: float, rank: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(missed at ``rank``, false positive) per search at ``threshold``; a failed search is a miss and
     never a false positive."""
-    hit = (level.mate_score >= threshold) & (level.mate_rank <= 1) & ~level.failed
+    hit = (level.mate_score >= threshold) & (level.mate_rank <= rank) & ~level.failed
     fp = (level.best_nonmate >= threshold) & ~level.failed
     return mated & ~hit, ~mated & fp
 
