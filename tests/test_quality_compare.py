@@ -117,6 +117,11 @@ def test_one_sentence_per_level_follows_from_the_figures(result):
             assert "errs more often" in sentence
         elif c["verdict"] == "not significant":
             assert "cannot tell the two models apart" in sentence
+        side = next(o for o in level["models"][0]["operating_points"] if o["target_fpir"] == 0.01)["fnir_rank1"]
+        if side["errors"] == 0:  # no error: the study's own bound over its searches, never 0
+            assert f"none of {side['trials']} searches (at most {q._pct(side['ci_high'])})" in sentence
+        else:
+            assert f"{q._pct(side['value'])} of searches ({side['errors']} of {side['trials']})" in sentence
 
 
 def test_cli_writes_the_folder_and_report(studies, tmp_path):

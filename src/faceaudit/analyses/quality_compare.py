@@ -107,8 +107,15 @@ def check_same_study(a: dict, b: dict) -> None:
     pa, pb = _protocol_key(ra), _protocol_key(rb)
     if pa != pb:
         k = min(key for key in set(pa) | set(pb) if pa.get(key) != pb.get(key))
+        fa, fb = (set(s["searches"].loc[(s["searches"]["level"] == q.CLEAN) & s["searches"]["failed"].astype(bool),
+                                        "template_id"]) for s in (a, b))
+        why = ("" if fa == fb else
+               f" ({len(fb):,} images failed to enrol clean here and {len(fa):,} there, {len(fa ^ fb):,} not the same: "
+               "run both studies on a manifest of the images both models enrol; the failed ones are searches.parquet's "
+               "rows with level 'clean' and failed true)")
         raise InputError(f"not the same protocol as {a['path']}: {shown(k)} is {shown(repr(pb.get(k)))} here and "
-                         f"{shown(repr(pa.get(k)))} there; compare only studies of the same images and seed", b["path"])
+                         f"{shown(repr(pa.get(k)))} there{why}; compare only studies of the same images and seed",
+                         b["path"])
 
 
 def _threshold(t) -> float | None:
@@ -222,8 +229,16 @@ def sentence_target(result: dict) -> float:
 
 def _rate_words(errors: int, trials: int, ci_high: float | None) -> str:
     if errors == 0:
-        return f"none of {trials:,} (at most {q._pct(ci_high)})"
-    return f"{q._pct(errors / trials)} ({errors:,} of {trials:,})"
+        return f"none of {trials:,} searches (at most {q._pct(ci_high)})"
+    return f"{q._pct(errors / trials)} of searches ({errors:,} of {trials:,})"
+
+
+def _bound(side: dict | None, c: dict, key: str) -> float | None:
+    """A rate's upper bound for the sentence: the study's own (Clopper-Pearson over its searches) when
+    the paired searches are the study's, else the people interval's."""
+    if side and side.get("trials") == c[key]["trials"] and side.get("errors") == c[key]["errors"]:
+        return side["ci_high"]
+    return (c[key].get("ci") or [None, None])[1]
 
 
 def _level_sentence(level: dict, a: str, b: str, target: float) -> str:
@@ -238,8 +253,10 @@ def _level_sentence(level: dict, a: str, b: str, target: float) -> str:
         c = point[key]
         if not c["a"]["trials"]:
             continue
-        ra = _rate_words(c["a"]["errors"], c["a"]["trials"], (c["a"].get("ci") or [None, None])[1])
-        rb = _rate_words(c["b"]["errors"], c["b"]["trials"], (c["b"].get("ci") or [None, None])[1])
+        sides = [next(o for o in m["operating_points"] if o["target_fpir"] == target).get(key)
+                 for m in level["models"]]
+        ra = _rate_words(c["a"]["errors"], c["a"]["trials"], _bound(sides[0], c, "a"))
+        rb = _rate_words(c["b"]["errors"], c["b"]["trials"], _bound(sides[1], c, "b"))
         lo, hi = c["ci"]
         ci = "" if lo is None else f", 95% interval over people {100 * lo:+.1f} to {100 * hi:+.1f}"
         if c["verdict"] == "significant":
@@ -248,7 +265,7 @@ def _level_sentence(level: dict, a: str, b: str, target: float) -> str:
             tail = ": these data cannot tell the two models apart"
         else:
             tail = ": the interval from people and McNemar's test disagree, so these data do not settle it"
-        parts.append(f"{a} {what} {ra} of searches and {b} in {rb} (difference {100 * c['difference']:+.1f} points"
+        parts.append(f"{a} {what} {ra} and {b} in {rb} (difference {100 * c['difference']:+.1f} points"
                      f"{ci}; McNemar {p_words(c['mcnemar_p'])}){tail}")
     if not parts:
         return f"{where}: no search to compare."
