@@ -1,7 +1,7 @@
 """Two models' quality studies compared (faceaudit.analyses.quality_compare, ``faceaudit compare STUDY_A STUDY_B``).
 
 Two fake models (no data needed: the fake of tests/test_quality.py, and a coarser one) run the
-same study on the same synthetic people; every paired figure is recounted here from the two
+same study on the same synthetic people, and SFace against SFace-with-noisier-templates on ORL; every paired figure is recounted here from the two
 ``searches.parquet`` files with pandas (a failed search a miss and never a false positive),
 McNemar against scipy's binomtest, the people interval from per-person counts made here.
 """
@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from test_quality import _DarkBlind, _people
+from test_quality import _DarkBlind, _people, needs_orl_sface
+from test_quality import _items as _orl_items
 from typer.testing import CliRunner
 
 from auditcore.intervals import paired_difference
@@ -65,9 +66,20 @@ def _errors(table: pd.DataFrame, threshold: float, rank: int = 1) -> tuple[pd.Se
 
 
 def test_paired_differences_equal_counts_from_the_two_tables(studies, result):
+    assert [e["label"] for e in result["levels"]] == ["clean", "size:16", "size:8", "blur:1", "dark:6"]
+    assert _check_against_tables(studies, result) == 5 * 3 * 3
+    dark = result["levels"][-1]  # every probe fails in the dark: both models miss every mate, no candidate
+    for point in dark["paired"]:
+        assert point["fnir_rank1"]["a"]["errors"] == point["fnir_rank1"]["a"]["trials"] > 0
+        assert point["fpir"]["a"]["errors"] == point["fpir"]["b"]["errors"] == 0
+        assert point["fpir"]["ci"][0] < 0 < point["fpir"]["ci"][1]  # never [0, 0]
+    assert dark["models"][0]["failure_to_enrol"]["failed"] == dark["models"][0]["failure_to_enrol"]["attempts"]
+
+
+def _check_against_tables(studies, result) -> int:
+    """Every paired figure recounted from the two searches.parquet files; returns how many were checked."""
     ra, rb = (json.loads((p / "results.json").read_text()) for p in studies)
     ta, tb = (pd.read_parquet(p / "searches.parquet") for p in studies)
-    assert [e["label"] for e in result["levels"]] == ["clean", "size:16", "size:8", "blur:1", "dark:6"]
     checked = 0
     for k, level in enumerate(result["levels"]):
         la = ta[ta["level"] == level["label"]].set_index("template_id")
@@ -99,13 +111,35 @@ def test_paired_differences_equal_counts_from_the_two_tables(studies, result):
                 assert op["fpir"] == study_op["fpir"] and op["fnir_rank1"] == study_op["fnir"]["1"]
                 miss, fp = _errors(table, study_op["threshold"])
                 assert op["fnir_rank1"]["errors"] == miss.sum() and op["fpir"]["errors"] == fp.sum()
-    assert checked == 5 * 3 * 3
-    dark = result["levels"][-1]  # every probe fails in the dark: both models miss every mate, no candidate
-    for point in dark["paired"]:
-        assert point["fnir_rank1"]["a"]["errors"] == point["fnir_rank1"]["a"]["trials"] > 0
-        assert point["fpir"]["a"]["errors"] == point["fpir"]["b"]["errors"] == 0
-        assert point["fpir"]["ci"][0] < 0 < point["fpir"]["ci"][1]  # never [0, 0]
-    assert dark["models"][0]["failure_to_enrol"]["failed"] == dark["models"][0]["failure_to_enrol"]["attempts"]
+    return checked
+
+
+@needs_orl_sface
+def test_on_orl_sface_against_sface_with_a_noisier_template(tmp_path):
+    """ORL (4 people x 8 photos), SFace and a fake second system: SFace's detector and alignment, its
+    template plus seeded noise (so the same images enrol and the protocol is the same)."""
+    import zlib
+
+    from faceaudit.audit import run_audit
+    from faceaudit.models.registry import load_adapter
+    noisy = load_adapter("sface")
+    base_embed = noisy.embed
+
+    def embed(chip):
+        t = np.asarray(base_embed(chip), np.float64)
+        z = np.random.default_rng(zlib.crc32(np.ascontiguousarray(chip).tobytes())).normal(size=t.size)
+        return (t + 0.8 * np.linalg.norm(t) / np.sqrt(t.size) * z).astype(np.float32)
+    noisy.embed = embed
+    paths = []
+    for name, model in (("sface", "sface"), ("noisy", noisy)):
+        study = q.run_quality_study(_orl_items(), model, deg.parse_specs(["size:24,16", "jpeg:10"]),
+                                    run_audit=run_audit, workers=1, n_boot=100)
+        paths.append(q.write_study(study, tmp_path / name, report=False))
+    result = qc.compare_studies(*paths, n_boot=200)
+    assert _check_against_tables(paths, result) == 4 * 3 * 3
+    errors = [p["fnir_rank1"]["only_a_wrong"] + p["fnir_rank1"]["only_b_wrong"] + p["fpir"]["only_a_wrong"]
+              + p["fpir"]["only_b_wrong"] for e in result["levels"] for p in e["paired"]]
+    assert sum(errors) > 0  # the two systems differ on some searches: the pairing is exercised
 
 
 def test_one_sentence_per_level_follows_from_the_figures(result):
