@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -34,8 +36,18 @@ def test_bench_reduce_prints_blas_and_reduction_per_comparison():
                            "--rows", "64", "--dim", "32", "--repeat", "1", "--audit-probes", "300"],
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    lines = [ln for ln in proc.stdout.splitlines() if "ns/comparison" in ln]
+    every = [ln for ln in proc.stdout.splitlines() if "ns/comparison" in ln]
+    lines = [ln for ln in every if "of its floor" not in ln]
     assert [ln.split()[0] for ln in lines] == ["cosine", "floor", "neg_euclidean"]
+    # issue 31's ratio: the engine's tile time against the floor's, each score once, and it is
+    # the quotient of the two times printed beside it
+    ratios = [ln for ln in every if "of its floor" in ln]
+    assert [ln.split()[0] for ln in ratios] == ["cosine", "neg_euclidean"]
+    for ln in ratios:
+        ratio = float(ln.split("at ")[1].split()[0])
+        floor_ns = float(ln.split("bin and count ")[1].split()[0])
+        engine_ns = float(ln.split("engine ")[1].split(")")[0])
+        assert ratio == pytest.approx(floor_ns / engine_ns, abs=0.002)
     for ln in lines[::2]:
         assert "BLAS / (BLAS + reduction)" in ln and "recomputed" in ln
     # the floor: BLAS on the same tiles, then only binning and counting each score; it costs

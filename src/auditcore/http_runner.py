@@ -656,13 +656,17 @@ def run_parallel(func, items, client: Client, concurrency: int, total_done: int,
         return
     done = [total_done]
     lock = threading.Lock()
+    first: list = []  # the first failure in time: what the run reports (later ones are "stopped")
 
     def task(item):
         if client.stop.is_set():  # a failure or a stop elsewhere: nothing more is sent
             return
         try:
             func(item)
-        except BaseException:
+        except BaseException as exc:
+            with lock:
+                if not first:
+                    first.append(exc)
             client.stop.set()  # at once, in the worker: before it takes the next item
             raise
         with lock:
@@ -684,9 +688,8 @@ def run_parallel(func, items, client: Client, concurrency: int, total_done: int,
             client.stop.set()
             for f in futures:
                 f.cancel()
-            exc = failed[0].exception()
             wait(futures)
-            raise exc
+            raise first[0] if first else failed[0].exception()
 
 
 def sha256_bytes(data: bytes) -> str:
