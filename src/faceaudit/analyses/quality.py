@@ -629,9 +629,14 @@ def summary_sentences(results: dict) -> list[str]:
         else:
             tail = ": these data cannot tell it from the clean photo"
         ci = "" if lo is None or hi is None else f", {conf} interval over people {100 * lo:+.1f} to {100 * hi:+.1f}"
-        out.append(f"{where}, the person searched for was missed at rank 1 in {_pct(fn['a']['value'])} of searches "
-                   f"against {_pct(fn['b']['value'])} with the clean photo (difference {100 * d['value']:+.1f} points"
-                   f"{ci}; McNemar p = {fn['mcnemar_p']:.2g}; at {thr}){tail}.")
+        def share(side: dict) -> str:  # never "0%": no miss is "none of N (at most X%)"
+            return (f"{_pct(side['value'])}" if side["errors"] else
+                    f"none of {fn['n']} (at most {_pct(side['ci_high'])})")
+        p = fn["mcnemar_p"]
+        p_text = "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+        out.append(f"{where}, the person searched for was missed at rank 1 in {share(fn['a'])} of searches "
+                   f"against {share(fn['b'])} with the clean photo (difference {100 * d['value']:+.1f} points"
+                   f"{ci}; McNemar {p_text}; at {thr}){tail}.")
     return out
 
 
