@@ -237,3 +237,18 @@ def write_file_into(folder: str | Path, name: str, writer) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return target
+
+
+def write_json_folder(out: str | Path, name: str, data: dict, *, kind: str, overwrite: bool = False,
+                      summary: list | None = None, pages: tuple = ()) -> Path:
+    """A small results folder, atomically (:func:`atomic_folder`): ``name`` (the JSON, ``data``
+    as it is: already JSON-safe), ``summary.txt`` (one line each, when given) and each page of
+    ``pages``, ``(file name, writer(data, path))``, rendered from the JSON written beside it."""
+    with atomic_folder(out, overwrite=overwrite, kind=kind) as tmp:
+        with open(tmp / name, "w") as fh:
+            json.dump(data, fh, indent=1, allow_nan=False)
+        if summary is not None:
+            (tmp / "summary.txt").write_text("\n".join(summary) + "\n")
+        for page, write in pages:
+            write(data, tmp / page)
+    return Path(out)

@@ -61,7 +61,6 @@ probes.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -73,7 +72,7 @@ import pandas as pd
 from auditcore import bootstrap as boot_
 from auditcore.errors import InputError
 from auditcore.intervals import allowed_errors, beta_interval, paired_difference
-from auditcore.outdir import atomic_folder
+from auditcore.outdir import write_json_folder
 from faceaudit import __version__
 from faceaudit.data.reading import read_parquet, shown
 from faceaudit.engine.observed import UNSEEN_RANK, ObservedSearches
@@ -917,12 +916,9 @@ def summary_sentences(result: dict) -> list[str]:
 def write_comparison(result: dict, out: str | Path, *, overwrite: bool = False, report: bool = True) -> Path:
     """``comparison.json``, ``summary.txt`` and ``report.html``, atomically."""
     from auditcore.serialize import to_json
-    with atomic_folder(out, overwrite=overwrite, kind="compare") as tmp:
-        data = to_json(result)
-        with open(tmp / "comparison.json", "w") as fh:
-            json.dump(data, fh, indent=1, allow_nan=False)
-        (tmp / "summary.txt").write_text("\n".join(result["summary"]) + "\n")
-        if report:
-            from faceaudit.report.compare_html import write_compare_report
-            write_compare_report(data, tmp / "report.html")
-    return Path(out)
+    pages = ()
+    if report:
+        from faceaudit.report.compare_html import write_compare_report
+        pages = (("report.html", write_compare_report),)
+    return write_json_folder(out, "comparison.json", to_json(result), kind="compare", overwrite=overwrite,
+                             summary=result["summary"], pages=pages)

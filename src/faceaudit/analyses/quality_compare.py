@@ -33,7 +33,7 @@ import pandas as pd
 
 from auditcore import bootstrap as boot_
 from auditcore.errors import InputError
-from auditcore.outdir import atomic_folder
+from auditcore.outdir import write_json_folder
 from faceaudit import __version__
 from faceaudit.analyses import quality as q
 from faceaudit.analyses.compare import _compare_rate, _protocol_key, p_words
@@ -283,12 +283,9 @@ def summary_sentences(result: dict) -> list[str]:
 def write_study_comparison(result: dict, out: str | Path, *, overwrite: bool = False, report: bool = True) -> Path:
     """``comparison.json``, ``summary.txt`` and ``report.html``, atomically."""
     from auditcore.serialize import to_json
-    with atomic_folder(out, overwrite=overwrite, kind="compare") as tmp:
-        data = to_json(result)
-        with open(tmp / "comparison.json", "w") as fh:
-            json.dump(data, fh, indent=1, allow_nan=False)
-        (tmp / "summary.txt").write_text("\n".join(result["summary"]) + "\n")
-        if report:
-            from faceaudit.report import quality_compare_html
-            quality_compare_html.write_quality_compare_report(data, tmp / "report.html")
-    return Path(out)
+    pages = ()
+    if report:
+        from faceaudit.report.quality_compare_html import write_quality_compare_report
+        pages = (("report.html", write_quality_compare_report),)
+    return write_json_folder(out, "comparison.json", to_json(result), kind="compare", overwrite=overwrite,
+                             summary=result["summary"], pages=pages)

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import itertools
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from auditcore.errors import InputError
-from auditcore.outdir import atomic_folder
+from auditcore.outdir import write_json_folder
 from faceaudit import __version__
 from faceaudit.analyses.compare import DEFAULT_TARGETS, compare, p_words
 from faceaudit.data.results import load_results
@@ -166,10 +165,5 @@ def write_series(result: dict, out: str | Path, *, overwrite: bool = False) -> P
     """``series.json``, ``summary.txt`` and ``report.html``, atomically."""
     from auditcore.serialize import to_json
     from faceaudit.report.series_html import write_series_report
-    with atomic_folder(out, overwrite=overwrite, kind="compare") as tmp:
-        data = to_json(result)
-        with open(tmp / "series.json", "w") as fh:
-            json.dump(data, fh, indent=1, allow_nan=False)
-        (tmp / "summary.txt").write_text("\n".join(result["summary"]) + "\n")
-        write_series_report(data, tmp / "report.html")
-    return Path(out)
+    return write_json_folder(out, "series.json", to_json(result), kind="compare", overwrite=overwrite,
+                             summary=result["summary"], pages=(("report.html", write_series_report),))

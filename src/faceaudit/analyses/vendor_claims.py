@@ -832,14 +832,8 @@ def sentence(entry: dict) -> str:
 
 def write_claims(result: dict, out: str | Path, *, overwrite: bool = False) -> Path:
     """The claims report folder, atomically: ``claims.json`` and ``claims.html``."""
-    import json
-
-    from auditcore.outdir import atomic_folder
+    from auditcore.outdir import write_json_folder
     from auditcore.serialize import to_json
     from faceaudit.report.claims_html import write_claims_report
-    with atomic_folder(out, overwrite=overwrite, kind="claim") as tmp:
-        data = to_json(result)
-        with open(tmp / "claims.json", "w") as fh:
-            json.dump(data, fh, indent=1, allow_nan=False)
-        write_claims_report(data, tmp / "claims.html")
-    return Path(out)
+    return write_json_folder(out, "claims.json", to_json(result), kind="claim", overwrite=overwrite,
+                             pages=(("claims.html", write_claims_report),))
