@@ -84,3 +84,21 @@ def test_percentages_or_fractions_never_both_in_one_sentence(folders, size, dist
             assert not FRACTION.search(plain), sentence
     assert "e-" not in out.output and "[0, 0]" not in out.output and "0 [" not in out.output
     assert FRACTION.search("P = 97.0% with 0.0302 in one sentence")  # the rule would catch a mix
+
+
+def test_a_small_audit_warning_travels_with_explain(tmp_path):
+    """Below 100 enrolled people explain's answer rests on too few non-mate scores (on LFW with dlib
+    and 94-person galleries it missed new people's share in 2 of 64 bins): the audit's own
+    small_audit warning is part of every explain answer drawn from it; a large audit has none."""
+    from faceaudit.analyses.explain import explain_from_results
+    from faceaudit.audit import run_audit, write_results
+    from faceaudit.data.synthetic import make_population
+    es, proto, _ = make_population(n_enrolled=60, n_nonenrolled=60, probes_per_nonenrolled=2, seed=5)
+    small = write_results(run_audit(es, proto), tmp_path / "small", report=False)
+    out = explain_from_results(small, 0.4, 60)
+    assert [w["code"] for w in out["warnings"]] == ["small_audit"]
+    assert "Caution: Small audit (60 enrolled people" in out["paragraph"] and "explain" in out["warnings"][0]["text"]
+    es, proto, _ = make_population(n_enrolled=200, n_nonenrolled=200, probes_per_nonenrolled=2, seed=4)
+    big = write_results(run_audit(es, proto), tmp_path / "big", report=False)
+    out = explain_from_results(big, 0.4, 200)
+    assert "warnings" not in out and "Small audit" not in out["paragraph"]

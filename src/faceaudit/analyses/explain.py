@@ -1419,14 +1419,18 @@ def explain(model: ScoreModel | str | Path, score: float, gallery_size: int, *, 
         if isinstance(cal, dict) and "calibrated_for_new_people" in cal:
             out["calibration_check"] = {"calibrated_for_new_people": cal.get("calibrated_for_new_people"),
                                         "verdict": cal.get("verdict")}
+        small = [w for w in (_saved_results(folder) or {}).get("warnings") or []
+                 if isinstance(w, dict) and w.get("code") == "small_audit"]
+        if small:  # the audit's own warning travels with every answer drawn from it
+            out["warnings"] = small
     out["statement"] = statement(out)
     out["headline"] = headline(out)
     out["paragraph"] = paragraph(out)
     return out
 
 
-def _saved_calibration(folder: Path) -> dict | None:
-    """The results folder's ``explain_calibration`` (None without a readable results.json)."""
+def _saved_results(folder: Path) -> dict | None:
+    """The results folder's results.json (None without a readable one)."""
     if not (folder / "results.json").is_file():
         return None
     try:
@@ -1434,7 +1438,12 @@ def _saved_calibration(folder: Path) -> dict | None:
         saved = load_results(folder)
     except (InputError, OSError, ValueError):
         return None
-    return saved.get("explain_calibration") if isinstance(saved, dict) else None
+    return saved if isinstance(saved, dict) else None
+
+
+def _saved_calibration(folder: Path) -> dict | None:
+    """The results folder's ``explain_calibration`` (None without a readable results.json)."""
+    return (_saved_results(folder) or {}).get("explain_calibration")
 
 
 def _pct_text(x: float, r: float) -> str:
@@ -1517,7 +1526,7 @@ def paragraph(out: dict) -> str:
                 f"{'; '.join(out['not_supported_because'])}. The chance is {rng}; no single "
                 "figure should be quoted. " + (f"The interval covers {covers} " if covers else ""))
     exp = out["expected_impostors_at_or_above_score"]
-    exp_txt = f"{exp:.3g}" if exp >= 0.001 else "fewer than 0.001"
+    exp_txt = f"about {exp:.3g}" if exp >= 0.001 else "fewer than 0.001"
     het = out["heterogeneity"]
     clear = het["theta"] > 0 and (het["theta_ci"][0] is None or het["theta_ci"][0] > 0)
     het_txt = ("This audit shows no clear sign that look-alikes concentrate on some searches at this score. " if not clear else
@@ -1533,13 +1542,15 @@ def paragraph(out: dict) -> str:
         het_txt = het_txt.replace("at this score", "at this distance")
         assumptions = assumptions.replace("Above the highest impostor score observed",
                                           "Closer than the closest impostor distance observed")
+    for w in out.get("warnings") or []:
+        body += f"Caution: {w['text']} "
     check = out.get("calibration_check") or {}
     if check.get("calibrated_for_new_people") is False:
         body += ("Caution: this audit's own check found explain NOT calibrated for new people on this data (fitted on "
                  "some of its people, it missed what happened to the others), so the figure and its interval may be off "
                  "for new searches. ")
     return (head + body +
-            f"In a gallery this size, on average about {exp_txt} people who are not the person would "
+            f"In a gallery this size, on average {exp_txt} people who are not the person would "
             + ("be at least this close" if out.get("score_kind") == "neg_euclidean" else "score at least this high")
             + " in a single search. " + het_txt +
             f"The figure rests on these assumptions: {assumptions} "
