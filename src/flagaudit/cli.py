@@ -25,7 +25,7 @@ app = App(styled=False, add_completion=False, no_args_is_help=True, pretty_excep
 
 def _print_summary(results: dict, out: Path) -> None:
     """The terminal summary: per suite (never mixed), the same base rate and sentences as the report."""
-    from flagaudit.report import span_words, suite_name, test_name
+    from flagaudit.report import margin, span_words, suite_name, test_name
 
     for w in results.get("warnings") or []:  # before any figure, as the report's banner
         print(f"warning: {w['text'] if isinstance(w, dict) else w}")
@@ -58,7 +58,7 @@ def _print_summary(results: dict, out: Path) -> None:
     b = results.get("bias") or {}
     for f in (b.get("findings") or [])[:2]:
         print(f"{suite_name(f['suite'])}: {f['metric'].replace('_auc', ' AUC').replace('_', '-')} for {f['group']} "
-              f"{f['value']:.2f}, {f['direction']} than {f['null']:.2f} by at least {f['at_least']:.2f} "
+              f"{f['value']:.2f}, {f['direction']} than {f['null']:.2f} by at least {margin(f['at_least'])} "
               f"(simultaneous over {b['comparisons']:,} group metrics)")
     net = results.get("network")
     if net and net.get("per_day"):

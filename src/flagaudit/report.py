@@ -82,6 +82,17 @@ def test_name(key: str) -> str:
     return words.replace("_", " ").strip() + suffix
 
 
+def _share(g: dict) -> str:
+    """A group's rate in a sentence: never "0.0%" (a group with no flags is "none of N")."""
+    return pct(g["value"]) if g.get("errors") or not g.get("trials") else f"none of {g['trials']:,}"
+
+
+def margin(x: float) -> str:
+    """A lower bound on a difference of AUCs: two decimals, or one significant digit below 0.01
+    (never "at least 0.00")."""
+    return f"{x:.2f}" if x >= 0.01 else f"{x:.1g}"
+
+
 def pct(x, digits: int = 1) -> str:
     if x is None:
         return "undefined"
@@ -133,8 +144,8 @@ def _ratio_text(d: dict, what: str, groups: dict) -> str:
         return ""
     n = len(d.get("ranked_groups", []))
     hi, lo = d["highest"], d["lowest"]
-    named = (f"most flagged here: <b>{esc(hi)}</b> ({pct(groups[hi]['value'])}), least: {esc(lo)} "
-             f"({pct(groups[lo]['value'])})")
+    named = (f"most flagged here: <b>{esc(hi)}</b> ({_share(groups[hi])}), least: {esc(lo)} "
+             f"({_share(groups[lo])})")
     if d.get("comparisons"):
         how = (f"simultaneous {d.get('confidence', 0.95):.0%} lower bound for the most- against the least-flagged of "
                f"{n} groups, {esc(d.get('adjusted_for') or '')}")
@@ -272,10 +283,10 @@ def bias_summary(results: dict) -> list[str]:
             direction = "more" if f["direction"] == "higher" else "less"
             items.append(f"<li>{esc(suite_name(f['suite']))}: benign posts about the {what} <b>{esc(f['group'])}</b> "
                          f"are scored as {direction} threatening than the suite's other benign posts ({name} "
-                         f"{f['value']:.2f}, 0.5 = no difference; at least {f['at_least']:.2f} from 0.5)</li>")
+                         f"{f['value']:.2f}, 0.5 = no difference; at least {margin(f['at_least'])} from 0.5)</li>")
         else:
             items.append(f"<li>{esc(suite_name(f['suite']))}: <b>{esc(f['group'])}</b>: {name} {f['value']:.2f}, "
-                         f"{f['direction']} than the suite's overall AUC {f['null']:.2f} by at least {f['at_least']:.2f}</li>")
+                         f"{f['direction']} than the suite's overall AUC {f['null']:.2f} by at least {margin(f['at_least'])}</li>")
     binary = (" The system gives only two score levels, so these are AUCs of a binary score (the average of "
               "its true-positive and true-negative rates), not of a ranking." if b.get("binary_score") else "")
     return [f"<p><b>Threshold-free bias</b> (Borkan et al. 2019; {esc(b['rule'])}):</p><ul>{''.join(items)}</ul>"
