@@ -215,7 +215,10 @@ def test_compare_rates_against_a_loop_over_resamples_and_the_existing_paired_dif
     got = q.compare_rates(a, b, subject, weights)
     ref = subject_bootstrap_difference(a, b, subject, weights=weights)
     assert got["difference"]["value"] == pytest.approx(ref["difference"])
-    assert got["difference"]["ci"] == pytest.approx(ref["ci"])
+    assert got["difference"]["bootstrap_ci"] == pytest.approx(ref["ci"])
+    from auditcore.intervals import paired_difference  # the quoted interval: from people, as compare's
+    per = paired_difference(np.bincount(subject, a, 40), np.bincount(subject, b, 40), np.bincount(subject, minlength=40))
+    assert got["difference"]["ci"] == pytest.approx([per["low"], per["high"]])
     ratios = []
     for w in weights:  # each resample by hand: person p counted w[p] times
         ea = sum(w[s] * a[subject == s].sum() for s in range(40))
@@ -303,3 +306,20 @@ def test_a_level_where_every_probe_fails_counts_every_search_as_failed(tmp_path)
     assert (table.loc[table["level"] == "dark:6", "failure_reason"] == "no face found").all()
     miss = next(c for c in r["comparisons"] if c["level"] == "dark:6" and c["target_fpir"] == 0.1)["fnir_rank1"]
     assert miss["a"]["errors"] == miss["n"]
+
+
+def test_a_paired_difference_never_gets_a_zero_width_interval():
+    """Every search that changed outcome belongs to a person whose other search changed the other
+    way: a people bootstrap gives [0, 0] and a ratio interval [1, 1]; the quoted difference interval
+    (from people) has width, and the ratio is said to have none."""
+    subject = np.repeat(np.arange(30), 2)
+    a = np.zeros(60, bool)
+    b = np.zeros(60, bool)
+    a[0], b[1] = True, True  # person 0: one search each way
+    a[10], b[10] = True, True  # person 5: both levels wrong
+    weights = boot_.subject_weights(30, 400, seed=1)
+    got = q.compare_rates(a, b, subject, weights)
+    assert got["difference"]["bootstrap_ci"] == [0.0, 0.0]
+    lo, hi = got["difference"]["ci"]
+    assert lo < 0 < hi
+    assert got["ratio"]["ci"] == [None, None] and "no interval" in got["ratio"]["note"]

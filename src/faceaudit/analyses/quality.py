@@ -23,9 +23,10 @@ set by faceaudit's rule on the clean level: a deployed system does not re-tune p
 
 Paired comparisons (``results["comparisons"]``): the same searches at two levels (each level
 against the clean photos, and against the next milder level of the same degradation), at the
-deployed thresholds: FNIR at rank 1 and FPIR, their difference with a 95% percentile interval
-from resampling *people* (all searches of a person move together), the ratio of the two rates
-with the same resamples, and McNemar's exact test on the discordant searches (which treats
+deployed thresholds: FNIR at rank 1 and FPIR, their difference with a 95% interval from people
+(:func:`auditcore.intervals.paired_difference`, as ``faceaudit compare``: never [0, 0]; the
+percentile interval from resampling *people* kept as ``bootstrap_ci``), the ratio of the two
+rates with a people-bootstrap percentile interval (none where every resample gives the same), and McNemar's exact test on the discordant searches (which treats
 searches as independent; the people interval does not). A search lost to failure to enrol is
 in the pair as the audit counts it (a miss / no candidate).
 """
@@ -449,10 +450,21 @@ def compare_rates(wrong_a, wrong_b, subject, weights, confidence: float = 0.95) 
     def num(x):
         x = float(x)
         return None if np.isnan(x) else x
+    # the difference's interval from people, as compare's (Korn-Graubard per level, MOVER with the
+    # correlation across people): never [0, 0], which a people bootstrap gives when every search
+    # that changed outcome belongs to a person whose other search changed the other way
+    from auditcore.intervals import paired_difference
+    people = paired_difference(np.bincount(subject, a.astype(float), n_subj), np.bincount(subject, b.astype(float), n_subj),
+                               counts, confidence)
+    ratio_ci = [num(rlo[0]), num(rhi[0])]
+    flat = ratio_ci[0] is not None and ratio_ci[0] == ratio_ci[1]
     return {"n": n, "a": rate(ea, n).to_dict(), "b": rate(eb, n).to_dict(),
-            "difference": {"value": (ea - eb) / n, "ci": [num(lo[0]), num(hi[0])]},
-            "ratio": {"value": None if eb == 0 else ea / eb, "ci": [num(rlo[0]), num(rhi[0])],
-                      "undefined_resamples": int(undefined[0])},
+            "difference": {"value": (ea - eb) / n, "ci": [num(people["low"]), num(people["high"])],
+                           "interval_method": "people (Korn-Graubard per level, MOVER with the correlation across people)",
+                           "bootstrap_ci": [num(lo[0]), num(hi[0])]},
+            "ratio": {"value": None if eb == 0 else ea / eb, "ci": [None, None] if flat else ratio_ci,
+                      "undefined_resamples": int(undefined[0]),
+                      **({"note": "every people-bootstrap resample gave the same ratio: no interval"} if flat else {})},
             "discordant": {"a_only": n_b, "b_only": n_c}, "mcnemar_p": mcnemar_exact(n_b, n_c),
             "interval_covers": "people of the kind searched (people bootstrap); McNemar treats searches as independent"}
 
@@ -599,12 +611,19 @@ def summary_sentences(results: dict) -> list[str]:
         out.append(f"{where}, no search of someone not in the gallery returned a candidate (0 of {fp['n']}; at most "
                    f"{_pct(fp['a']['ci_high'])}), against {_pct(fp['b']['value'])} ({fp['b']['errors']} of {fp['n']}) "
                    f"with the clean photo, at {thr}{_fte_note(cmp, entry)}.")
+    elif fp["n"] and fp["b"]["errors"] > 0 and not (fp.get("discordant") or {}).get("a_only") \
+            and not (fp.get("discordant") or {}).get("b_only"):
+        out.append(f"{where}, the same {fp['a']['errors']} of {fp['n']} searches of someone not in the gallery returned "
+                   f"a candidate as with the clean photo (at {thr}): no search changed outcome, so these data show "
+                   f"no change and cannot bound one by a ratio.")
     elif fp["n"] and fp["b"]["errors"] > 0:
         r, ci = fp["ratio"]["value"], fp["ratio"]["ci"]
-        same = ci[0] is not None and ci[1] is not None and ci[0] <= 1 <= ci[1]
+        same = ci[0] is None or ci[1] is None or ci[0] <= 1 <= ci[1]
         tail = (" (these data cannot tell it from no change)" if same else "")
+        over = (f"{conf} interval over people {_times(ci[0])} to {_times(ci[1])}" if ci[0] is not None and ci[1] is not None
+                else "the people bootstrap gives no interval for the ratio")
         out.append(f"{where}, a search of someone not in the gallery returned a candidate {_times(r)} times as often "
-                   f"as with the clean photo ({conf} interval over people {_times(ci[0])} to {_times(ci[1])}; "
+                   f"as with the clean photo ({over}; "
                    f"{_pct(fp['a']['value'])} against {_pct(fp['b']['value'])}, at {thr}){tail}.")
     elif fp["n"] and fp["a"]["errors"] > 0:
         out.append(f"{where}, a search of someone not in the gallery returned a candidate in {_pct(fp['a']['value'])} "

@@ -167,6 +167,8 @@ def _ratio(r: dict) -> str:
         return "&infin;" if x == float("inf") or x == "inf" else f"{float(x):.2g}"
     if v is None:
         return "undefined (no error at the reference)"
+    if ci[0] is None or ci[1] is None:
+        return f"{f(v)}&times; (no interval: {r.get('note', 'not estimable')})"
     return f"{f(v)}&times; [{f(ci[0])}, {f(ci[1])}]"
 
 
