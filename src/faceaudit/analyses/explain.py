@@ -1419,7 +1419,7 @@ def explain(model: ScoreModel | str | Path, score: float, gallery_size: int, *, 
         if isinstance(cal, dict) and "calibrated_for_new_people" in cal:
             out["calibration_check"] = {"calibrated_for_new_people": cal.get("calibrated_for_new_people"),
                                         "verdict": cal.get("verdict")}
-        small = [w for w in (_saved_results(folder) or {}).get("warnings") or []
+        small = [w for w in (_readable_results(folder) or {}).get("warnings") or []
                  if isinstance(w, dict) and w.get("code") == "small_audit"]
         if small:  # the audit's own warning travels with every answer drawn from it
             out["warnings"] = small
@@ -1429,8 +1429,9 @@ def explain(model: ScoreModel | str | Path, score: float, gallery_size: int, *, 
     return out
 
 
-def _saved_results(folder: Path) -> dict | None:
-    """The results folder's results.json (None without a readable one)."""
+def _readable_results(folder: Path) -> dict | None:
+    """The results folder's results.json, or None where it is missing or damaged (what explain
+    adds from it is optional; :func:`_saved_results` is the strict reader)."""
     if not (folder / "results.json").is_file():
         return None
     try:
@@ -1443,7 +1444,7 @@ def _saved_results(folder: Path) -> dict | None:
 
 def _saved_calibration(folder: Path) -> dict | None:
     """The results folder's ``explain_calibration`` (None without a readable results.json)."""
-    return (_saved_results(folder) or {}).get("explain_calibration")
+    return (_readable_results(folder) or {}).get("explain_calibration")
 
 
 def _pct_text(x: float, r: float) -> str:
