@@ -436,3 +436,22 @@ def test_check_system_version_library():
     assert check_system_version(lists(["3", None]), None) == "3"
     with pytest.raises(InputError, match="record 2 system versions"):
         check_system_version(lists(["3", "4"]), None)
+
+
+def test_each_auditor_refuses_the_others_folder(tmp_path):
+    """faceaudit verify on a flagaudit folder (and the reverse) is one line naming the program that
+    wrote it, exit 2, and nothing is re-run."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from faceaudit.cli import app as face_app
+    from flagaudit.cli import app as flag_app
+    for name, key in (("face", "faceaudit_version"), ("flag", "flagaudit_version")):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "results.json").write_text(json.dumps({key: "0.1.0", "identification": {}, "provenance": {"command": ["x"]}}))
+    out = CliRunner().invoke(flag_app, ["verify", str(tmp_path / "face")])
+    assert out.exit_code == 2 and "faceaudit wrote it" in out.output and "Traceback" not in out.output
+    out = CliRunner().invoke(face_app, ["verify", str(tmp_path / "flag")])
+    assert out.exit_code == 2 and "flagaudit wrote it" in out.output and "re-running" not in out.output

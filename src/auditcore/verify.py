@@ -227,16 +227,22 @@ def load_results_json(folder: str | Path) -> dict:
 
 def verify_folder(folder: str | Path, rerun: Callable[[dict, Path], dict], *,
                   ignore: Iterable[str] = IGNORED, limit: int | None = 200,
-                  compare_files: Callable[[Path, Path], list[str]] | None = None) -> Verification:
+                  compare_files: Callable[[Path, Path], list[str]] | None = None,
+                  program: str | None = None) -> Verification:
     """Check a results folder: its recorded inputs (:func:`check_inputs`), then ``rerun(provenance,
     tmp)`` (the auditor's own: re-run the recorded audit writing into the empty temporary folder
     ``tmp``, and return the new results dict), then :func:`diff_results` and
     :func:`explain_difference`; ``compare_files(folder, tmp)``, when given, compares the other
     files of the two folders (tables, arrays) while ``tmp`` still exists and returns one line per
     difference. The folder checked is only read. A results.json without a
-    provenance block (written before schema 2) is refused with one line."""
+    provenance block (written before schema 2) is refused with one line, and so is one written by
+    another program than ``program`` (no ``<program>_version`` key), naming the one that wrote it."""
     folder = Path(folder)
     results = load_results_json(folder)
+    if program is not None and f"{program}_version" not in results:
+        other = next((k[: -len("_version")] for k in ("faceaudit_version", "flagaudit_version") if k in results), None)
+        raise InputError(f"not a {program} results folder" + (f": {other} wrote it (use '{other} verify')" if other else ""),
+                         folder / "results.json")
     provenance = results.get("provenance")
     if not isinstance(provenance, dict):
         raise InputError("results.json records no provenance (written by an older version): "

@@ -270,7 +270,7 @@ def verify(results_dir: Path = typer.Argument(..., help="A results folder writte
     from auditcore.verify import verify_folder
 
     found = verify_folder(results_dir, lambda prov, tmp: _rerun(prov, tmp, Path(results_dir).resolve()),
-                          compare_files=_compare_cases)
+                          compare_files=_compare_cases, program="flagaudit")
     for line in found.lines():
         print(line)
     if not found.identical:

@@ -171,9 +171,11 @@ def verify(results_dir: Path = typer.Argument(..., help="A results folder writte
     if not isinstance(provenance, dict):
         raise InputError("results.json records no provenance (written by an older version): nothing to re-run",
                          Path(results_dir) / "results.json")
+    if "faceaudit_version" not in results:  # verify_folder says which program wrote it, in one line
+        verify_folder(results_dir, rerun, program="faceaudit")
     if provenance.get("command_line"):
         console.print(f"re-running: {provenance['command_line']}", highlight=False, soft_wrap=True, markup=False)
-    found = verify_folder(results_dir, rerun, limit=limit, compare_files=compare_files)
+    found = verify_folder(results_dir, rerun, limit=limit, compare_files=compare_files, program="faceaudit")
     for line in found.lines():
         print(line)
     if found.identical:
