@@ -65,3 +65,13 @@ def test_reading_a_parquet_still_loads_pandas(tmp_path):
             f"frame = read_parquet({str(tmp_path / 't.parquet')!r}, 'a table', ['a'])\n"
             "assert list(frame['a']) == [1, 2]")
     assert "pandas" in loaded_after(code)
+
+
+def test_a_display_that_watches_no_compilation_loads_no_numba():
+    """`faceaudit report` in a terminal shows a phase but runs no kernel: its display does not
+    import numba to listen for compilations; a display that does watch them loads it."""
+    show = ("from rich.console import Console; from faceaudit.cli.progress import Phases\n"
+            "c = Console(force_terminal=True, file=open('/dev/null', 'w'))\n"
+            "with Phases(c, compiles={flag}) as p, p.phase('rendering report'):\n    pass")
+    assert "numba" not in loaded_after(show.format(flag=False))
+    assert "numba" in loaded_after(show.format(flag=True))

@@ -360,7 +360,7 @@ def report(results_dir: Path = typer.Argument(..., help="A results folder writte
     from faceaudit.data.results import load_results
     from faceaudit.report.html import write_report
     results = load_results(results_dir)
-    with Phases(console) as phases, phases.phase("rendering report"):
+    with Phases(console, compiles=False) as phases, phases.phase("rendering report"):
         try:
             path = write_file_into(results_dir, "report.html", lambda p: write_report(results, p))
         except (KeyError, TypeError, IndexError, ValueError, AttributeError) as exc:

@@ -154,9 +154,13 @@ def _seconds(s: float) -> str:
 class Phases:
     """A progress display for a sequence of phases; silent unless stderr is a terminal."""
 
-    def __init__(self, console: Optional[Console] = None, *, enabled: Optional[bool] = None) -> None:
+    def __init__(self, console: Optional[Console] = None, *, enabled: Optional[bool] = None,
+                 compiles: bool = True) -> None:
+        """``compiles=False``: a command that runs no engine kernel does not watch numba (and so
+        does not import it just to listen)."""
         self.console = console or shared_console
         self.enabled = self.console.is_terminal if enabled is None else enabled
+        self.compiles = compiles
         self._progress: Optional[Progress] = None
         self._compiles: _CompileWatch | None = None
 
@@ -167,7 +171,8 @@ class Phases:
                 _CountColumn(), _RateColumn(), TimeElapsedColumn(), _RemainingColumn(),
                 console=self.console, transient=True, refresh_per_second=8)
             self._progress.start()
-            self._compiles = _CompileWatch(self._progress, self.console).install()
+            if self.compiles:
+                self._compiles = _CompileWatch(self._progress, self.console).install()
         return self
 
     def __exit__(self, *exc) -> None:
