@@ -32,12 +32,19 @@ from auditcore.report import (  # noqa: F401
 from auditcore.report import figure as _figure
 
 
-def fmt_rate(r: dict | None, digits: int = 3) -> str:
-    """``0.0123 [0.0100, 0.0150] (123/10000)``, or ``undefined (0 trials)``, or why it is not measurable."""
+def _no_rate(r: dict | None) -> str | None:
+    """Why a rate cell shows no figure (not measurable from the lists; no trials), else None."""
     if r and r.get("not_measurable"):
         return f'<span class="muted" title="{esc(r["not_measurable"])}">not measurable from the lists</span>'
     if not r or r.get("trials", 0) == 0 or r.get("value") is None:
         return '<span class="muted">undefined (0 trials)</span>'
+    return None
+
+
+def fmt_rate(r: dict | None, digits: int = 3) -> str:
+    """``0.0123 [0.0100, 0.0150] (123/10000)``, or ``undefined (0 trials)``, or why it is not measurable."""
+    if (why := _no_rate(r)) is not None:
+        return why
     return (f"{r['value']:.{digits}g} <span class='muted'>[{r['ci_low']:.{digits}g}, "
             f"{r['ci_high']:.{digits}g}] ({r['errors']:,}/{r['trials']:,})</span>")
 
@@ -54,10 +61,8 @@ def pct(x, digits: int = 3) -> str:
 
 def fmt_rate_pct(r: dict | None) -> str:
     """:func:`fmt_rate` in percentages: ``1.00% [0.715%, 1.36%] (40 of 4,000)``."""
-    if r and r.get("not_measurable"):
-        return f'<span class="muted" title="{esc(r["not_measurable"])}">not measurable from the lists</span>'
-    if not r or r.get("trials", 0) == 0 or r.get("value") is None:
-        return '<span class="muted">undefined (0 trials)</span>'
+    if (why := _no_rate(r)) is not None:
+        return why
     return (f"{pct(r['value'])} <span class='muted'>[{pct(r['ci_low'])}, {pct(r['ci_high'])}] "
             f"({r['errors']:,} of {r['trials']:,})</span>")
 
