@@ -225,6 +225,15 @@ def load_results_json(folder: str | Path) -> dict:
     return results
 
 
+def check_program(results: dict, program: str, folder: str | Path) -> None:
+    """One line unless ``results`` was written by ``program`` (its ``<program>_version`` key),
+    naming the program that did write it."""
+    if f"{program}_version" not in results:
+        other = next((k[: -len("_version")] for k in ("faceaudit_version", "flagaudit_version") if k in results), None)
+        raise InputError(f"not a {program} results folder" + (f": {other} wrote it (use '{other} verify')" if other else ""),
+                         Path(folder) / "results.json")
+
+
 def verify_folder(folder: str | Path, rerun: Callable[[dict, Path], dict], *,
                   ignore: Iterable[str] = IGNORED, limit: int | None = 200,
                   compare_files: Callable[[Path, Path], list[str]] | None = None,
@@ -239,10 +248,8 @@ def verify_folder(folder: str | Path, rerun: Callable[[dict, Path], dict], *,
     another program than ``program`` (no ``<program>_version`` key), naming the one that wrote it."""
     folder = Path(folder)
     results = load_results_json(folder)
-    if program is not None and f"{program}_version" not in results:
-        other = next((k[: -len("_version")] for k in ("faceaudit_version", "flagaudit_version") if k in results), None)
-        raise InputError(f"not a {program} results folder" + (f": {other} wrote it (use '{other} verify')" if other else ""),
-                         folder / "results.json")
+    if program is not None:
+        check_program(results, program, folder)
     provenance = results.get("provenance")
     if not isinstance(provenance, dict):
         raise InputError("results.json records no provenance (written by an older version): "

@@ -165,14 +165,13 @@ def _expected(name: str) -> list[str]:
 def verify(results_dir: Path = typer.Argument(..., help="A results folder written by faceaudit demo, audit or audit-lists."),
            limit: int = typer.Option(200, min=1, help="Print at most this many differing figures.")) -> None:
     """Re-check a results folder: its inputs' hashes, then re-run its command and compare every figure."""
-    from auditcore.verify import load_results_json, verify_folder
+    from auditcore.verify import check_program, load_results_json, verify_folder
     results = load_results_json(results_dir)
+    check_program(results, "faceaudit", results_dir)  # before "re-running" is printed
     provenance = results.get("provenance")
     if not isinstance(provenance, dict):
         raise InputError("results.json records no provenance (written by an older version): nothing to re-run",
                          Path(results_dir) / "results.json")
-    if "faceaudit_version" not in results:  # verify_folder says which program wrote it, in one line
-        verify_folder(results_dir, rerun, program="faceaudit")
     if provenance.get("command_line"):
         console.print(f"re-running: {provenance['command_line']}", highlight=False, soft_wrap=True, markup=False)
     found = verify_folder(results_dir, rerun, limit=limit, compare_files=compare_files, program="faceaudit")
