@@ -101,3 +101,16 @@ def test_count_each_person_once_matches_pandas(three_groups):
         assert a["rates"]["fnir"][g]["value"] == pytest.approx(value, rel=1e-12)
         assert a["rates"]["fnir"][g]["unit"] == "person"
     assert d["per_person"] is True
+
+
+def test_an_upper_limit_in_the_millions_is_not_printed_as_a_figure():
+    """LFW with dlib: asian against white FMR had an upper limit of 2.8e35 (white's lower limit is
+    near 0), printed as a 36-digit number of times; it reads 'more than a million'."""
+    from faceaudit.analyses.demographics import _contrast_sentence
+    c = {"measurable": True, "group": "asian", "versus": "white", "ratio": 149.5, "ci": [0.032, 2.8e35],
+         "simultaneous": 0.95}
+    text = _contrast_sentence("fmr", c, "against the reference group white")
+    assert "between 0.032 and more than a million times" in text
+    assert "282" not in text and "the data do not show a difference" in text
+    c["ci"] = [0.5, 4.2e5]
+    assert "between 0.5 and 420,000 times" in _contrast_sentence("fmr", c, "x")

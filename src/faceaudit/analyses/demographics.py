@@ -204,8 +204,11 @@ def _contrast_sentence(measure: str, c: dict, how: str) -> str | None:
                 "the same kind, simultaneous over those comparisons: the first group's lower bound over the second's "
                 "upper bound).")
     lo, hi = c["ci"]
+    # an upper limit in the millions only says that the second group's lower limit is near 0: a
+    # 36-digit figure would read as a measurement
+    upper = "more than a million" if hi is not None and hi > 1e6 else (None if hi is None else _times(hi))
     ci = (f"with {conf} confidence for people of the same kind, simultaneous over those comparisons, between "
-          f"{_times(lo)} and {_times(hi)} times" if lo is not None and hi is not None else
+          f"{_times(lo)} and {upper} times" if lo is not None and hi is not None else
           f"with {conf} confidence for people of the same kind, simultaneous over those comparisons, at least "
           f"{_times(lo)} times, with no upper end" if lo is not None else "no interval")
     base = (f"People labelled {c['group']} {verb} {_times(c['ratio'])} times as often as people labelled "
