@@ -53,25 +53,34 @@ def study():
 
 @pytest.fixture(scope="module")
 def brute(study):
-    """Every search's scores recomputed here: templates by the adapter, degradations applied anew, numpy cosines."""
+    return brute_force(study.searches, _items(), LEVELS)
+
+
+def brute_force(searches: pd.DataFrame, item_list, specs, model: str = "sface") -> pd.DataFrame:
+    """Every search's scores recomputed here: templates by the adapter, degradations applied anew, numpy cosines.
+
+    ``searches``: the study's table (which images were searched); ``item_list``: the study's
+    ``ImageItem``s; ``specs``: its ``--degrade`` texts. The gallery is every clean template not
+    searched; one row per (level, search), with ``mated`` (the person is in the gallery)."""
     from faceaudit.models.registry import load_adapter
-    adapter = load_adapter("sface")
-    items = {it.template_id: it for it in _items()}
+    adapter = load_adapter(model)
+    items = {it.template_id: it for it in item_list}
     clean = {}
     for tid, it in items.items():
         out = adapter.embed_image(adapter.read_image(it.path))
         clean[tid] = out.template
-    table = study.searches
+    table = searches
     searched = set(table["template_id"])
     gallery = sorted(t for t, v in clean.items() if v is not None and t not in searched)
     g = np.stack([clean[t] for t in gallery]).astype(np.float64)
     g /= np.linalg.norm(g, axis=1, keepdims=True)
     g_subj = np.array([items[t].subject_id for t in gallery])
-    levels = {"clean": None, **{lv.label: lv for lv in deg.parse_specs(LEVELS)}}
+    levels = {"clean": None, **{lv.label: lv for lv in deg.parse_specs(specs)}}
     rows = []
     for label, level in levels.items():
         for tid in table.loc[table["level"] == "clean", "template_id"]:
             it = items[tid]
+            mated = bool((g_subj == it.subject_id).any())
             if label == "clean":
                 t = clean[tid]
             else:
@@ -79,16 +88,17 @@ def brute(study):
                 _, face = deg.face_of(adapter, image)
                 t = None if face is None else adapter.embed_image(level.apply(image, face, channels="BGR", key=tid)).template
             if t is None:
-                rows.append((label, tid, True, -np.inf, np.iinfo(np.int64).max, -np.inf))
+                rows.append((label, tid, mated, True, -np.inf, np.iinfo(np.int64).max, -np.inf))
                 continue
             s = g @ (t / np.linalg.norm(t))
             mate = g_subj == it.subject_id
             if mate.any():
                 m = s[mate].max()
-                rows.append((label, tid, False, m, 1 + int((s[~mate] >= m).sum()), -np.inf))
+                rows.append((label, tid, mated, False, m, 1 + int((s[~mate] >= m).sum()), -np.inf))
             else:
-                rows.append((label, tid, False, -np.inf, np.iinfo(np.int64).max, s.max()))
-    return pd.DataFrame(rows, columns=["level", "template_id", "failed", "mate_score", "mate_rank", "best_nonmate_score"])
+                rows.append((label, tid, mated, False, -np.inf, np.iinfo(np.int64).max, s.max()))
+    return pd.DataFrame(rows, columns=["level", "template_id", "mated", "failed", "mate_score", "mate_rank",
+                                       "best_nonmate_score"])
 
 
 @needs_orl_sface
