@@ -29,8 +29,9 @@ audited gallery size. The same ``theta`` then carries G to other gallery sizes.
 
 Estimates: f_g a Gaussian kernel density of the mate scores (Scott's bandwidth), F_g their
 empirical distribution; q(S) = FMR(S) from the exact impostor counts; f_i (the impostor
-density) the impostor mass within +-h of S over 2h (Silverman's h), or above the tail threshold
-u the generalised Pareto tail.
+density) the impostor mass within +-h of S over 2h (Silverman's h; where the histogram's bins there
+are wider than 2h, the window widened outward to the histogram's own thresholds, over its width:
+:func:`_density_window`), or above the tail threshold u the generalised Pareto tail.
 
 **The interval covers new people of the same kind** (:class:`PeopleFit`): *people* are
 resampled, not searches (enrolled people with their gallery entry and mated searches, and the
@@ -153,6 +154,28 @@ def _log_best_of(m, H, h, theta, slope=0.0):
         g = np.maximum(base + np.exp(logG) * dlogG * np.asarray(slope, float), base / 2)
         logg = np.log(np.maximum(g, 1e-300))
     return logG, logg
+
+
+def _density_window(s, h: float, score: str, fine_from: int):
+    """The impostor density's window at each score ``s``: [s - h, s + h), width 2h; but where an end
+    of it falls in a histogram bin wider than 2h (a folded histogram's coarse bins), such a window
+    can hold no bin edge at all and read a density of 0 between the edges (many times too high
+    where it holds one, too low where it straddles the fold): there it is widened outward to the
+    histogram's own thresholds (the edge of the bin holding s - h, the edge above the bin holding
+    s + h) and the density is the mass between them over their distance. Returns (lo, hi, width)."""
+    s = np.asarray(s, float)
+    edges = hist_edges()
+
+    def bin_of(x):  # (lower edge, next exact edge) of the exact bin holding each x
+        b = exact_bins(score_bin(np.asarray(x, np.float32)), score, fine_from)
+        return edges[b].astype(float), edges[next_exact_bins(b, score, fine_from)].astype(float)
+
+    (lo_edge, lo_next), (hi_edge, hi_next) = bin_of(s - h), bin_of(s + h)
+    wide = ((lo_next - lo_edge) > 2 * h) | ((hi_next - hi_edge) > 2 * h)
+    if not wide.any():
+        return s - h, s + h, np.full(s.shape, 2 * h)
+    lo, hi = np.where(wide, lo_edge, s - h), np.where(wide, hi_next, s + h)
+    return lo, hi, np.where(wide, hi - lo, 2 * h)
 
 
 def posterior_terms(f_g, F_g, F_i, f_i, n, prior, theta=0.0, per_subject=1.0, scores=None, slope=0.0):
@@ -380,8 +403,9 @@ class ScoreModel:
         sd = np.sqrt(np.average((edges - mean) ** 2, weights=counts))
         h = max(1.06 * sd * n ** (-0.2), 1e-4)
         cum = np.concatenate([[0], np.cumsum(counts)])
-        inside = cum[np.searchsorted(edges, s_arr + h, side="left")] - cum[np.searchsorted(edges, s_arr - h, side="left")]
-        out = inside / n / (2 * h)
+        lo, hi, width = _density_window(s_arr, h, self.score, self.fine_from)
+        inside = cum[np.searchsorted(edges, hi, side="left")] - cum[np.searchsorted(edges, lo, side="left")]
+        out = inside / n / width
         if self.tail is not None:
             t = self.tail
             in_tail = s_arr >= t.u
@@ -953,7 +977,8 @@ class PeopleFit:
         self.a_gallery = cp[show]
         self.search_person = p.person
         # node sets: FMR at each grid score (counts at or above its exact edge), the impostor
-        # density's window (+-h, Silverman's h of the whole histogram), the theta scores
+        # density's window (+-h, Silverman's h of the whole histogram, widened to the histogram's
+        # thresholds where its bins are wider than 2h: _density_window), the theta scores
         mean = np.average(self.edges, weights=counts)
         sd = np.sqrt(np.average((self.edges - mean) ** 2, weights=counts))
         self.h_i = max(1.06 * sd * self.n_total ** (-0.2), 1e-4)
@@ -971,7 +996,8 @@ class PeopleFit:
                     .astype(float) if self.theta_s.size else np.empty(0))
         self.K = self.lists.shape[1]
         self.j_theta = (self.lists[:, :, None] >= self.theta_s[None, None, :]).sum(1)  # n_nm x G
-        self.nodes = {"fmr": fmr_nodes, "lo": self.grid - self.h_i, "hi": self.grid + self.h_i, "theta": th_nodes}
+        f_lo, f_hi, self.f_width = _density_window(self.grid, self.h_i, model.score, model.fine_from)
+        self.nodes = {"fmr": fmr_nodes, "lo": f_lo, "hi": f_hi, "theta": th_nodes}
         allnodes = np.concatenate(list(self.nodes.values()))
         self.node_order = np.argsort(allnodes, kind="stable")
         self.sorted_nodes = allnodes[self.node_order]
@@ -1090,7 +1116,7 @@ class PeopleFit:
         c_fmr, c_lo, c_hi, c_th = np.split(counts, np.cumsum(sizes)[:-1], axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             fmr = c_fmr / n_b[:, None]
-            f_i = (c_lo - c_hi) / n_b[:, None] / (2 * self.h_i)
+            f_i = (c_lo - c_hi) / n_b[:, None] / self.f_width[None, :]
             fmr_th = (att_p + self.th_resid[None, :] * s_w[:, None]) / n_p[:, None]
         xi = sig = nu = None
         if self.tail is not None:
