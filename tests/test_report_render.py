@@ -439,3 +439,22 @@ def test_report_computes_no_interval():
     for path in pathlib.Path(rep.__file__).parent.glob("*.py"):
         text = path.read_text()
         assert not re.search(r"auditcore\.intervals|clopper_pearson|beta_interval|korn_graubard", text), path.name
+
+
+def test_a_greyed_groups_interval_does_not_set_the_bars_axis():
+    """LFW/dlib by gender: 'ambiguous' (4 people, FMR at most 6%) and 'unknown' (3) set the FMR
+    panel's axis to 60% and left the ranked groups' bars (about 1e-5) invisible."""
+    def entry(v, lo, hi, few=False):
+        return {"value": v, "ci": [lo, hi], "too_few": few}
+    rates = {"fmr": {"ambiguous": entry(0.0, 0.0, 0.06, True), "female": entry(5.3e-6, 4.7e-13, 1.0e-4),
+                     "male": entry(2.5e-5, 5.9e-6, 7.0e-5), "unknown": entry(0.0, 0.0, 0.6, True)}}
+    a = {"groups": ["ambiguous", "female", "male", "unknown"], "ranked_groups": ["female", "male"], "rates": rates}
+    ax = demographics_section.bars(a, 30).axes[0]
+    assert ax.get_xlim()[1] == pytest.approx(1.15 * 1.0e-4)
+    arrows = [c for c in ax.texts if getattr(c, "arrow_patch", None) is not None]
+    assert len(arrows) == 2  # one per greyed group whose interval runs past the axis
+    # with no greyed group past the ranked ones, matplotlib's own limits stay
+    rates["fmr"]["unknown"] = entry(0.0, 0.0, 5e-5, True)
+    rates["fmr"]["ambiguous"] = entry(0.0, 0.0, 5e-5, True)
+    ax = demographics_section.bars(a, 30).axes[0]
+    assert ax.get_xlim()[1] < 1.15 * 1.0e-4 * 1.2 and not [c for c in ax.texts if getattr(c, "arrow_patch", None)]

@@ -73,6 +73,17 @@ def bars(analysis: dict, min_size: int):
         ax.barh(y, vals, color=colours)
         err = np.vstack([np.clip(vals - lo, 0, None), np.clip(hi - vals, 0, None)])
         ax.errorbar(vals, y, xerr=np.nan_to_num(err), fmt="none", ecolor="#333", capsize=2, lw=0.8)
+        # the axis is set by the ranked groups: a greyed group's interval (a handful of people,
+        # up to 100%) would otherwise squash every ranked bar to nothing; where it runs past the
+        # axis it ends in an arrow at the edge
+        shown = [max(v, h if np.isfinite(h) else v) for v, h, g in zip(vals, hi, grey) if not g]
+        if shown and max(shown) > 0 and np.nanmax(np.where(np.isfinite(hi), hi, vals)) > 1.15 * max(shown):
+            right = 1.15 * max(shown)
+            ax.set_xlim(0, right)
+            for yy, h, v in zip(y, hi, vals):
+                if max(v, h if np.isfinite(h) else v) > right:
+                    ax.annotate("", xy=(right, yy), xytext=(0.93 * right, yy), annotation_clip=False,
+                                arrowprops={"arrowstyle": "->", "color": "#333", "lw": 0.8})
         ax.set_yticks(y, names, fontsize=10)
         ax.set_title(LABELS[m], fontsize=11)
         ax.tick_params(axis="x", labelsize=9)
@@ -81,7 +92,7 @@ def bars(analysis: dict, min_size: int):
         ax.xaxis.set_major_formatter(FuncFormatter(_percent_tick))
         ax.invert_yaxis()
     fig.suptitle(f"Per group at one threshold; bars: 95% intervals from people; grey: fewer than {min_size} "
-                 "searches or unranked label", fontsize=10)
+                 "searches or unranked label (an arrow: its interval runs past the axis)", fontsize=10)
     fig.tight_layout()
     return fig
 
