@@ -11,6 +11,9 @@ probes). The manifest (absolute image paths, images read in place, never copied)
 
     faceaudit quality --evalset-images <manifest> --model <model> --degrade <each level> --out <out>
 
+``--exclude-failed-in STUDY`` (repeatable) leaves out the images that failed to enrol clean in an
+earlier study: the way to run two models on the same images, which ``faceaudit compare`` needs.
+
 Default levels: ``size:64,32,24,16``, ``jpeg:50,20``, ``blur:3`` (the levels docs/quality.md
 reports). Nothing is asserted: the figures are in ``<out>/results.json`` and ``report.html``.
 """
@@ -54,8 +57,17 @@ def main() -> None:
     parser.add_argument("--degrade", action="append", default=None)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--exclude-failed-in", type=Path, action="append", default=[], metavar="STUDY",
+                        help="leave out the images that failed to enrol clean in this earlier study (repeatable): "
+                             "run each model once, then both again on the images every model enrols, so that "
+                             "`faceaudit compare` can pair them (the same protocol needs the same images)")
     args = parser.parse_args()
     table = subset(args.data / "lfw" / "images", args.people, args.singles, args.per_person)
+    for study in args.exclude_failed_in:
+        searches = pd.read_parquet(study / "searches.parquet", columns=["level", "template_id", "failed"])
+        failed = set(searches.loc[(searches["level"] == "clean") & searches["failed"], "template_id"])
+        table = table[~table["template_id"].isin(failed)]
+        print(f"left out {len(failed):,} images that failed to enrol clean in {study}", flush=True)
     manifest = args.out.with_name(args.out.name + ".manifest.csv")
     table.to_csv(manifest, index=False)
     print(f"{len(table):,} images of {table['subject_id'].nunique():,} people -> {manifest}", flush=True)
