@@ -1,6 +1,6 @@
 """A command's fixed cost, and the first run after install against later ones (CPU-seconds).
 
-    python benchmarks/bench_startup.py [--rounds 3] [--demo] [--json FILE]
+    python benchmarks/bench_startup.py [--rounds 3] [--demo] [--baseline SRC] [--json FILE]
 
 Times, in fresh processes, interleaved and repeated (the order reversed every other round):
 
@@ -10,7 +10,11 @@ Times, in fresh processes, interleaved and repeated (the order reversed every ot
 * **cold**: the same command with an empty ``NUMBA_CACHE_DIR``, as the first run after
   ``pip install`` is (numba compiles every kernel the command calls, then caches it);
 * **imports**: a Python that only imports what ``faceaudit audit`` loads (``bench_vs_bob.IMPORTS``);
-* with ``--demo``, ``faceaudit demo`` warm and cold too (about 20 s each on 2 cores).
+* with ``--demo``, ``faceaudit demo`` warm and cold too (about 20 s each on 2 cores);
+* with ``--baseline SRC``, the warm command once more per round run from another copy of the
+  source (``SRC`` goes first on ``PYTHONPATH``, e.g. ``git archive HEAD~1 src | tar -x -C /tmp/b``
+  then ``--baseline /tmp/b/src``), with its own warm numba cache: a change's before and after,
+  interleaved in the same rounds.
 
 Python's bytecode cache is kept under the benchmark's folder and written by an untimed run
 (``bench_vs_bob.faceaudit_env``), as an installed package has it. Then, in one more cold child,
@@ -84,6 +88,7 @@ marks, last = {}, [0.0]
 def mark(name):
     now = cpu(); marks[name] = marks.get(name, 0.0) + now - last[0]; last[0] = now
 mark("the interpreter's start-up")
+import faceaudit; mark("import faceaudit")  # first, as the command: it sets OPENBLAS_THREAD_TIMEOUT before numpy loads OpenBLAS
 import numpy; mark("import numpy")
 import faceaudit.cli; mark("import faceaudit.cli (typer, rich)")
 import pandas; mark("import pandas")
@@ -144,6 +149,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--demo", action="store_true", help="also `faceaudit demo`, warm and cold")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="a source folder (holding faceaudit/ and auditcore/) to time the warm command from too")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     info = machine()
@@ -169,13 +176,23 @@ def main() -> None:
                              env=e)
 
         imports_cmd = [sys.executable, "-c", "import " + ", ".join(IMPORTS)]
-        kinds = {"warm": lambda: audit(warm_env), "cold": lambda: audit(cold_env()),
-                 "imports": lambda: run_child(imports_cmd, env=warm_env)}
+        kinds = {"warm": lambda: audit(warm_env)}
+        warmups = [lambda: audit(warm_env)]
+        if args.baseline is not None:
+            src = args.baseline.resolve()
+            if not (src / "faceaudit" / "__init__.py").exists():
+                sys.exit(f"--baseline {src}: no faceaudit/__init__.py there")
+            base_env = {**warm_env, "NUMBA_CACHE_DIR": str(base / "numba-baseline"),
+                        "PYTHONPATH": os.pathsep.join([str(src), *filter(None, [env.get("PYTHONPATH")])])}
+            kinds["baseline"] = lambda: audit(base_env)
+            warmups.append(lambda: audit(base_env))
+        kinds.update({"cold": lambda: audit(cold_env()), "imports": lambda: run_child(imports_cmd, env=warm_env)})
         if args.demo:
             kinds.update({"demo warm": lambda: demo(warm_env), "demo cold": lambda: demo(cold_env())})
+            warmups.append(lambda: demo(warm_env))
         # untimed: bytecode cache, page cache, the warm numba cache (the demo compiles what the audit does not)
-        for warmup in ([audit, demo] if args.demo else [audit]):
-            res = warmup(warm_env)
+        for warmup in warmups:
+            res = warmup()
             if res["rc"]:
                 sys.exit(f"warm-up failed:\n{res['output'][-3000:]}")
         runs: dict[str, list[dict]] = {k: [] for k in kinds}
@@ -208,6 +225,10 @@ def main() -> None:
           f"(target: 1.5x); warm fixed cost {med['warm']:.2f} CPU-s (target: 1.0)")
     if args.demo:
         print(f"demo: first run / warm run {med['demo cold'] / med['demo warm']:.1f}x")
+    if args.baseline is not None:
+        diffs = [b["cpu_s"] - w["cpu_s"] for w, b in zip(runs["warm"], runs["baseline"])]
+        print(f"warm: baseline - this source, per round: {' '.join(f'{d:+.2f}' for d in diffs)} CPU-s "
+              f"(median {statistics.median(diffs):+.2f})")
     own = compiles.get("own_cpu_s", {})
     if own:
         print(f"\nnumba compiling on a first run: {sum(own.values()):.2f} CPU-s of {compiles['process_cpu_s']:.2f} "

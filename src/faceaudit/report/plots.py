@@ -12,7 +12,8 @@ from auditcore.report import subplots, to_data_uri  # noqa: F401  (the shared fi
 # 520 px in a two-column grid at a 1280 px page, so 9 pt is about 12.8 px on screen (>= 10 px, tested
 # in tests/test_report_render.py) and about 6.5 pt on an A4 page, two figures a row.
 matplotlib.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9,
-                            "xtick.labelsize": 9, "ytick.labelsize": 9, "axes.formatter.useoffset": False})
+                            "xtick.labelsize": 9, "ytick.labelsize": 9, "axes.formatter.useoffset": False,
+                            "axes.titley": 1.0})
 
 
 def to_user(scores, units: str = "cosine"):
