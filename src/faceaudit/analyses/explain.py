@@ -1122,7 +1122,8 @@ class PeopleFit:
         if self.tail is not None:
             tw += self.tail_resid[None, :] * omega[:, None]
             xi, sig = fit_gpd(self.tail_x, tw)
-            nu = tw.sum(1) / n_b
+            with np.errstate(invalid="ignore", divide="ignore"):  # a resample with no impostor mass: NaN, left out
+                nu = tw.sum(1) / n_b                            # downstream as the fmr above (no warning)
             if point_tail:
                 xi[0], sig[0], nu[0] = self.tail.xi, self.tail.sigma, self.tail.n_exceed / self.tail.n_total
             u = self.tail.u
