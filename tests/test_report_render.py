@@ -328,8 +328,11 @@ def test_verification_says_what_its_intervals_cover(audit):
 
 def test_group_cells_write_every_number_in_one_kind():
     from faceaudit.analyses.demographics import rate_words as analysis_words
-    for x in (0.25, 0.05, 0.0099, 0.0084, 1 / 120, 3.3e-4, 5.76e-05, 1.2e-7):
+    for x in (0.25, 0.05, 0.0099, 0.0084, 1 / 120, 3.3e-4, 5.76e-05, 1.2e-7, 1.1e-9, 4.7e-13, 9.0e-26):
         assert demographics_section.rate_words([x]) == [analysis_words(x)]
+    # LFW/dlib's female FMR: [4.7e-13, 1.0e-4] was printed "[1 in 2,100,000,000,000, 1 in 9,800]"
+    tiny = {"errors": 12, "trials": 2272105, "value": 5.3e-06, "ci": [4.7e-13, 1.0e-4], "too_few": False}
+    assert "1 in 190,000 [below 1 in 1,000,000,000, 1 in 10,000]" in demographics_section._cell(tiny)
     zero = {"errors": 0, "trials": 4000, "value": 0.0, "ci": [0.0, 1 / 120], "too_few": False, "upper_bound": 1 / 120,
             "note": "0 of 4,000; upper 95% bound 1 in 120 (the trials count as 480 independent ones)"}
     cell = demographics_section._cell(zero)

@@ -141,11 +141,16 @@ def rate_words(x: float | None) -> str:
         return "undefined"
     if x <= 0:
         return "0"
+    if x < TINY_RATE:  # an interval's lower end from a handful of effective trials: no 13-digit "1 in N"
+        return "below 1 in 1,000,000,000"
     if x < 0.01:
         n = 1.0 / x
         digits = max(int(np.floor(np.log10(n))) - 1, 0)
         return f"1 in {round(n, -digits):,.0f}"
     return f"{100 * x:.2g}%" if x < 0.1 else f"{100 * x:.3g}%"
+
+
+TINY_RATE = 1e-9
 
 
 def _people_upper(n_people: int, confidence: float) -> float | None:

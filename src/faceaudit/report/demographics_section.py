@@ -113,6 +113,8 @@ def rate_words(values) -> list[str]:
             out.append("unbounded" if v == "inf" or v == float("inf") else "n/a")
         elif v <= 0:
             out.append("0")
+        elif v < 1e-9:  # as faceaudit.analyses.demographics.rate_words (report reads, never imports analyses)
+            out.append("below 1 in 1,000,000,000")
         elif one_in:
             n = 1.0 / v
             digits = max(int(np.floor(np.log10(n))) - 1, 0)
