@@ -243,12 +243,12 @@ def write_json_folder(out: str | Path, name: str, data: dict, *, kind: str, over
                       summary: list | None = None, pages: tuple = ()) -> Path:
     """A small results folder, atomically (:func:`atomic_folder`): ``name`` (the JSON, ``data``
     as it is: already JSON-safe), ``summary.txt`` (one line each, when given) and each page of
-    ``pages``, ``(file name, writer(data, path))``, rendered from the JSON written beside it."""
+    ``pages``, ``(file name, render(data) -> HTML text)``, written as UTF-8 from the JSON written beside it."""
     with atomic_folder(out, overwrite=overwrite, kind=kind) as tmp:
         with open(tmp / name, "w") as fh:
             json.dump(data, fh, indent=1, allow_nan=False)
         if summary is not None:
             (tmp / "summary.txt").write_text("\n".join(summary) + "\n")
-        for page, write in pages:
-            write(data, tmp / page)
+        for page, render in pages:
+            (tmp / page).write_text(render(data), encoding="utf-8")
     return Path(out)

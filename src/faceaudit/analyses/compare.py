@@ -918,7 +918,7 @@ def write_comparison(result: dict, out: str | Path, *, overwrite: bool = False, 
     from auditcore.serialize import to_json
     pages = ()
     if report:
-        from faceaudit.report.compare_html import write_compare_report
-        pages = (("report.html", write_compare_report),)
+        from faceaudit.report.compare_html import render
+        pages = (("report.html", render),)
     return write_json_folder(out, "comparison.json", to_json(result), kind="compare", overwrite=overwrite,
                              summary=result["summary"], pages=pages)

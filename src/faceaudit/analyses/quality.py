@@ -721,8 +721,8 @@ def write_study(study: Study, out_dir: str | Path, *, overwrite: bool = False, r
             json.dump(results, fh, indent=1, allow_nan=False)
         study.searches.to_parquet(tmp / "searches.parquet", index=False)
         if report:
-            from faceaudit.report.quality_html import write_quality_report
-            write_quality_report(results, tmp / "report.html")
+            from faceaudit.report.quality_html import render
+            (tmp / "report.html").write_text(render(results), encoding="utf-8")
     return out
 
 

@@ -164,6 +164,6 @@ def summary_sentences(result: dict) -> list[str]:
 def write_series(result: dict, out: str | Path, *, overwrite: bool = False) -> Path:
     """``series.json``, ``summary.txt`` and ``report.html``, atomically."""
     from auditcore.serialize import to_json
-    from faceaudit.report.series_html import write_series_report
+    from faceaudit.report.series_html import render
     return write_json_folder(out, "series.json", to_json(result), kind="compare", overwrite=overwrite,
-                             summary=result["summary"], pages=(("report.html", write_series_report),))
+                             summary=result["summary"], pages=(("report.html", render),))

@@ -834,6 +834,6 @@ def write_claims(result: dict, out: str | Path, *, overwrite: bool = False) -> P
     """The claims report folder, atomically: ``claims.json`` and ``claims.html``."""
     from auditcore.outdir import write_json_folder
     from auditcore.serialize import to_json
-    from faceaudit.report.claims_html import write_claims_report
+    from faceaudit.report.claims_html import render
     return write_json_folder(out, "claims.json", to_json(result), kind="claim", overwrite=overwrite,
-                             pages=(("claims.html", write_claims_report),))
+                             pages=(("claims.html", render),))

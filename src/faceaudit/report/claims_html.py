@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from auditcore.report import esc, page
 
 VERDICT_CLASS = {"supported": "ok", "contradicted": "bad", "not shown": "warn"}
@@ -111,9 +109,3 @@ def render(result: dict) -> str:
         "operational size); the rule of 3 (Hanley and Lippman-Hand 1983). See docs/claims.md.</p>"),
     ]
     return page("faceaudit claims", esc(name), sections, extra_css=EXTRA_CSS)
-
-
-def write_claims_report(result: dict, path: str | Path) -> Path:
-    path = Path(path)
-    path.write_text(render(result), encoding="utf-8")
-    return path

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
@@ -460,9 +458,3 @@ def _score_line(systems: list) -> str:
     if len(scores) == 1:
         return f"<span class='first'>{score_line(scores[0])}</span>"
     return f"<span class='first'>Scores: {esc(', '.join(scores))} (one per system; thresholds in each system's own)</span>"
-
-
-def write_compare_report(result: dict, path: str | Path) -> Path:
-    path = Path(path)
-    path.write_text(render(result), encoding="utf-8")
-    return path

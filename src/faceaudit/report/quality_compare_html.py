@@ -9,8 +9,6 @@ level the two models side by side and their paired difference, and one sentence 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from auditcore.report import esc, figure, page, subplots, to_data_uri
@@ -180,10 +178,3 @@ def render(result: dict) -> str:
     sub = (f"{esc(a['name'])} vs {esc(b['name'])} &middot; faceaudit {esc(result['faceaudit_version'])} &middot; "
            f"{esc(result['created'])}")
     return page("faceaudit probe-quality study: two models", sub, [body], extra_css=EXTRA_CSS)
-
-
-def write_quality_compare_report(result: dict, path: str | Path) -> Path:
-    path = Path(path)
-    path.write_text(render(result), encoding="utf-8")
-    return path
-

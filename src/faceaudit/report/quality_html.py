@@ -8,8 +8,6 @@ no error is drawn as its upper bound (a downward triangle), never as 0.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from auditcore.report import esc, figure, page, subplots, to_data_uri
@@ -269,9 +267,3 @@ def render(results: dict) -> str:
     sub = (f"{esc(model.get('name', ''))} &middot; faceaudit {esc(results['faceaudit_version'])} &middot; "
            f"{esc(results['created'])}")
     return page("faceaudit probe-quality study", sub, [body], extra_css=EXTRA_CSS)
-
-
-def write_quality_report(results: dict, path: str | Path) -> Path:
-    path = Path(path)
-    path.write_text(render(results), encoding="utf-8")
-    return path

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from auditcore.report import esc, figure, page, subplots, to_data_uri
@@ -134,9 +132,3 @@ def render(result: dict) -> str:
     ]
     return page("faceaudit series", esc(" → ".join(labels)) + f" &middot; faceaudit {esc(result['faceaudit_version'])}",
                 sections)
-
-
-def write_series_report(result: dict, path: str | Path) -> Path:
-    path = Path(path)
-    path.write_text(render(result), encoding="utf-8")
-    return path
