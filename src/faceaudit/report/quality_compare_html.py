@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from auditcore.report import esc, figure, page, subplots, to_data_uri
-from faceaudit.report.quality_html import AXIS, EXTRA_CSS, LOG_X, _rate, _thr
+from faceaudit.report.quality_html import AXIS, EXTRA_CSS, LOG_X, _rate, _thr, degradations_table
 
 COLOURS = ("#2166ac", "#b2182b")
 HEADLINES = (("fnir_rank1", "FNIR at rank 1"), ("fnir_rank20", "FNIR at rank 20"), ("fpir", "FPIR"))
@@ -138,9 +138,6 @@ def render(result: dict) -> str:
     thr = "; ".join(f"{esc(m['name'])}: " + ", ".join(f"FPIR {d['target_fpir']:g}: T = {esc(_thr(d['threshold']))}"
                                                       for d in m["deployed_thresholds"]) for m in result["models"])
     s = result["searches"]
-    ops = "".join(f"<tr><td>{esc(d.get('degradation', ''))}</td><td>{esc(d.get('severity', ''))}</td>"
-                  f"<td>{esc(d.get('operation', ''))}</td></tr>"
-                  for d in result.get("degradations") or [])
     others = []
     for key, name in (("fnir_rank1", "FNIR at rank 1"), ("fpir", "FPIR")):
         for t in result["fpir_targets"]:
@@ -174,7 +171,7 @@ def render(result: dict) -> str:
         f"{esc(b['path'])} (model {esc((b.get('model') or {}).get('name', ''))}, score {esc(b.get('score'))}). "
         f"Searches in one study only: {s['only_in_a']:,} ({esc(a['name'])}), {s['only_in_b']:,} ({esc(b['name'])}). "
         f"Bootstrap: {result['bootstrap']['n_boot']:,} resamples of probe people, seed {result['bootstrap']['seed']}."
-        f"</p><table class='q'><tr><th>degradation</th><th>severity</th><th>operation</th></tr>{ops}</table>")
+        f"</p>{degradations_table(result.get('degradations'))}")
     sub = (f"{esc(a['name'])} vs {esc(b['name'])} &middot; faceaudit {esc(result['faceaudit_version'])} &middot; "
            f"{esc(result['created'])}")
     return page("faceaudit probe-quality study: two models", sub, [body], extra_css=EXTRA_CSS)

@@ -223,6 +223,14 @@ def _groups(results: dict, target: float) -> str:
     return "".join(parts)
 
 
+def degradations_table(degradations) -> str:
+    """The exact operation and parameters of each level, as provenance records them (a study's and
+    a comparison of two studies' reports)."""
+    rows = "".join(f"<tr><td>{esc(d.get('degradation', ''))}</td><td>{esc(d.get('severity', ''))}</td>"
+                   f"<td>{esc(d.get('operation', ''))}</td></tr>" for d in degradations or [])
+    return f"<table class='q'><tr><th>degradation</th><th>severity</th><th>operation</th></tr>{rows}</table>"
+
+
 def render(results: dict) -> str:
     target = _target(results)
     thr = next(d["threshold"] for d in results["deployed_thresholds"] if d["target_fpir"] == target)
@@ -237,8 +245,6 @@ def render(results: dict) -> str:
     sentences = "".join(f"<p class='lead'>{esc(s)}</p>" for s in results["summary"]["sentences"])
     inp, proto, prov = results["input"], results["protocol"], results["provenance"]
     model = inp.get("model") or {}
-    ops = "".join(f"<tr><td>{esc(d['degradation'])}</td><td>{esc(d['severity'])}</td><td>{esc(d['operation'])}</td></tr>"
-                  for d in prov["degradations"])
     faces = results.get("faces") or {}
     w = faces.get("width_px") or {}
     deployed = ", ".join(f"FPIR {d['target_fpir']:g}: T = {_thr(d['threshold'])}" for d in results["deployed_thresholds"])
@@ -262,7 +268,7 @@ def render(results: dict) -> str:
         f"probes enrolled clean. Face box width on the clean photos (the model's detector): median "
         f"{w.get('median', float('nan')):.0f} px (10th-90th percentile {w.get('p10', float('nan')):.0f}-"
         f"{w.get('p90', float('nan')):.0f}). Degradations ({esc(prov['applied_to'])}; seed {prov['seed']}):</p>"
-        f"<table class='q'><tr><th>degradation</th><th>severity</th><th>operation</th></tr>{ops}</table>"
+        f"{degradations_table(prov['degradations'])}"
         f"<p>{esc(results.get('explain', {}).get('note', ''))}</p>")
     sub = (f"{esc(model.get('name', ''))} &middot; faceaudit {esc(results['faceaudit_version'])} &middot; "
            f"{esc(results['created'])}")
