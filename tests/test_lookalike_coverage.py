@@ -4,14 +4,12 @@ and one wording of every scale figure for the report's tables, text, summary and
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import load_benchmark
 
 from faceaudit.analyses.lookalikes import (INTERVAL_INDEPENDENT, INTERVAL_TWO_WAY, lookalikes, people_counts,
                                            people_interval, two_way_variance)
@@ -23,11 +21,7 @@ from faceaudit.report.bands import fpir_statement, lookalike_statement
 
 
 def _study():
-    spec = importlib.util.spec_from_file_location("lookalike_coverage", REPO / "benchmarks" / "lookalike_coverage.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["lookalike_coverage"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("lookalike_coverage")
 
 
 def _hub_evalset(seed: int = 0, n_subj: int = 300, dim: int = 24):

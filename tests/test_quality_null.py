@@ -10,13 +10,11 @@ themselves against hand-worked cases (scipy's binomial test and beta quantiles).
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import load_benchmark
 from scipy import stats
 
 from auditcore import bootstrap as boot_
@@ -26,11 +24,7 @@ from faceaudit.analyses.compare import _compare_rate
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("quality_null", REPO / "benchmarks" / "quality_null.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["quality_null"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("quality_null")
 
 
 # ------------------------------------------------------------------ under the null
