@@ -134,6 +134,9 @@ RATE_NAMES = {"fmr": "FMR (false matches per impostor comparison)", "fnmr": "FNM
               "fnir": "FNIR at rank 1 (searches of enrolled people that missed them)"}
 
 
+TINY_RATE = 1e-9  # below it a rate is written as a bound (report/demographics_section.rate_words, its twin)
+
+
 def rate_words(x: float | None) -> str:
     """A rate in words with one kind of number: "1 in 240,000" below 1%, else a percentage
     ("5.2%"); "0" and "undefined" as such (a sentence never mixes fractions and percentages)."""
@@ -148,9 +151,6 @@ def rate_words(x: float | None) -> str:
         digits = max(int(np.floor(np.log10(n))) - 1, 0)
         return f"1 in {round(n, -digits):,.0f}"
     return f"{100 * x:.2g}%" if x < 0.1 else f"{100 * x:.3g}%"
-
-
-TINY_RATE = 1e-9
 
 
 def _people_upper(n_people: int, confidence: float) -> float | None:
