@@ -62,6 +62,11 @@ def main() -> None:
                              "run each model once, then both again on the images every model enrols, so that "
                              "`faceaudit compare` can pair them (the same protocol needs the same images)")
     args = parser.parse_args()
+    for study in args.exclude_failed_in:
+        if not (study / "searches.parquet").is_file():
+            parser.error(f"--exclude-failed-in {study}: not a faceaudit quality folder (no searches.parquet)")
+    if not (args.data / "lfw" / "images").is_dir():
+        parser.error(f"--data {args.data}: no lfw/images there")
     table = subset(args.data / "lfw" / "images", args.people, args.singles, args.per_person)
     for study in args.exclude_failed_in:
         searches = pd.read_parquet(study / "searches.parquet", columns=["level", "template_id", "failed"])
