@@ -11,8 +11,9 @@ Runs, one after the other (each in its own processes, so their peaks do not mix)
    per comparison), and the floor (BLAS, then only binning and counting every score), with the
    engine's ratio to its floor and to BLAS: at d = 128 with the OpenBLAS kernel as the environment
    has it and with ``OPENBLAS_CORETYPE`` unset, and at d = 512;
-   then ``bench_startup.py``: ``faceaudit audit`` on 20 x 200 warm (the fixed cost) and with an
-   empty numba cache (the first run after install), per kernel's compile time and per phase;
+   then ``bench_startup.py``: ``faceaudit audit`` on 20 x 200 warm (the fixed cost), as first run
+   after ``pip install .`` (the kernels compiled by the build) and with an empty numba cache (the
+   first run of a wheel built on another CPU), per kernel's compile time and per phase;
 2. ``bench_scale.py``: loading a 1,000,000-row evaluation set and the whole ``faceaudit audit``
    at 10,000 x 1,000,000 x 128-d (1e10), peak resident memory; with ``--big`` also 100,000 probes
    (1e11, about 6 minutes of 2 cores);
@@ -108,8 +109,10 @@ def main() -> None:
     st = figures.get("startup")
     if st:
         med = st["median_cpu_s"]
-        print(f"faceaudit audit on 20 x 200: warm {med['warm']:.2f} CPU-s (target 1.0), first run with an empty numba "
-              f"cache {med['cold']:.2f} ({st['cold_over_warm']:.1f}x warm; target 1.5x), imports alone {med['imports']:.2f}")
+        print(f"faceaudit audit on 20 x 200: warm {med['warm']:.2f} CPU-s (target 1.0), first run after `pip install .` "
+              f"{med['installed']:.2f} ({st['installed_over_warm']:.2f}x warm; target 1.5x), first run with an empty "
+              f"numba cache (a wheel built on another CPU) {med['cold']:.2f} ({st['cold_over_warm']:.1f}x warm), "
+              f"imports alone {med['imports']:.2f}")
     for key, val in figures.items():
         if key.startswith("scale_") and "audit" in val:
             a = val["audit"]
