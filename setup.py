@@ -27,7 +27,9 @@ class build_py_with_kernels(build_py):
         if getattr(self, "editable_mode", False) or os.environ.get("FACEAUDIT_NO_PRECOMPILE"):
             return
         env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "NUMBA_DISABLE_JIT")}
-        env["PYTHONPATH"] = os.path.abspath(self.build_lib)
+        # the built package first, then whatever this process sees (pip's isolated build environment
+        # reaches the backend through its own path entries: numpy, numba and pandas are there)
+        env["PYTHONPATH"] = os.pathsep.join([os.path.abspath(self.build_lib), *filter(None, sys.path)])
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         cmd = [sys.executable, "-m", "faceaudit.engine.precompile"]
         try:

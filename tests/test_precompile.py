@@ -114,3 +114,18 @@ def test_a_kernel_missing_from_the_cache_is_seen_compiling(built, labelled_set, 
     res = run_counting(copy, ["audit", "--templates", labelled_set / "t.npy", "--manifest", labelled_set / "m.csv",
                               "--out", tmp_path / "out"], tmp_path)
     assert res["compiled"] == ["assemble_candidates"]
+
+
+def test_an_installed_faceaudit_carries_its_kernels_compiled():
+    """What pip installed (the wheel's RECORD, not files numba wrote since) holds the compiled
+    kernels: the build hook ran in pip's isolated build environment. An editable install has no
+    package files in its RECORD (numba caches beside the source on first use): skipped."""
+    from importlib.metadata import files
+
+    recorded = [str(f) for f in files("faceaudit") or []]
+    if not any(f.endswith("faceaudit/engine/_kernel.py") for f in recorded):
+        pytest.skip("faceaudit is installed in editable mode: no wheel, nothing compiled at build")
+    cached = [f for f in recorded if "faceaudit/engine/__pycache__/_kernel." in f]
+    for name in ("reduce_tile", "genuine_block", "reference_pairs", "normalise_rows"):
+        assert any(f"_kernel.{name}-" in f and f.endswith(".nbi") for f in cached), (name, cached)
+        assert any(f"_kernel.{name}-" in f and f.endswith(".nbc") for f in cached), (name, cached)
