@@ -47,6 +47,33 @@ def _run(cmd: list[str], env: dict | None = None) -> str:
     return proc.stdout
 
 
+def _targets(figures: dict) -> str:
+    """#31's targets against this run's figures, one line each."""
+    lines = ["targets (#31), this run:"]
+    red = figures.get("reduce_json", {})
+
+    def verdict(x, target, higher=True):
+        ok = x >= target if higher else x <= target
+        return "met" if ok else "not met"
+
+    for key, fig in red.items():
+        for score, f in fig["scores"].items():
+            if fig["dim"] == 128 and f.get("at_floor") is not None:
+                lines.append(f"  engine at {f['at_floor']:.3f} of its floor, {key} ({fig['blas'][1] if fig['blas'] else '?'}), "
+                             f"{score}: target 0.9, {verdict(f['at_floor'], 0.9)}")
+            if fig["dim"] == 512:
+                lines.append(f"  engine at {f['at_blas']:.3f} of BLAS, {key} ({fig['blas'][1] if fig['blas'] else '?'}), "
+                             f"{score}: target 0.85, {verdict(f['at_blas'], 0.85)}")
+    st = figures.get("startup")
+    if st:
+        med = st["median_cpu_s"]
+        lines.append(f"  warm fixed cost of `faceaudit audit` 20 x 200: {med['warm']:.2f} CPU-s: target 1.0, "
+                     f"{verdict(med['warm'], 1.0, higher=False)}")
+        lines.append(f"  first run after `pip install .`: {st['installed_over_warm']:.2f}x the warm run: target 1.5x, "
+                     f"{verdict(st['installed_over_warm'], 1.5, higher=False)}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
@@ -64,11 +91,14 @@ def main() -> None:
             figures["engine"] = json.loads(eng.read_text())
         quick = ["--gallery", "20000", "--repeat", "1"] if args.quick else []
         unset = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
-        figures["reduce"] = []
+        figures["reduce"], figures["reduce_json"] = [], {}
         for setting, dim, env in (("default", 128, None), ("unset", 128, unset), ("default", 512, None)):
-            red = _run([py, str(HERE / "bench_reduce.py"), "--dim", str(dim), *quick], env=env)
+            rj = Path(tmp) / f"reduce_{setting}_{dim}.json"
+            red = _run([py, str(HERE / "bench_reduce.py"), "--dim", str(dim), *quick, "--json", str(rj)], env=env)
             figures["reduce"] += [f"[{setting} OpenBLAS kernel, d = {dim}] {ln.strip()}" for ln in red.splitlines()
                                   if "ns/comparison" in ln or ln.startswith(("256 ", f"{256} "))]
+            if red and rj.exists():
+                figures["reduce_json"][f"{setting} d={dim}"] = json.loads(rj.read_text())
         out = _run([py, str(HERE / "bench_startup.py"), "--rounds", "1" if args.quick else "3",
                     "--json", str(Path(tmp) / "startup.json")])
         if out and (Path(tmp) / "startup.json").exists():
@@ -113,6 +143,7 @@ def main() -> None:
               f"{med['installed']:.2f} ({st['installed_over_warm']:.2f}x warm; target 1.5x), first run with an empty "
               f"numba cache (a wheel built on another CPU) {med['cold']:.2f} ({st['cold_over_warm']:.1f}x warm), "
               f"imports alone {med['imports']:.2f}")
+    print(_targets(figures))
     for key, val in figures.items():
         if key.startswith("scale_") and "audit" in val:
             a = val["audit"]

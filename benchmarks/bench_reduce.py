@@ -26,6 +26,7 @@ the same cosine floor), and at y of BLAS.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -67,6 +68,7 @@ def main(argv=None) -> None:
     ap.add_argument("--repeat", type=int, default=11)
     ap.add_argument("--audit-probes", type=int, default=1000,
                     help="the fine histogram's floor as in an audit of this many probes (default 1,000: 1e8 comparisons)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = ap.parse_args(argv)
     import threadpoolctl
     from bench_engine import make
@@ -82,6 +84,7 @@ def main(argv=None) -> None:
           f"tiles of {engine.TILE_ROWS} x about {engine.TILE_COLS}; BLAS: "
           f"{threadpoolctl.threadpool_info()[0].get('internal_api')} {threadpoolctl.threadpool_info()[0].get('architecture')}")
     ns = {}  # per score: BLAS alone, BLAS + reduction; "floor": BLAS + bin and count (cosine's tiles)
+    shares = {}  # per score: the share of comparisons recomputed
     for score in ("cosine", "neg_euclidean"):
         kind = engine.SCORE_KINDS[score]
         gal = engine._Gallery(es, proto.gallery, score, None)
@@ -126,6 +129,7 @@ def main(argv=None) -> None:
                     least.append(run("floor"))
         b, f = min(blas), min(full)
         ns[score] = (b, f)
+        shares[score] = recomputed[0]
         print(f"  {score:14s} BLAS {b:.2f} ns/comparison, BLAS + reduction {f:.2f} (reduction {f - b:.2f}); "
               f"BLAS / (BLAS + reduction) {b / f:.3f}; recomputed {recomputed[0]:.2%}")
         if least:
@@ -139,6 +143,16 @@ def main(argv=None) -> None:
             print(f"  {score:14s} at {ns['floor'] / ns[score][1]:.3f} of its floor (floor's tile time / the "
                   f"engine's: BLAS + bin and count {ns['floor']:.2f} ns/comparison, engine {ns[score][1]:.2f}); "
                   f"at {ns[score][0] / ns[score][1]:.3f} of BLAS ({args.dim}-d)")
+    if args.json:
+        info = threadpoolctl.threadpool_info()
+        args.json.write_text(json.dumps({
+            "dim": args.dim, "gallery": args.gallery, "rows": rows,
+            "blas": [info[0].get("internal_api"), info[0].get("architecture")] if info else None,
+            "floor_ns": ns.get("floor"),
+            "scores": {sc: {"blas_ns": ns[sc][0], "engine_ns": ns[sc][1], "recomputed": shares[sc],
+                            "at_blas": ns[sc][0] / ns[sc][1],
+                            "at_floor": ns["floor"] / ns[sc][1] if "floor" in ns else None}
+                       for sc in ("cosine", "neg_euclidean")}}, indent=1))
 
 
 if __name__ == "__main__":

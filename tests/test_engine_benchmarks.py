@@ -18,7 +18,7 @@ def test_bench_engine_prints_ratios_against_blas_on_its_tiles_and_in_large_calls
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_engine.py"), "--gallery", "3000",
                            "--probes", "300", "--dim", "32", "--repeat", "1", "--coretypes", "default",
-                           "--json", str(out)], capture_output=True, text=True, env=env, timeout=600)
+                           "--json", str(out)], check=False, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "engine / BLAS tiles" in proc.stdout and "OPENBLAS_CORETYPE default" in proc.stdout
     fig = json.loads(out.read_text())["default"]
@@ -30,12 +30,19 @@ def test_bench_engine_prints_ratios_against_blas_on_its_tiles_and_in_large_calls
     assert fig["blas"], "the OpenBLAS kernel that ran is reported"
 
 
-def test_bench_reduce_prints_blas_and_reduction_per_comparison():
+def test_bench_reduce_prints_blas_and_reduction_per_comparison(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_reduce.py"), "--gallery", "3000",
-                           "--rows", "64", "--dim", "32", "--repeat", "1", "--audit-probes", "300"],
-                          capture_output=True, text=True, env=env, timeout=600)
+                           "--rows", "64", "--dim", "32", "--repeat", "1", "--audit-probes", "300",
+                           "--json", str(tmp_path / "reduce.json")],
+                          check=False, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    fig = json.loads((tmp_path / "reduce.json").read_text())  # what bench_all.py's targets read
+    assert fig["dim"] == 32 and fig["blas"]
+    for f in fig["scores"].values():
+        assert f["at_floor"] == pytest.approx(fig["floor_ns"] / f["engine_ns"])
+        assert f["at_blas"] == pytest.approx(f["blas_ns"] / f["engine_ns"])
+        assert 0 <= f["recomputed"] <= 1
     every = [ln for ln in proc.stdout.splitlines() if "ns/comparison" in ln]
     lines = [ln for ln in every if "of its floor" not in ln]
     assert [ln.split()[0] for ln in lines] == ["cosine", "floor", "neg_euclidean"]
@@ -58,3 +65,18 @@ def test_bench_reduce_prints_blas_and_reduction_per_comparison():
     assert "BLAS + bin and count only" in floor and "ceiling" in floor
     assert 0 < figure(floor, "(counting") < figure(cosine, "(reduction")
     assert 0 < figure(floor, "BLAS / (BLAS + counting)") <= 1
+
+
+def test_bench_all_states_each_target_of_issue_31_against_the_run():
+    from conftest import load_benchmark
+
+    bench_all = load_benchmark("bench_all")
+    fig = {"dim": 128, "blas": ["openblas", "SkylakeX"], "floor_ns": 3.6,
+           "scores": {"cosine": {"at_floor": 0.9, "at_blas": 0.7}, "neg_euclidean": {"at_floor": 0.899, "at_blas": 0.7}}}
+    big = {**fig, "dim": 512, "scores": {"cosine": {"at_floor": 0.8, "at_blas": 0.85},
+                                         "neg_euclidean": {"at_floor": 0.8, "at_blas": 0.84}}}
+    text = bench_all._targets({"reduce_json": {"default d=128": fig, "default d=512": big},
+                               "startup": {"median_cpu_s": {"warm": 1.01}, "installed_over_warm": 1.5}})
+    lines = text.splitlines()[1:]
+    assert [ln.rsplit(", ", 1)[1] for ln in lines] == ["met", "not met", "met", "not met", "not met", "met"]
+    assert "0.900 of its floor" in lines[0] and "0.840 of BLAS" in lines[3] and "1.01 CPU-s" in lines[4]
