@@ -55,7 +55,8 @@ from bench_vs_bob import (
     write_set,
 )
 
-# numba's compile events, per kernel, in a child that runs the command in-process
+# numba's compile events, per kernel, in a child that runs the command in-process (also
+# tests/test_precompile.py's count of what a command compiles)
 _COMPILE_PROBE = r"""
 import atexit, collections, json, resource, sys
 from numba.core import event
@@ -79,7 +80,8 @@ report = sys.argv[1]
 @atexit.register
 def _write():
     with open(report, "w") as f:
-        json.dump({"process_cpu_s": cpu(), "own_cpu_s": own, "signatures": sigs}, f)
+        json.dump({"process_cpu_s": cpu(), "own_cpu_s": own, "signatures": sigs,
+                   "faceaudit_file": getattr(sys.modules.get("faceaudit"), "__file__", None)}, f)
 sys.argv = ["faceaudit", *sys.argv[2:]]
 import faceaudit.cli
 faceaudit.cli.main()

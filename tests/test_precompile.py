@@ -20,34 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import exact_evalset
+from conftest import exact_evalset, load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 
 pytest.importorskip("setuptools", reason="setup.py's build hook needs setuptools")
-
-# runs one faceaudit command in this process and writes numba's compilations (kernel names) to a file
-COUNTING = r"""
-import json, sys
-from numba.core import event
-names = []
-class Count(event.Listener):
-    def on_start(self, ev):
-        names.append(ev.data["dispatcher"].py_func.__name__)
-    def on_end(self, ev):
-        pass
-event.register("numba:compile", Count())
-import faceaudit
-from faceaudit.cli import main
-out, sys.argv = sys.argv[1], ["faceaudit", *sys.argv[2:]]
-code = 0
-try:
-    main()
-except SystemExit as e:
-    code = e.code or 0
-json.dump({"file": faceaudit.__file__, "compiled": names, "code": code}, open(out, "w"))
-"""
-
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
@@ -73,17 +50,18 @@ def labelled_set(tmp_path_factory):
 
 
 def run_counting(built: Path, args: list, tmp_path: Path) -> dict:
+    """Runs one faceaudit command from ``built`` in a child, with bench_startup.py's probe of
+    numba's compile events; returns ``compiled``, the kernels compiled (once per compilation)."""
+    probe = load_benchmark("bench_startup")._COMPILE_PROBE
     env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "NUMBA_DISABLE_JIT")}
     env["PYTHONPATH"] = str(built)
     report = tmp_path / "compiled.json"
-    proc = subprocess.run([sys.executable, "-c", COUNTING, str(report), *map(str, args)], check=False, cwd=tmp_path,
-                          env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert report.exists(), proc.stderr[-2000:]
+    proc = subprocess.run([sys.executable, "-c", probe, str(report), *map(str, args)], check=False, cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
     res = json.loads(report.read_text())
-    assert res["code"] == 0, proc.stderr[-2000:]
-    assert Path(res["file"]).resolve().is_relative_to(built.resolve())  # the built copy ran
-    return res
+    assert Path(res["faceaudit_file"]).resolve().is_relative_to(built.resolve())  # the built copy ran
+    return {"compiled": [name for name, sigs in res["signatures"].items() for _ in sigs]}
 
 
 def test_the_build_carries_every_kernel_compiled(built):
